@@ -223,6 +223,17 @@ def prepare_inputs(embeddings: Any, probs: Any, labeled: Any, batch_size: Any, *
     return Inputs(h=h, p=p, labeled=mask, unlabeled=unlabeled, batch_size=batch_size)
 
 
+def check_options(name: str, seed: Any, options: Mapping[str, Any]) -> int:
+    """Reject options a strategy does not take; return the seed as a non-negative int."""
+    if options:
+        bad = ", ".join(sorted(options))
+        raise ValueError(f"Strategy '{name}' got unknown option(s): {bad}. It takes only "
+                         "seed, device, dtype and progress" + (" (and lamb, oversample)." if name == "bait" else "."))
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or int(seed) < 0:
+        raise ValueError(f"seed must be a non-negative whole number, got {seed!r}.")
+    return int(seed)
+
+
 def pool_scores(inp: Inputs, candidate_scores: torch.Tensor) -> np.ndarray:
     """Scatter per-candidate scores (Nu,) into a dataset-level (N,) array, NaN for labeled points."""
     out = np.full(inp.labeled.shape[0], np.nan)

@@ -1,0 +1,197 @@
+"""Command line: ``python -m bait_core <command> ...``.
+
+    python -m bait_core select --embeddings E.npy [--probs P.npy] [--labeled L.npy] --batch-size B
+                               [--strategy bait] [--lamb 1.0] [--oversample 2.0] [--seed 0]
+                               [--device cpu] [--dtype float64] [--out OUT.json]
+
+Prints the selection as JSON (Selection.to_dict()) on stdout, or writes it to --out and prints a
+one-line summary on stderr. Any bad input (missing or unreadable file, not a .npy array, pickled
+object array, wrong shape or values, bad option) exits with status 2 and a single line
+``error: <message>`` on stderr, no traceback.
+
+New subcommands: write ``_add_<name>(subparsers)`` that registers a parser with
+``set_defaults(func=_cmd_<name>)``, and call it in :func:`build_parser`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any, NoReturn, Optional, Sequence
+
+import numpy as np
+
+_PROG = "python -m bait_core"
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line ``error: <message>``, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose usage errors become CliError (one line, no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{message} (see `{self.prog} --help`)")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def load_npy(path: str, what: str) -> np.ndarray:
+    """One numeric-or-bool array from a .npy file, never unpickling; CliError otherwise."""
+    p = Path(path)
+    if not p.exists():
+        raise CliError(f"{what} file not found: {path}")
+    if not p.is_file():
+        raise CliError(f"{what} path is not a file: {path}")
+    try:
+        with open(p, "rb") as f:
+            magic = f.read(len(_NPY_MAGIC))
+    except OSError as e:
+        raise CliError(f"cannot read {what} file {path}: {e.strerror or e}") from None
+    if magic.startswith(_ZIP_MAGIC):
+        raise CliError(f"{what} file {path} is a .npz archive; save one array with np.save (.npy).")
+    if magic != _NPY_MAGIC:
+        raise CliError(f"{what} file {path} is not a .npy file (no NumPy header); save it with np.save.")
+    try:
+        a = np.load(p, allow_pickle=False)
+    except ValueError as e:
+        if "pickle" in str(e).lower() or "object" in str(e).lower():
+            raise CliError(f"{what} file {path} holds a Python object (pickled) array, which is never "
+                           "loaded; save a numeric array instead.") from None
+        raise CliError(f"cannot read {what} file {path} as a .npy array: {e}") from None
+    except (OSError, EOFError) as e:
+        raise CliError(f"cannot read {what} file {path} as a .npy array: {e}") from None
+    if not isinstance(a, np.ndarray):
+        raise CliError(f"{what} file {path} does not hold a single array.")
+    return a
+
+
+def _jsonable(x: Any) -> Any:
+    """Recursively turn numpy scalars/arrays into Python values and non-finite floats into None."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, np.generic):
+        return _jsonable(x.item())
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if x is None or isinstance(x, (bool, int, float, str)):
+        return x
+    return str(x)
+
+
+def _torch_options(device: Optional[str], dtype: str) -> dict:
+    """device/dtype keyword arguments for a strategy, checked here so errors stay one line."""
+    import torch
+
+    out: dict = {"dtype": {"float32": torch.float32, "float64": torch.float64}[dtype]}
+    if device is not None:
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, ValueError):
+            raise CliError(f"--device {device!r} is not a torch device (e.g. cpu, cuda, cuda:1).") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise CliError(f"--device {device}: CUDA is not available on this machine.")
+        out["device"] = dev
+    return out
+
+
+# ----------------------------------------------------------------------------- select
+
+def _add_select(sub: Any) -> None:
+    from .strategies import STRATEGIES
+
+    p = sub.add_parser(
+        "select", help="pick a batch of pool points to label",
+        description="Pick --batch-size unlabeled pool points with one acquisition strategy and "
+                    "print the selection as JSON.")
+    p.add_argument("--embeddings", required=True, metavar="E.npy",
+                   help="(N, d) float array: penultimate-layer embeddings of the whole pool")
+    p.add_argument("--probs", metavar="P.npy",
+                   help="(N, K) softmax probabilities; omit for a regression head")
+    p.add_argument("--labeled", metavar="L.npy",
+                   help="bool mask (N,) or int indices of the labeled points; omit if none")
+    p.add_argument("--batch-size", required=True, type=int, metavar="B",
+                   help="number of points to pick")
+    p.add_argument("--strategy", default="bait",
+                   help=f"one of: {', '.join(STRATEGIES)} (default: bait)")
+    p.add_argument("--lamb", type=float, default=None,
+                   help="BAIT only: ridge lambda (bait's default 1.0); an error with other strategies")
+    p.add_argument("--oversample", type=float, default=None,
+                   help="BAIT only: forward pass picks ceil(oversample*B) points (bait's default 2.0)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--device", default=None,
+                   help="torch device to compute on, e.g. cuda (default: cpu)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float64",
+                   help="compute precision (default float64)")
+    p.add_argument("--out", metavar="OUT.json",
+                   help="write the JSON here (a summary goes to stderr) instead of stdout")
+    p.set_defaults(func=_cmd_select)
+
+
+def _cmd_select(args: argparse.Namespace) -> int:
+    from .strategies import get_strategy
+
+    fn = get_strategy(args.strategy)                      # ValueError listing known names
+    options: dict = {}
+    for flag, value in (("lamb", args.lamb), ("oversample", args.oversample)):
+        if value is None:
+            continue
+        if args.strategy != "bait":
+            raise CliError(f"--{flag} applies only to --strategy bait, not '{args.strategy}'.")
+        options[flag] = value
+    options.update(_torch_options(args.device, args.dtype))
+    emb = load_npy(args.embeddings, "embeddings")
+    probs = load_npy(args.probs, "probs") if args.probs is not None else None
+    labeled = load_npy(args.labeled, "labeled") if args.labeled is not None else None
+
+    sel = fn(emb, probs, labeled, args.batch_size, seed=args.seed, **options)
+    doc = _jsonable(sel.to_dict())
+    text = json.dumps(doc, allow_nan=False)
+    if args.out is None:
+        sys.stdout.write(text + "\n")
+    else:
+        try:
+            Path(args.out).write_text(text + "\n")
+        except OSError as e:
+            raise CliError(f"cannot write {args.out}: {e.strerror or e}") from None
+        n_unlabeled = int(emb.shape[0]) - int(sel.params.get("n_labeled", 0))
+        print(f"{sel.strategy}: picked {sel.batch_size} of {n_unlabeled} unlabeled points in "
+              f"{sel.timings.get('total', float('nan')):.3f} s -> {args.out}", file=sys.stderr)
+    return 0
+
+
+# ----------------------------------------------------------------------------- entry point
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=_PROG, description="BAIT Explorer: batch active learning from the command line.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+    _add_select(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.func(args))
+    except (CliError, ValueError) as e:
+        msg = " ".join(str(e).split())                    # exactly one line
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Last-layer Fisher information in factored (Kronecker) form.
+
+For a point with penultimate embedding h (d,) and softmax p (K,), the Fisher of the linear head's
+weights W (K×d, bias excluded, vec(W) class-major: block k is row k of W) is
+
+    I(x) = (diag p − p pᵀ) ⊗ h hᵀ = V Vᵀ,   V = G ⊗ h  (D×K, D = K·d),
+    G[:, y] = sqrt(p_y) (e_y − p)          (K×K, rank K−1; G Gᵀ = diag p − p pᵀ).
+
+Nothing here materialises the N×K×D tensor of the original code: only h (N, d) and G (N, K, K).
+For a regression head under squared loss, I(x) = h hᵀ: G = [1], K = 1.
+
+Shapes: h (N, d); p (N, K); G (N, K, K); D×D matrices (K·d, K·d); block quadratic forms (N, K, K).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+# Point-wise passes go in chunks of rows: enough rows that each read of a D×D matrix is reused
+# (≥ 256), few enough that a chunk's temporaries (rows × D) stay near 2^21 elements and in cache.
+CHUNK_ELEMENTS = 1 << 21
+
+
+def _chunk_rows(n_rows: int, per_row: int) -> int:
+    return max(1, min(n_rows, 1024, max(256, CHUNK_ELEMENTS // max(1, per_row))))
+
+
+def fisher_factors(probs: Optional[torch.Tensor], n_points: Optional[int] = None,
+                   *, like: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """G (N, K, K) with G Gᵀ = diag p − p pᵀ; column y is sqrt(p_y)(e_y − p).
+
+    probs=None gives the regression factor G = [1] (N, 1, 1); pass n_points and `like` (a tensor
+    whose device and dtype to use) then.
+    """
+    if probs is None:
+        if n_points is None or like is None:
+            raise ValueError("fisher_factors(None) needs n_points and like= for the regression factor.")
+        return torch.ones(n_points, 1, 1, device=like.device, dtype=like.dtype)
+    sq = probs.clamp_min(0).sqrt()                                     # (N, K)
+    return torch.diag_embed(sq) - probs.unsqueeze(2) * sq.unsqueeze(1)  # (N, K, K)
+
+
+def fisher_matrix(h: torch.Tensor, G: torch.Tensor, weights: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Σ_n w_n (G_n G_nᵀ) ⊗ h_n h_nᵀ as a D×D matrix (w = 1 when not given).
+
+    Block (k, l) is Σ_n w_n C_n[k, l] h_n h_nᵀ with C = G Gᵀ: K GEMMs of d×N×(K·d), i.e. N·D²
+    multiply-adds in all, instead of the N·K·D² of summing V Vᵀ over the N×K×D tensor.
+    """
+    n, d = h.shape
+    K = G.shape[1]
+    C = G @ G.transpose(1, 2)                                          # (N, K, K)
+    if weights is not None:
+        C = C * weights.view(-1, 1, 1)
+    out = torch.zeros(K * d, K * d, device=h.device, dtype=h.dtype)
+    step = _chunk_rows(n, K * d)
+    for s in range(0, n, step):
+        hc, Cc = h[s:s + step], C[s:s + step]                          # (c, d), (c, K, K)
+        for k in range(K):
+            wk = (Cc[:, k, :, None] * hc[:, None, :]).reshape(hc.shape[0], K * d)  # (c, D)
+            out[k * d:(k + 1) * d].addmm_(hc.T, wk)
+    return (out + out.T) / 2
+
+
+def block_quadratic(h: torch.Tensor, M: torch.Tensor, K: int) -> torch.Tensor:
+    """(N, K, K) with out[n, k, l] = h_nᵀ M_kl h_n, M a D×D matrix seen as K×K blocks of d×d.
+
+    Then for V_n = G_n ⊗ h_n:  V_nᵀ M V_n = G_nᵀ out[n] G_n.  Cost N·D² multiply-adds, chunked.
+    """
+    n, d = h.shape
+    D = K * d
+    out = torch.empty(n, K, K, device=h.device, dtype=h.dtype)
+    step = _chunk_rows(n, D)
+    for s in range(0, n, step):
+        hc = h[s:s + step]                                             # (c, d)
+        c, hcol = hc.shape[0], hc[:, :, None]
+        for k in range(K):
+            t = hc @ M[k * d:(k + 1) * d]                              # (c, D): h_cᵀ M_k,:
+            out[s:s + step, k] = torch.bmm(t.view(c, K, d), hcol).view(c, K)
+    return out
+
+
+def project(h: torch.Tensor, U: torch.Tensor, K: int) -> torch.Tensor:
+    """(N, K, m) with out[n, k, j] = h_n · U[k·d:(k+1)·d, j], for U (D, m).
+
+    Then V_nᵀ U = G_nᵀ out[n]. One (N×d)·(d×K·m) GEMM.
+    """
+    n, d = h.shape
+    m = U.shape[1]
+    Ud = U.reshape(K, d, m).permute(1, 0, 2).reshape(d, K * m)         # (d, K·m)
+    return (h @ Ud).view(n, K, m)
+
+
+def apply_factor(M_cols: torch.Tensor, h: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
+    """M V for one point, V = G ⊗ h (D×K), M (D', D): (M.view(D'·K, d) @ h) @ G — D'·D work."""
+    K, d = G.shape[0], h.shape[0]
+    return (M_cols.reshape(M_cols.shape[0] * K, d) @ h).view(-1, K) @ G  # (D', K)
+
+
+def dense_factor(h: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
+    """The explicit V = G ⊗ h for a few points: (N, D, K). For tests and small checks only."""
+    n, d = h.shape
+    K = G.shape[1]
+    return (G[:, :, None, :] * h[:, None, :, None]).reshape(n, K * d, K)
