@@ -34,7 +34,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 import torch
 
-from .fisher import apply_factor, block_quadratic, fisher_factors, fisher_matrix, project
+from .fisher import apply_factor, block_quadratic, fisher_factors, fisher_matrix, project, symmetrize_
 from .selection import ProgressFn, Selection, check_options, nan_safe, pool_scores, prepare_inputs
 
 
@@ -67,35 +67,69 @@ def _inverse(M: torch.Tensor) -> torch.Tensor:
     return (inv + inv.T) / 2
 
 
-class _State:
-    """A = M⁻¹, F, and the candidates' P, Q; commits rank-K updates and keeps them all exact."""
+# Candidate rows are updated in chunks so per-step temporaries stay bounded (≈ this many elements).
+_ROW_CHUNK_ELEMENTS = 1 << 20
 
-    def __init__(self, h: torch.Tensor, G: torch.Tensor, A: torch.Tensor, F: torch.Tensor) -> None:
-        self.h, self.G = h, G                                          # (Nu, d) (Nu, K, K)
-        self.A, self.F = A.contiguous(), F.contiguous()                # (D, D) row-major: views below
-        self.K = G.shape[1]
-        self.Gt = G.transpose(1, 2).contiguous()                      # (Nu, K, K) Gᵀ
-        self.P = self.Gt @ block_quadratic(h, A, self.K) @ G  # (Nu, K, K)
-        AFA = A @ F @ A
-        AFA = (AFA + AFA.T) / 2
-        self.Q = self.Gt @ block_quadratic(h, AFA, self.K) @ G
-        del AFA
-        self.objective = float((A * F).sum())                          # tr(A F), both symmetric
+
+class _State:
+    """A = M⁻¹, E = A F A, the running objective tr(A F), and every candidate's P, Q.
+
+    Commits keep all of them exact: A ← A − U C Uᵀ; E ← E − U C Zᵀ − Z C Uᵀ + U C W C Uᵀ with
+    U = A V*, Z = E V*, W = V*ᵀ E V*; P and Q of the candidates by the formulas in the module doc.
+    F itself is not kept: it is needed only for E and the starting objective.
+    """
+
+    def __init__(self, h: torch.Tensor, Gt: torch.Tensor, A: torch.Tensor, F: torch.Tensor) -> None:
+        self.h, self.Gt = h, Gt                                        # (Nu, d), (Nu, K, K) = Gᵀ
+        self.K = Gt.shape[1]
         self.eye = torch.eye(self.K, device=h.device, dtype=h.dtype)
+        self.rows_per_chunk = max(256, _ROW_CHUNK_ELEMENTS // (self.K * self.K))
+        self._bufs: dict[str, torch.Tensor] = {}
+        self.objective = float(torch.dot(A.reshape(-1), F.reshape(-1)))  # tr(A F), both symmetric
+        self.A = A                                                     # (D, D)
+        self.E = _sandwich_(F, A)                                      # (D, D) A F A, in F's storage
+        G = Gt.transpose(1, 2)
+        self.P = Gt @ block_quadratic(h, A, self.K) @ G                # (Nu, K, K) Vᵀ A V
+        self.Q = Gt @ block_quadratic(h, self.E, self.K) @ G           # (Nu, K, K) Vᵀ A F A V
+
+    def _buf(self, name: str, *shape: int) -> torch.Tensor:
+        """A reusable work buffer: per-step temporaries are allocated once, not every step (fresh
+        multi-MB allocations each step cost more in page faults than the arithmetic)."""
+        size = math.prod(shape)
+        b = self._bufs.get(name)
+        if b is None or b.numel() < size:
+            b = self._bufs[name] = torch.empty(size, device=self.h.device, dtype=self.h.dtype)
+        return b[:size].view(shape)
+
+    def _ibuf(self, size: int) -> torch.Tensor:
+        b = self._bufs.get("info")
+        if b is None or b.numel() < size:
+            b = self._bufs["info"] = torch.empty(size, device=self.h.device, dtype=torch.int32)
+        return b[:size]
+
+    def _chunks(self, n: int) -> Iterator[slice]:
+        for s in range(0, n, self.rows_per_chunk):
+            yield slice(s, min(n, s + self.rows_per_chunk))
 
     def add_gains(self) -> torch.Tensor:
         """Reduction of the objective from adding each candidate: tr((I + P)⁻¹ Q).  (Nu,)
 
         I + P is symmetric positive definite: Cholesky, with a general solve for any row where
         rounding broke that."""
-        M = self.eye + self.P
-        L, info = torch.linalg.cholesky_ex(M)
-        g = torch.cholesky_solve(self.Q, L).diagonal(dim1=-2, dim2=-1).sum(-1)
-        bad = info != 0
-        if bool(bad.any()):
-            g_bad, singular = _trace_solve(M[bad], self.Q[bad])
-            g[bad] = g_bad.masked_fill(singular, -math.inf)
-        return g
+        out = torch.empty(self.P.shape[0], device=self.P.device, dtype=self.P.dtype)
+        for sl in self._chunks(self.P.shape[0]):
+            r = sl.stop - sl.start
+            M = torch.add(self.P[sl], self.eye, out=self._buf("M", r, self.K, self.K))
+            Q = self.Q[sl]
+            L, info = torch.linalg.cholesky_ex(M, out=(self._buf("L", r, self.K, self.K), self._ibuf(r)))
+            X = torch.cholesky_solve(Q, L, out=self._buf("X", r, self.K, self.K))
+            g = X.diagonal(dim1=-2, dim2=-1).sum(-1)
+            bad = info != 0
+            if bool(bad.any()):
+                g_bad, singular = _trace_solve(M[bad], Q[bad])
+                g[bad] = g_bad.masked_fill(singular, -math.inf)
+            out[sl] = g
+        return out
 
     def remove_increase(self, rows: torch.Tensor) -> torch.Tensor:
         """Increase of the objective from removing each of `rows`: tr((I − P)⁻¹ Q).  (len(rows),)"""
@@ -103,35 +137,68 @@ class _State:
         return g.masked_fill(singular, math.inf)
 
     def commit(self, j: int, sigma: float, rows: Optional[torch.Tensor] = None) -> float:
-        """Add (σ=+1) or remove (σ=−1) candidate j; update A, the objective and P, Q of `rows`
+        """Add (σ=+1) or remove (σ=−1) candidate j; update A, E, the objective and P, Q of `rows`
         (all candidates when None). Returns the new objective."""
-        g, hj = self.G[j], self.h[j]
-        U = apply_factor(self.A, hj, g)                                # (D, K) = A V*
-        C = _inverse(sigma * self.eye + self.P[j])                     # (K, K)
-        FU = self.F @ U                                                # (D, K)
-        W = U.T @ FU
+        gt, hj = self.Gt[j], self.h[j]
+        U = apply_factor(self.A, hj, gt.T)                             # (D, K) = A V*
+        Z = apply_factor(self.E, hj, gt.T)                             # (D, K) = A F A V*
+        W = gt @ project(hj[None], Z, self.K)[0]
         W = (W + W.T) / 2                                              # (K, K) = V*ᵀ A F A V*
-        Z = self.A @ FU                                                # (D, K)
+        C = _inverse(sigma * self.eye + self.P[j])                     # (K, K)
         self.objective -= float((C * W).sum())                         # tr(C W), C and W symmetric
         UC = U @ C
+        Y = Z - 0.5 * (UC @ W)                                         # (D, K)
+        YC = Y @ C
+        # A −= U C Uᵀ;  E −= U C Yᵀ + Y C Uᵀ  (= U C Zᵀ + Z C Uᵀ − U C W C Uᵀ)
         self.A.addmm_(UC, U.T, alpha=-1.0)
-        # Candidates: R = Vᵀ U, Y = Vᵀ (Z − ½ U C W) C  (V = G ⊗ h, linear in the D×K right factor), so
-        #   ΔP = R C Rᵀ,   ΔQ = S C Rᵀ + R C Sᵀ − R C W C Rᵀ = Y Rᵀ + R Yᵀ   (S = Vᵀ Z).
-        h_r = self.h if rows is None else self.h[rows]
-        Gt_r = self.Gt if rows is None else self.Gt[rows]
-        T = project(h_r, torch.cat([U, (Z - 0.5 * (UC @ W)) @ C], dim=1), self.K)  # (r, K, 2K)
-        R = Gt_r @ T[..., :self.K]                                     # (r, K, K)
-        Y = Gt_r @ T[..., self.K:]                                     # (r, K, K)
-        dP = (R @ C) @ R.transpose(1, 2)
-        YR = Y @ R.transpose(1, 2)
-        dQ = YR + YR.transpose(1, 2)
+        self.E.addmm_(torch.cat([UC, YC], dim=1), torch.cat([Y, U], dim=1).T, alpha=-1.0)
+        # Candidates, with R = Vᵀ U and Vᵀ (Y C) (V = G ⊗ h, linear in the right factor):
+        #   ΔP = R C Rᵀ,   ΔQ = S C Rᵀ + R C Sᵀ − R C W C Rᵀ = (Vᵀ Y C) Rᵀ + R (Vᵀ Y C)ᵀ  (S = Vᵀ Z)
+        right = torch.cat([U, YC], dim=1)                              # (D, 2K)
         if rows is None:
-            self.P -= dP
-            self.Q -= dQ
+            for sl in self._chunks(self.h.shape[0]):
+                self._update(self.h[sl], self.Gt[sl], self.P[sl], self.Q[sl], right, C)
         else:
-            self.P[rows] -= dP
-            self.Q[rows] -= dQ
+            P, Q = self.P[rows], self.Q[rows]
+            self._update(self.h[rows], self.Gt[rows], P, Q, right, C)
+            self.P[rows], self.Q[rows] = P, Q
         return self.objective
+
+    def _update(self, h: torch.Tensor, Gt: torch.Tensor, P: torch.Tensor, Q: torch.Tensor,
+                right: torch.Tensor, C: torch.Tensor) -> None:
+        """P −= R C Rᵀ, Q −= X Rᵀ + R Xᵀ in place for one block of rows (R = Vᵀ U, X = Vᵀ Y C)."""
+        K, r = self.K, h.shape[0]
+        T = project(h, right, K, out=self._buf("T", r, K, 2 * K))     # (r, K, 2K)
+        R = torch.matmul(Gt, T[..., :K], out=self._buf("R", r, K, K))  # (r, K, K) Vᵀ U
+        X = torch.matmul(Gt, T[..., K:], out=self._buf("X", r, K, K))  # (r, K, K) Vᵀ Y C
+        Rt = R.transpose(1, 2)
+        XR = torch.matmul(X, Rt, out=self._buf("XR", r, K, K))
+        P.sub_(torch.matmul(torch.matmul(R, C, out=self._buf("RC", r, K, K)), Rt, out=X))
+        Q.sub_(XR).sub_(XR.transpose(1, 2))
+
+
+def _sandwich_(F: torch.Tensor, A: torch.Tensor, block: int = 512) -> torch.Tensor:
+    """A F A for symmetric A, F, computed in F's storage: rows of F A first (row i of F A needs
+    only row i of F), then columns of A (F A) (column j needs only column j of F A)."""
+    n = F.shape[0]
+    for i in range(0, n, block):
+        F[i:i + block] = F[i:i + block] @ A
+    for j in range(0, n, block):
+        F[:, j:j + block] = A @ F[:, j:j + block]
+    return symmetrize_(F)
+
+
+def _inverse_spd_(M: torch.Tensor) -> torch.Tensor:
+    """M⁻¹ for a symmetric positive definite M, in M's storage when Cholesky succeeds
+    (pseudo-inverse otherwise)."""
+    L, info = torch.linalg.cholesky_ex(M)
+    if int(info) != 0:
+        return torch.linalg.pinv(M, hermitian=True)
+    del M
+    A = torch.cholesky_inverse(L, out=L)
+    if not A.is_contiguous() and A.T.is_contiguous():                # LAPACK's column-major
+        A = A.T                                                        # layout: same matrix (symmetric)
+    return symmetrize_(A)
 
 
 def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
@@ -159,32 +226,40 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
     if not (math.isfinite(oversample) and oversample >= 1):
         raise ValueError(f"oversample must be at least 1 (the forward pass picks ⌈oversample·B⌉ points), got {oversample}.")
     inp = prepare_inputs(embeddings, probs, labeled, batch_size, device=device, dtype=dtype, strategy="bait")
-    h_all, B = inp.h, inp.batch_size
-    N = h_all.shape[0]
-    n = inp.n
-    dev = h_all.device
+    B, N, n = inp.batch_size, inp.h.shape[0], inp.n
+    mask, unlabeled = inp.labeled, inp.unlabeled
+    dev = inp.h.device
     with _ieee_matmul(dev), torch.no_grad():
-        G_all = fisher_factors(inp.p, N, like=h_all)                  # (N, K, K)
-        K, d = G_all.shape[1], h_all.shape[1]
+        cand = torch.as_tensor(unlabeled, device=dev)
+        lab = torch.as_tensor(np.flatnonzero(mask), device=dev)
+        p_u = None if inp.p is None else inp.p[cand]
+        p_l = None if inp.p is None else inp.p[lab]
+        h, h_l = inp.h[cand], inp.h[lab]                               # (Nu, d), (n, d)
+        del inp                                                        # the full-pool copies go
+        G_u = fisher_factors(p_u, h.shape[0], like=h)                  # (Nu, K, K)
+        G_l = fisher_factors(p_l, h_l.shape[0], like=h_l)              # (n, K, K)
+        K, d = G_u.shape[1], h.shape[1]
         D = K * d
         if progress:
             progress("setup", 0, 3, None)
-        F = fisher_matrix(h_all, G_all) / N                            # (D, D) pool Fisher
-        M = lamb * torch.eye(D, device=dev, dtype=dtype)
+        # M = λI + (n/(n+B))·mean_L I(x);  A = M⁻¹ (computed in M's storage). The labeled sum is
+        # formed again below rather than kept: one D×D matrix less at the peak, n·D² more work.
+        M = fisher_matrix(h_l, G_l).div_(n + B)
+        M.diagonal().add_(lamb)
+        A = _inverse_spd_(M)
+        del M
+        # F = mean over the whole pool (labeled and unlabeled) of I(x)
+        F = fisher_matrix(h, G_u)
         if n:
-            lab = torch.as_tensor(np.flatnonzero(inp.labeled), device=dev)
-            M += fisher_matrix(h_all[lab], G_all[lab]) / (n + B)      # mean over L × n/(n+B)
+            fisher_matrix(h_l, G_l, out=F)
+        F.div_(N)
+        del h_l, G_l
         if progress:
             progress("setup", 1, 3, None)
-        L, info = torch.linalg.cholesky_ex(M)
-        A = torch.cholesky_inverse(L) if int(info) == 0 else torch.linalg.pinv(M, hermitian=True)
-        A = (A + A.T) / 2
-        del M, L
-        cand = torch.as_tensor(inp.unlabeled, device=dev)
-        h = h_all[cand]                                                # (Nu, d)
-        G = G_all[cand] * math.sqrt(B / (n + B))                       # (Nu, K, K) scaled factors
-        del G_all
-        state = _State(h, G, A, F)
+        Gt = G_u.transpose(1, 2).mul_(math.sqrt(B / (n + B))).contiguous()  # (Nu, K, K) scaled Gᵀ
+        del G_u, p_u, p_l
+        state = _State(h, Gt, A, F)
+        del F, A
         if progress:
             progress("setup", 3, 3, state.objective)
         t_setup = time.perf_counter()
@@ -226,13 +301,13 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
                 progress("backward", r + 1, R_total, state.objective)
         t_backward = time.perf_counter()
 
-    unl = inp.unlabeled
+    unl = unlabeled
     gain_of = dict(zip(order, fgains))
     return Selection(
         strategy="bait",
         indices=unl[np.asarray(members, dtype=np.int64)],
         gains=np.array([gain_of[j] for j in members], dtype=np.float64),
-        scores=pool_scores(inp, first_scores),
+        scores=pool_scores(mask, unlabeled, first_scores),
         pruned=unl[np.asarray(pruned, dtype=np.int64)],
         forward_indices=unl[np.asarray(order, dtype=np.int64)],
         forward_gains=np.asarray(fgains, dtype=np.float64),

@@ -74,7 +74,7 @@ def _rank_select(name: str, inp: Inputs, score: torch.Tensor, *, descending: boo
     if progress:
         progress("select", B, B, None)
     return Selection(strategy=name, indices=inp.unlabeled[order], gains=s[order],
-                     scores=pool_scores(inp, score), timings=_timings(t0, t_setup, t_forward),
+                     scores=pool_scores(inp.labeled, inp.unlabeled, score), timings=_timings(t0, t_setup, t_forward),
                      params=_params(inp, seed, dtype))
 
 
@@ -222,7 +222,7 @@ def badge_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *, 
     if progress:
         progress("select", B, B, None)
     return Selection(strategy="badge", indices=inp.unlabeled[rows], gains=gains,
-                     scores=pool_scores(inp, torch.from_numpy(norms)),
+                     scores=pool_scores(inp.labeled, inp.unlabeled, torch.from_numpy(norms)),
                      timings=_timings(t0, t_setup, t_forward),
                      params=_params(inp, seed, dtype, n_topped_up=int(B - first.size)))
 
@@ -265,7 +265,7 @@ def coreset_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *
         if inp.n:
             hl = h[torch.as_tensor(np.flatnonzero(inp.labeled), device=dev)] # (n, d)
             min_d = _min_distances(hu, hl)                                   # (Nu,)
-            scores = pool_scores(inp, min_d)
+            scores = pool_scores(inp.labeled, inp.unlabeled, min_d)
         else:
             min_d = torch.full((Nu,), math.inf, device=dev, dtype=dtype)
             scores = np.full(inp.labeled.shape[0], np.nan)

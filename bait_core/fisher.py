@@ -42,8 +42,21 @@ def fisher_factors(probs: Optional[torch.Tensor], n_points: Optional[int] = None
     return torch.diag_embed(sq) - probs.unsqueeze(2) * sq.unsqueeze(1)  # (N, K, K)
 
 
-def fisher_matrix(h: torch.Tensor, G: torch.Tensor, weights: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Σ_n w_n (G_n G_nᵀ) ⊗ h_n h_nᵀ as a D×D matrix (w = 1 when not given).
+def symmetrize_(M: torch.Tensor, block: int = 1024) -> torch.Tensor:
+    """M ← (M + Mᵀ)/2 in place, block by block (no second D×D matrix)."""
+    n = M.shape[0]
+    for i in range(0, n, block):
+        for j in range(i, n, block):
+            avg = (M[i:i + block, j:j + block] + M[j:j + block, i:i + block].T) / 2
+            M[i:i + block, j:j + block] = avg
+            M[j:j + block, i:i + block] = avg.T
+    return M
+
+
+def fisher_matrix(h: torch.Tensor, G: torch.Tensor, weights: Optional[torch.Tensor] = None,
+                  *, out: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Σ_n w_n (G_n G_nᵀ) ⊗ h_n h_nᵀ as a D×D matrix (w = 1 when not given); added into `out`
+    when given (which must then be symmetric).
 
     Block (k, l) is Σ_n w_n C_n[k, l] h_n h_nᵀ with C = G Gᵀ: K GEMMs of d×N×(K·d), i.e. N·D²
     multiply-adds in all, instead of the N·K·D² of summing V Vᵀ over the N×K×D tensor.
@@ -53,14 +66,15 @@ def fisher_matrix(h: torch.Tensor, G: torch.Tensor, weights: Optional[torch.Tens
     C = G @ G.transpose(1, 2)                                          # (N, K, K)
     if weights is not None:
         C = C * weights.view(-1, 1, 1)
-    out = torch.zeros(K * d, K * d, device=h.device, dtype=h.dtype)
+    if out is None:
+        out = torch.zeros(K * d, K * d, device=h.device, dtype=h.dtype)
     step = _chunk_rows(n, K * d)
     for s in range(0, n, step):
         hc, Cc = h[s:s + step], C[s:s + step]                          # (c, d), (c, K, K)
         for k in range(K):
             wk = (Cc[:, k, :, None] * hc[:, None, :]).reshape(hc.shape[0], K * d)  # (c, D)
             out[k * d:(k + 1) * d].addmm_(hc.T, wk)
-    return (out + out.T) / 2
+    return symmetrize_(out)
 
 
 def block_quadratic(h: torch.Tensor, M: torch.Tensor, K: int) -> torch.Tensor:
@@ -81,15 +95,18 @@ def block_quadratic(h: torch.Tensor, M: torch.Tensor, K: int) -> torch.Tensor:
     return out
 
 
-def project(h: torch.Tensor, U: torch.Tensor, K: int) -> torch.Tensor:
+def project(h: torch.Tensor, U: torch.Tensor, K: int, *, out: Optional[torch.Tensor] = None) -> torch.Tensor:
     """(N, K, m) with out[n, k, j] = h_n · U[k·d:(k+1)·d, j], for U (D, m).
 
-    Then V_nᵀ U = G_nᵀ out[n]. One (N×d)·(d×K·m) GEMM.
+    Then V_nᵀ U = G_nᵀ out[n]. One (N×d)·(d×K·m) GEMM (into `out`, (N, K, m), when given).
     """
     n, d = h.shape
     m = U.shape[1]
     Ud = U.reshape(K, d, m).permute(1, 0, 2).reshape(d, K * m)         # (d, K·m)
-    return (h @ Ud).view(n, K, m)
+    if out is None:
+        return (h @ Ud).view(n, K, m)
+    torch.mm(h, Ud, out=out.view(n, K * m))
+    return out
 
 
 def apply_factor(M_cols: torch.Tensor, h: torch.Tensor, G: torch.Tensor) -> torch.Tensor:

@@ -137,7 +137,8 @@ def _as_tensor(name: str, x: Any, device: torch.device, dtype: torch.dtype) -> t
             a = np.asarray(x)
             if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
                 raise TypeError
-            t = torch.from_numpy(np.ascontiguousarray(a))
+            a = np.ascontiguousarray(a)
+            t = torch.from_numpy(a if a.flags.writeable else a.copy())
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a numeric array, got {type(x).__name__}.") from None
     if t.is_complex():
@@ -234,10 +235,10 @@ def check_options(name: str, seed: Any, options: Mapping[str, Any]) -> int:
     return int(seed)
 
 
-def pool_scores(inp: Inputs, candidate_scores: torch.Tensor) -> np.ndarray:
+def pool_scores(labeled: np.ndarray, unlabeled: np.ndarray, candidate_scores: torch.Tensor) -> np.ndarray:
     """Scatter per-candidate scores (Nu,) into a dataset-level (N,) array, NaN for labeled points."""
-    out = np.full(inp.labeled.shape[0], np.nan)
-    out[inp.unlabeled] = candidate_scores.detach().to("cpu", torch.float64).numpy()
+    out = np.full(labeled.shape[0], np.nan)
+    out[unlabeled] = candidate_scores.detach().to("cpu", torch.float64).numpy()
     return out
 
 

@@ -1,0 +1,223 @@
+"""Exact BAIT: index-for-index the same picks as the slow oracle (the original per-step
+recomputation), objective traces that match a from-scratch recomputation, and the contract."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from bait_core import Selection, bait_select
+from bait_core.fisher import dense_factor, fisher_factors
+
+from .bait_reference import reference_select
+
+
+def make_fixture(N, d, K, n, seed, temperature=2.0):
+    rng = np.random.default_rng(seed)
+    h = rng.normal(size=(N, d))
+    if K is None:
+        p = None
+    else:
+        logits = rng.normal(size=(N, K)) * temperature
+        p = np.exp(logits - logits.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+    labeled = np.zeros(N, dtype=bool)
+    labeled[rng.choice(N, size=n, replace=False)] = True
+    return h, p, labeled
+
+
+def _fixtures():
+    """(N, d, K, n, B, seed): several K, d, n; n = 0; B = 1; B near and equal to the pool size;
+    K = None is the regression head."""
+    cases = []
+    rng = np.random.default_rng(1234)
+    for i in range(36):
+        K = [2, 3, 5, 10][i % 4]
+        d = [1, 3, 6, 9][(i // 4) % 4]
+        N = int(rng.integers(25, 90))
+        n = 0 if i % 3 == 0 else int(rng.integers(1, N // 2))
+        Nu = N - n
+        B = [1, int(rng.integers(2, max(3, Nu // 3))), Nu - 1, Nu, int(rng.integers(1, Nu + 1))][i % 5]
+        cases.append((N, d, K, n, max(1, B), i))
+    for i, (N, d, n, B) in enumerate([(40, 4, 0, 7), (60, 5, 12, 20), (30, 3, 5, 25), (50, 8, 10, 40)]):
+        cases.append((N, d, None, n, B, 100 + i))
+    return cases
+
+
+@pytest.mark.parametrize("N,d,K,n,B,seed", _fixtures())
+def test_same_picks_as_the_original_algorithm(N, d, K, n, B, seed):
+    h, p, labeled = make_fixture(N, d, K, n, seed)
+    sel = bait_select(h, p, labeled, B)
+    ref_idx, ref_pruned, ref_obj = reference_select(h, p, labeled, B)
+    np.testing.assert_array_equal(sel.indices, ref_idx)
+    np.testing.assert_array_equal(sel.pruned, ref_pruned)
+    np.testing.assert_allclose(sel.objective, ref_obj, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("lamb,oversample", [(0.1, 2.0), (5.0, 1.5), (1.0, 1.0), (1.0, 3.0)])
+def test_same_picks_with_other_lambda_and_oversampling(lamb, oversample):
+    h, p, labeled = make_fixture(70, 4, 4, 10, seed=7)
+    sel = bait_select(h, p, labeled, 12, lamb=lamb, oversample=oversample)
+    ref_idx, ref_pruned, ref_obj = reference_select(h, p, labeled, 12, lamb=lamb, oversample=oversample)
+    np.testing.assert_array_equal(sel.indices, ref_idx)
+    np.testing.assert_array_equal(sel.pruned, ref_pruned)
+    np.testing.assert_allclose(sel.objective, ref_obj, rtol=1e-9)
+    assert sel.n_forward == math.ceil(oversample * 12)
+
+
+def _objective_from_scratch(h, p, labeled, chosen, B, lamb=1.0):
+    """tr(M⁻¹ F) with M built densely from the labeled points and the chosen set."""
+    h = torch.as_tensor(h)
+    G = fisher_factors(None if p is None else torch.as_tensor(p), h.shape[0], like=h)
+    V = dense_factor(h, G)                                           # (N, D, K)
+    I = V @ V.transpose(1, 2)                                        # (N, D, D)
+    N, n = h.shape[0], int(labeled.sum())
+    F = I.mean(0)
+    M = lamb * torch.eye(F.shape[0], dtype=F.dtype)
+    if n:
+        M += I[torch.as_tensor(labeled)].sum(0) / (n + B)
+    M += I[torch.as_tensor(np.array(chosen))].sum(0) * (B / (n + B))
+    return float(torch.trace(torch.linalg.solve(M, F)))
+
+
+def test_incremental_updates_do_not_drift_over_many_steps():
+    """300 forward and 150 backward rank-K commits: the running objective equals a from-scratch
+    recomputation at the end, and the picks still equal the oracle's."""
+    h, p, labeled = make_fixture(420, 5, 4, 20, seed=11)
+    B = 150
+    sel = bait_select(h, p, labeled, B)
+    exact = _objective_from_scratch(h, p, labeled, sel.indices, B)
+    assert abs(sel.objective[-1] - exact) <= 1e-10 * abs(exact)
+    fwd_exact = _objective_from_scratch(h, p, labeled, sel.forward_indices, B)
+    assert abs(sel.objective[sel.n_forward] - fwd_exact) <= 1e-10 * abs(fwd_exact)
+    ref_idx, ref_pruned, _ = reference_select(h, p, labeled, B)
+    np.testing.assert_array_equal(sel.indices, ref_idx)
+    np.testing.assert_array_equal(sel.pruned, ref_pruned)
+
+
+def test_selection_record_is_consistent():
+    h, p, labeled = make_fixture(80, 4, 3, 15, seed=3)
+    B = 10
+    sel = bait_select(h, p, labeled, B)
+    assert isinstance(sel, Selection) and sel.strategy == "bait"
+    assert sel.indices.dtype == np.int64 and sel.indices.shape == (B,)
+    assert len(set(sel.indices.tolist())) == B
+    assert not labeled[sel.indices].any() and not labeled[sel.pruned].any()
+    T = sel.n_forward
+    assert T == 2 * B and sel.pruned.size == T - B and sel.objective.size == T + (T - B) + 1
+    # forward order = picks and pruned interleaved; picks keep forward order
+    assert sorted(sel.forward_indices.tolist()) == sorted(sel.indices.tolist() + sel.pruned.tolist())
+    pos = {j: i for i, j in enumerate(sel.forward_indices.tolist())}
+    assert [pos[j] for j in sel.indices.tolist()] == sorted(pos[j] for j in sel.indices.tolist())
+    # the trace falls along the forward pass by exactly each pick's gain, and rises when pruning
+    fwd, bwd = sel.objective_forward, sel.objective_backward
+    assert np.all(np.diff(fwd) < 0) and np.all(np.diff(bwd) > 0)
+    np.testing.assert_allclose(-np.diff(fwd), sel.forward_gains, rtol=1e-9)
+    gain_of = dict(zip(sel.forward_indices.tolist(), sel.forward_gains.tolist()))
+    np.testing.assert_allclose(sel.gains, [gain_of[j] for j in sel.indices.tolist()])
+    # first-step scores: NaN exactly on labeled points, and the first pick has the largest one
+    assert np.isnan(sel.scores[labeled]).all() and np.isfinite(sel.scores[~labeled]).all()
+    assert sel.forward_indices[0] == int(np.nanargmax(sel.scores))
+    assert set(sel.timings) >= {"setup", "forward", "backward", "total"}
+    with pytest.raises(Exception):
+        sel.indices[0] = 1                                           # frozen arrays
+    with pytest.raises(Exception):
+        sel.strategy = "x"
+
+
+def test_batch_equal_to_pool_takes_everything_and_prunes_nothing():
+    h, p, labeled = make_fixture(30, 3, 3, 10, seed=5)
+    sel = bait_select(h, p, labeled, 20)
+    assert sorted(sel.indices.tolist()) == np.flatnonzero(~labeled).tolist()
+    assert sel.pruned.size == 0 and sel.n_forward == 20
+
+
+def test_degenerate_inputs_never_duplicate_or_pick_labeled():
+    # all-zero embeddings: every gain is 0 -> the lowest free indices, in order
+    h = np.zeros((20, 3))
+    p = np.full((20, 4), 0.25)
+    labeled = np.zeros(20, bool)
+    labeled[[0, 2]] = True
+    sel = bait_select(h, p, labeled, 5)
+    assert sel.forward_indices.tolist() == [1, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+    assert len(set(sel.indices.tolist())) == 5 and not labeled[sel.indices].any()
+    # one-hot (fully confident) probabilities: zero Fisher for those points, still valid picks
+    h2, _, _ = make_fixture(25, 3, 3, 0, seed=9)
+    p2 = np.eye(3)[np.arange(25) % 3]
+    p2[:5] = 1 / 3
+    sel2 = bait_select(h2, p2, None, 4)
+    assert len(set(sel2.indices.tolist())) == 4
+    assert set(sel2.forward_indices[:5].tolist()) <= set(range(5))  # only uncertain points gain
+    # many identical points
+    h3 = np.repeat(np.random.default_rng(0).normal(size=(3, 4)), 10, axis=0)
+    p3 = np.repeat(np.array([[0.5, 0.3, 0.2], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4]]), 10, axis=0)
+    sel3 = bait_select(h3, p3, None, 12)
+    assert len(set(sel3.indices.tolist())) == 12
+
+
+def test_float32_torch_inputs_and_device_follow_inputs():
+    h, p, labeled = make_fixture(60, 4, 3, 10, seed=8)
+    a = bait_select(torch.tensor(h), torch.tensor(p), torch.tensor(labeled), 6)
+    b = bait_select(h, p, np.flatnonzero(labeled), 6)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    assert a.params["device"] == "cpu"
+    c = bait_select(h.astype(np.float32), p.astype(np.float32), labeled, 6, dtype=torch.float32)
+    assert c.params["dtype"] == "float32" and len(set(c.indices.tolist())) == 6
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_gives_the_same_picks():
+    h, p, labeled = make_fixture(200, 6, 5, 20, seed=12)
+    cpu = bait_select(h, p, labeled, 15)
+    gpu = bait_select(torch.tensor(h, device="cuda"), torch.tensor(p, device="cuda"), labeled, 15)
+    assert gpu.params["device"].startswith("cuda")
+    np.testing.assert_array_equal(cpu.indices, gpu.indices)
+
+
+def test_progress_reports_every_step_and_can_cancel():
+    h, p, labeled = make_fixture(40, 3, 3, 5, seed=4)
+    seen = []
+    sel = bait_select(h, p, labeled, 5, progress=lambda *a: seen.append(a))
+    phases = [s[0] for s in seen]
+    assert phases.count("forward") == sel.n_forward and phases.count("backward") == sel.pruned.size
+    fwd_values = [s[3] for s in seen if s[0] == "forward"]
+    np.testing.assert_allclose(fwd_values, sel.objective_forward[1:])
+
+    class Stop(Exception):
+        pass
+
+    def stop(phase, step, total, value):
+        if phase == "forward" and step == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        bait_select(h, p, labeled, 5, progress=stop)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"lamb": 0}, "lamb"), ({"lamb": -1}, "lamb"), ({"lamb": float("nan")}, "lamb"),
+    ({"oversample": 0.5}, "oversample"), ({"lamb": "x"}, "number"), ({"foo": 1}, "foo"),
+])
+def test_bad_options_are_value_errors(kwargs, match):
+    h, p, labeled = make_fixture(20, 2, 2, 2, seed=0)
+    with pytest.raises(ValueError, match=match):
+        bait_select(h, p, labeled, 3, **kwargs)
+
+
+def test_bad_inputs_say_what_is_wrong():
+    h, p, labeled = make_fixture(20, 2, 3, 2, seed=0)
+    with pytest.raises(ValueError, match="regression"):
+        bait_select(h, p[:, :1] / p[:, :1], labeled, 3)
+    with pytest.raises(ValueError, match="sum to 1"):
+        bait_select(h, p * 2, labeled, 3)
+    bad = h.copy()
+    bad[3, 1] = np.inf
+    with pytest.raises(ValueError, match="1 NaN or infinite"):
+        bait_select(bad, p, labeled, 3)
+    with pytest.raises(ValueError, match="18 unlabeled"):
+        bait_select(h, p, labeled, 19)
+    with pytest.raises(ValueError, match="at least 1"):
+        bait_select(h, p, labeled, 0)
+    with pytest.raises(ValueError, match="2-D"):
+        bait_select(h[:, 0], p, labeled, 3)

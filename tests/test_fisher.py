@@ -1,0 +1,91 @@
+"""Fisher factors against autograd of a real linear head, and the Kronecker helpers against dense V."""
+
+import numpy as np
+import pytest
+import torch
+
+from bait_core.fisher import (apply_factor, block_quadratic, dense_factor, fisher_factors,
+                              fisher_matrix, project)
+
+DT = torch.float64
+
+
+def _fixture(N, d, K, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    h = torch.randn(N, d, generator=g, dtype=DT)
+    W = torch.randn(K, d, generator=g, dtype=DT)
+    p = torch.softmax(h @ W.T, dim=1)
+    return h, W, p
+
+
+def _autograd_fisher(h, W):
+    """E_{y~p}[g gᵀ] with g = ∇_vec(W) −log p(y | x), per point, from autograd.  (N, D, D)"""
+    N, d = h.shape
+    K = W.shape[0]
+    out = torch.zeros(N, K * d, K * d, dtype=DT)
+    for n in range(N):
+        Wv = W.clone().requires_grad_(True)
+        logp = torch.log_softmax(Wv @ h[n], dim=0)
+        p = logp.exp().detach()
+        for y in range(K):
+            (g,) = torch.autograd.grad(-logp[y], Wv, retain_graph=True)
+            g = g.reshape(-1)                      # class-major: row k of W is block k
+            out[n] += p[y] * torch.outer(g, g)
+    return out
+
+
+@pytest.mark.parametrize("N,d,K", [(5, 3, 2), (4, 4, 3), (3, 2, 6)])
+def test_factor_matches_autograd_fisher(N, d, K):
+    h, W, p = _fixture(N, d, K)
+    G = fisher_factors(p)                                           # (N, K, K)
+    V = dense_factor(h, G)                                          # (N, D, K)
+    expected = _autograd_fisher(h, W)
+    torch.testing.assert_close(V @ V.transpose(1, 2), expected, rtol=1e-10, atol=1e-12)
+    # G Gᵀ = diag p − p pᵀ
+    torch.testing.assert_close(G @ G.transpose(1, 2), torch.diag_embed(p) - p[:, :, None] * p[:, None, :])
+
+
+def test_fisher_matrix_is_sum_of_point_fishers_and_weighted():
+    h, W, p = _fixture(50, 4, 3, seed=1)
+    G = fisher_factors(p)
+    V = dense_factor(h, G)
+    dense = (V @ V.transpose(1, 2)).sum(0)
+    torch.testing.assert_close(fisher_matrix(h, G), dense)
+    w = torch.linspace(0.1, 2.0, 50, dtype=DT)
+    torch.testing.assert_close(fisher_matrix(h, G, w), ((V @ V.transpose(1, 2)) * w[:, None, None]).sum(0))
+
+
+def test_regression_factor_is_rank_one_h():
+    h, _, _ = _fixture(7, 5, 2, seed=2)
+    G = fisher_factors(None, 7, like=h)
+    assert G.shape == (7, 1, 1)
+    torch.testing.assert_close(fisher_matrix(h, G), h.T @ h)
+
+
+def test_kronecker_helpers_match_dense_products():
+    N, d, K = 30, 5, 4
+    h, _, p = _fixture(N, d, K, seed=3)
+    G = fisher_factors(p)
+    V = dense_factor(h, G)                                          # (N, D, K)
+    g = torch.Generator().manual_seed(4)
+    X = torch.randn(K * d, K * d, generator=g, dtype=DT)
+    M = X @ X.T
+    torch.testing.assert_close(G.transpose(1, 2) @ block_quadratic(h, M, K) @ G, V.transpose(1, 2) @ M @ V)
+    U = torch.randn(K * d, 7, generator=g, dtype=DT)
+    torch.testing.assert_close(G.transpose(1, 2) @ project(h, U, K), V.transpose(1, 2) @ U)
+    torch.testing.assert_close(apply_factor(M, h[3], G[3]), M @ V[3])
+
+
+def test_no_n_by_k_by_d_tensor_for_many_points():
+    """fisher_matrix and block_quadratic work in row chunks: a pool far larger than one chunk
+    gives the same result as the sum of its halves."""
+    N, d, K = 5000, 3, 2
+    h, _, p = _fixture(N, d, K, seed=5)
+    G = fisher_factors(p)
+    whole = fisher_matrix(h, G)
+    halves = fisher_matrix(h[:2500], G[:2500]) + fisher_matrix(h[2500:], G[2500:])
+    torch.testing.assert_close(whole, halves)
+    M = torch.eye(K * d, dtype=DT)
+    bq = block_quadratic(h, M, K)
+    torch.testing.assert_close(bq, (h * h).sum(1)[:, None, None] * torch.eye(K, dtype=DT))
+    assert np.isfinite(bq.numpy()).all()
