@@ -80,17 +80,16 @@ class _State:
     """
 
     def __init__(self, h: torch.Tensor, Gt: torch.Tensor, A: torch.Tensor, F: torch.Tensor) -> None:
-        self.h, self.Gt = h, Gt                                        # (Nu, d), (Nu, K, K) = Gᵀ
+        self.h, self.Gt = h, Gt                                        # (Nu, d) stored, (Nu, K, K) = Gᵀ
         self.K = Gt.shape[1]
-        self.eye = torch.eye(self.K, device=h.device, dtype=h.dtype)
-        self.rows_per_chunk = max(256, _ROW_CHUNK_ELEMENTS // (self.K * self.K))
+        self.eye = torch.eye(self.K, device=h.device, dtype=Gt.dtype)
+        self.rows_per_chunk = max(256, _ROW_CHUNK_ELEMENTS // max(self.K * self.K, h.shape[1] // 2))
         self._bufs: dict[str, torch.Tensor] = {}
         self.objective = float(torch.dot(A.reshape(-1), F.reshape(-1)))  # tr(A F), both symmetric
         self.A = A                                                     # (D, D)
         self.E = _sandwich_(F, A)                                      # (D, D) A F A, in F's storage
-        G = Gt.transpose(1, 2)
-        self.P = Gt @ block_quadratic(h, A, self.K) @ G                # (Nu, K, K) Vᵀ A V
-        self.Q = Gt @ block_quadratic(h, self.E, self.K) @ G           # (Nu, K, K) Vᵀ A F A V
+        self.P = self._quadratic(A)                                    # (Nu, K, K) Vᵀ A V
+        self.Q = self._quadratic(self.E)                               # (Nu, K, K) Vᵀ A F A V
 
     def _buf(self, name: str, *shape: int) -> torch.Tensor:
         """A reusable work buffer: per-step temporaries are allocated once, not every step (fresh
@@ -98,14 +97,29 @@ class _State:
         size = math.prod(shape)
         b = self._bufs.get(name)
         if b is None or b.numel() < size:
-            b = self._bufs[name] = torch.empty(size, device=self.h.device, dtype=self.h.dtype)
+            b = self._bufs[name] = torch.empty(size, device=self.h.device, dtype=self.Gt.dtype)
         return b[:size].view(shape)
+
+    def _rows(self, rows: slice | torch.Tensor) -> torch.Tensor:
+        """Embeddings of some candidates in the compute dtype (a reused buffer when converting)."""
+        h = self.h[rows]
+        if h.dtype == self.Gt.dtype:
+            return h
+        return self._buf("h", *h.shape).copy_(h)
 
     def _ibuf(self, size: int) -> torch.Tensor:
         b = self._bufs.get("info")
         if b is None or b.numel() < size:
             b = self._bufs["info"] = torch.empty(size, device=self.h.device, dtype=torch.int32)
         return b[:size]
+
+    def _quadratic(self, M: torch.Tensor) -> torch.Tensor:
+        """Vᵀ M V = Gᵀ [hᵀ M_kl h] G for every candidate, row block by row block.  (Nu, K, K)"""
+        out = torch.empty_like(self.Gt)
+        for sl in self._chunks(out.shape[0]):
+            Gt = self.Gt[sl]
+            out[sl] = Gt @ block_quadratic(self._rows(sl), M, self.K) @ Gt.transpose(1, 2)
+        return out
 
     def _chunks(self, n: int) -> Iterator[slice]:
         for s in range(0, n, self.rows_per_chunk):
@@ -139,7 +153,7 @@ class _State:
     def commit(self, j: int, sigma: float, rows: Optional[torch.Tensor] = None) -> float:
         """Add (σ=+1) or remove (σ=−1) candidate j; update A, E, the objective and P, Q of `rows`
         (all candidates when None). Returns the new objective."""
-        gt, hj = self.Gt[j], self.h[j]
+        gt, hj = self.Gt[j], self.h[j].to(self.Gt.dtype)
         U = apply_factor(self.A, hj, gt.T)                             # (D, K) = A V*
         Z = apply_factor(self.E, hj, gt.T)                             # (D, K) = A F A V*
         W = gt @ project(hj[None], Z, self.K)[0]
@@ -157,10 +171,10 @@ class _State:
         right = torch.cat([U, YC], dim=1)                              # (D, 2K)
         if rows is None:
             for sl in self._chunks(self.h.shape[0]):
-                self._update(self.h[sl], self.Gt[sl], self.P[sl], self.Q[sl], right, C)
+                self._update(self._rows(sl), self.Gt[sl], self.P[sl], self.Q[sl], right, C)
         else:
             P, Q = self.P[rows], self.Q[rows]
-            self._update(self.h[rows], self.Gt[rows], P, Q, right, C)
+            self._update(self._rows(rows), self.Gt[rows], P, Q, right, C)
             self.P[rows], self.Q[rows] = P, Q
         return self.objective
 
@@ -177,7 +191,7 @@ class _State:
         Q.sub_(XR).sub_(XR.transpose(1, 2))
 
 
-def _sandwich_(F: torch.Tensor, A: torch.Tensor, block: int = 512) -> torch.Tensor:
+def _sandwich_(F: torch.Tensor, A: torch.Tensor, block: int = 256) -> torch.Tensor:
     """A F A for symmetric A, F, computed in F's storage: rows of F A first (row i of F A needs
     only row i of F), then columns of A (F A) (column j needs only column j of F A)."""
     n = F.shape[0]
@@ -194,8 +208,9 @@ def _inverse_spd_(M: torch.Tensor) -> torch.Tensor:
     L, info = torch.linalg.cholesky_ex(M)
     if int(info) != 0:
         return torch.linalg.pinv(M, hermitian=True)
-    del M
-    A = torch.cholesky_inverse(L, out=L)
+    M.copy_(L)                                                         # keep one D×D matrix
+    del L
+    A = torch.cholesky_inverse(M, out=M)
     if not A.is_contiguous() and A.T.is_contiguous():                # LAPACK's column-major
         A = A.T                                                        # layout: same matrix (symmetric)
     return symmetrize_(A)
@@ -225,7 +240,8 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
         raise ValueError(f"lamb (λ, the ridge term) must be a positive number, got {lamb}.")
     if not (math.isfinite(oversample) and oversample >= 1):
         raise ValueError(f"oversample must be at least 1 (the forward pass picks ⌈oversample·B⌉ points), got {oversample}.")
-    inp = prepare_inputs(embeddings, probs, labeled, batch_size, device=device, dtype=dtype, strategy="bait")
+    inp = prepare_inputs(embeddings, probs, labeled, batch_size, device=device, dtype=dtype, strategy="bait",
+                         keep_float32=True)
     B, N, n = inp.batch_size, inp.h.shape[0], inp.n
     mask, unlabeled = inp.labeled, inp.unlabeled
     dev = inp.h.device
@@ -234,9 +250,11 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
         lab = torch.as_tensor(np.flatnonzero(mask), device=dev)
         p_u = None if inp.p is None else inp.p[cand]
         p_l = None if inp.p is None else inp.p[lab]
-        h, h_l = inp.h[cand], inp.h[lab]                               # (Nu, d), (n, d)
+        # candidates' embeddings stay in the input's precision when that is float32 (exact chunks
+        # are converted on use): half the memory of the largest per-point array
+        h, h_l = inp.h[cand], inp.h[lab].to(dtype)                     # (Nu, d), (n, d)
         del inp                                                        # the full-pool copies go
-        G_u = fisher_factors(p_u, h.shape[0], like=h)                  # (Nu, K, K)
+        G_u = fisher_factors(p_u, h.shape[0], like=h_l)                # (Nu, K, K)
         G_l = fisher_factors(p_l, h_l.shape[0], like=h_l)              # (n, K, K)
         K, d = G_u.shape[1], h.shape[1]
         D = K * d

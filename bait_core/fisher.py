@@ -63,14 +63,14 @@ def fisher_matrix(h: torch.Tensor, G: torch.Tensor, weights: Optional[torch.Tens
     """
     n, d = h.shape
     K = G.shape[1]
-    C = G @ G.transpose(1, 2)                                          # (N, K, K)
-    if weights is not None:
-        C = C * weights.view(-1, 1, 1)
     if out is None:
-        out = torch.zeros(K * d, K * d, device=h.device, dtype=h.dtype)
+        out = torch.zeros(K * d, K * d, device=h.device, dtype=G.dtype)
     step = _chunk_rows(n, K * d)
     for s in range(0, n, step):
-        hc, Cc = h[s:s + step], C[s:s + step]                          # (c, d), (c, K, K)
+        hc, Gc = h[s:s + step].to(G.dtype), G[s:s + step]              # (c, d), (c, K, K)
+        Cc = Gc @ Gc.transpose(1, 2)                                   # (c, K, K) = diag p − p pᵀ
+        if weights is not None:
+            Cc = Cc * weights[s:s + step].view(-1, 1, 1)
         for k in range(K):
             wk = (Cc[:, k, :, None] * hc[:, None, :]).reshape(hc.shape[0], K * d)  # (c, D)
             out[k * d:(k + 1) * d].addmm_(hc.T, wk)
@@ -84,10 +84,10 @@ def block_quadratic(h: torch.Tensor, M: torch.Tensor, K: int) -> torch.Tensor:
     """
     n, d = h.shape
     D = K * d
-    out = torch.empty(n, K, K, device=h.device, dtype=h.dtype)
+    out = torch.empty(n, K, K, device=h.device, dtype=M.dtype)
     step = _chunk_rows(n, D)
     for s in range(0, n, step):
-        hc = h[s:s + step]                                             # (c, d)
+        hc = h[s:s + step].to(M.dtype)                                 # (c, d)
         c, hcol = hc.shape[0], hc[:, :, None]
         for k in range(K):
             t = hc @ M[k * d:(k + 1) * d]                              # (c, D): h_cᵀ M_k,:
@@ -102,6 +102,7 @@ def project(h: torch.Tensor, U: torch.Tensor, K: int, *, out: Optional[torch.Ten
     """
     n, d = h.shape
     m = U.shape[1]
+    h = h.to(U.dtype)
     Ud = U.reshape(K, d, m).permute(1, 0, 2).reshape(d, K * m)         # (d, K·m)
     if out is None:
         return (h @ Ud).view(n, K, m)
@@ -112,6 +113,7 @@ def project(h: torch.Tensor, U: torch.Tensor, K: int, *, out: Optional[torch.Ten
 def apply_factor(M_cols: torch.Tensor, h: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
     """M V for one point, V = G ⊗ h (D×K), M (D', D): (M.view(D'·K, d) @ h) @ G — D'·D work."""
     K, d = G.shape[0], h.shape[0]
+    h = h.to(M_cols.dtype)
     return (M_cols.reshape(M_cols.shape[0] * K, d) @ h).view(-1, K) @ G  # (D', K)
 
 

@@ -129,7 +129,8 @@ def resolve_device(x: Any, device: Any) -> torch.device:
     return torch.device("cpu")
 
 
-def _as_tensor(name: str, x: Any, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+def _as_tensor(name: str, x: Any, device: torch.device, dtype: torch.dtype,
+               keep_float32: bool = False) -> torch.Tensor:
     try:
         if isinstance(x, torch.Tensor):
             t = x.detach()
@@ -143,6 +144,8 @@ def _as_tensor(name: str, x: Any, device: torch.device, dtype: torch.dtype) -> t
         raise ValueError(f"{name} must be a numeric array, got {type(x).__name__}.") from None
     if t.is_complex():
         raise ValueError(f"{name} must be real-valued.")
+    if keep_float32 and t.dtype == torch.float32:
+        return t.to(device=device)
     return t.to(device=device, dtype=dtype)
 
 
@@ -172,15 +175,18 @@ def labeled_mask(labeled: Any, n_points: int) -> np.ndarray:
 
 def prepare_inputs(embeddings: Any, probs: Any, labeled: Any, batch_size: Any, *,
                    device: Any = None, dtype: torch.dtype = torch.float64,
-                   needs_probs: bool = False, strategy: str = "") -> Inputs:
+                   needs_probs: bool = False, strategy: str = "", keep_float32: bool = False) -> Inputs:
     """Check shapes, values and the batch size; move everything to one device and dtype.
+
+    keep_float32: float32 embeddings stay float32 (no full-precision copy of the pool; the caller
+    converts chunks exactly, float32 → float64 being lossless).
 
     Raises ValueError with a sentence that says what is wrong and what was expected.
     """
     dev = resolve_device(embeddings, device)
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}.")
-    h = _as_tensor("embeddings", embeddings, dev, dtype)
+    h = _as_tensor("embeddings", embeddings, dev, dtype, keep_float32)
     if h.ndim != 2:
         raise ValueError(f"embeddings must be a 2-D array (N points × d features); got shape {tuple(h.shape)}.")
     n_points, d = h.shape

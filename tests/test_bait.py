@@ -166,6 +166,18 @@ def test_float32_torch_inputs_and_device_follow_inputs():
     assert c.params["dtype"] == "float32" and len(set(c.indices.tolist())) == 6
 
 
+def test_float32_embeddings_kept_compact_give_the_float64_picks():
+    """float32 embeddings are stored as float32 and converted chunk by chunk (exactly): the picks
+    and trace are those of the same values given as float64."""
+    h, p, labeled = make_fixture(300, 6, 4, 30, seed=21)
+    h32 = h.astype(np.float32)
+    a = bait_select(h32, p, labeled, 25)
+    b = bait_select(h32.astype(np.float64), p, labeled, 25)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.pruned, b.pruned)
+    np.testing.assert_allclose(a.objective, b.objective, rtol=1e-12)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_gives_the_same_picks():
     h, p, labeled = make_fixture(200, 6, 5, 20, seed=12)
