@@ -186,8 +186,8 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--full-ref-seconds", type=float, default=120.0,
                     help="run the reference to the end when predicted under this (default 120)")
-    ap.add_argument("--ref-memory-gb", type=float, default=3.0,
-                    help="largest N×K×D float64 reference tensor to build (default 3)")
+    ap.add_argument("--ref-memory-gb", type=float, default=1.5,
+                    help="largest N×K×D float64 reference tensor to build (default 1.5)")
     ap.add_argument("--only", help="run one configuration N,d,K,B")
     ap.add_argument("--json", help="also write every row as JSON lines here")
     ap.add_argument("--worker", help=argparse.SUPPRESS)

@@ -61,8 +61,8 @@ fig.add_trace(go.Scattergl(x=X[sel.indices, 0], y=X[sel.indices, 1], mode="marke
                            marker=dict(color="gold", size=14, symbol="star", line=dict(width=1, color="black"))))
 if sel.pruned.size:
     fig.add_trace(go.Scattergl(x=X[sel.pruned, 0], y=X[sel.pruned, 1], mode="markers", name="pruned",
-                               marker=dict(color="rgba(0,0,0,0)", size=13, symbol="circle-open",
-                                           line=dict(width=2, color="gray"))))
+                               marker=dict(color="dimgray", size=14, symbol="circle-open",
+                                           line=dict(width=2))))
 fig.update_layout(height=520, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h"))
 
 left, right = st.columns([3, 2])
