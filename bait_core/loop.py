@@ -1,0 +1,394 @@
+"""The active-learning loop: train → outputs → select → reveal, one `RoundResult` per round, and
+the `RunRecord` that the app, the CLI and the benchmarks share (JSON, schema-versioned).
+
+Round k trains (from the same initial weights every round) on the n_k labels revealed so far,
+measures the test metric, computes embeddings and probabilities for the pool and selects the next
+batch. After the last selection one more training round measures the final batch's effect: that
+last RoundResult has no selection. So a run of R rounds has R + 1 points on its learning curve.
+
+Shapes: N pool points, d embedding size, K classes, B batch.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+import numpy as np
+import torch
+
+from .selection import Selection
+from .strategies import STRATEGIES, get_strategy
+
+SCHEMA_VERSION = 1
+NEEDS_PROBS = frozenset({"entropy", "margin", "confidence", "badge"})
+
+# progress(stage, done, total, info): stage is "train", "outputs", "select:<phase>" or "round"
+LoopProgress = Callable[[str, int, int, Optional[float]], None]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run (with the dataset and model it names)."""
+
+    data: str = "builtin:digits"      # "builtin:NAME" or a file name/path
+    model: str = "mlp"                # a built-in architecture name or a file name
+    strategy: str = "bait"
+    rounds: int = 10
+    batch_size: int = 10
+    initial: int = 20
+    seed: int = 0
+    lamb: float = 1.0
+    oversample: float = 2.0
+    preset: str = "quick"
+    device: str = "auto"
+    label_column: Optional[str] = None
+
+    def validate(self, task: str = "classification", n_pool: Optional[int] = None) -> None:
+        """ValueError with a sentence for anything that cannot run."""
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"Unknown strategy '{self.strategy}'. Known strategies: {', '.join(STRATEGIES)}.")
+        for name in ("rounds", "batch_size", "initial"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "rounds" else 1):
+                raise ValueError(f"{name.replace('_', ' ')} must be a whole number ≥ {0 if name == 'rounds' else 1}, got {v!r}.")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative whole number, got {self.seed!r}.")
+        if not (math.isfinite(self.lamb) and self.lamb > 0):
+            raise ValueError(f"λ must be a positive number, got {self.lamb}.")
+        if not (math.isfinite(self.oversample) and self.oversample >= 1):
+            raise ValueError(f"oversampling must be at least 1, got {self.oversample}.")
+        if task == "regression" and self.strategy in NEEDS_PROBS:
+            raise ValueError(f"'{self.strategy}' needs class probabilities, which a regression model has not; "
+                             "use bait, coreset or random.")
+        if n_pool is not None and self.initial >= n_pool:
+            raise ValueError(f"The initial labeled set ({self.initial}) must be smaller than the pool ({n_pool} points).")
+
+    def strategy_options(self) -> dict:
+        return {"lamb": self.lamb, "oversample": self.oversample} if self.strategy == "bait" else {}
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """One round: trained on `n_labeled` labels, measured, then (unless final) selected a batch."""
+
+    round: int
+    labeled_before: np.ndarray          # (N,) bool: labeled (or picked) before this round's selection
+    n_labeled: int                      # labels trained on (picked points without a label excluded)
+    metric: float                       # test accuracy (classification) or RMSE (regression)
+    metric_name: str
+    predictions: np.ndarray             # (N,) pool predictions (class index or value)
+    confidence: Optional[np.ndarray]    # (N,) max probability (None for regression)
+    class_counts: list[int]             # labeled points per class (classification; [] otherwise)
+    picked_class_counts: list[int]      # this round's picks per class ([] when none / regression)
+    selection: Optional[Selection]      # None for the final, evaluation-only round
+    times: dict                         # seconds: train, outputs, select
+    train_epochs: int
+    train_accuracy: Optional[float]
+    device: str
+    embeddings: Optional[np.ndarray] = field(default=None, compare=False, repr=False)  # (N, d); not saved
+
+    @property
+    def is_final(self) -> bool:
+        return self.selection is None
+
+
+def _initial_labeled(has_label: np.ndarray, n0: int, seed: int) -> np.ndarray:
+    """A seeded random initial labeled set of n0 points that have labels.  (N,) bool"""
+    candidates = np.flatnonzero(has_label)
+    if n0 > candidates.size:
+        raise ValueError(f"The initial labeled set ({n0}) is larger than the {candidates.size} points that have labels.")
+    rng = np.random.default_rng([seed, 7919])
+    mask = np.zeros(has_label.shape[0], dtype=bool)
+    mask[rng.choice(candidates, size=n0, replace=False)] = True
+    return mask
+
+
+def _metric(task: str, pred: np.ndarray, y: np.ndarray) -> tuple[float, str]:
+    if task == "regression":
+        return float(np.sqrt(np.mean((pred.astype(np.float64) - y) ** 2))), "rmse"
+    return float(np.mean(pred == y)), "accuracy"
+
+
+def run_rounds(dataset: Any, model: torch.nn.Module, config: RunConfig, *,
+               init_state: Optional[dict] = None, labeled: Optional[np.ndarray] = None,
+               start_round: int = 0, progress: Optional[LoopProgress] = None,
+               should_stop: Optional[Callable[[], bool]] = None) -> Iterator[RoundResult]:
+    """Yield one RoundResult per round (config.rounds selections, then a final evaluation).
+
+    model: a built or loaded model; its current weights are the initial weights of every round
+    unless `init_state` is given. labeled: continue from this mask (default: a seeded random
+    initial set of config.initial points). should_stop() is checked between and inside stages;
+    when it returns True the generator ends after the current stage.
+    """
+    from .outputs import compute_outputs
+    from .train import PRESETS, device_label, pick_device, train_model
+
+    config.validate(dataset.task, dataset.X.shape[0])
+    if config.preset not in PRESETS:
+        raise ValueError(f"Unknown training preset '{config.preset}'. Known presets: {', '.join(PRESETS)}.")
+    device = pick_device(None if config.device == "auto" else config.device)
+    dev_name = device_label(device)
+    init = copy.deepcopy(init_state if init_state is not None else model.state_dict())
+    has_label = dataset.has_label                                     # (N,) bool
+    mask = (_initial_labeled(has_label, config.initial, config.seed) if labeled is None
+            else np.asarray(labeled, dtype=bool).copy())
+    strategy = get_strategy(config.strategy)
+    K = len(dataset.classes)
+    stop = should_stop or (lambda: False)
+
+    def note(stage: str, done: int, total: int, info: Optional[float] = None) -> None:
+        if progress:
+            progress(stage, done, total, info)
+
+    for r in range(start_round, config.rounds + 1):
+        final = r == config.rounds or not (~mask).any()
+        train_rows = mask & has_label
+        t0 = time.perf_counter()
+        tr = train_model(model, init, dataset.X[train_rows], dataset.y[train_rows], task=dataset.task,
+                         config=PRESETS[config.preset], seed=config.seed * 1000 + r, device=device,
+                         progress=lambda e, E, loss, acc: note("train", e, E, acc), should_stop=stop)
+        t1 = time.perf_counter()
+        if stop():
+            return
+        pool = compute_outputs(model, dataset.X, task=dataset.task, device=device)
+        test = compute_outputs(model, dataset.X_test, task=dataset.task, device=device)
+        metric, metric_name = _metric(dataset.task, test.predictions, dataset.y_test)
+        t2 = time.perf_counter()
+        note("outputs", 1, 1, metric)
+        sel = None
+        if not final:
+            B = min(config.batch_size, int((~mask).sum()))
+            sel = strategy(pool.embeddings, pool.probs, mask, B, seed=config.seed * 1000 + r,
+                           device=device, progress=lambda ph, s, T, v: note(f"select:{ph}", s, T, v),
+                           **config.strategy_options())
+        t3 = time.perf_counter()
+        picked = [] if sel is None or not K else np.bincount(
+            np.clip(dataset.y[sel.indices], 0, None)[has_label[sel.indices]], minlength=K).tolist()
+        result = RoundResult(
+            round=r, labeled_before=mask.copy(), n_labeled=int(train_rows.sum()), metric=metric,
+            metric_name=metric_name, predictions=pool.predictions,
+            confidence=None if pool.probs is None else pool.probs.max(1),
+            class_counts=np.bincount(dataset.y[train_rows], minlength=K).tolist() if K else [],
+            picked_class_counts=picked, selection=sel,
+            times={"train": t1 - t0, "outputs": t2 - t1, "select": t3 - t2},
+            train_epochs=tr.epochs, train_accuracy=tr.train_accuracy, device=dev_name,
+            embeddings=pool.embeddings)
+        note("round", r + 1, config.rounds + 1, metric)
+        yield result
+        if final:
+            return
+        mask[sel.indices] = True
+
+
+# ----------------------------------------------------------------------------- records
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, np.generic):
+        return _jsonable(x.item())
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _floats(v: list) -> np.ndarray:
+    return np.array([np.nan if x is None else x for x in v], dtype=np.float64)
+
+
+def _round_to_dict(r: RoundResult) -> dict:
+    return {
+        "round": r.round, "labeled_before": np.flatnonzero(r.labeled_before).tolist(),
+        "n_labeled": r.n_labeled, "metric": r.metric, "metric_name": r.metric_name,
+        "predictions": r.predictions.tolist(),
+        "confidence": None if r.confidence is None else np.round(r.confidence.astype(np.float64), 6).tolist(),
+        "class_counts": r.class_counts, "picked_class_counts": r.picked_class_counts,
+        "selection": None if r.selection is None else {**r.selection.to_dict(), "scores": r.selection.scores.tolist()},
+        "times": r.times, "train_epochs": r.train_epochs, "train_accuracy": r.train_accuracy,
+        "device": r.device,
+    }
+
+
+def _round_from_dict(d: dict, n_points: int) -> RoundResult:
+    mask = np.zeros(n_points, dtype=bool)
+    mask[np.asarray(d["labeled_before"], dtype=np.int64)] = True
+    s = d.get("selection")
+    sel = None
+    if s is not None:
+        sel = Selection(strategy=s["strategy"], indices=s["indices"], gains=_floats(s["gains"]),
+                        scores=_floats(s.get("scores") or [None] * n_points), timings=s.get("timings", {}),
+                        params=s.get("params", {}), pruned=s.get("pruned", []),
+                        forward_indices=s.get("forward_indices", []),
+                        forward_gains=_floats(s.get("forward_gains", [])),
+                        objective=_floats(s.get("objective", [])), n_forward=int(s.get("n_forward", 0)))
+    conf = d.get("confidence")
+    return RoundResult(
+        round=int(d["round"]), labeled_before=mask, n_labeled=int(d["n_labeled"]),
+        metric=float("nan") if d["metric"] is None else float(d["metric"]), metric_name=d["metric_name"],
+        predictions=np.asarray(d["predictions"]), confidence=None if conf is None else _floats(conf),
+        class_counts=list(d.get("class_counts", [])), picked_class_counts=list(d.get("picked_class_counts", [])),
+        selection=sel, times=dict(d.get("times", {})), train_epochs=int(d.get("train_epochs", 0)),
+        train_accuracy=d.get("train_accuracy"), device=d.get("device", ""))
+
+
+@dataclass
+class RunRecord:
+    """A whole run: config, seed, dataset and model identity, rounds, library version."""
+
+    config: RunConfig
+    dataset: dict                       # name, source, fingerprint, task, n_points, classes, ...
+    model: dict                         # name, parameters, embedding_dim
+    rounds: list[RoundResult] = field(default_factory=list)
+    library_version: str = ""
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def n_points(self) -> int:
+        return int(self.dataset["n_points"])
+
+    def learning_curve(self) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, metric) per round."""
+        return (np.array([r.n_labeled for r in self.rounds], dtype=np.int64),
+                np.array([r.metric for r in self.rounds], dtype=np.float64))
+
+    def auc(self) -> float:
+        """Area under the learning curve divided by the label range: the mean metric over the budget."""
+        x, y = self.learning_curve()
+        if x.size < 2 or x[-1] == x[0]:
+            return float(y[0]) if y.size else float("nan")
+        return float(np.trapezoid(y, x) / (x[-1] - x[0]))
+
+    def to_dict(self) -> dict:
+        return _jsonable({
+            "schema_version": self.schema_version, "kind": "bait-explorer-run",
+            "library_version": self.library_version, "created": self.created,
+            "config": asdict(self.config), "dataset": self.dataset, "model": self.model,
+            "rounds": [_round_to_dict(r) for r in self.rounds],
+        })
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), allow_nan=False)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(self.to_json())
+        return path
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "RunRecord":
+        if not isinstance(d, dict) or d.get("kind") != "bait-explorer-run":
+            raise ValueError("This is not a BAIT Explorer run record (no 'kind': 'bait-explorer-run').")
+        version = d.get("schema_version")
+        if not isinstance(version, int):
+            raise ValueError("The run record has no schema version; it is broken or from another program.")
+        if version > SCHEMA_VERSION:
+            raise ValueError(f"The run record was written by a newer BAIT Explorer (schema {version}); "
+                             f"this version reads schema {SCHEMA_VERSION} and older. Update BAIT Explorer.")
+        try:
+            known = {f.name for f in fields(RunConfig)}
+            config = RunConfig(**{k: v for k, v in d["config"].items() if k in known})
+            n = int(d["dataset"]["n_points"])
+            rounds = [_round_from_dict(r, n) for r in d["rounds"]]
+            return cls(config=config, dataset=dict(d["dataset"]), model=dict(d["model"]), rounds=rounds,
+                       library_version=str(d.get("library_version", "")), created=str(d.get("created", "")),
+                       schema_version=version)
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise ValueError(f"The run record is broken (schema {version}): {type(e).__name__}: {e}") from None
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "RunRecord":
+        try:
+            d = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"The run record is not valid JSON ({e}).") from None
+        return cls.from_dict(d)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RunRecord":
+        p = Path(path)
+        if not p.is_file():
+            raise ValueError(f"Run record not found: {path}")
+        return cls.from_json(p.read_bytes())
+
+    def metrics_csv(self) -> str:
+        """Per-round metrics as CSV text."""
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["round", "n_labeled", self.rounds[0].metric_name if self.rounds else "metric",
+                    "train_s", "outputs_s", "select_s", "train_epochs", "train_accuracy", "n_picked",
+                    "n_pruned", "objective_start", "objective_end", "device"])
+        for r in self.rounds:
+            s = r.selection
+            w.writerow([r.round, r.n_labeled, f"{r.metric:.6g}", f"{r.times.get('train', 0):.4f}",
+                        f"{r.times.get('outputs', 0):.4f}", f"{r.times.get('select', 0):.4f}", r.train_epochs,
+                        "" if r.train_accuracy is None else f"{r.train_accuracy:.4f}",
+                        0 if s is None else s.batch_size, 0 if s is None else s.pruned.size,
+                        "" if s is None or not s.objective.size else f"{s.objective[0]:.6g}",
+                        "" if s is None or not s.objective.size else f"{s.objective[-1]:.6g}", r.device])
+        return buf.getvalue()
+
+    def picks_csv(self) -> str:
+        """Every picked index with its round, pick order and gain, as CSV text."""
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["round", "order", "index", "gain", "strategy"])
+        for r in self.rounds:
+            if r.selection is not None:
+                for i, (j, g) in enumerate(zip(r.selection.indices.tolist(), r.selection.gains.tolist())):
+                    w.writerow([r.round, i + 1, j, "" if not math.isfinite(g) else f"{g:.6g}", r.selection.strategy])
+        return buf.getvalue()
+
+
+def dataset_identity(dataset: Any) -> dict:
+    return _jsonable({"name": dataset.name, "source": dataset.source, "fingerprint": dataset.fingerprint,
+                      "task": dataset.task, "n_points": int(dataset.X.shape[0]),
+                      "n_test": int(dataset.X_test.shape[0]), "input_shape": list(dataset.input_shape),
+                      "classes": list(dataset.classes)})
+
+
+def model_identity(name: str, model: torch.nn.Module) -> dict:
+    return {"name": name, "parameters": int(sum(p.numel() for p in model.parameters())),
+            "embedding_dim": int(getattr(model, "embedding_dim", 0) or 0)}
+
+
+def new_record(config: RunConfig, dataset: Any, model: torch.nn.Module) -> RunRecord:
+    from . import __version__
+    return RunRecord(config=config, dataset=dataset_identity(dataset),
+                     model=model_identity(config.model, model), library_version=__version__)
+
+
+def run(config: RunConfig, *, dataset: Any = None, model: Optional[torch.nn.Module] = None,
+        progress: Optional[LoopProgress] = None, should_stop: Optional[Callable[[], bool]] = None) -> RunRecord:
+    """Load what the config names (unless given), run every round, return the record."""
+    from .data import load_dataset
+    from .models import MODEL_NAMES, build_model, load_user_model
+
+    if dataset is None:
+        kw = {"label_column": config.label_column} if config.label_column else {}
+        dataset = load_dataset(config.data, seed=config.seed, **kw)
+    n_out = len(dataset.classes) if dataset.task == "classification" else 1
+    if model is None:
+        if config.model in MODEL_NAMES:
+            model = build_model(config.model, dataset.input_shape, n_out, seed=config.seed)
+        else:
+            p = Path(config.model)
+            model = load_user_model(p, filename=p.name, arch=None, input_shape=dataset.input_shape,
+                                    n_outputs=n_out, seed=config.seed)
+    record = new_record(config, dataset, model)
+    for r in run_rounds(dataset, model, config, progress=progress, should_stop=should_stop):
+        record.rounds.append(replace(r, embeddings=None))
+    return record
