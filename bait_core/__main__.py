@@ -25,6 +25,8 @@ from typing import Any, NoReturn, Optional, Sequence
 
 import numpy as np
 
+from .selection import jsonable
+
 _PROG = "python -m bait_core"
 _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -71,23 +73,6 @@ def load_npy(path: str, what: str) -> np.ndarray:
     if not isinstance(a, np.ndarray):
         raise CliError(f"{what} file {path} does not hold a single array.")
     return a
-
-
-def _jsonable(x: Any) -> Any:
-    """Recursively turn numpy scalars/arrays into Python values and non-finite floats into None."""
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, np.generic):
-        return _jsonable(x.item())
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if x is None or isinstance(x, (bool, int, float, str)):
-        return x
-    return str(x)
 
 
 def _torch_options(device: Optional[str], dtype: str) -> dict:
@@ -156,7 +141,7 @@ def _cmd_select(args: argparse.Namespace) -> int:
     labeled = load_npy(args.labeled, "labeled") if args.labeled is not None else None
 
     sel = fn(emb, probs, labeled, args.batch_size, seed=args.seed, **options)
-    doc = _jsonable(sel.to_dict())
+    doc = jsonable(sel.to_dict())
     text = json.dumps(doc, allow_nan=False)
     if args.out is None:
         sys.stdout.write(text + "\n")

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 import torch
 
-from .selection import Selection
+from .selection import Selection, jsonable
 from .strategies import STRATEGIES, get_strategy
 
 SCHEMA_VERSION = 1
@@ -191,20 +191,6 @@ def run_rounds(dataset: Any, model: torch.nn.Module, config: RunConfig, *,
 
 # ----------------------------------------------------------------------------- records
 
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, np.generic):
-        return _jsonable(x.item())
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
 def _floats(v: list) -> np.ndarray:
     return np.array([np.nan if x is None else x for x in v], dtype=np.float64)
 
@@ -273,7 +259,7 @@ class RunRecord:
         return float(np.trapezoid(y, x) / (x[-1] - x[0]))
 
     def to_dict(self) -> dict:
-        return _jsonable({
+        return jsonable({
             "schema_version": self.schema_version, "kind": "bait-explorer-run",
             "library_version": self.library_version, "created": self.created,
             "config": asdict(self.config), "dataset": self.dataset, "model": self.model,
@@ -354,7 +340,7 @@ class RunRecord:
 
 
 def dataset_identity(dataset: Any) -> dict:
-    return _jsonable({"name": dataset.name, "source": dataset.source, "fingerprint": dataset.fingerprint,
+    return jsonable({"name": dataset.name, "source": dataset.source, "fingerprint": dataset.fingerprint,
                       "task": dataset.task, "n_points": int(dataset.X.shape[0]),
                       "n_test": int(dataset.X_test.shape[0]), "input_shape": list(dataset.input_shape),
                       "classes": list(dataset.classes)})

@@ -251,3 +251,20 @@ def pool_scores(labeled: np.ndarray, unlabeled: np.ndarray, candidate_scores: to
 def nan_safe(scores: torch.Tensor, fill: float = -math.inf) -> torch.Tensor:
     """Replace NaN by `fill` (-inf for an argmax, +inf for an argmin) so NaN is never chosen."""
     return torch.nan_to_num(scores, nan=fill)
+
+
+def jsonable(x: Any) -> Any:
+    """Recursively turn numpy scalars/arrays into Python values and non-finite floats into None."""
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return jsonable(x.tolist())
+    if isinstance(x, np.generic):
+        return jsonable(x.item())
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if x is None or isinstance(x, (bool, int, float, str)):
+        return x
+    return str(x)
