@@ -1,10 +1,28 @@
-"""BAIT Explorer — Streamlit entry point: page config, session defaults, navigation."""
+"""BAIT Explorer — Streamlit entry point: page config, session defaults, navigation, sidebar."""
 
 import streamlit as st
 
-st.set_page_config(page_title="BAIT Explorer", page_icon="🎣", layout="wide")
+import app_state as S
+from bait_core.train import device_label, pick_device
+
+st.set_page_config(page_title="BAIT Explorer", page_icon=":material/phishing:", layout="wide")
+S.init_state()
+S.warm_umap()
 
 pages = [
-    st.Page("pages/demo.py", title="BAIT on a toy pool", icon="🎣", default=True),
+    st.Page("pages/setup.py", title="Setup", icon=":material/tune:"),
+    st.Page("pages/rounds.py", title="Rounds", icon=":material/model_training:", default=True),
+    st.Page("pages/records.py", title="Records", icon=":material/folder_open:"),
+    st.Page("pages/demo.py", title="Toy demo", icon=":material/scatter_plot:"),
 ]
-st.navigation(pages).run()
+nav = st.navigation(pages)
+
+ex = S.explorer()
+with st.sidebar:
+    st.markdown("**Current run**" + (" (read-only record)" if ex.read_only else ""))
+    st.markdown(f"Dataset: `{ex.dataset.name}`  \nModel: `{ex.config.model}`  \n"
+                f"Strategy: `{ex.config.strategy}`  \nDevice: `{device_label(pick_device())}`  \n"
+                f"Labeled: **{ex.n_labeled}** of {ex.dataset.X.shape[0]}  \nRound: **{len(ex.rounds)}**")
+    st.caption("The run every page works on; change it on Setup, or open a saved record on Records.")
+
+nav.run()

@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from .models import move_model
-from .train import SMALL_MODEL_PARAMS, _single_cpu_thread, as_tensor, pick_device
+from .threads import single_cpu_thread
+from .train import SMALL_MODEL_PARAMS, as_tensor, pick_device
 
 _SMALL_PASS_ELEMENTS = 1 << 22  # passes over fewer input values than this run on one CPU thread
 
@@ -59,7 +60,7 @@ def compute_outputs(
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), _single_cpu_thread(small):
+        with torch.no_grad(), single_cpu_thread(small):
             for start in range(0, n, bs):
                 xb = as_tensor(X[start:start + bs], np.float32).to(dev)
                 logits, emb = model.forward_with_embedding(xb)  # (B, K), (B, d)

@@ -57,3 +57,142 @@ def learning_curves(records: Iterable[RunRecord], title: str = "") -> go.Figure:
     fig.update_layout(title=title, xaxis_title="number of labels", yaxis_title=f"test {metric}",
                       template="plotly_white", legend=dict(orientation="h", y=-0.2))
     return fig
+
+
+# ----------------------------------------------------------------------------- explorer views
+# Plain arrays in, one go.Figure out. N pool points, B picks, R rounds.
+
+_MARGIN = dict(l=10, r=10, t=36, b=10)
+
+
+def _fmt(v: float, digits: int = 3) -> str:
+    return "–" if v is None or not np.isfinite(v) else f"{v:.{digits}g}"
+
+
+def pool_map(xy: np.ndarray, colour: np.ndarray, class_names: Sequence[str], *, labeled: np.ndarray,
+             picks: np.ndarray, pruned: np.ndarray, true_label: Sequence[str], predicted: Sequence[str],
+             confidence: np.ndarray | None, gain: np.ndarray | None, title: str = "",
+             height: int = 560) -> go.Figure:
+    """The pool on a 2-D layout.
+
+    xy (N, 2); colour (N,) class index per point (-1: no class); labeled (N,) bool; picks (B,) indices in
+    pick order (stars with their order); pruned (R,) indices (open circles). Every trace's customdata
+    row starts with the dataset index, so a box/lasso selection maps back to points.
+    """
+    xy = np.asarray(xy, dtype=np.float64)
+    N = xy.shape[0]
+    idx = np.arange(N)
+    conf = np.full(N, np.nan) if confidence is None else np.asarray(confidence, dtype=np.float64)
+    gn = np.full(N, np.nan) if gain is None else np.asarray(gain, dtype=np.float64)
+    custom = np.empty((N, 5), dtype=object)
+    custom[:, 0] = idx
+    custom[:, 1] = list(true_label)
+    custom[:, 2] = list(predicted)
+    custom[:, 3] = [_fmt(c) for c in conf]
+    custom[:, 4] = [_fmt(g) for g in gn]
+    hover = ("point %{customdata[0]}<br>label: %{customdata[1]}<br>prediction: %{customdata[2]}"
+             "<br>confidence: %{customdata[3]}<br>BAIT gain: %{customdata[4]}<extra>%{fullData.name}</extra>")
+    fig = go.Figure()
+    colour = np.asarray(colour)
+    groups = [(k, str(name)) for k, name in enumerate(class_names)] or [(0, "pool")]
+    if not len(class_names):
+        colour = np.zeros(N, dtype=np.int64)
+    if (colour < 0).any():
+        groups.append((-1, "no label"))
+    for k, name in groups:
+        m = colour == k
+        if not m.any():
+            continue
+        fig.add_trace(go.Scattergl(
+            x=xy[m, 0], y=xy[m, 1], mode="markers", name=name, customdata=custom[m], hovertemplate=hover,
+            marker=dict(color="#bbbbbb" if k < 0 else PALETTE_10[k % len(PALETTE_10)], size=6, opacity=0.55)))
+    lab = np.asarray(labeled, dtype=bool)
+    if lab.any():
+        fig.add_trace(go.Scattergl(
+            x=xy[lab, 0], y=xy[lab, 1], mode="markers", name="labeled", customdata=custom[lab],
+            hovertemplate=hover, marker=dict(color="black", size=7, symbol="square", opacity=0.85)))
+    pr = np.asarray(pruned, dtype=np.int64)
+    if pr.size:
+        fig.add_trace(go.Scattergl(
+            x=xy[pr, 0], y=xy[pr, 1], mode="markers", name="pruned (added, then removed)",
+            customdata=custom[pr], hovertemplate=hover,
+            marker=dict(color="dimgray", size=14, symbol="circle-open", line=dict(width=2))))
+    pk = np.asarray(picks, dtype=np.int64)
+    if pk.size:
+        fig.add_trace(go.Scattergl(
+            x=xy[pk, 0], y=xy[pk, 1], mode="markers+text", name="picked this round", customdata=custom[pk],
+            hovertemplate=hover, text=[str(i + 1) for i in range(pk.size)], textposition="top center",
+            marker=dict(color="gold", size=15, symbol="star", line=dict(width=1, color="black"))))
+    fig.update_layout(title=title, height=height, margin=_MARGIN, template="plotly_white", dragmode="lasso",
+                      legend=dict(orientation="h", y=-0.05), xaxis=dict(showticklabels=False, title=None),
+                      yaxis=dict(showticklabels=False, title=None, scaleanchor=None))
+    return fig
+
+
+PALETTE_10 = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+              "#bcbd22", "#17becf")
+
+
+def objective_trajectory(objective: np.ndarray, n_forward: int, title: str = "", height: int = 320) -> go.Figure:
+    """BAIT's tr(M⁻¹F) per greedy step: objective[:T+1] forward (solid), objective[T:] backward (dashed)."""
+    obj = np.asarray(objective, dtype=np.float64)
+    T = int(n_forward)
+    fig = go.Figure()
+    if obj.size:
+        T = min(T, obj.size - 1)
+        fig.add_trace(go.Scatter(x=np.arange(T + 1), y=obj[:T + 1], mode="lines+markers", name="forward (add)",
+                                 line=dict(color=PALETTE[0])))
+        if obj.size > T + 1:
+            fig.add_trace(go.Scatter(x=np.arange(T, obj.size), y=obj[T:], mode="lines+markers",
+                                     name="backward (prune)", line=dict(color=PALETTE[1], dash="dash")))
+    fig.update_layout(title=title, height=height, margin=_MARGIN, template="plotly_white",
+                      xaxis_title="greedy step", yaxis_title="tr(M⁻¹F)", legend=dict(orientation="h", y=-0.3))
+    return fig
+
+
+def live_trace(trace: Sequence[float], height: int = 220) -> go.Figure:
+    """The partial objective of the selection in progress (one point per greedy step so far)."""
+    y = np.asarray(trace, dtype=np.float64)
+    fig = go.Figure(go.Scatter(x=np.arange(y.size), y=y, mode="lines+markers", line=dict(color=PALETTE[0])))
+    fig.update_layout(height=height, margin=_MARGIN, template="plotly_white", xaxis_title="greedy step",
+                      yaxis_title="tr(M⁻¹F)", title="objective so far")
+    return fig
+
+
+def objective_by_round(rounds: np.ndarray, end_objective: np.ndarray, current: int | None = None,
+                       height: int = 240) -> go.Figure:
+    """The objective at the end of each round's selection (NaN where a round had none)."""
+    x = np.asarray(rounds)
+    y = np.asarray(end_objective, dtype=np.float64)
+    fig = go.Figure(go.Scatter(x=x, y=y, mode="lines+markers", name="end of round", line=dict(color=PALETTE[0])))
+    if current is not None and current in set(x.tolist()):
+        j = int(np.flatnonzero(x == current)[0])
+        fig.add_trace(go.Scatter(x=[x[j]], y=[y[j]], mode="markers", name="shown round",
+                                 marker=dict(size=14, color="gold", line=dict(width=1, color="black"))))
+    fig.update_layout(height=height, margin=_MARGIN, template="plotly_white", xaxis_title="round",
+                      yaxis_title="final tr(M⁻¹F)", showlegend=False, xaxis=dict(dtick=1))
+    return fig
+
+
+def learning_curve(n_labels: np.ndarray, metric: np.ndarray, metric_name: str, current: int | None = None,
+                   height: int = 320) -> go.Figure:
+    """Test metric vs number of labels, one point per round; `current` (a position) is highlighted."""
+    x = np.asarray(n_labels)
+    y = np.asarray(metric, dtype=np.float64)
+    fig = go.Figure(go.Scatter(x=x, y=y, mode="lines+markers", name=f"test {metric_name}",
+                               line=dict(color=PALETTE[2])))
+    if current is not None and 0 <= current < x.size:
+        fig.add_trace(go.Scatter(x=[x[current]], y=[y[current]], mode="markers", name="shown round",
+                                 marker=dict(size=14, color="gold", line=dict(width=1, color="black"))))
+    fig.update_layout(height=height, margin=_MARGIN, template="plotly_white", xaxis_title="number of labels",
+                      yaxis_title=f"test {metric_name}", showlegend=False)
+    return fig
+
+
+def class_bars(class_names: Sequence[str], counts: Sequence[float], title: str = "", y_title: str = "points",
+               height: int = 260) -> go.Figure:
+    """One bar per class."""
+    fig = go.Figure(go.Bar(x=[str(c) for c in class_names], y=list(counts), marker_color=PALETTE[0]))
+    fig.update_layout(title=title, height=height, margin=_MARGIN, template="plotly_white",
+                      xaxis_title="class", yaxis_title=y_title, xaxis=dict(type="category"))
+    return fig

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping, Optional, Union
+from typing import Callable, Mapping, Optional, Union
 
 import numpy as np
 import torch
 from torch import nn
 
 from .models import move_model
+from .threads import single_cpu_thread
 
 ProgressFn = Callable[[int, int, float, Optional[float]], None]  # (epoch, max_epochs, loss, train_acc)
 
@@ -27,21 +27,6 @@ _RESIDENT_BYTES = 64 << 20  # training sets up to this size go to the device onc
 # Small models train on one CPU thread: their ops are too small to split, and with two threads a
 # busy second core makes every step wait (measured: 10x slower backward/Adam steps on 2 cores).
 SMALL_MODEL_PARAMS = 250_000
-
-@contextmanager
-def _single_cpu_thread(enabled: bool) -> Iterator[None]:
-    """torch.set_num_threads(1) for the calling thread while inside; its setting is restored after.
-    (ATen's OpenMP thread count is per calling thread, so concurrent callers do not interfere.)"""
-    if not enabled:
-        yield
-        return
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
-
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -164,7 +149,7 @@ def train_model(
 
     params = [p for p in model.parameters() if p.requires_grad]
     small = dev.type == "cpu" and sum(p.numel() for p in params) < SMALL_MODEL_PARAMS
-    with _single_cpu_thread(small):
+    with single_cpu_thread(small):
         return _fit(model, params, Xt, yt, dev, resident, classify, config, seed, progress, should_stop, done)
 
 

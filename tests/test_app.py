@@ -1,26 +1,165 @@
-"""AppTest: the app opens on the demo page and every strategy renders without an exception."""
+"""AppTest: every page loads; Setup applies built-ins and uploads (good and bad); Rounds runs a round,
+draws its views and travels back in time; Records opens a run record read-only."""
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bait_core import STRATEGIES
+import app_state as S
 
 APP = "../app.py"  # resolved from this file's folder
+T = 180
 
 
-def test_app_opens_on_the_demo_with_picks_and_objective():
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    assert not at.exception, at.exception
-    assert at.title[0].value == "BAIT Explorer"
+def _app(page: str | None = None, sync: bool = True) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=T)
+    at.session_state[S.SYNC_JOBS] = sync
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    return at
+
+
+def _ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.fixture(scope="module")
+def ran() -> AppTest:
+    """The Rounds page after running two rounds (the job is waited for: SYNC_JOBS)."""
+    at = _app()
+    _ok(at)
+    at.number_input(key=S.N_TO_RUN).set_value(2)
+    at.button(key="btn_runn").click().run()
+    _ok(at)
+    return at
+
+
+@pytest.mark.parametrize("page", ["pages/setup.py", "pages/rounds.py", "pages/records.py", "pages/demo.py"])
+def test_every_page_loads(page):
+    at = _app(page)
+    _ok(at)
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_rounds_opens_with_no_rounds_and_buttons():
+    at = _app()
+    _ok(at)
+    assert at.title[0].value == "Rounds"
+    assert any("Dataset:" in m.value for m in at.sidebar.markdown), "the sidebar shows the current run"
+    labels = [b.label for b in at.button]
+    for label in ("Run 1 round", "Run rounds", "Stop", "Reset"):
+        assert label in labels
+    assert any("No rounds yet" in i.value for i in at.info)
+
+
+def test_rounds_run_views_and_time_travel(ran):
+    at = ran
+    ex = at.session_state[S.EXPLORER]
+    assert len(ex.rounds) == 2
+    assert len(at.get("plotly_chart")) >= 4, "map, objective, objective per round, learning curve, picks"
+    assert at.slider(key=S.ROUND_VIEW).value == 1
+    at.slider(key=S.ROUND_VIEW).set_value(0).run()
+    _ok(at)
+    assert any("Round 0" in m.value for m in at.markdown)
+    at.slider(key=S.ROUND_VIEW).set_value(1).run()
+    _ok(at)
+    assert any("Round 1" in m.value for m in at.markdown)
+    # Inspect by index: a picked point of round 1
+    j = int(ex.rounds[1].selection.indices[0])
+    at.number_input(key=S.INSPECT_INDEX).set_value(j).run()
+    _ok(at)
+    assert any("picked this round (#1)" in m.value for m in at.markdown)
+    # colour by prediction
+    at.get("button_group")[0].set_value("prediction").run() if at.get("button_group") else None
+    _ok(at)
+    assert len(at.get("download_button")) == 3
+
+
+def test_run_one_round_then_reset():
+    at = _app()
+    at.button(key="btn_run1").click().run()
+    _ok(at)
+    assert len(at.session_state[S.EXPLORER].rounds) == 1
     assert not at.error
-    # the picks map and the objective trajectory are both drawn
-    assert len(at.get("plotly_chart")) == 2
+    at.button(key="btn_reset").click().run()
+    _ok(at)
+    assert len(at.session_state[S.EXPLORER].rounds) == 0
 
 
-@pytest.mark.parametrize("name", [n for n in STRATEGIES if n != "bait"])
-def test_every_strategy_renders(name):
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    at.selectbox[0].select(name).run()
-    assert not at.exception, at.exception
-    assert len(at.get("plotly_chart")) == 1        # no objective for non-BAIT strategies
-    assert any("no Fisher objective" in i.value for i in at.info)
+def test_setup_applies_a_builtin():
+    at = _app("pages/setup.py")
+    at.selectbox(key="setup_builtin").select("moons").run()
+    _ok(at)
+    at.selectbox(key="setup_strategy").select("entropy").run()
+    at.button(key="setup_apply").click().run()
+    _ok(at)
+    assert not at.error, [e.value for e in at.error]
+    ex = at.session_state[S.EXPLORER]
+    assert ex.dataset.name == "moons" and ex.config.strategy == "entropy"
+    assert any("New run ready" in s.value for s in at.success)
+
+
+GOOD_CSV = "a,b,label\n" + "\n".join(f"{i % 7},{(i * 3) % 5},{'xy'[i % 2]}" for i in range(80))
+BAD_CSV = "a,b,label\n1,2,x\n3,oops,y\n"
+
+
+def _upload(at: AppTest, name: str, text: str) -> AppTest:
+    at.get("button_group")[0].set_value("Upload a file").run()
+    at.file_uploader(key="setup_data_file").set_value((name, text.encode(), "text/csv")).run()
+    return at
+
+
+def test_setup_upload_good_csv():
+    at = _upload(_app("pages/setup.py"), "good.csv", GOOD_CSV)
+    _ok(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="setup_label_col").value == "label"
+    at.number_input(key="setup_initial").set_value(6).run()
+    at.number_input(key="setup_batch").set_value(4).run()
+    at.button(key="setup_apply").click().run()
+    _ok(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.session_state[S.EXPLORER].dataset.name == "good.csv"
+
+
+def test_setup_upload_bad_csv_keeps_the_run():
+    at = _app("pages/setup.py")
+    before = at.session_state[S.EXPLORER]
+    _upload(at, "bad.csv", BAD_CSV)
+    _ok(at)
+    assert at.error, "a bad upload shows st.error"
+    assert at.session_state[S.EXPLORER] is before
+
+
+def test_setup_bad_config_shows_error_and_keeps_the_run():
+    at = _app("pages/setup.py")
+    before = at.session_state[S.EXPLORER]
+    at.number_input(key="setup_initial").set_value(5000).run()
+    at.button(key="setup_apply").click().run()
+    _ok(at)
+    assert at.error
+    assert at.session_state[S.EXPLORER] is before
+
+
+def test_records_open_read_only(ran, tmp_path):
+    record_json = ran.session_state[S.EXPLORER].record.to_json()
+    at = _app("pages/records.py")
+    at.file_uploader(key="record_file").set_value(("run.json", record_json.encode(), "application/json")).run()
+    _ok(at)
+    assert not at.error, [e.value for e in at.error]
+    ex = at.session_state[S.EXPLORER]
+    assert ex.read_only and len(ex.rounds) == 2
+    at.switch_page("pages/rounds.py").run()
+    _ok(at)
+    assert at.button(key="btn_run1").disabled and at.button(key="btn_reset").disabled
+    assert any("read-only" in i.value for i in at.info)
+    assert len(at.get("plotly_chart")) >= 4
+
+
+def test_records_bad_json_shows_error():
+    at = _app("pages/records.py")
+    before = at.session_state[S.EXPLORER]
+    at.file_uploader(key="record_file").set_value(("x.json", b"{not json", "application/json")).run()
+    _ok(at)
+    assert at.error
+    assert at.session_state[S.EXPLORER] is before

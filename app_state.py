@@ -1,0 +1,251 @@
+"""Every session-state key the app uses, their defaults, and the few app-side helpers that build
+the session's objects (Explorer, uploaded Dataset, round Job).
+
+Pages read and write st.session_state only through the constants below. The helpers here never
+draw anything; the worker function of a round Job never touches streamlit.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+import numpy as np
+import streamlit as st
+
+from bait_core.data import BUILTIN_DEFAULTS, Dataset, load_builtin, load_file
+from bait_core.explorer import Explorer
+from bait_core.jobs import Job
+from bait_core.loop import RunConfig, RunRecord
+from bait_core.models import MODEL_NAMES, build_model, load_user_model
+from bait_core.projection import LAYOUTS, layout_key
+from bait_core.threads import single_cpu_thread
+
+# Pools up to this size run their rounds on one CPU thread: the ops are small, and a busy second
+# core (UMAP warming up, another session) makes two-thread OpenMP regions wait (measured: a digits
+# selection takes 0.6 s on one thread but 3 s on two with one core busy).
+SINGLE_THREAD_POOL = 20_000
+
+# --- session keys ---------------------------------------------------------------------------
+EXPLORER = "explorer"            # the session's Explorer (live or read-only from a record)
+JOB = "job"                      # the running / last round Job, or None
+JOB_ACK = "job_ack"              # id() of the Job whose end the pages have already redrawn for
+SYNC_JOBS = "sync_jobs"          # tests: wait for a started Job before the script continues
+ROUND_VIEW = "round_view"        # the "Round" slider: which round the Rounds page shows
+ROUND_FOLLOW = "round_follow"    # number of rounds when the slider was last drawn (follow latest)
+COLOR_BY = "color_by"            # map colouring: "true class" or "prediction"
+LAYOUT_KIND = "layout_kind"      # map layout: "PCA" or "UMAP"
+INSPECT_INDEX = "inspect_index"  # the Inspect number input
+MAP_KEY = "map"                  # the map chart's selection state
+N_TO_RUN = "n_to_run"            # "Rounds to run" number input
+UPLOAD_DATASET = "upload_dataset"  # (upload key, Dataset) of the last good table/file upload
+RECORD_KEY = "record_loaded"     # upload key of the record the Records page opened last
+FLASH = "flash"                  # a success sentence to show once after a rerun
+
+DEFAULT_CONFIG = RunConfig(data="builtin:digits", model="mlp", strategy="bait", rounds=10,
+                           batch_size=10, initial=20, seed=0)
+
+
+def init_state() -> None:
+    """Set every key's default once per session (the default run: digits + mlp + bait)."""
+    ss = st.session_state
+    if EXPLORER not in ss:
+        ss[EXPLORER] = build_explorer(DEFAULT_CONFIG)
+    for key, value in ((JOB, None), (JOB_ACK, None), (SYNC_JOBS, False), (ROUND_FOLLOW, -1),
+                       (COLOR_BY, "true class"), (LAYOUT_KIND, "UMAP"),
+                       (N_TO_RUN, 3), (UPLOAD_DATASET, None), (RECORD_KEY, None), (FLASH, None)):
+        ss.setdefault(key, value)
+
+
+def show_flash() -> None:
+    msg = st.session_state.get(FLASH)
+    if msg:
+        st.success(msg)
+        st.session_state[FLASH] = None
+
+
+def explorer() -> Explorer:
+    return st.session_state[EXPLORER]
+
+
+def job_running() -> bool:
+    job = st.session_state.get(JOB)
+    return job is not None and job.running
+
+
+def set_explorer(ex: Explorer) -> None:
+    """Replace the session's run (any running job is cancelled; the views follow the new run)."""
+    job = st.session_state.get(JOB)
+    if job is not None and job.running:
+        job.cancel()
+    st.session_state[EXPLORER] = ex
+    st.session_state[JOB] = None
+    st.session_state[ROUND_FOLLOW] = -1
+    st.session_state.pop(ROUND_VIEW, None)
+    st.session_state.pop(INSPECT_INDEX, None)
+
+
+# --- builders (raise ValueError with a sentence) ----------------------------------------------
+
+def load_builtin_dataset(name: str, seed: int, n_points: Optional[int] = None) -> Dataset:
+    opts = {} if n_points is None or BUILTIN_DEFAULTS[name].get("n_points", "x") == "x" else {"n_points": n_points}
+    return load_builtin(name, seed=seed, **opts)
+
+
+def load_upload(data: bytes, filename: str, label_column: Optional[str], seed: int = 0) -> Dataset:
+    """A user file (CSV/TSV/Parquet/NPZ/ZIP) as a Dataset; ValueError with a sentence otherwise."""
+    if not data:
+        raise ValueError(f"The file '{filename}' is empty.")
+    return load_file(bytes(data), filename=filename, label_column=label_column or None, seed=seed)
+
+
+def build_explorer(config: RunConfig, dataset: Optional[Dataset] = None, model_file: Optional[bytes] = None,
+                   model_filename: Optional[str] = None, arch: Optional[str] = None) -> Explorer:
+    """A fresh Explorer for `config`: the dataset (built-in by config.data unless given) and a built-in
+    model (config.model) or the uploaded model file."""
+    if dataset is None:
+        if not config.data.startswith("builtin:"):
+            raise ValueError("Upload a data file first (or pick a built-in dataset).")
+        dataset = load_builtin(config.data.split(":", 1)[1], seed=config.seed)
+    config.validate(dataset.task, dataset.X.shape[0])
+    n_out = len(dataset.classes) if dataset.task == "classification" else 1
+    if model_file is not None:
+        model = load_user_model(model_file, filename=model_filename, arch=arch, input_shape=dataset.input_shape,
+                                n_outputs=n_out, seed=config.seed, sample=np.asarray(dataset.X[:4]))
+    else:
+        if config.model not in MODEL_NAMES:
+            raise ValueError(f"Unknown model '{config.model}'. Built-in models: {', '.join(MODEL_NAMES)}.")
+        model = build_model(config.model, dataset.input_shape, n_out, seed=config.seed)
+    return Explorer.start(dataset, model, config)
+
+
+def open_record(data: bytes, current: Optional[Explorer] = None) -> Explorer:
+    """A run record (JSON bytes) as a read-only Explorer. A record of an uploaded file reuses the
+    current run's dataset when its fingerprint matches."""
+    record = RunRecord.from_json(data)
+    dataset = None
+    if (current is not None and not str(record.dataset.get("source", "")).startswith("builtin:")
+            and current.dataset.fingerprint == record.dataset.get("fingerprint")):
+        dataset = current.dataset
+    return Explorer.from_record(record, dataset=dataset)
+
+
+# --- the round job (worker thread: no streamlit) ----------------------------------------------
+
+def _round_worker(ex: Explorer, n_rounds: int):
+    def work(job: Job) -> None:
+        for i in range(n_rounds):
+            if job.cancelled or ex.finished:
+                return
+
+            fresh = [True]                         # the first objective value of a selection resets the trace
+
+            def progress(stage: str, done: int, total: int, info: Optional[float]) -> None:
+                r = len(ex.rounds)
+                if stage == "train":
+                    job.report("train", done, total, info, f"Round {r} ({i + 1} of {n_rounds}): training, "
+                                                           f"epoch {done} of at most {total}")
+                elif stage == "outputs":
+                    job.report("outputs", 1, 1, info, f"Round {r}: pool outputs computed")
+                elif stage.startswith("select:"):
+                    phase = stage.split(":", 1)[1]
+                    if info is not None and (phase != "setup" or done == total):
+                        job.trace_point(info, reset=fresh[0])
+                        fresh[0] = False
+                    job.report(stage, done, total, info, f"Round {r}: selecting ({phase}, step {done} of {total})")
+
+            with single_cpu_thread(ex.dataset.X.shape[0] <= SINGLE_THREAD_POOL):
+                result = ex.step(progress=progress, should_stop=lambda: job.cancelled)
+            if result is None:
+                return
+            job.add_result(result.round)
+    return work
+
+
+def start_rounds(n_rounds: int) -> Job:
+    """Start a Job running `n_rounds` rounds of the session's explorer (waits in test mode)."""
+    ex = explorer()
+    if ex.read_only:
+        raise ValueError("This run was opened from a record and is read-only; start a new run on Setup.")
+    if ex.finished:
+        raise ValueError("This run is finished: the pool has no unlabeled points left.")
+    if not isinstance(n_rounds, int) or n_rounds < 1:
+        raise ValueError(f"Rounds to run must be a whole number ≥ 1, got {n_rounds!r}.")
+    job = Job(name=f"{n_rounds} round(s)", fn=_round_worker(ex, n_rounds))
+    st.session_state[JOB] = job
+    job.start()
+    if st.session_state.get(SYNC_JOBS):
+        job.join()
+    return job
+
+
+# --- the map layout ---------------------------------------------------------------------------
+
+def umap_enabled() -> bool:
+    """UMAP can be switched off (the unit tests do: its first fit costs 9-35 s of JIT)."""
+    return os.environ.get("BAIT_EXPLORER_NO_UMAP", "") != "1"
+
+
+@st.cache_resource(show_spinner=False)
+def warm_umap() -> bool:
+    """Once per server: a tiny UMAP fit in a background thread so the first real one is fast."""
+    if umap_enabled():
+        LAYOUTS.warm_up()
+    return True
+
+
+def _keys(dataset: Dataset) -> tuple[tuple, tuple]:
+    return (layout_key(dataset.fingerprint, "input", "PCA"), layout_key(dataset.fingerprint, "input", "UMAP"))
+
+
+def layout(dataset: Dataset, kind: str) -> tuple[np.ndarray, str]:
+    """(N, 2) map coordinates and the kind actually shown. 2-D toy sets use their own coordinates.
+    Layouts are computed once per dataset (server-wide cache, fixed representation: the inputs).
+    PCA is immediate; UMAP starts in the background, seeded from the PCA layout, and PCA is shown
+    until it is ready."""
+    if dataset.xy2d is not None:
+        return np.asarray(dataset.xy2d, dtype=np.float32), "raw 2-D"
+    pkey, ukey = _keys(dataset)
+    X = np.asarray(dataset.X)
+    pca = LAYOUTS.get(pkey)
+    if pca is None:
+        pca = LAYOUTS.pca_now(pkey, X)
+    if kind == "UMAP" and umap_enabled():
+        got = LAYOUTS.get(ukey)
+        if got is not None:
+            return got, "UMAP"
+        LAYOUTS.umap_async(ukey, X, init=pca)
+    return pca, "PCA"
+
+
+def layout_pending(dataset: Dataset) -> Optional[str]:
+    """"running" while the dataset's UMAP layout is being computed, "error: ..." if it failed."""
+    if dataset.xy2d is not None or not umap_enabled():
+        return None
+    status = LAYOUTS.status(_keys(dataset)[1])
+    return status if status == "running" or status.startswith("error") else None
+
+
+def round_index(n_rounds: int) -> int:
+    """The round the Rounds page shows (clamped)."""
+    v = st.session_state.get(ROUND_VIEW, n_rounds - 1)
+    return int(min(max(v if v is not None else n_rounds - 1, 0), n_rounds - 1))
+
+
+def selected_indices(state: Any) -> list[int]:
+    """Dataset indices of the points box/lasso-selected on the map (customdata[0] of each point)."""
+    try:
+        points = state["selection"]["points"]
+    except (KeyError, TypeError):
+        return []
+    out = []
+    for p in points:
+        cd = p.get("customdata")
+        if isinstance(cd, (list, tuple)) and cd:
+            cd = cd[0]
+        if cd is not None:
+            try:
+                out.append(int(cd))
+            except (TypeError, ValueError):
+                pass
+    return sorted(set(out))

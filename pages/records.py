@@ -1,0 +1,41 @@
+"""Records: open a saved run record read-only, and export the current run."""
+
+import streamlit as st
+
+import app_state as S
+
+st.title("Records")
+st.caption("Open a run record downloaded from the Rounds page or written by the command line. It replaces the "
+           "current run and opens read-only: the Rounds page then shows all its views without running anything.")
+S.show_flash()
+
+up = st.file_uploader("Run record (JSON)", type=["json"], key="record_file")
+if up is not None:
+    raw = up.getvalue()
+    ukey = (up.name, len(raw), hash(raw))
+    if st.session_state[S.RECORD_KEY] != ukey:
+        try:
+            ex = S.open_record(raw, current=S.explorer())
+        except ValueError as e:
+            st.error(str(e))
+        else:
+            S.set_explorer(ex)
+            st.session_state[S.RECORD_KEY] = ukey
+            st.session_state[S.FLASH] = (f"Opened {up.name}: {ex.dataset.name} + {ex.config.strategy}, "
+                                         f"{len(ex.rounds)} rounds (read-only). See the Rounds page.")
+            st.rerun()
+
+ex = S.explorer()
+rec = ex.record
+st.subheader("Current run")
+st.markdown(f"{rec.dataset.get('name')} · {rec.config.model} · {rec.config.strategy} · {len(rec.rounds)} rounds · "
+            + ("read-only record" if ex.read_only else "live run") + f" · created {rec.created}")
+if rec.rounds:
+    st.metric("Learning-curve AUC (mean test metric over the label budget)", f"{rec.auc():.3f}")
+st.download_button("Download run record (JSON)", rec.to_json(), file_name="bait_run.json",
+                   mime="application/json", key="rec_dl_json")
+st.download_button("Download metrics (CSV)", rec.metrics_csv(), file_name="bait_metrics.csv",
+                   mime="text/csv", key="rec_dl_metrics")
+st.download_button("Download picks (CSV)", rec.picks_csv(), file_name="bait_picks.csv",
+                   mime="text/csv", key="rec_dl_picks")
+st.caption("The record holds the config, every round's metric, predictions and picks; the CSVs are for spreadsheets.")

@@ -1,0 +1,252 @@
+"""Rounds: run the active-learning rounds of the session's run and look at any round's picks."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import app_state as S
+from bait_core import plots
+
+ss = st.session_state
+st.title("Rounds")
+S.show_flash()
+ex = S.explorer()
+job = ss.get(S.JOB)
+if job is not None and not job.running:
+    ss[S.JOB_ACK] = id(job)                      # this full run already draws the job's results
+    if job.status == "error":
+        st.error(f"The last run stopped with an error: {job.error}")
+running = S.job_running()
+
+st.caption(f"{ex.dataset.name} · {ex.config.model} · {ex.config.strategy} · batch {ex.config.batch_size}. "
+           "Each round trains the model on the labels so far, measures it on the test split and picks the next "
+           "batch to label.")
+if ex.read_only:
+    st.info("This run was opened from a saved record, so it is read-only: every view works, but rounds cannot "
+            "be run or reset. Start a new run on the Setup page.")
+
+# --- controls -------------------------------------------------------------------------------------
+locked = ex.read_only or running
+c1, c2, c3, c4, c5 = st.columns([1.1, 1, 1, 0.8, 0.8], vertical_alignment="bottom")
+run_one = c1.button("Run 1 round", type="primary", disabled=locked or ex.finished, key="btn_run1")
+n_to_run = int(c2.number_input("Rounds to run", min_value=1, max_value=100, step=1, key=S.N_TO_RUN,
+                               disabled=locked))
+run_many = c3.button("Run rounds", disabled=locked or ex.finished, key="btn_runn")
+stop = c4.button("Stop", disabled=not running, key="btn_stop")
+reset = c5.button("Reset", disabled=locked, key="btn_reset")
+try:
+    if run_one or run_many:
+        S.start_rounds(1 if run_one else n_to_run)
+        st.rerun()                                   # redraw the buttons disabled while the job runs
+    if stop and job is not None:
+        job.cancel()
+        st.toast("Stopping after the current step; the unfinished round is discarded.")
+    if reset:
+        S.set_explorer(ex.reset())
+        st.rerun()
+except ValueError as e:
+    st.error(str(e))
+if ex.finished and not ex.read_only:
+    st.caption("This run is finished: no unlabeled points are left. Reset it or start a new one on Setup.")
+
+
+@st.fragment(run_every=0.5)
+def progress_panel() -> None:
+    j = ss.get(S.JOB)
+    if j is None:
+        return
+    snap = j.snapshot()
+    if snap.status != "running":
+        if ss.get(S.JOB_ACK) != id(j):          # finished while only this fragment was redrawing
+            ss[S.JOB_ACK] = id(j)
+            st.rerun()
+        return
+    frac = min(1.0, snap.done / snap.total) if snap.total else 0.0
+    st.progress(frac, text=f"{snap.message or 'Starting…'} · {snap.n_results} round(s) done · {snap.elapsed:.0f} s")
+    if snap.trace:
+        st.plotly_chart(plots.live_trace(snap.trace), width="stretch", key="live_trace")
+        st.caption("BAIT's objective tr(M⁻¹F) after each greedy step of the selection in progress: it falls while "
+                   "points are added and rises a little while the surplus is pruned.")
+
+
+if running:
+    progress_panel()
+
+
+@st.fragment(run_every=1.0)
+def umap_watch(dataset) -> None:
+    """While the UMAP layout is computed, say so; rerun the page once it is ready."""
+    pend = S.layout_pending(dataset)
+    if pend is None:
+        st.rerun()
+    elif pend.startswith("error"):
+        st.caption("UMAP failed (" + pend[7:] + "); the PCA layout is shown.")
+    else:
+        st.caption("UMAP is being computed in the background (once per dataset); the PCA layout is shown "
+                   "until it is ready.")
+
+rounds = list(ex.rounds)
+if not rounds:
+    st.info(f"No rounds yet: {ex.n_labeled} points are labeled. Press “Run 1 round” to train the model and "
+            "pick the first batch.")
+    ds0 = ex.dataset
+    xy0, shown0 = S.layout(ds0, "PCA")
+    lab0 = [ds0.classes[v] if v >= 0 else "?" for v in ds0.y.tolist()] if ds0.task == "classification" \
+        else [f"{v:.3g}" for v in ds0.y.tolist()]
+    st.plotly_chart(plots.pool_map(xy0, ds0.y.astype(np.int64) if ds0.task == "classification" else
+                                   np.zeros(len(ds0.y), np.int64), list(ds0.classes), labeled=ex.mask,
+                                   picks=np.zeros(0, np.int64), pruned=np.zeros(0, np.int64), true_label=lab0,
+                                   predicted=["–"] * len(lab0), confidence=None, gain=None,
+                                   title=f"{shown0} layout, before round 0"), width="stretch", key="map0")
+    st.caption("Each dot is a pool point coloured by its true class; black squares are the initial labeled set.")
+    st.stop()
+
+# --- time travel ----------------------------------------------------------------------------------
+n = len(rounds)
+if ss.get(S.ROUND_FOLLOW) != n:                   # new rounds arrived: follow the latest
+    ss[S.ROUND_VIEW] = n - 1
+    ss[S.ROUND_FOLLOW] = n
+if n > 1:
+    ss[S.ROUND_VIEW] = S.round_index(n)
+    st.slider("Round", min_value=0, max_value=n - 1, step=1, key=S.ROUND_VIEW)
+r = S.round_index(n)
+rr = rounds[r]
+sel = rr.selection
+ds = ex.dataset
+cls = list(ds.classes)
+is_clf = ds.task == "classification"
+st.markdown(f"**Round {rr.round}** of {n}: trained on **{rr.n_labeled}** labels → test {rr.metric_name} "
+            f"**{rr.metric:.3f}**" + ("" if sel is not None else " (final evaluation, no picks)"))
+
+
+def label_text(v) -> str:
+    if is_clf:
+        return cls[int(v)] if int(v) >= 0 else "?"
+    return "?" if not np.isfinite(v) else f"{float(v):.3g}"
+
+
+true_txt = [label_text(v) for v in ds.y.tolist()]
+pred_txt = [label_text(v) for v in rr.predictions.tolist()]
+order = {int(j): k + 1 for k, j in enumerate(sel.indices.tolist())} if sel is not None else {}
+pruned = set(sel.pruned.tolist()) if sel is not None else set()
+
+# --- map + objective ------------------------------------------------------------------------------
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("Map of the pool")
+    t1, t2 = st.columns(2)
+    colour_by = t1.segmented_control("Colour by", ["true class", "prediction"], key=S.COLOR_BY) or "true class"
+    kinds = ["UMAP", "PCA"] if S.umap_enabled() else ["PCA"]
+    if ss.get(S.LAYOUT_KIND) not in kinds:
+        ss[S.LAYOUT_KIND] = kinds[0]
+    kind = t2.segmented_control("Layout", kinds, key=S.LAYOUT_KIND) or kinds[0]
+    xy, shown = S.layout(ds, kind)
+    if kind == "UMAP" and shown == "PCA":
+        umap_watch(ds)
+    colour = (np.asarray(ds.y) if colour_by == "true class" else np.asarray(rr.predictions)) if is_clf \
+        else np.zeros(len(ds.y), dtype=np.int64)
+    fig = plots.pool_map(xy, colour.astype(np.int64), cls, labeled=rr.labeled_before,
+                         picks=np.zeros(0, np.int64) if sel is None else sel.indices,
+                         pruned=np.zeros(0, np.int64) if sel is None else sel.pruned,
+                         true_label=true_txt, predicted=pred_txt, confidence=rr.confidence,
+                         gain=None if sel is None else sel.scores, title=f"{shown} layout, round {rr.round}")
+    map_state = st.plotly_chart(fig, key=S.MAP_KEY, on_select="rerun", selection_mode=("box", "lasso"),
+                                width="stretch")
+    st.caption("Each dot is a pool point, coloured by class; small black squares were labeled before this round, gold "
+               "stars are this round's picks (numbers give the pick order), grey rings were picked and then pruned. "
+               "Box- or lasso-select points to inspect them below.")
+with right:
+    st.subheader("Fisher objective")
+    if sel is not None and sel.objective.size:
+        st.plotly_chart(plots.objective_trajectory(sel.objective, sel.n_forward, title=f"round {rr.round}"),
+                        width="stretch", key="objective")
+        st.caption("tr(M⁻¹F) along BAIT's greedy steps: the solid line falls as points are added, the dashed "
+                   "line rises a little as the least useful ones are pruned back to the batch size. Lower is better.")
+    else:
+        st.info("This round has no Fisher objective: " + ("it is the final evaluation round." if sel is None else
+                f"the '{sel.strategy}' strategy does not compute one."))
+    ends = [(x.round, x.selection.objective[-1]) for x in rounds if x.selection is not None and x.selection.objective.size]
+    if ends:
+        st.plotly_chart(plots.objective_by_round(np.array([e[0] for e in ends]), np.array([e[1] for e in ends]),
+                                                 current=rr.round), width="stretch", key="objective_rounds")
+        st.caption("The objective at the end of each round's selection; the gold dot is the round shown.")
+
+# --- learning curve + pick counts -----------------------------------------------------------------
+left, right = st.columns(2)
+with left:
+    st.subheader("Learning curve")
+    xs = np.array([x.n_labeled for x in rounds])
+    ys = np.array([x.metric for x in rounds])
+    st.plotly_chart(plots.learning_curve(xs, ys, rr.metric_name, current=r), width="stretch", key="learning_curve")
+    st.caption(f"Test {rr.metric_name} of the model trained at each round against the number of labels it saw; "
+               "the gold dot is the round shown.")
+with right:
+    st.subheader("Picks per class")
+    if sel is not None and rr.picked_class_counts:
+        st.plotly_chart(plots.class_bars(cls, rr.picked_class_counts, y_title="picks"), width="stretch",
+                        key="pick_classes")
+        st.caption("How many of this round's picks fall in each (true) class: a balanced batch covers the classes "
+                   "evenly.")
+    else:
+        st.info("No picks to count in this round.")
+
+# --- picked batch ---------------------------------------------------------------------------------
+st.subheader("Picked batch")
+if sel is None or not sel.indices.size:
+    st.info("The final evaluation round picks nothing.")
+else:
+    idx = sel.indices
+    if ds.is_image and ds.images is not None:
+        caps = [f"#{k + 1} {true_txt[j]}→{pred_txt[j]} {plots._fmt(g, 2)}" for k, (j, g) in enumerate(zip(idx, sel.gains))]
+        st.image([np.asarray(ds.images[j]) for j in idx], caption=caps, width=72)
+    else:
+        cols = list(ds.feature_names or [f"x{j}" for j in range(ds.n_features)])
+        df = pd.DataFrame(np.asarray(ds.X[idx]).reshape(len(idx), -1), columns=cols)
+        df.insert(0, "prediction", [pred_txt[j] for j in idx])
+        df.insert(0, "label", [true_txt[j] for j in idx])
+        df.insert(0, "gain", sel.gains)
+        df.insert(0, "index", idx)
+        df.insert(0, "order", np.arange(1, len(idx) + 1))
+        st.dataframe(df, width="stretch", hide_index=True)
+    st.caption("This round's batch in pick order: “#order true→predicted gain”, where the gain is how much the "
+               "pick lowered the objective (or its score for other strategies) when it was chosen.")
+
+# --- inspect + export -----------------------------------------------------------------------------
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("Inspect")
+    chosen = S.selected_indices(map_state)
+    if chosen:
+        i = st.selectbox(f"{len(chosen)} point(s) selected on the map", chosen, key="inspect_pick")
+    else:
+        i = int(st.number_input("Point index", min_value=0, max_value=len(ds.y) - 1, step=1, key=S.INSPECT_INDEX))
+    status = ("labeled before this round" if rr.labeled_before[i] else
+              f"picked this round (#{order[i]})" if i in order else
+              "pruned this round (added, then removed)" if i in pruned else "unlabeled")
+    a, b = st.columns([1, 2])
+    with a:
+        if ds.is_image and ds.images is not None:
+            st.image(np.asarray(ds.images[i]), width=140, caption=f"point {i}")
+        else:
+            cols = list(ds.feature_names or [f"x{j}" for j in range(ds.n_features)])
+            st.dataframe(pd.DataFrame({"feature": cols, "value": np.asarray(ds.X[i]).reshape(-1)}),
+                         hide_index=True, height=220)
+    with b:
+        m1, m2 = st.columns(2)
+        m1.metric("True label", true_txt[i])
+        m2.metric("Prediction", pred_txt[i])
+        m1.metric("Confidence", "–" if rr.confidence is None else f"{rr.confidence[i]:.3f}")
+        m2.metric("Gain (score)", "–" if sel is None else plots._fmt(sel.scores[i]))
+        st.markdown(f"Status in round {rr.round}: **{status}**")
+    st.caption("One pool point as of the round shown: its label, the model's prediction and top-class probability, "
+               "and its score before anything was picked (NaN for labeled points).")
+with right:
+    st.subheader("Export")
+    rec = ex.record
+    st.download_button("Download run record (JSON)", rec.to_json(), file_name="bait_run.json",
+                       mime="application/json", key="dl_json")
+    st.download_button("Download metrics (CSV)", rec.metrics_csv(), file_name="bait_metrics.csv",
+                       mime="text/csv", key="dl_metrics")
+    st.download_button("Download picks (CSV)", rec.picks_csv(), file_name="bait_picks.csv",
+                       mime="text/csv", key="dl_picks")
+    st.caption("The run record opens again on the Records page; the CSVs hold one row per round and one per pick.")

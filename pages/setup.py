@@ -1,0 +1,142 @@
+"""Setup: choose the dataset, the model, the strategy and its settings, then apply them as a new run."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import app_state as S
+from bait_core import STRATEGIES
+from bait_core.data import BUILTIN_DATASETS, BUILTIN_DEFAULTS, FILE_EXTENSIONS, default_label_column, list_columns
+from bait_core.loop import RunConfig
+from bait_core.models import ACCEPTED_SUFFIXES, MODEL_NAMES, WEIGHT_SUFFIXES
+from bait_core.plots import class_bars
+from bait_core.train import PRESETS
+
+st.title("Setup")
+st.caption("Pick the data, the model and the acquisition strategy for a new run. Nothing changes until "
+           "you press “Apply setup”; a failed apply keeps the current run.")
+
+S.show_flash()
+cur = S.explorer().config
+
+# --- data ---------------------------------------------------------------------------------------
+st.subheader("Data")
+source = st.segmented_control("Data source", ["Built-in", "Upload a file"], default="Built-in", key="setup_source")
+seed = int(st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=int(cur.seed), step=1, key="setup_seed"))
+
+dataset = None
+data_spec = None
+label_column = None
+if source == "Upload a file":
+    up = st.file_uploader("Data file (CSV, TSV, Parquet, NPZ, or a ZIP of one image folder per class)",
+                          type=[e.lstrip(".") for e in FILE_EXTENSIONS], key="setup_data_file")
+    if up is not None:
+        raw = up.getvalue()
+        try:
+            cols = list_columns(raw, filename=up.name)
+            if cols:
+                default = default_label_column(cols)
+                label_column = st.selectbox("Label column", cols, index=cols.index(default), key="setup_label_col")
+            ukey = (up.name, len(raw), label_column, seed)
+            cached = st.session_state[S.UPLOAD_DATASET]
+            if cached is not None and cached[0] == ukey:
+                dataset = cached[1]
+            else:
+                dataset = S.load_upload(raw, up.name, label_column, seed=seed)
+                st.session_state[S.UPLOAD_DATASET] = (ukey, dataset)
+            data_spec = up.name
+        except ValueError as e:
+            st.error(str(e))
+    else:
+        st.info("Upload a file to preview it; the current run stays as it is.")
+else:
+    names = list(BUILTIN_DATASETS)
+    cur_name = cur.data.split(":", 1)[1] if cur.data.startswith("builtin:") else "digits"
+    name = st.selectbox("Built-in dataset", names, index=names.index(cur_name) if cur_name in names else 0,
+                        format_func=lambda n: f"{n} — {BUILTIN_DATASETS[n]}", key="setup_builtin")
+    try:
+        dataset = S.load_builtin_dataset(name, seed)
+        data_spec = f"builtin:{name}"
+    except ValueError as e:
+        st.error(str(e))
+
+if dataset is not None:
+    s = dataset.summary()
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Pool points N", s["N"])
+    c2.metric("Features d", s["d"])
+    c3.metric("Classes K" if s["task"] == "classification" else "Task", s["K"] if s["task"] == "classification" else "regression")
+    c4.metric("Test points", s["N_test"])
+    left, right = st.columns([3, 2])
+    with left:
+        if dataset.is_image and dataset.images is not None:
+            n = min(12, len(dataset.images))
+            st.image([np.asarray(dataset.images[i]) for i in range(n)], width=64,
+                     caption=[dataset.classes[dataset.y[i]] if dataset.y[i] >= 0 else "?" for i in range(n)])
+            st.caption("The first pool images with their labels.")
+        else:
+            cols = list(dataset.feature_names or [f"x{j}" for j in range(dataset.n_features)])
+            df = pd.DataFrame(np.asarray(dataset.X[:8]).reshape(min(8, len(dataset.X)), -1), columns=cols)
+            df.insert(0, "label", [dataset.classes[v] if dataset.task == "classification" and v >= 0 else v
+                                   for v in dataset.y[:8].tolist()])
+            st.dataframe(df, width="stretch", hide_index=True)
+            st.caption("The first pool rows as the model sees them (numeric columns standardised).")
+    with right:
+        if s["class_counts"]:
+            st.plotly_chart(class_bars(list(s["class_counts"]), list(s["class_counts"].values()),
+                                       title="Labeled pool points per class"), width="stretch", key="setup_hist")
+            st.caption("How many pool points of each class the oracle can reveal.")
+        else:
+            st.caption(f"Regression target: mean {s.get('y_mean', 0):.3g}, std {s.get('y_std', 0):.3g}.")
+
+# --- model --------------------------------------------------------------------------------------
+st.subheader("Model")
+model_src = st.segmented_control("Model source", ["Built-in", "Upload"], default="Built-in", key="setup_model_src")
+model_file = model_name = arch = None
+if model_src == "Upload":
+    mf = st.file_uploader("Weights (.pt, .pth, .safetensors) or a torch.export program (.pt2)",
+                          type=[e.lstrip(".") for e in ACCEPTED_SUFFIXES], key="setup_model_file")
+    if mf is not None:
+        model_file, model_name = mf.getvalue(), mf.name
+        if mf.name.lower().endswith(WEIGHT_SUFFIXES):
+            arch = st.selectbox("Architecture of these weights", MODEL_NAMES, key="setup_arch")
+    st.caption("Weights need the architecture they were trained for; a .pt2 program brings its own.")
+    model_label = model_name or ""
+else:
+    model_label = st.selectbox("Architecture", MODEL_NAMES,
+                               index=MODEL_NAMES.index(cur.model) if cur.model in MODEL_NAMES else 0, key="setup_model")
+
+# --- strategy -----------------------------------------------------------------------------------
+st.subheader("Strategy and budget")
+c1, c2, c3, c4 = st.columns(4)
+strategies = list(STRATEGIES)
+strategy = c1.selectbox("Strategy", strategies, index=strategies.index(cur.strategy), key="setup_strategy")
+batch = int(c2.number_input("Batch size", min_value=1, max_value=1000, value=int(cur.batch_size), key="setup_batch"))
+initial = int(c3.number_input("Initial labeled", min_value=1, max_value=100000, value=int(cur.initial), key="setup_initial"))
+rounds = int(c4.number_input("Rounds", min_value=0, max_value=1000, value=int(cur.rounds), key="setup_rounds"))
+c1, c2, c3 = st.columns(3)
+presets = list(PRESETS)
+preset = c1.selectbox("Training preset", presets, index=presets.index(cur.preset) if cur.preset in presets else 0,
+                      key="setup_preset")
+lamb = float(c2.number_input("λ (Fisher regulariser)", min_value=1e-6, value=float(cur.lamb), format="%.4g",
+                             key="setup_lamb", disabled=strategy != "bait"))
+oversample = float(c3.number_input("Oversampling (forward picks ÷ batch)", min_value=1.0, max_value=10.0,
+                                   value=float(cur.oversample), step=0.5, key="setup_oversample",
+                                   disabled=strategy != "bait"))
+st.caption("λ and oversampling apply to BAIT only: it adds oversampling × batch points greedily, then prunes "
+           "back to the batch size.")
+
+if st.button("Apply setup", type="primary", disabled=S.job_running() or dataset is None, key="setup_apply"):
+    try:
+        if model_src == "Upload" and model_file is None:
+            raise ValueError("Upload a model file, or choose a built-in architecture.")
+        config = RunConfig(data=data_spec, model=model_label or "mlp", strategy=strategy, rounds=rounds,
+                           batch_size=batch, initial=initial, seed=seed, lamb=lamb, oversample=oversample,
+                           preset=preset, label_column=label_column)
+        ex = S.build_explorer(config, dataset=dataset, model_file=model_file, model_filename=model_name, arch=arch)
+    except ValueError as e:
+        st.error(str(e))
+    else:
+        S.set_explorer(ex)
+        st.session_state[S.FLASH] = f"New run ready: {dataset.name} + {config.model} + {strategy}. Go to Rounds to run it."
+        st.rerun()
