@@ -154,8 +154,11 @@ def _round_worker(ex: Explorer, n_rounds: int):
                         fresh[0] = False
                     job.report(stage, done, total, info, f"Round {r}: selecting ({phase}, step {done} of {total})")
 
+            # after the configured number of selection rounds, one last round only evaluates
+            final = len(ex.rounds) >= ex.config.rounds
             with single_cpu_thread(ex.dataset.X.shape[0] <= SINGLE_THREAD_POOL):
-                result = ex.step(progress=progress, should_stop=lambda: job.cancelled)
+                run_round = ex.evaluate if final else ex.step
+                result = run_round(progress=progress, should_stop=lambda: job.cancelled)
             if result is None:
                 return
             job.add_result(result.round)
@@ -168,7 +171,8 @@ def start_rounds(n_rounds: int) -> Job:
     if ex.read_only:
         raise ValueError("This run was opened from a record and is read-only; start a new run on Setup.")
     if ex.finished:
-        raise ValueError("This run is finished: the pool has no unlabeled points left.")
+        raise ValueError("This run is finished: its final evaluation round is recorded (or the pool is empty). "
+                         "Reset it or start a new run on Setup.")
     if not isinstance(n_rounds, int) or n_rounds < 1:
         raise ValueError(f"Rounds to run must be a whole number ≥ 1, got {n_rounds!r}.")
     job = Job(name=f"{n_rounds} round(s)", fn=_round_worker(ex, n_rounds))

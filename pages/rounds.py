@@ -47,7 +47,8 @@ try:
 except ValueError as e:
     st.error(str(e))
 if ex.finished and not ex.read_only:
-    st.caption("This run is finished: no unlabeled points are left. Reset it or start a new one on Setup.")
+    st.caption("This run is finished: its final evaluation round is recorded (or no unlabeled points are left). "
+               "Reset it or start a new one on Setup.")
 
 
 @st.fragment(run_every=0.5)

@@ -163,3 +163,22 @@ def test_records_bad_json_shows_error():
     _ok(at)
     assert at.error
     assert at.session_state[S.EXPLORER] is before
+
+
+def test_run_rounds_ends_with_the_final_evaluation():
+    """With rounds=2 configured, 'Run rounds' × 5 stops after 2 selections and one evaluation."""
+    import app_state as S
+    from bait_core.loop import RunConfig
+
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    at.session_state[S.SYNC_JOBS] = True
+    at.session_state[S.EXPLORER] = S.build_explorer(RunConfig(data="builtin:moons", model="linear", rounds=2,
+                                                              batch_size=5, initial=10, seed=0))
+    at.run()
+    at.number_input(key=S.N_TO_RUN).set_value(5).run()
+    [b for b in at.button if b.label == "Run rounds"][0].click().run()
+    at.run()
+    assert not at.exception, at.exception
+    ex = at.session_state[S.EXPLORER]
+    assert len(ex.rounds) == 3 and ex.rounds[-1].is_final and ex.finished
+    assert any("finished" in c.value for c in at.caption)
