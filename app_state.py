@@ -41,6 +41,7 @@ N_TO_RUN = "n_to_run"            # "Rounds to run" number input
 UPLOAD_DATASET = "upload_dataset"  # (upload key, Dataset) of the last good table/file upload
 RECORD_KEY = "record_loaded"     # upload key of the record the Records page opened last
 FLASH = "flash"                  # a success sentence to show once after a rerun
+ROUND_ERROR = "round_error"      # a start-rounds error sentence, shown once on the Rounds page
 
 DEFAULT_CONFIG = RunConfig(data="builtin:digits", model="mlp", strategy="bait", rounds=10,
                            batch_size=10, initial=20, seed=0)
@@ -53,7 +54,7 @@ def init_state() -> None:
         ss[EXPLORER] = build_explorer(DEFAULT_CONFIG)
     for key, value in ((JOB, None), (JOB_ACK, None), (SYNC_JOBS, False), (ROUND_FOLLOW, -1),
                        (COLOR_BY, "true class"), (LAYOUT_KIND, "UMAP"),
-                       (N_TO_RUN, 3), (UPLOAD_DATASET, None), (RECORD_KEY, None), (FLASH, None)):
+                       (N_TO_RUN, 3), (UPLOAD_DATASET, None), (RECORD_KEY, None), (FLASH, None), (ROUND_ERROR, None)):
         ss.setdefault(key, value)
 
 

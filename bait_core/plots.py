@@ -150,15 +150,6 @@ def objective_trajectory(objective: np.ndarray, n_forward: int, title: str = "",
     return fig
 
 
-def live_trace(trace: Sequence[float], height: int = 220) -> go.Figure:
-    """The partial objective of the selection in progress (one point per greedy step so far)."""
-    y = np.asarray(trace, dtype=np.float64)
-    fig = go.Figure(go.Scatter(x=np.arange(y.size), y=y, mode="lines+markers", line=dict(color=PALETTE[0])))
-    fig.update_layout(height=height, margin=_MARGIN, template="plotly_white", xaxis_title="greedy step",
-                      yaxis_title="tr(M⁻¹F)", title="objective so far")
-    return fig
-
-
 def objective_by_round(rounds: np.ndarray, end_objective: np.ndarray, current: int | None = None,
                        height: int = 240) -> go.Figure:
     """The objective at the end of each round's selection (NaN where a round had none)."""

@@ -26,18 +26,27 @@ if ex.read_only:
             "be run or reset. Start a new run on the Setup page.")
 
 # --- controls -------------------------------------------------------------------------------------
+def _start(one: bool) -> None:
+    """Button callback: runs before the script, so this same run already draws the job as running
+    (one page rerun per click instead of two)."""
+    try:
+        S.start_rounds(1 if one else int(ss.get(S.N_TO_RUN) or 1))
+    except ValueError as e:
+        ss[S.ROUND_ERROR] = str(e)
+
+
+if ss.get(S.ROUND_ERROR):
+    st.error(ss[S.ROUND_ERROR])
+    ss[S.ROUND_ERROR] = None
 locked = ex.read_only or running
 c1, c2, c3, c4, c5 = st.columns([1.1, 1, 1, 0.8, 0.8], vertical_alignment="bottom")
-run_one = c1.button("Run 1 round", type="primary", disabled=locked or ex.finished, key="btn_run1")
-n_to_run = int(c2.number_input("Rounds to run", min_value=1, max_value=100, step=1, key=S.N_TO_RUN,
-                               disabled=locked))
-run_many = c3.button("Run rounds", disabled=locked or ex.finished, key="btn_runn")
+c1.button("Run 1 round", type="primary", disabled=locked or ex.finished, key="btn_run1",
+          on_click=_start, args=(True,))
+c2.number_input("Rounds to run", min_value=1, max_value=100, step=1, key=S.N_TO_RUN, disabled=locked)
+c3.button("Run rounds", disabled=locked or ex.finished, key="btn_runn", on_click=_start, args=(False,))
 stop = c4.button("Stop", disabled=not running, key="btn_stop")
 reset = c5.button("Reset", disabled=locked, key="btn_reset")
 try:
-    if run_one or run_many:
-        S.start_rounds(1 if run_one else n_to_run)
-        st.rerun()                                   # redraw the buttons disabled while the job runs
     if stop and job is not None:
         job.cancel()
         st.toast("Stopping after the current step; the unfinished round is discarded.")
@@ -51,7 +60,7 @@ if ex.finished and not ex.read_only:
                "Reset it or start a new one on Setup.")
 
 
-@st.fragment(run_every=0.5)
+@st.fragment(run_every=1.0)
 def progress_panel() -> None:
     j = ss.get(S.JOB)
     if j is None:
@@ -65,7 +74,8 @@ def progress_panel() -> None:
     frac = min(1.0, snap.done / snap.total) if snap.total else 0.0
     st.progress(frac, text=f"{snap.message or 'Starting…'} · {snap.n_results} round(s) done · {snap.elapsed:.0f} s")
     if snap.trace:
-        st.plotly_chart(plots.live_trace(snap.trace), width="stretch", key="live_trace")
+        # a light chart: this panel redraws every second while the worker needs the interpreter
+        st.line_chart(pd.DataFrame({"tr(M⁻¹F)": snap.trace}), height=180, x_label="greedy step")
         st.caption("BAIT's objective tr(M⁻¹F) after each greedy step of the selection in progress: it falls while "
                    "points are added and rises a little while the surplus is pruned.")
 
