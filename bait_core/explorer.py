@@ -30,6 +30,7 @@ class Explorer:
     record: RunRecord
     read_only: bool = False
     last_embeddings: Optional[np.ndarray] = field(default=None, repr=False)   # (N, d) latest round
+    last_probs: Optional[np.ndarray] = field(default=None, repr=False)        # (N, K) latest round
 
     @classmethod
     def start(cls, dataset: Any, model: torch.nn.Module, config: RunConfig) -> "Explorer":
@@ -101,8 +102,8 @@ class Explorer:
         gen.close()
         if result is None or (should_stop is not None and should_stop()):
             return None
-        self.last_embeddings = result.embeddings
-        self.record.rounds.append(replace(result, embeddings=None))
+        self.last_embeddings, self.last_probs = result.embeddings, result.probs
+        self.record.rounds.append(replace(result, embeddings=None, probs=None))
         if result.selection is not None:
             self.mask[result.selection.indices] = True
         return self.record.rounds[-1]

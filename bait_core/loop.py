@@ -95,6 +95,7 @@ class RoundResult:
     train_accuracy: Optional[float]
     device: str
     embeddings: Optional[np.ndarray] = field(default=None, compare=False, repr=False)  # (N, d); not saved
+    probs: Optional[np.ndarray] = field(default=None, compare=False, repr=False)       # (N, K); not saved
 
     @property
     def is_final(self) -> bool:
@@ -181,7 +182,7 @@ def run_rounds(dataset: Any, model: torch.nn.Module, config: RunConfig, *,
             picked_class_counts=picked, selection=sel,
             times={"train": t1 - t0, "outputs": t2 - t1, "select": t3 - t2},
             train_epochs=tr.epochs, train_accuracy=tr.train_accuracy, device=dev_name,
-            embeddings=pool.embeddings)
+            embeddings=pool.embeddings, probs=pool.probs)
         note("round", r + 1, config.rounds + 1, metric)
         yield result
         if final:
@@ -376,5 +377,5 @@ def run(config: RunConfig, *, dataset: Any = None, model: Optional[torch.nn.Modu
                                     n_outputs=n_out, seed=config.seed)
     record = new_record(config, dataset, model)
     for r in run_rounds(dataset, model, config, progress=progress, should_stop=should_stop):
-        record.rounds.append(replace(r, embeddings=None))
+        record.rounds.append(replace(r, embeddings=None, probs=None))
     return record

@@ -249,8 +249,12 @@ with left:
         m1.metric("Confidence", "–" if rr.confidence is None else f"{rr.confidence[i]:.3f}")
         m2.metric("Gain (score)", "–" if sel is None else plots._fmt(sel.scores[i]))
         st.markdown(f"Status in round {rr.round}: **{status}**")
-    st.caption("One pool point as of the round shown: its label, the model's prediction and top-class probability, "
-               "and its score before anything was picked (NaN for labeled points).")
+        if is_clf and ex.last_probs is not None and r == n - 1:
+            st.bar_chart(pd.DataFrame({"probability": ex.last_probs[i]}, index=cls), height=160,
+                         x_label="class", y_label="p")
+    st.caption("One pool point as of the round shown: its label, the model's prediction and top-class probability "
+               "(all class probabilities for the latest round of a live run), and its score before anything was "
+               "picked (NaN for labeled points).")
 with right:
     st.subheader("Export")
     rec = ex.record

@@ -119,3 +119,12 @@ def test_stopping_a_step_changes_nothing(moons):
     before = ex.mask.copy()
     assert ex.step(should_stop=lambda: True) is None
     assert ex.rounds == [] and np.array_equal(ex.mask, before)
+
+
+def test_latest_round_keeps_pool_probabilities_in_memory_only(moons):
+    ex = _explorer(moons)
+    ex.step()
+    assert ex.last_probs.shape == (moons.X.shape[0], len(moons.classes))
+    np.testing.assert_allclose(ex.last_probs.sum(1), 1, atol=1e-5)
+    np.testing.assert_array_equal(ex.last_probs.argmax(1), ex.rounds[-1].predictions)
+    assert ex.rounds[-1].probs is None and "probs" not in RunRecord.from_json(ex.record.to_json()).to_dict()["rounds"][0]
