@@ -58,6 +58,16 @@ def init_state() -> None:
         ss.setdefault(key, value)
 
 
+def export_buttons(record: RunRecord, key_prefix: str) -> None:
+    """The three downloads of a run: record (JSON), per-round metrics and picks (CSV)."""
+    st.download_button("Download run record (JSON)", record.to_json(), file_name="bait_run.json",
+                       mime="application/json", key=f"{key_prefix}_json")
+    st.download_button("Download metrics (CSV)", record.metrics_csv(), file_name="bait_metrics.csv",
+                       mime="text/csv", key=f"{key_prefix}_metrics")
+    st.download_button("Download picks (CSV)", record.picks_csv(), file_name="bait_picks.csv",
+                       mime="text/csv", key=f"{key_prefix}_picks")
+
+
 def show_flash() -> None:
     msg = st.session_state.get(FLASH)
     if msg:

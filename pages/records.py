@@ -32,10 +32,5 @@ st.markdown(f"{rec.dataset.get('name')} · {rec.config.model} · {rec.config.str
             + ("read-only record" if ex.read_only else "live run") + f" · created {rec.created}")
 if rec.rounds:
     st.metric("Learning-curve AUC (mean test metric over the label budget)", f"{rec.auc():.3f}")
-st.download_button("Download run record (JSON)", rec.to_json(), file_name="bait_run.json",
-                   mime="application/json", key="rec_dl_json")
-st.download_button("Download metrics (CSV)", rec.metrics_csv(), file_name="bait_metrics.csv",
-                   mime="text/csv", key="rec_dl_metrics")
-st.download_button("Download picks (CSV)", rec.picks_csv(), file_name="bait_picks.csv",
-                   mime="text/csv", key="rec_dl_picks")
+S.export_buttons(rec, "rec_dl")
 st.caption("The record holds the config, every round's metric, predictions and picks; the CSVs are for spreadsheets.")

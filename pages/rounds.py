@@ -257,11 +257,5 @@ with left:
                "picked (NaN for labeled points).")
 with right:
     st.subheader("Export")
-    rec = ex.record
-    st.download_button("Download run record (JSON)", rec.to_json(), file_name="bait_run.json",
-                       mime="application/json", key="dl_json")
-    st.download_button("Download metrics (CSV)", rec.metrics_csv(), file_name="bait_metrics.csv",
-                       mime="text/csv", key="dl_metrics")
-    st.download_button("Download picks (CSV)", rec.picks_csv(), file_name="bait_picks.csv",
-                       mime="text/csv", key="dl_picks")
+    S.export_buttons(ex.record, "dl")
     st.caption("The run record opens again on the Records page; the CSVs hold one row per round and one per pick.")
