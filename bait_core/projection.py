@@ -16,6 +16,9 @@ randomness comes only from ``seed``.
 
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
+import os
 import threading
 import time
 import traceback
@@ -292,6 +295,8 @@ class LayoutStore:
         try:
             if self._umap_fn is umap_layout:
                 _warm_umap()
+            elif self._umap_fn is umap_layout_in_process:
+                warm_umap_in_process()
             else:
                 rng = np.random.default_rng(0)
                 self._umap_fn(rng.normal(size=(40, 8)).astype(np.float32), seed=0, init=None)
@@ -315,5 +320,43 @@ def _warm_umap() -> None:
                   init=standardize(Z[:, :2]), force_approximation_algorithm=True).fit_transform(Z)
 
 
-LAYOUTS = LayoutStore()
-"""The process-wide layout cache shared by all sessions of the app."""
+# --- a separate process for UMAP -----------------------------------------------------------------
+# UMAP (numba compilation and the fit) holds the interpreter lock for long stretches; in a thread of
+# the app's process it starves the round worker (a digits round took 4-7 s instead of ~1 s while
+# UMAP ran). One long-lived worker process (spawned: no inherited threads) keeps it out of the way
+# and keeps its compiled kernels between fits.
+_POOL: Optional[concurrent.futures.ProcessPoolExecutor] = None
+_POOL_LOCK = threading.Lock()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: leave when the app's process is gone (even after a SIGKILL)."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(2.0)
+        os._exit(0)
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _pool() -> concurrent.futures.ProcessPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = concurrent.futures.ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_exit_with_parent, initargs=(os.getpid(),))
+        return _POOL
+
+
+def umap_layout_in_process(X: np.ndarray, seed: int = 0, init: Optional[np.ndarray] = None) -> np.ndarray:
+    """:func:`umap_layout` computed in the shared worker process (same arguments, same result)."""
+    return _pool().submit(umap_layout, np.asarray(X), seed, init).result()
+
+
+def warm_umap_in_process() -> None:
+    """Compile umap-learn's kernels once in the worker process."""
+    _pool().submit(_warm_umap).result()
+
+
+LAYOUTS = LayoutStore(umap_fn=umap_layout_in_process)
+"""The process-wide layout cache shared by all sessions of the app (UMAP runs in a worker process)."""
