@@ -7,7 +7,9 @@ draw anything; the worker function of a round Job never touches streamlit.
 
 from __future__ import annotations
 
+import io
 import os
+import zipfile
 from typing import Any, Optional
 
 import numpy as np
@@ -108,6 +110,21 @@ def load_upload(data: bytes, filename: str, label_column: Optional[str], seed: i
     if not data:
         raise ValueError(f"The file '{filename}' is empty.")
     return load_file(bytes(data), filename=filename, label_column=label_column or None, seed=seed)
+
+
+def folder_to_zip(files: list[tuple[str, bytes]], name: str = "folder") -> bytes:
+    """A folder upload (relative path, content) as an in-memory ZIP for the ZIP-of-class-folders
+    loader. ValueError when the browser sent no folder structure to read classes from."""
+    if not files:
+        raise ValueError("The folder upload is empty.")
+    if not any("/" in p.replace("\\", "/").strip("/") for p, _ in files):
+        raise ValueError("The browser sent the files without their folder names, so the classes cannot be read; "
+                         "zip the folder (one subfolder per class) and upload the ZIP instead.")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for path, data in files:
+            zf.writestr(path.replace("\\", "/").lstrip("/"), data)
+    return buf.getvalue()
 
 
 def build_explorer(config: RunConfig, dataset: Optional[Dataset] = None, model_file: Optional[bytes] = None,

@@ -21,7 +21,8 @@ cur = S.explorer().config
 
 # --- data ---------------------------------------------------------------------------------------
 st.subheader("Data")
-source = st.segmented_control("Data source", ["Built-in", "Upload a file"], default="Built-in", key="setup_source")
+source = st.segmented_control("Data source", ["Built-in", "Upload a file", "Upload a folder"], default="Built-in",
+                              key="setup_source")
 seed = int(st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=int(cur.seed), step=1, key="setup_seed"))
 
 dataset = None
@@ -49,6 +50,25 @@ if source == "Upload a file":
             st.error(str(e))
     else:
         st.info("Upload a file to preview it; the current run stays as it is.")
+elif source == "Upload a folder":
+    files = st.file_uploader("A folder of images with one subfolder per class", accept_multiple_files="directory",
+                             key="setup_data_folder")
+    if files:
+        try:
+            raw = S.folder_to_zip([(f.name, f.getvalue()) for f in files])
+            ukey = ("folder", len(files), len(raw), seed)
+            cached = st.session_state[S.UPLOAD_DATASET]
+            if cached is not None and cached[0] == ukey:
+                dataset = cached[1]
+            else:
+                dataset = S.load_upload(raw, "folder.zip", None, seed=seed)
+                st.session_state[S.UPLOAD_DATASET] = (ukey, dataset)
+            data_spec = "folder upload"
+        except ValueError as e:
+            st.error(str(e))
+    else:
+        st.info("Choose a folder whose subfolders are the classes (e.g. cats/, dogs/); the current run stays "
+                "as it is.")
 else:
     names = list(BUILTIN_DATASETS)
     cur_name = cur.data.split(":", 1)[1] if cur.data.startswith("builtin:") else "digits"

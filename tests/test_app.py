@@ -182,3 +182,25 @@ def test_run_rounds_ends_with_the_final_evaluation():
     ex = at.session_state[S.EXPLORER]
     assert len(ex.rounds) == 3 and ex.rounds[-1].is_final and ex.finished
     assert any("finished" in c.value for c in at.caption)
+
+
+def test_a_folder_upload_becomes_a_zip_of_class_folders():
+    import io
+
+    from PIL import Image
+
+    import app_state as S
+    from bait_core.data import load_file
+
+    def png(v):
+        buf = io.BytesIO()
+        Image.new("L", (6, 6), color=v).save(buf, format="PNG")
+        return buf.getvalue()
+
+    files = [(f"shapes/{c}/{i}.png", png(20 * i + (50 if c == "b" else 0))) for c in "ab" for i in range(10)]
+    ds = load_file(S.folder_to_zip(files), filename="folder.zip", image_size=(6, 6))
+    assert ds.classes == ("a", "b") and ds.X.shape[0] + ds.X_test.shape[0] == 20
+    with pytest.raises(ValueError, match="zip the folder"):
+        S.folder_to_zip([("1.png", png(1)), ("2.png", png(2))])
+    with pytest.raises(ValueError, match="empty"):
+        S.folder_to_zip([])
