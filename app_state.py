@@ -250,12 +250,31 @@ def layout(dataset: Dataset, kind: str) -> tuple[np.ndarray, str]:
     return pca, "PCA"
 
 
-def layout_pending(dataset: Dataset) -> Optional[str]:
-    """"running" while the dataset's UMAP layout is being computed, "error: ..." if it failed."""
-    if dataset.xy2d is not None or not umap_enabled():
-        return None
-    status = LAYOUTS.status(_keys(dataset)[1])
+def model_layout(dataset: Dataset, run_id: str, round_no: int, embeddings: np.ndarray) -> tuple[np.ndarray, str]:
+    """A UMAP of the current model's embeddings (latest round), seeded from the dataset's fixed
+    layout so the two maps stay aligned; the fixed layout is shown until it is ready."""
+    base, shown = layout(dataset, "UMAP")
+    key = model_layout_key(dataset, run_id, round_no)
+    got = LAYOUTS.get(key)
+    if got is not None:
+        return got, "UMAP of model embeddings"
+    LAYOUTS.umap_async(key, embeddings, init=base)
+    return base, shown
+
+
+def layout_pending(dataset: Dataset, key: Optional[tuple] = None) -> Optional[str]:
+    """"running" while a UMAP layout (the dataset's fixed one unless `key`) is being computed,
+    "error: ..." if it failed."""
+    if key is None:
+        if dataset.xy2d is not None or not umap_enabled():
+            return None
+        key = _keys(dataset)[1]
+    status = LAYOUTS.status(key)
     return status if status == "running" or status.startswith("error") else None
+
+
+def model_layout_key(dataset: Dataset, run_id: str, round_no: int) -> tuple:
+    return layout_key(dataset.fingerprint, f"embeddings:{run_id}:{round_no}", "UMAP")
 
 
 def round_index(n_rounds: int) -> int:

@@ -85,9 +85,9 @@ if running:
 
 
 @st.fragment(run_every=1.0)
-def umap_watch(dataset) -> None:
-    """While the UMAP layout is computed, say so; rerun the page once it is ready."""
-    pend = S.layout_pending(dataset)
+def umap_watch(dataset, key=None) -> None:
+    """While a UMAP layout is computed, say so; rerun the page once it is ready."""
+    pend = S.layout_pending(dataset, key)
     if pend is None:
         st.rerun()
     elif pend.startswith("error"):
@@ -148,12 +148,20 @@ with left:
     t1, t2 = st.columns(2)
     colour_by = t1.segmented_control("Colour by", ["true class", "prediction"], key=S.COLOR_BY) or "true class"
     kinds = ["UMAP", "PCA"] if S.umap_enabled() else ["PCA"]
+    latest_live = (not ex.read_only and ex.last_embeddings is not None and r == n - 1 and ds.xy2d is None)
+    if S.umap_enabled() and latest_live:
+        kinds.append("model")                        # re-layout on this round's embeddings
     if ss.get(S.LAYOUT_KIND) not in kinds:
         ss[S.LAYOUT_KIND] = kinds[0]
     kind = t2.segmented_control("Layout", kinds, key=S.LAYOUT_KIND) or kinds[0]
-    xy, shown = S.layout(ds, kind)
-    if kind == "UMAP" and shown == "PCA":
-        umap_watch(ds)
+    if kind == "model":
+        xy, shown = S.model_layout(ds, str(id(ex)), rr.round, ex.last_embeddings)
+        if shown != "UMAP of model embeddings":
+            umap_watch(ds, S.model_layout_key(ds, str(id(ex)), rr.round))
+    else:
+        xy, shown = S.layout(ds, kind)
+        if kind == "UMAP" and shown == "PCA":
+            umap_watch(ds)
     colour = (np.asarray(ds.y) if colour_by == "true class" else np.asarray(rr.predictions)) if is_clf \
         else np.zeros(len(ds.y), dtype=np.int64)
     fig = plots.pool_map(xy, colour.astype(np.int64), cls, labeled=rr.labeled_before,
@@ -165,7 +173,8 @@ with left:
                                 width="stretch")
     st.caption("Each dot is a pool point, coloured by class; small black squares were labeled before this round, gold "
                "stars are this round's picks (numbers give the pick order), grey rings were picked and then pruned. "
-               "Box- or lasso-select points to inspect them below.")
+               "Box- or lasso-select points to inspect them below. Layout: UMAP (fixed, of the inputs), PCA, or "
+               "“model”: UMAP of this round's model embeddings, started from the fixed map.")
 with right:
     st.subheader("Fisher objective")
     if sel is not None and sel.objective.size:
