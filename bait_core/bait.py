@@ -257,7 +257,6 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
         G_u = fisher_factors(p_u, h.shape[0], like=h_l)                # (Nu, K, K)
         G_l = fisher_factors(p_l, h_l.shape[0], like=h_l)              # (n, K, K)
         K, d = G_u.shape[1], h.shape[1]
-        D = K * d
         if progress:
             progress("setup", 0, 3, None)
         # M = λI + (n/(n+B))·mean_L I(x);  A = M⁻¹ (computed in M's storage). The labeled sum is

@@ -23,9 +23,8 @@ Shapes: N pool points, d embedding size, K classes, B batch, Nu unlabeled points
 from __future__ import annotations
 
 import math
-import numbers
 import time
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 import numpy as np
 import torch

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -112,7 +111,6 @@ def worker(cfg: dict) -> dict:
     out["engine_ms_per_step"] = 1000 * (sel.timings["forward"] + sel.timings["backward"]) / max(1, steps)
     out["ref_tensor_gb"] = N * K * D * 4 / 2**30              # the original's float32 N×K×D tensor
     T = sel.n_forward
-    R = sel.pruned.size
 
     if cfg["reference"] == "full":
         tm: dict = {}

@@ -6,7 +6,7 @@ import streamlit as st
 
 import app_state as S
 from bait_core import STRATEGIES
-from bait_core.data import BUILTIN_DATASETS, BUILTIN_DEFAULTS, FILE_EXTENSIONS, default_label_column, list_columns
+from bait_core.data import BUILTIN_DATASETS, FILE_EXTENSIONS, default_label_column, list_columns
 from bait_core.loop import RunConfig
 from bait_core.models import ACCEPTED_SUFFIXES, MODEL_NAMES, WEIGHT_SUFFIXES
 from bait_core.plots import class_bars

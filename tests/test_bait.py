@@ -72,7 +72,7 @@ def _objective_from_scratch(h, p, labeled, chosen, B, lamb=1.0):
     G = fisher_factors(None if p is None else torch.as_tensor(p), h.shape[0], like=h)
     V = dense_factor(h, G)                                           # (N, D, K)
     I = V @ V.transpose(1, 2)                                        # (N, D, D)
-    N, n = h.shape[0], int(labeled.sum())
+    n = int(labeled.sum())
     F = I.mean(0)
     M = lamb * torch.eye(F.shape[0], dtype=F.dtype)
     if n:

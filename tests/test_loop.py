@@ -1,6 +1,5 @@
 """The round generator, run records (JSON round trip, schema checks, CSV) and the run/compare CLI."""
 
-import json
 import os
 import subprocess
 import sys
