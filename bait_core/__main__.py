@@ -24,8 +24,6 @@ from typing import Any, NoReturn, Optional, Sequence
 
 import numpy as np
 
-from .selection import jsonable
-
 _PROG = "python -m bait_core"
 _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -140,7 +138,7 @@ def _cmd_select(args: argparse.Namespace) -> int:
     labeled = load_npy(args.labeled, "labeled") if args.labeled is not None else None
 
     sel = fn(emb, probs, labeled, args.batch_size, seed=args.seed, **options)
-    doc = jsonable(sel.to_dict())
+    doc = sel.to_dict()
     text = json.dumps(doc, allow_nan=False)
     if args.out is None:
         sys.stdout.write(text + "\n")

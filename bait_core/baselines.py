@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
@@ -112,18 +112,32 @@ def _candidate_probs(inp: Inputs) -> torch.Tensor:
     return inp.p[torch.as_tensor(inp.unlabeled, device=inp.p.device)]
 
 
+def _uncertainty_select(name: str, score_fn: Callable[[torch.Tensor], torch.Tensor], *, descending: bool,
+                        embeddings: Any, probs: Any, labeled: Any, batch_size: int, seed: Any, device: Any,
+                        dtype: torch.dtype, progress: Optional[ProgressFn], options: dict) -> Selection:
+    """Shared path of the score-ranking strategies: validate, score the unlabeled points from their
+    probabilities (Nu, K) -> (Nu,), rank (NaN last)."""
+    t0 = time.perf_counter()
+    seed = check_options(name, seed, options)
+    inp = prepare_inputs(embeddings, probs, labeled, batch_size, device=device, dtype=dtype,
+                         needs_probs=True, strategy=name)
+    score = score_fn(_candidate_probs(inp))                                  # (Nu,)
+    return _rank_select(name, inp, nan_safe(score, -math.inf if descending else math.inf),
+                        descending=descending, seed=seed, dtype=dtype, t0=t0, progress=progress)
+
+
+def _margin(p: torch.Tensor) -> torch.Tensor:
+    top2 = torch.topk(p, 2, dim=1).values                                    # (Nu, 2)
+    return top2[:, 0] - top2[:, 1]
+
+
 def entropy_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *, seed: int = 0,
                    device: Any = None, dtype: torch.dtype = torch.float64,
                    progress: Optional[ProgressFn] = None, **options: Any) -> Selection:
     """The `batch_size` unlabeled points of highest predictive entropy −Σ p log p (0 log 0 = 0)."""
-    t0 = time.perf_counter()
-    seed = check_options("entropy", seed, options)
-    inp = prepare_inputs(embeddings, probs, labeled, batch_size, device=device, dtype=dtype,
-                         needs_probs=True, strategy="entropy")
-    p = _candidate_probs(inp)                                                # (Nu, K)
-    ent = torch.special.entr(p).sum(1)                                       # (Nu,)
-    return _rank_select("entropy", inp, nan_safe(ent), descending=True, seed=seed, dtype=dtype,
-                        t0=t0, progress=progress)
+    return _uncertainty_select("entropy", lambda p: torch.special.entr(p).sum(1), descending=True,
+                               embeddings=embeddings, probs=probs, labeled=labeled, batch_size=batch_size,
+                               seed=seed, device=device, dtype=dtype, progress=progress, options=options)
 
 
 def margin_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *, seed: int = 0,
@@ -133,29 +147,18 @@ def margin_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
 
     gains and scores are the margins themselves (small = uncertain); picks are in ascending margin.
     """
-    t0 = time.perf_counter()
-    seed = check_options("margin", seed, options)
-    inp = prepare_inputs(embeddings, probs, labeled, batch_size, device=device, dtype=dtype,
-                         needs_probs=True, strategy="margin")
-    p = _candidate_probs(inp)                                                # (Nu, K)
-    top2 = torch.topk(p, 2, dim=1).values                                    # (Nu, 2)
-    margin = top2[:, 0] - top2[:, 1]                                         # (Nu,)
-    return _rank_select("margin", inp, nan_safe(margin, math.inf), descending=False, seed=seed,
-                        dtype=dtype, t0=t0, progress=progress)
+    return _uncertainty_select("margin", _margin, descending=False,
+                               embeddings=embeddings, probs=probs, labeled=labeled, batch_size=batch_size,
+                               seed=seed, device=device, dtype=dtype, progress=progress, options=options)
 
 
 def confidence_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
                       seed: int = 0, device: Any = None, dtype: torch.dtype = torch.float64,
                       progress: Optional[ProgressFn] = None, **options: Any) -> Selection:
     """Least confidence: the `batch_size` unlabeled points with the largest 1 − max_k p_k."""
-    t0 = time.perf_counter()
-    seed = check_options("confidence", seed, options)
-    inp = prepare_inputs(embeddings, probs, labeled, batch_size, device=device, dtype=dtype,
-                         needs_probs=True, strategy="confidence")
-    p = _candidate_probs(inp)                                                # (Nu, K)
-    unc = 1.0 - p.max(dim=1).values                                          # (Nu,)
-    return _rank_select("confidence", inp, nan_safe(unc), descending=True, seed=seed, dtype=dtype,
-                        t0=t0, progress=progress)
+    return _uncertainty_select("confidence", lambda p: 1.0 - p.max(dim=1).values, descending=True,
+                               embeddings=embeddings, probs=probs, labeled=labeled, batch_size=batch_size,
+                               seed=seed, device=device, dtype=dtype, progress=progress, options=options)
 
 
 # ----------------------------------------------------------------------------- BADGE

@@ -88,21 +88,13 @@ class Selection:
         return self.objective[self.n_forward:] if self.objective.size else self.objective
 
     def to_dict(self) -> dict:
-        """Plain JSON-able dict (lists and floats; NaN scores become None)."""
-        def clean(a: np.ndarray) -> list:
-            return [None if (isinstance(v, float) and not math.isfinite(v)) else v for v in a.tolist()]
-        return {
-            "strategy": self.strategy,
-            "indices": self.indices.tolist(),
-            "gains": clean(self.gains),
-            "pruned": self.pruned.tolist(),
-            "forward_indices": self.forward_indices.tolist(),
-            "forward_gains": clean(self.forward_gains),
-            "objective": clean(self.objective),
-            "n_forward": self.n_forward,
-            "timings": dict(self.timings),
-            "params": dict(self.params),
-        }
+        """Plain JSON-able dict (lists and floats; NaN and inf become None)."""
+        return jsonable({
+            "strategy": self.strategy, "indices": self.indices, "gains": self.gains, "pruned": self.pruned,
+            "forward_indices": self.forward_indices, "forward_gains": self.forward_gains,
+            "objective": self.objective, "n_forward": self.n_forward, "timings": self.timings,
+            "params": self.params,
+        })
 
 
 @dataclass(frozen=True)
