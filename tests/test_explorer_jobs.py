@@ -8,33 +8,21 @@ import pytest
 from bait_core.data import load_builtin
 from bait_core.explorer import Explorer
 from bait_core.jobs import Job
-from bait_core.loop import RunConfig, RunRecord, run
+from bait_core.loop import RunRecord, run
 from bait_core.models import build_model
 
 
-@pytest.fixture(scope="module")
-def moons():
-    return load_builtin("moons", seed=0, n_points=300)
-
-
-def _cfg(**kw):
-    base = dict(data="builtin:moons", model="mlp", strategy="bait", rounds=3, batch_size=5, initial=10,
-                seed=0, device="cpu")
-    base.update(kw)
-    return RunConfig(**base)
-
-
-def _explorer(ds, **kw):
-    cfg = _cfg(**kw)
+def _explorer(ds, make_config, **kw):
+    cfg = make_config(**kw)
     return Explorer.start(ds, build_model("mlp", ds.input_shape, len(ds.classes), seed=cfg.seed), cfg)
 
 
-def test_stepping_matches_the_batch_loop(moons):
-    ex = _explorer(moons)
+def test_stepping_matches_the_batch_loop(moons, small_config):
+    ex = _explorer(moons, small_config)
     for _ in range(3):
         ex.step()
     ex.evaluate()
-    batch = run(_cfg(), dataset=moons)
+    batch = run(small_config(), dataset=moons)
     assert len(ex.rounds) == len(batch.rounds) == 4 and ex.finished
     for a, b in zip(ex.rounds, batch.rounds):
         np.testing.assert_array_equal(a.labeled_before, b.labeled_before)
@@ -46,8 +34,8 @@ def test_stepping_matches_the_batch_loop(moons):
         ex.step()
 
 
-def test_reset_returns_to_round_zero_with_the_same_initial_set(moons):
-    ex = _explorer(moons)
+def test_reset_returns_to_round_zero_with_the_same_initial_set(moons, small_config):
+    ex = _explorer(moons, small_config)
     first = ex.step()
     ex2 = ex.reset()
     assert ex2.rounds == [] and ex2.n_labeled == 10
@@ -56,8 +44,8 @@ def test_reset_returns_to_round_zero_with_the_same_initial_set(moons):
     np.testing.assert_array_equal(again.selection.indices, first.selection.indices)
 
 
-def test_a_saved_record_opens_read_only(moons, tmp_path):
-    ex = _explorer(moons)
+def test_a_saved_record_opens_read_only(moons, tmp_path, small_config):
+    ex = _explorer(moons, small_config)
     ex.step()
     ex.step()
     path = ex.record.save(tmp_path / "r.json")
@@ -71,9 +59,9 @@ def test_a_saved_record_opens_read_only(moons, tmp_path):
         Explorer.from_record(RunRecord.load(path), dataset=other)
 
 
-def test_record_of_a_builtin_reloads_its_dataset():
+def test_record_of_a_builtin_reloads_its_dataset(small_config):
     ds = load_builtin("moons", seed=0)
-    rec = run(_cfg(rounds=1), dataset=ds)
+    rec = run(small_config(rounds=1), dataset=ds)
     view = Explorer.from_record(RunRecord.from_json(rec.to_json()))
     assert view.dataset.fingerprint == ds.fingerprint
 
@@ -114,15 +102,15 @@ def test_job_can_be_cancelled_and_keeps_errors():
     assert job.status == "error" and "KeyError" in job.error and "Traceback" in job.error_detail
 
 
-def test_stopping_a_step_changes_nothing(moons):
-    ex = _explorer(moons)
+def test_stopping_a_step_changes_nothing(moons, small_config):
+    ex = _explorer(moons, small_config)
     before = ex.mask.copy()
     assert ex.step(should_stop=lambda: True) is None
     assert ex.rounds == [] and np.array_equal(ex.mask, before)
 
 
-def test_latest_round_keeps_pool_probabilities_in_memory_only(moons):
-    ex = _explorer(moons)
+def test_latest_round_keeps_pool_probabilities_in_memory_only(moons, small_config):
+    ex = _explorer(moons, small_config)
     ex.step()
     assert ex.last_probs.shape == (moons.X.shape[0], len(moons.classes))
     np.testing.assert_allclose(ex.last_probs.sum(1), 1, atol=1e-5)

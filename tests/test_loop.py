@@ -16,20 +16,8 @@ from bait_core.models import build_model
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def moons():
-    return load_builtin("moons", seed=0, n_points=300)
-
-
-def _config(**kw):
-    base = dict(data="builtin:moons", model="mlp", strategy="bait", rounds=3, batch_size=5, initial=10,
-                seed=0, device="cpu")
-    base.update(kw)
-    return RunConfig(**base)
-
-
-def test_rounds_grow_the_labeled_set_by_the_picks(moons):
-    cfg = _config()
+def test_rounds_grow_the_labeled_set_by_the_picks(moons, small_config):
+    cfg = small_config()
     model = build_model("mlp", moons.input_shape, len(moons.classes), seed=0)
     rounds = list(run_rounds(moons, model, cfg))
     assert len(rounds) == cfg.rounds + 1 and rounds[-1].is_final and rounds[-1].selection is None
@@ -50,10 +38,10 @@ def test_rounds_grow_the_labeled_set_by_the_picks(moons):
     assert r0.embeddings.shape == (moons.X.shape[0], 128)
 
 
-def test_same_seed_same_run_and_different_seed_differs(moons):
-    a = run(_config(), dataset=moons)
-    b = run(_config(), dataset=moons)
-    c = run(_config(seed=1), dataset=moons)
+def test_same_seed_same_run_and_different_seed_differs(moons, small_config):
+    a = run(small_config(), dataset=moons)
+    b = run(small_config(), dataset=moons)
+    c = run(small_config(seed=1), dataset=moons)
     for ra, rb in zip(a.rounds, b.rounds):
         np.testing.assert_array_equal(ra.labeled_before, rb.labeled_before)
         assert ra.metric == rb.metric
@@ -62,8 +50,8 @@ def test_same_seed_same_run_and_different_seed_differs(moons):
     assert not np.array_equal(a.rounds[0].labeled_before, c.rounds[0].labeled_before)
 
 
-def test_record_round_trip_and_csv(moons, tmp_path):
-    rec = run(_config(strategy="badge"), dataset=moons)
+def test_record_round_trip_and_csv(moons, tmp_path, small_config):
+    rec = run(small_config(strategy="badge"), dataset=moons)
     path = rec.save(tmp_path / "run.json")
     back = RunRecord.load(path)
     assert back.config == rec.config and back.dataset == rec.dataset and back.model == rec.model
@@ -84,8 +72,8 @@ def test_record_round_trip_and_csv(moons, tmp_path):
     assert len(picks) == 1 + rec.config.rounds * rec.config.batch_size
 
 
-def test_bait_record_keeps_the_objective_trace(moons):
-    rec = run(_config(rounds=1), dataset=moons)
+def test_bait_record_keeps_the_objective_trace(moons, small_config):
+    rec = run(small_config(rounds=1), dataset=moons)
     back = RunRecord.from_json(rec.to_json())
     s, t = rec.rounds[0].selection, back.rounds[0].selection
     np.testing.assert_allclose(s.objective, t.objective)
@@ -93,8 +81,8 @@ def test_bait_record_keeps_the_objective_trace(moons):
     assert t.n_forward == s.n_forward
 
 
-def test_records_from_newer_or_broken_schema_are_refused(moons):
-    d = run(_config(rounds=1), dataset=moons).to_dict()
+def test_records_from_newer_or_broken_schema_are_refused(moons, small_config):
+    d = run(small_config(rounds=1), dataset=moons).to_dict()
     newer = dict(d, schema_version=SCHEMA_VERSION + 1)
     with pytest.raises(ValueError, match="newer"):
         RunRecord.from_dict(newer)
@@ -108,15 +96,15 @@ def test_records_from_newer_or_broken_schema_are_refused(moons):
         RunRecord.from_dict({"hello": 1})
 
 
-def test_bad_configs_say_what_is_wrong(moons):
+def test_bad_configs_say_what_is_wrong(moons, small_config):
     with pytest.raises(ValueError, match="Unknown strategy"):
-        run(_config(strategy="nope"), dataset=moons)
+        run(small_config(strategy="nope"), dataset=moons)
     with pytest.raises(ValueError, match="initial"):
-        run(_config(initial=10_000), dataset=moons)
+        run(small_config(initial=10_000), dataset=moons)
     with pytest.raises(ValueError, match="batch size"):
-        run(_config(batch_size=0), dataset=moons)
+        run(small_config(batch_size=0), dataset=moons)
     with pytest.raises(ValueError, match="preset"):
-        run(_config(preset="slow"), dataset=moons)
+        run(small_config(preset="slow"), dataset=moons)
 
 
 def test_regression_runs_bait_and_refuses_probability_strategies():
@@ -129,12 +117,12 @@ def test_regression_runs_bait_and_refuses_probability_strategies():
         run(RunConfig(data="builtin:diabetes", strategy="entropy", device="cpu"), dataset=ds)
 
 
-def test_points_without_labels_can_be_picked_but_are_not_trained_on(moons):
+def test_points_without_labels_can_be_picked_but_are_not_trained_on(moons, small_config):
     y = moons.y.copy()
     missing = np.arange(0, moons.X.shape[0], 2)
     y[missing] = -1
     ds = replace(moons, y=y)
-    rec = run(_config(strategy="random", rounds=3, batch_size=20), dataset=ds)
+    rec = run(small_config(strategy="random", rounds=3, batch_size=20), dataset=ds)
     for r in rec.rounds:
         assert r.n_labeled == int((r.labeled_before & (y >= 0)).sum())
     assert not rec.rounds[0].labeled_before[missing].any()        # the initial set has labels
