@@ -58,8 +58,9 @@ def fisher_matrix(h: torch.Tensor, G: torch.Tensor, weights: Optional[torch.Tens
     """Σ_n w_n (G_n G_nᵀ) ⊗ h_n h_nᵀ as a D×D matrix (w = 1 when not given); added into `out`
     when given (which must then be symmetric).
 
-    Block (k, l) is Σ_n w_n C_n[k, l] h_n h_nᵀ with C = G Gᵀ: K GEMMs of d×N×(K·d), i.e. N·D²
-    multiply-adds in all, instead of the N·K·D² of summing V Vᵀ over the N×K×D tensor.
+    Block (k, l) is Σ_n w_n C_n[k, l] h_n h_nᵀ with C = G Gᵀ. Only the blocks l ≥ k are computed
+    (GEMMs of d×N×(K−k)·d, about N·D²/2 multiply-adds in all, instead of the N·K·D² of summing
+    V Vᵀ over the N×K×D tensor); the lower blocks are their transposes.
     """
     n, d = h.shape
     K = G.shape[1]
@@ -72,15 +73,29 @@ def fisher_matrix(h: torch.Tensor, G: torch.Tensor, weights: Optional[torch.Tens
         if weights is not None:
             Cc = Cc * weights[s:s + step].view(-1, 1, 1)
         for k in range(K):
-            wk = (Cc[:, k, :, None] * hc[:, None, :]).reshape(hc.shape[0], K * d)  # (c, D)
-            out[k * d:(k + 1) * d].addmm_(hc.T, wk)
-    return symmetrize_(out)
+            wk = (Cc[:, k, k:, None] * hc[:, None, :]).reshape(hc.shape[0], (K - k) * d)  # (c, (K−k)·d)
+            out[k * d:(k + 1) * d, k * d:].addmm_(hc.T, wk)
+    return _mirror_upper_blocks_(out, d)
+
+
+def _mirror_upper_blocks_(M: torch.Tensor, d: int) -> torch.Tensor:
+    """Make M symmetric from its upper block triangle (blocks d×d): lower blocks ← upper ones
+    transposed, diagonal blocks averaged with their transposes."""
+    K = M.shape[0] // d
+    for k in range(K):
+        blk = M[k * d:(k + 1) * d, k * d:(k + 1) * d]
+        blk.copy_((blk + blk.T) / 2)
+        if k + 1 < K:
+            M[(k + 1) * d:, k * d:(k + 1) * d] = M[k * d:(k + 1) * d, (k + 1) * d:].T
+    return M
 
 
 def block_quadratic(h: torch.Tensor, M: torch.Tensor, K: int) -> torch.Tensor:
-    """(N, K, K) with out[n, k, l] = h_nᵀ M_kl h_n, M a D×D matrix seen as K×K blocks of d×d.
+    """(N, K, K) with out[n, k, l] = h_nᵀ M_kl h_n, M a symmetric D×D matrix seen as K×K blocks
+    of d×d.
 
-    Then for V_n = G_n ⊗ h_n:  V_nᵀ M V_n = G_nᵀ out[n] G_n.  Cost N·D² multiply-adds, chunked.
+    Then for V_n = G_n ⊗ h_n:  V_nᵀ M V_n = G_nᵀ out[n] G_n. Only l ≥ k is computed (M symmetric
+    makes out[n] symmetric): about N·D²/2 multiply-adds, chunked.
     """
     n, d = h.shape
     D = K * d
@@ -90,8 +105,32 @@ def block_quadratic(h: torch.Tensor, M: torch.Tensor, K: int) -> torch.Tensor:
         hc = h[s:s + step].to(M.dtype)                                 # (c, d)
         c, hcol = hc.shape[0], hc[:, :, None]
         for k in range(K):
-            t = hc @ M[k * d:(k + 1) * d]                              # (c, D): h_cᵀ M_k,:
-            out[s:s + step, k] = torch.bmm(t.view(c, K, d), hcol).view(c, K)
+            t = hc @ M[k * d:(k + 1) * d, k * d:]                      # (c, (K−k)·d): h_cᵀ M_k,l≥k
+            row = torch.bmm(t.view(c, K - k, d), hcol).view(c, K - k)
+            out[s:s + step, k, k:] = row
+            out[s:s + step, k + 1:, k] = row[:, 1:]
+    return out
+
+
+def gram_quadratic(h: torch.Tensor, G: torch.Tensor, h_all: torch.Tensor, C_all: torch.Tensor) -> torch.Tensor:
+    """(N, K, K): V_nᵀ F V_n for F = Σ_i C_i ⊗ h_i h_iᵀ, through the Gram matrix of the embeddings:
+
+        V_nᵀ F V_n = G_nᵀ [Σ_i (h_n·h_i)² C_i] G_n,
+
+    N·N'·(d + K²) multiply-adds (h (N, d), G (N, K, K); h_all (N', d), C_all (N', K, K)) instead of
+    N·D²/2 for a block_quadratic with an explicit F: the cheaper of the two when N' < K²·d/2.
+    """
+    n, K = h.shape[0], C_all.shape[1]
+    dt = C_all.dtype
+    Cf = C_all.reshape(-1, K * K)                                      # (N', K²)
+    hall = h_all.to(dt)
+    out = torch.empty(n, K, K, device=h.device, dtype=dt)
+    step = max(1, min(n, CHUNK_ELEMENTS // max(1, h_all.shape[0])))
+    for s in range(0, n, step):
+        k2 = (h[s:s + step].to(dt) @ hall.T).square_()                 # (c, N') (h_n·h_i)²
+        T = (k2 @ Cf).view(-1, K, K)                                   # (c, K, K)
+        Gc = G[s:s + step]
+        out[s:s + step] = Gc.transpose(1, 2) @ T @ Gc
     return out
 
 
