@@ -34,7 +34,8 @@ from typing import Any, Iterator, Optional
 import numpy as np
 import torch
 
-from .fisher import apply_factor, block_quadratic, fisher_factors, fisher_matrix, project, symmetrize_
+from .fisher import (apply_factor, block_quadratic, dense_factor, fisher_factors, fisher_matrix, gram_quadratic,
+                     project, symmetrize_)
 from .selection import ProgressFn, Selection, check_options, nan_safe, pool_scores, prepare_inputs
 
 
@@ -79,17 +80,24 @@ class _State:
     F itself is not kept: it is needed only for E and the starting objective.
     """
 
-    def __init__(self, h: torch.Tensor, Gt: torch.Tensor, A: torch.Tensor, F: torch.Tensor) -> None:
+    def __init__(self, h: torch.Tensor, Gt: torch.Tensor, A: torch.Tensor, F: Optional[torch.Tensor] = None,
+                 *, E: Optional[torch.Tensor] = None, objective: Optional[float] = None,
+                 P: Optional[torch.Tensor] = None, Q: Optional[torch.Tensor] = None) -> None:
+        """From A and F (E, the objective, P, Q computed here), or from A, E, the objective and
+        P, Q computed elsewhere (the low-rank set-up)."""
         self.h, self.Gt = h, Gt                                        # (Nu, d) stored, (Nu, K, K) = Gᵀ
         self.K = Gt.shape[1]
         self.eye = torch.eye(self.K, device=h.device, dtype=Gt.dtype)
         self.rows_per_chunk = max(256, _ROW_CHUNK_ELEMENTS // max(self.K * self.K, h.shape[1] // 2))
         self._bufs: dict[str, torch.Tensor] = {}
-        self.objective = float(torch.dot(A.reshape(-1), F.reshape(-1)))  # tr(A F), both symmetric
         self.A = A                                                     # (D, D)
-        self.E = _sandwich_(F, A)                                      # (D, D) A F A, in F's storage
-        self.P = self._quadratic(A)                                    # (Nu, K, K) Vᵀ A V
-        self.Q = self._quadratic(self.E)                               # (Nu, K, K) Vᵀ A F A V
+        if E is None:
+            self.objective = float(torch.dot(A.reshape(-1), F.reshape(-1)))  # tr(A F), both symmetric
+            self.E = _sandwich_(F, A)                                  # (D, D) A F A, in F's storage
+        else:
+            self.objective, self.E = float(objective), E
+        self.P = self._quadratic(A) if P is None else P                # (Nu, K, K) Vᵀ A V
+        self.Q = self._quadratic(self.E) if Q is None else Q           # (Nu, K, K) Vᵀ A F A V
 
     def _buf(self, name: str, *shape: int) -> torch.Tensor:
         """A reusable work buffer: per-step temporaries are allocated once, not every step (fresh
@@ -216,10 +224,74 @@ def _inverse_spd_(M: torch.Tensor) -> torch.Tensor:
     return symmetrize_(A)
 
 
+def _setup_costs(N: int, Nu: int, n: int, K: int, d: int) -> tuple[float, float]:
+    """Multiply-adds of the dense set-up and of the low-rank (Woodbury) set-up, roughly."""
+    D, m = K * d, n * K
+    dense = 3.0 * D ** 3 + Nu * D ** 2                                 # M⁻¹, A F A, P and Q (halves)
+    q = min(N * (d + K * K), D * D / 2)                                # Gram or block form, per row
+    low = 4.0 * D * D * m + 3.0 * D * m * m + Nu * (3 * D * m + 5 * K * K * m + q)
+    return dense, low
+
+
+def _lowrank_setup(h: torch.Tensor, Gt: torch.Tensor, h_l: torch.Tensor, G_l: torch.Tensor,
+                   F: torch.Tensor, trace_F: float, C_all: Optional[tuple[torch.Tensor, torch.Tensor]],
+                   lamb: float, c: float, N: int) -> dict:
+    """A, E = A F A, tr(A F) and every candidate's P, Q when the labeled Fisher has low rank
+    m = n·K < D, by the Woodbury identity instead of a D×D inverse and two D³ products:
+
+        M = λI + W Wᵀ  (W = √c [V_l]: D×m),   S = (λI + WᵀW)⁻¹,   A = (I − X Wᵀ)/λ,  X = W S
+        E = A F A = (F − X Z'ᵀ − Z' Xᵀ)/λ²,   Y = F W,  Z' = Y − ½ X (WᵀY)
+        tr(A F) = (tr F − ⟨S, WᵀY⟩)/λ
+        P = Vᵀ A V = (‖h‖² Gᵀ G − (VᵀX)(VᵀW)ᵀ)/λ
+        Q = Vᵀ E V = (Vᵀ F V − (VᵀX)(VᵀZ')ᵀ − (VᵀZ')(VᵀX)ᵀ)/λ²
+
+    Vᵀ F V comes from the Gram matrix of the embeddings when `C_all` = (h_all, C_all) is given (small
+    pools), from F otherwise. F is overwritten by E. Shapes: W, X, Y, Z' (D, m); S (m, m).
+    """
+    K = Gt.shape[1]
+    n, d = h_l.shape
+    m = n * K
+    dt = F.dtype
+    W = dense_factor(h_l, G_l).permute(1, 0, 2).reshape(K * d, m).mul_(math.sqrt(c))  # (D, m)
+    WtW = W.T @ W
+    WtW.diagonal().add_(lamb)
+    L = torch.linalg.cholesky(WtW)                                     # λI + WᵀW = L Lᵀ
+    J = torch.linalg.solve_triangular(L, W.T, upper=False).T           # (D, m) W L⁻ᵀ: J Jᵀ = W S Wᵀ
+    S = torch.cholesky_inverse(L)                                      # (m, m)
+    S = (S + S.T) / 2
+    X = W @ S                                                          # (D, m)
+    A = torch.addmm(torch.eye(K * d, device=F.device, dtype=dt), J, J.T, alpha=-1.0).div_(lamb)
+    del J, L
+    Y = F @ W                                                          # (D, m)
+    WtY = W.T @ Y
+    WtY = (WtY + WtY.T) / 2
+    objective = (trace_F - float((S * WtY).sum())) / lamb
+    Zp = Y.sub_(0.5 * (X @ WtY))                                       # (D, m) Z'
+    P, Q = torch.empty_like(Gt), torch.empty_like(Gt)
+    rows = max(256, _ROW_CHUNK_ELEMENTS // max(1, K * m))
+    right = torch.cat([W, X, Zp], dim=1)                               # (D, 3m)
+    for s in range(0, h.shape[0], rows):
+        sl = slice(s, min(h.shape[0], s + rows))
+        hs, Gs = h[sl].to(dt), Gt[sl]
+        T = Gs @ project(hs, right, K)                                  # (r, K, 3m): Vᵀ [W X Z']
+        VW, VX, VZ = T[..., :m], T[..., m:2 * m], T[..., 2 * m:]
+        XW = VX @ VW.transpose(1, 2)
+        P[sl] = ((hs * hs).sum(1)[:, None, None] * (Gs @ Gs.transpose(1, 2)) - (XW + XW.transpose(1, 2)) / 2) / lamb
+        if C_all is None:
+            VFV = Gs @ block_quadratic(hs, F, K) @ Gs.transpose(1, 2)
+        else:
+            VFV = gram_quadratic(hs, Gs.transpose(1, 2), *C_all).div_(N)
+        XZ = VX @ VZ.transpose(1, 2)
+        Q[sl] = (VFV - XZ - XZ.transpose(1, 2)) / lamb ** 2
+    E = F.addmm_(torch.cat([X, Zp], dim=1), torch.cat([Zp, X], dim=1).T, alpha=-1.0).div_(lamb ** 2)
+    # A and E are symmetric up to rounding (no D×D symmetrisation pass: it would cost as much as E)
+    return {"A": A, "E": E, "objective": objective, "P": P, "Q": Q}
+
+
 def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
                 lamb: float = 1.0, oversample: float = 2.0, seed: int = 0, device: Any = None,
                 dtype: torch.dtype = torch.float64, progress: Optional[ProgressFn] = None,
-                **options: Any) -> Selection:
+                setup: str = "auto", **options: Any) -> Selection:
     """Pick `batch_size` unlabeled points by exact BAIT (forward greedy, then backward pruning).
 
     embeddings (N, d) penultimate embeddings of the whole pool; probs (N, K) softmax outputs, or
@@ -229,6 +301,9 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
     Computation runs on `device` (default: where the embeddings live) in `dtype` (float64 default;
     TF32 is turned off on CUDA). progress(phase, step, total, objective) is called after each step;
     raising in it cancels the selection.
+    setup: how A = M⁻¹, A F A and the candidates' blocks are first built — "dense" (a D×D inverse
+    and two D³ products), "low-rank" (the Woodbury identity through the n·K labeled directions,
+    cheaper while n·K ≪ D), or "auto" (the cheaper by a multiply-add count). Same picks either way.
     """
     t0 = time.perf_counter()
     check_options("bait", seed, options)
@@ -240,6 +315,8 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
         raise ValueError(f"lamb (λ, the ridge term) must be a positive number, got {lamb}.")
     if not (math.isfinite(oversample) and oversample >= 1):
         raise ValueError(f"oversample must be at least 1 (the forward pass picks ⌈oversample·B⌉ points), got {oversample}.")
+    if setup not in ("auto", "dense", "low-rank"):
+        raise ValueError(f"setup must be 'auto', 'dense' or 'low-rank', got {setup!r}.")
     inp = prepare_inputs(embeddings, probs, labeled, batch_size, device=device, dtype=dtype, strategy="bait",
                          keep_float32=True)
     B, N, n = inp.batch_size, inp.h.shape[0], inp.n
@@ -259,29 +336,42 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
         K, d = G_u.shape[1], h.shape[1]
         if progress:
             progress("setup", 0, 3, None)
-        # M = λI + (n/(n+B))·mean_L I(x);  A = M⁻¹ (computed in M's storage). The labeled sum is
-        # formed again below rather than kept: one D×D matrix less at the peak, n·D² more work.
-        M = fisher_matrix(h_l, G_l).div_(n + B)
-        M.diagonal().add_(lamb)
-        A = _inverse_spd_(M)
-        del M
+        Nu = h.shape[0]
+        dense_cost, low_cost = _setup_costs(N, Nu, n, K, d)
+        lowrank = n > 0 and (setup == "low-rank" or (setup == "auto" and low_cost < dense_cost))
+        if not lowrank:
+            # M = λI + (n/(n+B))·mean_L I(x);  A = M⁻¹ (computed in M's storage). The labeled sum is
+            # formed again below rather than kept: one D×D matrix less at the peak, n·D² more work.
+            M = fisher_matrix(h_l, G_l).div_(n + B)
+            M.diagonal().add_(lamb)
+            A = _inverse_spd_(M)
+            del M
         # F = mean over the whole pool (labeled and unlabeled) of I(x)
         F = fisher_matrix(h, G_u)
         if n:
             fisher_matrix(h_l, G_l, out=F)
         F.div_(N)
-        del h_l, G_l
         if progress:
             progress("setup", 1, 3, None)
+        gram = None
+        if lowrank and N * (d + K * K) < K * K * d * d / 2:            # Vᵀ F V from the Gram matrix
+            G_all = torch.cat([G_u, G_l])
+            gram = (torch.cat([h.to(dtype), h_l]), G_all @ G_all.transpose(1, 2))  # (N, d), (N, K, K)
+            del G_all
         Gt = G_u.transpose(1, 2).mul_(math.sqrt(B / (n + B))).contiguous()  # (Nu, K, K) scaled Gᵀ
-        del G_u, p_u, p_l
-        state = _State(h, Gt, A, F)
-        del F, A
+        if lowrank:
+            parts = _lowrank_setup(h, Gt, h_l, G_l, F, float(F.trace()), gram, lamb, 1.0 / (n + B), N)
+            del gram
+            state = _State(h, Gt, **parts)
+            del parts
+        else:
+            state = _State(h, Gt, A, F)
+            del A
+        del F, h_l, G_l, G_u, p_u, p_l
         if progress:
             progress("setup", 3, 3, state.objective)
         t_setup = time.perf_counter()
 
-        Nu = h.shape[0]
         T = min(math.ceil(oversample * B), Nu)
         taken = torch.zeros(Nu, dtype=torch.bool, device=dev)
         order: list[int] = []
@@ -333,5 +423,6 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
         timings={"setup": t_setup - t0, "forward": t_forward - t_setup,
                  "backward": t_backward - t_forward, "total": t_backward - t0},
         params={"lamb": lamb, "oversample": oversample, "batch_size": B, "n_labeled": n,
-                "device": str(dev), "dtype": str(dtype).replace("torch.", ""), "K": K, "d": d},
+                "device": str(dev), "dtype": str(dtype).replace("torch.", ""), "K": K, "d": d,
+                "setup": "low-rank" if lowrank else "dense"},
     )

@@ -227,7 +227,7 @@ def check_options(name: str, seed: Any, options: Mapping[str, Any]) -> int:
     if options:
         bad = ", ".join(sorted(options))
         raise ValueError(f"Strategy '{name}' got unknown option(s): {bad}. It takes only "
-                         "seed, device, dtype and progress" + (" (and lamb, oversample)." if name == "bait" else "."))
+                         "seed, device, dtype and progress" + (" (and lamb, oversample, setup)." if name == "bait" else "."))
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or int(seed) < 0:
         raise ValueError(f"seed must be a non-negative whole number, got {seed!r}.")
     return int(seed)

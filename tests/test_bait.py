@@ -66,6 +66,55 @@ def test_same_picks_with_other_lambda_and_oversampling(lamb, oversample):
     assert sel.n_forward == math.ceil(oversample * 12)
 
 
+@pytest.mark.parametrize("N,d,K,n,B,seed", [f for f in _fixtures() if f[3] > 0][::2])
+def test_low_rank_setup_gives_the_same_picks(N, d, K, n, B, seed):
+    """The Woodbury set-up (forced, whatever its cost) picks exactly what the oracle picks."""
+    h, p, labeled = make_fixture(N, d, K, n, seed)
+    sel = bait_select(h, p, labeled, B, setup="low-rank")
+    assert sel.params["setup"] == "low-rank"
+    ref_idx, ref_pruned, ref_obj = reference_select(h, p, labeled, B)
+    np.testing.assert_array_equal(sel.indices, ref_idx)
+    np.testing.assert_array_equal(sel.pruned, ref_pruned)
+    np.testing.assert_allclose(sel.objective, ref_obj, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("gram", [False, True])
+def test_low_rank_setup_matches_the_dense_construction(gram):
+    """A, E = A F A, tr(A F), P and Q from the Woodbury set-up (Vᵀ F V from the Gram matrix of the
+    embeddings or from F) equal their dense definitions."""
+    from bait_core.bait import _lowrank_setup
+
+    N, d, K, n, B, lamb = 50, 4, 3, 6, 5, 0.7
+    h, p, labeled = make_fixture(N, d, K, n, seed=21)
+    h, p = torch.as_tensor(h), torch.as_tensor(p)
+    G = fisher_factors(p)
+    V = dense_factor(h, G)                                           # (N, D, K)
+    lab = torch.as_tensor(labeled)
+    F = (V @ V.transpose(1, 2)).mean(0)
+    M = lamb * torch.eye(K * d, dtype=F.dtype) + (V[lab] @ V[lab].transpose(1, 2)).sum(0) / (n + B)
+    A = torch.linalg.inv(M)
+    s = math.sqrt(B / (n + B))
+    Vu = V[~lab] * s
+    C_all = (h, G @ G.transpose(1, 2)) if gram else None
+    out = _lowrank_setup(h[~lab], G[~lab].transpose(1, 2) * s, h[lab], G[lab], F.clone(), float(F.trace()),
+                         C_all, lamb, 1.0 / (n + B), N)
+    torch.testing.assert_close(out["A"], A)
+    torch.testing.assert_close(out["E"], A @ F @ A)
+    assert out["objective"] == pytest.approx(float(torch.trace(A @ F)), rel=1e-12)
+    torch.testing.assert_close(out["P"], Vu.transpose(1, 2) @ A @ Vu)
+    torch.testing.assert_close(out["Q"], Vu.transpose(1, 2) @ A @ F @ A @ Vu)
+
+
+def test_auto_setup_takes_the_low_rank_path_for_few_labels():
+    h, p, labeled = make_fixture(300, 40, 5, 8, seed=5)
+    auto = bait_select(h, p, labeled, 6)
+    dense = bait_select(h, p, labeled, 6, setup="dense")
+    assert (auto.params["setup"], dense.params["setup"]) == ("low-rank", "dense")
+    np.testing.assert_array_equal(auto.indices, dense.indices)
+    np.testing.assert_array_equal(auto.pruned, dense.pruned)
+    np.testing.assert_allclose(auto.objective, dense.objective, rtol=1e-10)
+
+
 def _objective_from_scratch(h, p, labeled, chosen, B, lamb=1.0):
     """tr(M⁻¹ F) with M built densely from the labeled points and the chosen set."""
     h = torch.as_tensor(h)
@@ -209,7 +258,7 @@ def test_progress_reports_every_step_and_can_cancel():
 
 @pytest.mark.parametrize("kwargs,match", [
     ({"lamb": 0}, "lamb"), ({"lamb": -1}, "lamb"), ({"lamb": float("nan")}, "lamb"),
-    ({"oversample": 0.5}, "oversample"), ({"lamb": "x"}, "number"), ({"foo": 1}, "foo"),
+    ({"oversample": 0.5}, "oversample"), ({"lamb": "x"}, "number"), ({"foo": 1}, "foo"), ({"setup": "fast"}, "setup"),
 ])
 def test_bad_options_are_value_errors(kwargs, match):
     h, p, labeled = make_fixture(20, 2, 2, 2, seed=0)
