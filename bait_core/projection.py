@@ -17,14 +17,17 @@ randomness comes only from ``seed``.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import multiprocessing
 import os
+import sys
 import threading
 import time
 import traceback
+import types
 import warnings
 from collections import OrderedDict
-from typing import Callable, Hashable, Optional
+from typing import Callable, Hashable, Iterator, Optional
 
 import numpy as np
 
@@ -329,8 +332,19 @@ _POOL: Optional[concurrent.futures.ProcessPoolExecutor] = None
 _POOL_LOCK = threading.Lock()
 
 
+# The worker runs at a lower CPU priority: a layout is background work, and on a small machine a
+# round the user just clicked (or the page redraw) should get the cores first.
+WORKER_NICENESS = 10
+
+
 def _exit_with_parent(parent: int) -> None:
-    """Worker initializer: leave when the app's process is gone (even after a SIGKILL)."""
+    """Worker initializer: lower this process's priority; leave when the app's process is gone
+    (even after a SIGKILL)."""
+    try:
+        os.nice(WORKER_NICENESS)
+    except (AttributeError, OSError):               # not on this platform / not permitted
+        pass
+
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(2.0)
@@ -338,13 +352,30 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+@contextlib.contextmanager
+def _plain_main() -> Iterator[None]:
+    """While inside, `__main__` is an empty module. A spawned child re-runs the parent's main script
+    (multiprocessing's spawn start method); under `streamlit run` that is the whole app, which would
+    then load its demo, warm up and draw pages in bare mode inside the layout worker."""
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if saved is not None:
+            sys.modules["__main__"] = saved
+
+
 def _pool() -> concurrent.futures.ProcessPoolExecutor:
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
-            _POOL = concurrent.futures.ProcessPoolExecutor(
+            pool = concurrent.futures.ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_exit_with_parent, initargs=(os.getpid(),))
+            with _plain_main():
+                pool.submit(os.getpid)                  # launches the worker now, without the app's script
+            _POOL = pool
         return _POOL
 
 

@@ -302,3 +302,27 @@ def test_real_umap_through_the_store_separates_blobs():
     # deterministic for a fixed seed, and a spectral-init fit works too
     np.testing.assert_array_equal(Y, umap_layout(X, seed=0, init=P))
     assert umap_layout(X, seed=0).shape == (300, 2)
+
+
+def test_layout_worker_does_not_rerun_the_main_script(tmp_path, monkeypatch):
+    """Under `streamlit run`, __main__ is the app script; a spawned worker must not re-run it."""
+    import sys
+    import types
+
+    from bait_core import projection
+
+    marker = tmp_path / "ran.txt"
+    script = tmp_path / "fake_app.py"
+    script.write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    fake_main = types.ModuleType("__main__")
+    fake_main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", fake_main)
+    monkeypatch.setattr(projection, "_POOL", None)
+    pool = projection._pool()
+    try:
+        worker_pid = pool.submit(os.getpid).result(timeout=120)
+        assert worker_pid != os.getpid()
+        assert sys.modules["__main__"] is fake_main                # restored after the launch
+        assert not marker.exists(), "the worker process ran the parent's main script"
+    finally:
+        pool.shutdown(wait=True)
