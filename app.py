@@ -8,6 +8,7 @@ from bait_core.train import device_label, pick_device
 st.set_page_config(page_title="BAIT Explorer", page_icon=":material/phishing:", layout="wide")
 S.init_state()
 S.warm_umap()
+S.warm_compute()
 
 pages = [
     st.Page("pages/setup.py", title="Setup", icon=":material/tune:"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import zipfile
 from typing import Any, Optional
 
@@ -22,11 +23,17 @@ from bait_core.loop import RunConfig, RunRecord
 from bait_core.models import MODEL_NAMES, build_model, load_user_model
 from bait_core.projection import LAYOUTS, layout_key
 from bait_core.threads import single_cpu_thread
+from bait_core.warmup import warm_compute as _warm_compute
 
 # Pools up to this size run their rounds on one CPU thread: the ops are small, and a busy second
 # core (UMAP warming up, another session) makes two-thread OpenMP regions wait (measured: a digits
 # selection takes 0.6 s on one thread but 3 s on two with one core busy).
 SINGLE_THREAD_POOL = 20_000
+
+# "Run 1 round" waits this long for the round inside the click's own script run: a short round is
+# then drawn by that run at once, without the progress panel's polling and a second page run.
+# Longer rounds go on in the background and the progress panel takes over.
+ROUND_WAIT_S = 2.0
 
 # --- session keys ---------------------------------------------------------------------------
 EXPLORER = "explorer"            # the session's Explorer (live or read-only from a record)
@@ -190,11 +197,15 @@ def _round_worker(ex: Explorer, n_rounds: int):
             if result is None:
                 return
             job.add_result(result.round)
+            if os.environ.get("BAIT_EXPLORER_LOG_TIMES"):
+                print(f"round {result.round}: job {job.snapshot().elapsed:.3f} s, "
+                      + ", ".join(f"{k} {v:.3f} s" for k, v in result.times.items()), flush=True)
     return work
 
 
-def start_rounds(n_rounds: int) -> Job:
-    """Start a Job running `n_rounds` rounds of the session's explorer (waits in test mode)."""
+def start_rounds(n_rounds: int, wait_s: float = 0.0) -> Job:
+    """Start a Job running `n_rounds` rounds of the session's explorer; wait up to `wait_s` seconds
+    for it (until it ends in test mode)."""
     ex = explorer()
     if ex.read_only:
         raise ValueError("This run was opened from a record and is read-only; start a new run on Setup.")
@@ -208,6 +219,8 @@ def start_rounds(n_rounds: int) -> Job:
     job.start()
     if st.session_state.get(SYNC_JOBS):
         job.join()
+    elif wait_s > 0:
+        job.join(wait_s)
     return job
 
 
@@ -216,6 +229,21 @@ def start_rounds(n_rounds: int) -> Job:
 def umap_enabled() -> bool:
     """UMAP can be switched off (the unit tests do: its first fit costs 9-35 s of JIT)."""
     return os.environ.get("BAIT_EXPLORER_NO_UMAP", "") != "1"
+
+
+@st.cache_resource(show_spinner=False)
+def warm_compute() -> bool:
+    """Once per server: one tiny round in a background thread, so the first real round does not pay
+    torch's one-off first-call costs (≈ 1.5 s on a CPU for the digits demo)."""
+    def run() -> None:
+        try:
+            seconds = _warm_compute()
+            if os.environ.get("BAIT_EXPLORER_LOG_TIMES"):
+                print(f"warm-up round: {seconds:.3f} s", flush=True)
+        except Exception:                          # a real round will pay the cost or report the error
+            pass
+    threading.Thread(target=run, name="warm-compute", daemon=True).start()
+    return True
 
 
 @st.cache_resource(show_spinner=False)

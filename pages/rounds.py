@@ -28,9 +28,13 @@ if ex.read_only:
 # --- controls -------------------------------------------------------------------------------------
 def _start(one: bool) -> None:
     """Button callback: runs before the script, so this same run already draws the job as running
-    (one page rerun per click instead of two)."""
+    (one page rerun per click instead of two), or its result when one round ends within
+    S.ROUND_WAIT_S."""
     try:
-        S.start_rounds(1 if one else int(ss.get(S.N_TO_RUN) or 1))
+        if one:
+            S.start_rounds(1, wait_s=S.ROUND_WAIT_S)     # a short round is drawn by this very run
+        else:
+            S.start_rounds(int(ss.get(S.N_TO_RUN) or 1))
     except ValueError as e:
         ss[S.ROUND_ERROR] = str(e)
 

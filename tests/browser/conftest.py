@@ -69,6 +69,7 @@ def app_url():
            "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
     env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     env.pop("BAIT_EXPLORER_NO_UMAP", None)         # the real app: UMAP warms up in the background
+    env["BAIT_EXPLORER_LOG_TIMES"] = "1"          # round times in the server log
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
