@@ -291,7 +291,7 @@ def _lowrank_setup(h: torch.Tensor, Gt: torch.Tensor, h_l: torch.Tensor, G_l: to
 def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
                 lamb: float = 1.0, oversample: float = 2.0, seed: int = 0, device: Any = None,
                 dtype: torch.dtype = torch.float64, progress: Optional[ProgressFn] = None,
-                setup: str = "auto", **options: Any) -> Selection:
+                setup: str = "auto", record_steps: bool = False, **options: Any) -> Selection:
     """Pick `batch_size` unlabeled points by exact BAIT (forward greedy, then backward pruning).
 
     embeddings (N, d) penultimate embeddings of the whole pool; probs (N, K) softmax outputs, or
@@ -304,6 +304,8 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
     setup: how A = M⁻¹, A F A and the candidates' blocks are first built — "dense" (a D×D inverse
     and two D³ products), "low-rank" (the Woodbury identity through the n·K labeled directions,
     cheaper while n·K ≪ D), or "auto" (the cheaper by a multiply-add count). Same picks either way.
+    record_steps: keep every point's gain at each forward step and each member's removal increase at
+    each backward step (Selection.step_scores (T, N), prune_scores (R, N)), for teaching views.
     """
     t0 = time.perf_counter()
     check_options("bait", seed, options)
@@ -378,10 +380,14 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
         fgains: list[float] = []
         objective = [state.objective]
         first_scores: Optional[torch.Tensor] = None
+        steps: list[np.ndarray] = []
+        prunes: list[np.ndarray] = []
         for t in range(T):
             g = state.add_gains()
             if first_scores is None:
                 first_scores = g.clone()
+            if record_steps:
+                steps.append(pool_scores(mask, unlabeled, g.masked_fill(taken, math.nan)))
             g = nan_safe(g).masked_fill(taken, -math.inf)
             j = int(torch.argmax(g))                                   # first maximum: lowest index
             if taken[j]:                                               # every gain -inf/NaN: lowest free
@@ -399,7 +405,12 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
         R_total = len(members) - B
         for r in range(R_total):
             rows = torch.as_tensor(members, device=dev)
-            inc = nan_safe(state.remove_increase(rows), math.inf)
+            inc = state.remove_increase(rows)
+            if record_steps:
+                row = np.full(mask.shape[0], np.nan)
+                row[unlabeled[np.asarray(members)]] = inc.detach().cpu().double().numpy()
+                prunes.append(row)
+            inc = nan_safe(inc, math.inf)
             i = int(torch.argmin(inc))                                 # first minimum: earliest pick
             j = members.pop(i)
             pruned.append(j)
@@ -425,4 +436,6 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
         params={"lamb": lamb, "oversample": oversample, "batch_size": B, "n_labeled": n,
                 "device": str(dev), "dtype": str(dtype).replace("torch.", ""), "K": K, "d": d,
                 "setup": "low-rank" if lowrank else "dense"},
+        step_scores=np.stack(steps) if record_steps and steps else None,
+        prune_scores=np.stack(prunes) if record_steps and prunes else None,
     )

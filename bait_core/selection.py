@@ -49,6 +49,10 @@ class Selection:
                                  reduction; entropy: entropy; ...); NaN for labeled points / no score
     timings            seconds: "setup", "forward", "backward", "total"
     params             the options the strategy ran with (seed, lamb, ...)
+    step_scores        (T, N)    BAIT with record_steps=True: every point's trace reduction at each forward
+                                 step (NaN for labeled or already added points); None otherwise. Not saved.
+    prune_scores       (R, N)    BAIT with record_steps=True: each member's trace increase at each backward
+                                 step (NaN for non-members); None otherwise. Not saved.
     """
 
     strategy: str
@@ -62,12 +66,18 @@ class Selection:
     forward_gains: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
     objective: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
     n_forward: int = 0
+    step_scores: Optional[np.ndarray] = field(default=None, compare=False, repr=False)
+    prune_scores: Optional[np.ndarray] = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for name, dtype in (("indices", np.int64), ("pruned", np.int64), ("forward_indices", np.int64),
                             ("gains", np.float64), ("forward_gains", np.float64),
                             ("objective", np.float64), ("scores", np.float64)):
             object.__setattr__(self, name, _frozen(np.asarray(getattr(self, name), dtype=dtype)))
+        for name in ("step_scores", "prune_scores"):
+            v = getattr(self, name)
+            if v is not None:
+                object.__setattr__(self, name, _frozen(np.asarray(v, dtype=np.float64)))
         object.__setattr__(self, "timings", dict(self.timings))
         object.__setattr__(self, "params", dict(self.params))
         if self.gains.shape != self.indices.shape:
@@ -227,7 +237,7 @@ def check_options(name: str, seed: Any, options: Mapping[str, Any]) -> int:
     if options:
         bad = ", ".join(sorted(options))
         raise ValueError(f"Strategy '{name}' got unknown option(s): {bad}. It takes only "
-                         "seed, device, dtype and progress" + (" (and lamb, oversample, setup)." if name == "bait" else "."))
+                         "seed, device, dtype and progress" + (" (and lamb, oversample, setup, record_steps)." if name == "bait" else "."))
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or int(seed) < 0:
         raise ValueError(f"seed must be a non-negative whole number, got {seed!r}.")
     return int(seed)

@@ -282,3 +282,22 @@ def test_bad_inputs_say_what_is_wrong():
         bait_select(h, p, labeled, 0)
     with pytest.raises(ValueError, match="2-D"):
         bait_select(h[:, 0], p, labeled, 3)
+
+
+def test_recorded_steps_match_the_picks():
+    """record_steps keeps each forward step's gains (the argmax is that step's pick, its value the
+    pick's gain) and each backward step's increases (the argmin is the pruned point)."""
+    h, p, labeled = make_fixture(90, 4, 3, 10, seed=9)
+    sel = bait_select(h, p, labeled, 8, record_steps=True)
+    plain = bait_select(h, p, labeled, 8)
+    np.testing.assert_array_equal(sel.indices, plain.indices)
+    assert plain.step_scores is None and plain.prune_scores is None
+    assert sel.step_scores.shape == (sel.n_forward, 90)
+    np.testing.assert_array_equal(np.nanargmax(sel.step_scores, axis=1), sel.forward_indices)
+    np.testing.assert_allclose(np.nanmax(sel.step_scores, axis=1), sel.forward_gains)
+    np.testing.assert_allclose(sel.step_scores[0], sel.scores, equal_nan=True)
+    assert np.isnan(sel.step_scores[:, labeled]).all()
+    assert sel.prune_scores.shape == (sel.pruned.size, 90)
+    np.testing.assert_array_equal(np.nanargmin(sel.prune_scores, axis=1), sel.pruned)
+    for t, j in enumerate(sel.forward_indices):              # once added, a point has no gain
+        assert np.isnan(sel.step_scores[t + 1:, j]).all()
