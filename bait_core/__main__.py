@@ -254,7 +254,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _add_compare(sub: Any) -> None:
     p = sub.add_parser("compare", help="run several strategies over several seeds and compare them",
                        description="One run per strategy and seed (same initial set per seed); writes every "
-                                   "record to --out and prints the learning-curve AUC per strategy.")
+                                   "record and comparison.json to --out and prints the learning-curve AUC per "
+                                   "strategy and the penalty matrix's column means.")
     _add_run_options(p, single=False)
     p.add_argument("--strategies", default="bait,badge,margin,entropy,random",
                    help="comma-separated strategies (default bait,badge,margin,entropy,random)")
@@ -286,6 +287,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     records = compare_records(args, strategies)
     for r in records:
         r.save(out / f"{r.config.strategy}_seed{r.config.seed}.json")
+    from .compare import ComparePlan, Comparison, penalty_matrix
+    plan = ComparePlan(base=_config(args, strategies[0], 0), strategies=tuple(strategies), seeds=tuple(range(args.seeds)))
+    comparison = Comparison.from_records(records, plan)
+    (out / "comparison.json").write_text(comparison.to_json())
     table = auc_table(records)
     lines = ["strategy,runs,auc_mean,auc_std,final_mean"] + [
         f"{t['strategy']},{t['runs']},{t['auc_mean']:.4f},{t['auc_std']:.4f},{t['final_mean']:.4f}" for t in table]
@@ -297,7 +302,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     print(f"{'strategy':>12}  {'AUC':>16}  {'final':>7}")
     for t in table:
         print(f"{t['strategy']:>12}  {t['auc_mean']:.4f} ± {t['auc_std']:.4f}  {t['final_mean']:.4f}")
-    print(f"records, summary.csv and curves.html in {out}")
+    if args.seeds >= 2 and len(strategies) >= 2:
+        pm = penalty_matrix(comparison)
+        print(f"penalty matrix column means (how often each is significantly beaten, lower is better; "
+              f"{pm.n_checkpoints} checkpoints, paired t-tests, p < {pm.alpha}):")
+        for name, v in sorted(zip(pm.strategies, pm.column_means), key=lambda t: t[1]):
+            print(f"{name:>12}  {v:.3f}")
+    print(f"records, comparison.json (opens on the app's Compare page), summary.csv and curves.html in {out}")
     return 0
 
 

@@ -29,6 +29,7 @@ class JobSnapshot:
     n_results: int
     error: Optional[str]
     elapsed: float
+    items: tuple[dict, ...] = ()     # per-item status rows (e.g. one per run of a comparison)
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Job:
     message: str = ""
     trace: list[float] = field(default_factory=list)
     results: list[Any] = field(default_factory=list)
+    items: dict[Any, dict] = field(default_factory=dict)
     error: Optional[str] = None
     error_detail: Optional[str] = None
     started: float = 0.0
@@ -108,6 +110,11 @@ class Job:
         with self._lock:
             self.results.append(result)
 
+    def set_item(self, key: Any, **fields: Any) -> None:
+        """Create or update one status row (insertion order is kept)."""
+        with self._lock:
+            self.items.setdefault(key, {}).update(fields)
+
     # --- reading (UI side) ----------------------------------------------------------------------
     def snapshot(self) -> JobSnapshot:
         with self._lock:
@@ -115,4 +122,5 @@ class Job:
             return JobSnapshot(status=self.status, stage=self.stage, done=self.done, total=self.total,
                                info=self.info, message=self.message, trace=tuple(self.trace),
                                n_results=len(self.results), error=self.error,
-                               elapsed=end - self.started if self.started else 0.0)
+                               elapsed=end - self.started if self.started else 0.0,
+                               items=tuple(dict(v) for v in self.items.values()))

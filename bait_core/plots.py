@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from typing import Iterable, Sequence
 
@@ -186,4 +187,81 @@ def class_bars(class_names: Sequence[str], counts: Sequence[float], title: str =
     fig = go.Figure(go.Bar(x=[str(c) for c in class_names], y=list(counts), marker_color=PALETTE[0]))
     fig.update_layout(title=title, height=height, margin=_MARGIN, template="plotly_white",
                       xaxis_title="class", yaxis_title=y_title, xaxis=dict(type="category"))
+    return fig
+
+
+# ----------------------------------------------------------------------------- comparisons
+
+def penalty_heatmap(strategies: Sequence[str], matrix: np.ndarray, column_means: np.ndarray, *,
+                    n_checkpoints: int, n_seeds: int, height: int = 420) -> go.Figure:
+    """The pairwise penalty matrix (S, S) as a heatmap, with a bottom row of column means.
+
+    Cell (row i, column j): share of checkpoints where i is significantly better than j."""
+    S = len(strategies)
+    names = [str(s) for s in strategies]
+    z = np.vstack([np.asarray(matrix, dtype=np.float64), np.asarray(column_means, dtype=np.float64)[None]])
+    z_show = z.copy()
+    z_show[np.arange(S), np.arange(S)] = np.nan                     # a strategy against itself
+    rows = names + ["column mean"]
+    text = [["" if np.isnan(v) else f"{v:.2f}" for v in row] for row in z_show]
+    fig = go.Figure(go.Heatmap(
+        z=z_show, x=names, y=rows, text=text, texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=1,
+        colorbar=dict(title="share"), hovertemplate="%{y} better than %{x}: %{z:.2f}<extra></extra>"))
+    fig.update_layout(height=height, margin=_MARGIN, template="plotly_white",
+                      title=f"{n_checkpoints} checkpoint(s), paired t-tests over {n_seeds} seed(s)",
+                      xaxis=dict(title="… than this strategy", side="top", type="category"),
+                      yaxis=dict(title="this strategy is better …", autorange="reversed", type="category"))
+    return fig
+
+
+def picks_side_by_side(xy: np.ndarray, colour: np.ndarray, picks: dict, labeled: np.ndarray, *,
+                       titles: dict | None = None, cols: int = 3, panel_height: int = 330) -> go.Figure:
+    """One small map per strategy: the pool (coloured by class, faint), the shared labeled set
+    (black squares) and that strategy's picks (gold stars). picks: name → (B,) indices."""
+    from plotly.subplots import make_subplots
+
+    names = list(picks)
+    cols = max(1, min(cols, len(names)))
+    rows = max(1, math.ceil(len(names) / cols))
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[(titles or {}).get(n, n) for n in names],
+                        horizontal_spacing=0.02, vertical_spacing=0.08)
+    xy = np.asarray(xy, dtype=np.float64)
+    colour = np.asarray(colour)
+    lab = np.asarray(labeled, dtype=bool)
+    pool_colours = [PALETTE_10[int(c) % len(PALETTE_10)] if c >= 0 else "#bbbbbb" for c in colour]
+    for k, name in enumerate(names):
+        r, c = k // cols + 1, k % cols + 1
+        pk = np.asarray(picks[name], dtype=np.int64)
+        fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", showlegend=False, hoverinfo="skip",
+                                   marker=dict(color=pool_colours, size=4, opacity=0.3)), row=r, col=c)
+        fig.add_trace(go.Scattergl(x=xy[lab, 0], y=xy[lab, 1], mode="markers", name="labeled", showlegend=k == 0,
+                                   legendgroup="labeled", marker=dict(color="black", size=6, symbol="square")),
+                      row=r, col=c)
+        fig.add_trace(go.Scattergl(x=xy[pk, 0], y=xy[pk, 1], mode="markers", name="picked", showlegend=k == 0,
+                                   legendgroup="picked", customdata=pk,
+                                   hovertemplate=f"{name}: point %{{customdata}}<extra></extra>",
+                                   marker=dict(color="gold", size=12, symbol="star", line=dict(width=1, color="black"))),
+                      row=r, col=c)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
+    fig.update_layout(height=panel_height * rows, margin=_MARGIN, template="plotly_white",
+                      legend=dict(orientation="h", y=-0.05))
+    return fig
+
+
+def round_times(rounds: Sequence[int], train: Sequence[float], outputs: Sequence[float], select: Sequence[float],
+                device: str = "", current: int | None = None, height: int = 260) -> go.Figure:
+    """Stacked bars per round: seconds spent training, computing outputs and selecting."""
+    x = [str(r) for r in rounds]
+    fig = go.Figure()
+    for name, vals, colour in (("train", train, PALETTE[0]), ("outputs", outputs, PALETTE[2]),
+                               ("select", select, PALETTE[3])):
+        fig.add_trace(go.Bar(x=x, y=list(vals), name=name, marker_color=colour,
+                             hovertemplate=f"round %{{x}}: {name} %{{y:.3f}} s<extra></extra>"))
+    if current is not None and 0 <= current < len(x):
+        total = float(train[current]) + float(outputs[current]) + float(select[current])
+        fig.add_annotation(x=x[current], y=total, text="shown", showarrow=True, arrowhead=2, ay=-24)
+    fig.update_layout(barmode="stack", height=height, margin=_MARGIN, template="plotly_white",
+                      title=f"device: {device}" if device else "", xaxis_title="round", yaxis_title="seconds",
+                      legend=dict(orientation="h", y=-0.3), xaxis=dict(type="category"))
     return fig

@@ -72,11 +72,13 @@ def test_job_runs_reports_and_finishes():
             job.report("step", i + 1, 5, float(i))
             job.trace_point(10 - i, reset=(i == 0))
             job.add_result(i)
+            job.set_item(i % 2, run=i % 2, last=i)
     job = Job("demo", work).start()
     assert job.join(10)
     snap = job.snapshot()
     assert snap.status == "done" and snap.done == 5 and snap.n_results == 5
     assert snap.trace == (10.0, 9.0, 8.0, 7.0, 6.0) and job.results == [0, 1, 2, 3, 4]
+    assert snap.items == ({"run": 0, "last": 4}, {"run": 1, "last": 3})
 
 
 def test_job_can_be_cancelled_and_keeps_errors():

@@ -151,7 +151,11 @@ def test_cli_compare_writes_records_and_summary(tmp_path):
              "--seeds", "2", "--rounds", "1", "--batch-size", "5", "--initial", "10", "--out", str(tmp_path))
     assert p.returncode == 0, p.stderr
     assert sorted(f.name for f in tmp_path.glob("*.json")) == [
-        "bait_seed0.json", "bait_seed1.json", "random_seed0.json", "random_seed1.json"]
+        "bait_seed0.json", "bait_seed1.json", "comparison.json", "random_seed0.json", "random_seed1.json"]
+    from bait_core.compare import Comparison
+    comp = Comparison.from_json((tmp_path / "comparison.json").read_text())
+    assert comp.strategies == ["bait", "random"] and comp.seeds == [0, 1]
+    assert "penalty matrix column means" in p.stdout
     summary = (tmp_path / "summary.csv").read_text().splitlines()
     assert summary[0] == "strategy,runs,auc_mean,auc_std,final_mean" and len(summary) == 3
     assert (tmp_path / "curves.html").stat().st_size > 1000

@@ -1,0 +1,300 @@
+"""Strategies side by side: many runs (strategy × seed), their summary and the paper's penalty matrix.
+
+A `Comparison` is a list of `RunRecord`s plus the plan that produced them. Every seed gives all
+strategies the same initial labeled set, the same initial weights and the same training shuffles, so
+the runs differ only by what each strategy picks. `run_comparison` runs them one after another
+(a generator: the app runs it in a worker thread and shows each run's status).
+
+The penalty matrix follows Ash et al. (BADGE, ICLR 2020; reused by the BAIT paper): at every
+checkpoint (a round after the first acquisition, i.e. rounds 1..R where every strategy has chosen
+labels of its own), a two-sided paired t-test over the seeds compares strategies i and j; when i is
+significantly better (p < alpha and a better mean), P[i, j] gains 1 / #checkpoints. Row i says how
+often i beats the others, column j how often j is beaten: the column means (lower is better) rank
+the strategies.
+
+Shapes: S strategies, C checkpoints, n seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Callable, Iterator, Optional, Sequence
+
+import numpy as np
+
+from .loop import RunConfig, RunRecord, new_record, run_rounds
+from .strategies import STRATEGIES
+
+KIND = "bait-explorer-comparison"
+SCHEMA_VERSION = 1
+MAX_RUNS = 200
+
+
+@dataclass(frozen=True)
+class ComparePlan:
+    """What to compare: every strategy × every seed with the `base` run settings."""
+
+    base: RunConfig
+    strategies: tuple[str, ...]
+    seeds: tuple[int, ...]
+
+    def validate(self, task: str = "classification", n_pool: Optional[int] = None) -> None:
+        """ValueError with a sentence for a plan that cannot run."""
+        if not self.strategies:
+            raise ValueError("Choose at least one strategy to compare.")
+        unknown = [s for s in self.strategies if s not in STRATEGIES]
+        if unknown:
+            raise ValueError(f"Unknown strategy {', '.join(unknown)}. Known strategies: {', '.join(STRATEGIES)}.")
+        if len(set(self.strategies)) != len(self.strategies):
+            raise ValueError("Each strategy can appear only once in a comparison.")
+        if not self.seeds:
+            raise ValueError("Choose at least one seed.")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("Each seed can appear only once in a comparison.")
+        if len(self.strategies) * len(self.seeds) > MAX_RUNS:
+            raise ValueError(f"That is {len(self.strategies) * len(self.seeds)} runs; at most {MAX_RUNS} fit in one "
+                             "comparison.")
+        for s in self.strategies:
+            replace(self.base, strategy=s, seed=self.seeds[0]).validate(task, n_pool)
+        for seed in self.seeds:
+            replace(self.base, seed=seed).validate(task, n_pool)
+
+    def runs(self) -> list[RunConfig]:
+        """One config per run: seeds in the outer loop, so each seed's runs finish together."""
+        return [replace(self.base, strategy=s, seed=seed) for seed in self.seeds for s in self.strategies]
+
+    def to_dict(self) -> dict:
+        return {"base": asdict(self.base), "strategies": list(self.strategies), "seeds": list(self.seeds)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ComparePlan":
+        known = {f.name for f in fields(RunConfig)}
+        return cls(base=RunConfig(**{k: v for k, v in d["base"].items() if k in known}),
+                   strategies=tuple(str(s) for s in d["strategies"]), seeds=tuple(int(s) for s in d["seeds"]))
+
+
+@dataclass
+class Comparison:
+    """The records of a comparison (possibly partial: a stopped comparison keeps its finished runs)."""
+
+    records: list[RunRecord] = field(default_factory=list)
+    plan: Optional[ComparePlan] = None
+
+    @property
+    def strategies(self) -> list[str]:
+        """Strategies in plan order (or first appearance)."""
+        seen = list(self.plan.strategies) if self.plan else []
+        for r in self.records:
+            if r.config.strategy not in seen:
+                seen.append(r.config.strategy)
+        return [s for s in seen if any(r.config.strategy == s for r in self.records)]
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({r.config.seed for r in self.records})
+
+    @property
+    def higher_is_better(self) -> bool:
+        return not any(r.rounds and r.rounds[0].metric_name == "rmse" for r in self.records)
+
+    def record(self, strategy: str, seed: int) -> Optional[RunRecord]:
+        for r in self.records:
+            if r.config.strategy == strategy and r.config.seed == seed:
+                return r
+        return None
+
+    # --- persistence ------------------------------------------------------------------------
+    def to_json(self) -> str:
+        return json.dumps({"kind": KIND, "schema_version": SCHEMA_VERSION,
+                           "plan": None if self.plan is None else self.plan.to_dict(),
+                           "records": [r.to_dict() for r in self.records]}, allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "Comparison":
+        """A comparison file, or a single run record (a comparison of one run)."""
+        try:
+            d = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"The file is not valid JSON ({e}).") from None
+        if isinstance(d, dict) and d.get("kind") == "bait-explorer-run":
+            return cls.from_records([RunRecord.from_dict(d)])
+        if not isinstance(d, dict) or d.get("kind") != KIND:
+            raise ValueError("This is neither a BAIT Explorer comparison nor a run record "
+                             f"(no 'kind': '{KIND}').")
+        version = d.get("schema_version")
+        if not isinstance(version, int):
+            raise ValueError("The comparison has no schema version; it is broken or from another program.")
+        if version > SCHEMA_VERSION:
+            raise ValueError(f"The comparison was written by a newer BAIT Explorer (schema {version}); this "
+                             f"version reads schema {SCHEMA_VERSION} and older. Update BAIT Explorer.")
+        try:
+            plan = None if d.get("plan") is None else ComparePlan.from_dict(d["plan"])
+            records = [RunRecord.from_dict(r) for r in d["records"]]
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ValueError(f"The comparison is broken: {type(e).__name__}: {e}") from None
+        return cls.from_records(records, plan)
+
+    @classmethod
+    def from_records(cls, records: Sequence[RunRecord], plan: Optional[ComparePlan] = None) -> "Comparison":
+        """Records of one comparison (e.g. the JSON files the CLI's `compare` writes). They must be
+        on the same dataset with one run per strategy and seed."""
+        records = list(records)
+        if not records:
+            raise ValueError("No run records to compare.")
+        prints = {r.dataset.get("fingerprint") for r in records}
+        names = {str(r.dataset.get("source")) for r in records}
+        if len(prints) > 1 and len(names) > 1:
+            raise ValueError("These records are runs on different datasets ("
+                             + ", ".join(sorted(str(r.dataset.get('name')) for r in records[:5])) + "); "
+                             "a comparison needs one dataset.")
+        pairs = [(r.config.strategy, r.config.seed) for r in records]
+        dup = sorted({p for p in pairs if pairs.count(p) > 1})
+        if dup:
+            raise ValueError(f"More than one record for {dup[0][0]} with seed {dup[0][1]}; keep one per strategy "
+                             "and seed.")
+        tasks = {r.dataset.get("task") for r in records}
+        if len(tasks) > 1:
+            raise ValueError("These records mix classification and regression runs.")
+        return cls(records=records, plan=plan)
+
+
+# --- running ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RunEvent:
+    """Progress of a comparison: `kind` is "start", "round", or "done" for run `index` of `total`."""
+
+    kind: str
+    index: int
+    total: int
+    strategy: str
+    seed: int
+    round: int = 0
+    rounds: int = 0
+    metric: Optional[float] = None
+    record: Optional[RunRecord] = None
+
+
+def run_comparison(plan: ComparePlan, load_dataset: Callable[[int], Any], build_model: Callable[[Any, int], Any],
+                   *, progress: Optional[Callable[[str, int, int, Optional[float]], None]] = None,
+                   should_stop: Optional[Callable[[], bool]] = None) -> Iterator[RunEvent]:
+    """Run every (seed, strategy) of `plan`, yielding RunEvents; "done" events carry the RunRecord.
+
+    load_dataset(seed) gives the dataset of a seed (loaded once per seed, shared by its strategies);
+    build_model(dataset, seed) a fresh model whose weights are the initial weights of every round.
+    progress/should_stop are passed to each run's rounds (train epochs, greedy steps)."""
+    stop = should_stop or (lambda: False)
+    runs = plan.runs()
+    datasets: dict[int, Any] = {}
+    for i, config in enumerate(runs):
+        if stop():
+            return
+        if config.seed not in datasets:
+            datasets = {config.seed: load_dataset(config.seed)}
+        dataset = datasets[config.seed]
+        model = build_model(dataset, config.seed)
+        record = new_record(config, dataset, model)
+        yield RunEvent("start", i, len(runs), config.strategy, config.seed, 0, config.rounds + 1)
+        for result in run_rounds(dataset, model, config, progress=progress, should_stop=should_stop):
+            record.rounds.append(replace(result, embeddings=None, probs=None))   # arrays not kept
+            yield RunEvent("round", i, len(runs), config.strategy, config.seed, result.round + 1,
+                           config.rounds + 1, result.metric)
+        if stop() or not record.rounds or not record.rounds[-1].is_final:
+            return
+        yield RunEvent("done", i, len(runs), config.strategy, config.seed, len(record.rounds), config.rounds + 1,
+                       record.auc(), record)
+
+
+# --- analysis -----------------------------------------------------------------------------------
+
+def curves(comparison: Comparison) -> dict[str, np.ndarray]:
+    """strategy → (n_seeds, R) metric per round, over the rounds every run of it has."""
+    out = {}
+    for s in comparison.strategies:
+        recs = [r for r in comparison.records if r.config.strategy == s]
+        n = min(len(r.rounds) for r in recs)
+        out[s] = np.array([[x.metric for x in r.rounds[:n]] for r in recs], dtype=np.float64)
+    return out
+
+
+def _paired_t_pvalue(diff: np.ndarray) -> float:
+    """Two-sided p-value of a paired t-test on the differences (NaN when undefined)."""
+    from scipy import stats
+
+    n = diff.size
+    if n < 2:
+        return math.nan
+    sd = float(diff.std(ddof=1))
+    mean = float(diff.mean())
+    if sd == 0.0:
+        return 0.0 if mean != 0.0 else math.nan               # every seed agrees exactly
+    t = mean / (sd / math.sqrt(n))
+    return float(2 * stats.t.sf(abs(t), df=n - 1))
+
+
+@dataclass(frozen=True)
+class PenaltyMatrix:
+    strategies: list[str]
+    matrix: np.ndarray          # (S, S): P[i, j] = share of checkpoints where i is significantly better than j
+    n_checkpoints: int
+    n_seeds: int
+    alpha: float
+
+    @property
+    def column_means(self) -> np.ndarray:
+        """(S,) mean of each column over the other strategies: how often it is beaten (lower is better)."""
+        S = len(self.strategies)
+        if S < 2:
+            return np.zeros(S)
+        return (self.matrix.sum(0) - np.diag(self.matrix)) / (S - 1)
+
+
+def penalty_matrix(comparison: Comparison, alpha: float = 0.05) -> PenaltyMatrix:
+    """The pairwise penalty matrix over the checkpoints rounds 1..R (see the module doc). Runs are
+    paired by seed; a pair of strategies with fewer than 2 common seeds earns nothing."""
+    names = comparison.strategies
+    sign = 1.0 if comparison.higher_is_better else -1.0
+    by = {(r.config.strategy, r.config.seed): r for r in comparison.records}
+    n_rounds = min(len(r.rounds) for r in comparison.records)
+    checkpoints = list(range(1, n_rounds)) or [0]
+    P = np.zeros((len(names), len(names)))
+    seeds_used = 0
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            if i == j:
+                continue
+            seeds = sorted(s for (st, s) in by if st == a and (b, s) in by)
+            seeds_used = max(seeds_used, len(seeds))
+            if len(seeds) < 2:
+                continue
+            for c in checkpoints:
+                diff = sign * np.array([by[(a, s)].rounds[c].metric - by[(b, s)].rounds[c].metric for s in seeds])
+                p = _paired_t_pvalue(diff)
+                if math.isfinite(p) and p < alpha and diff.mean() > 0:
+                    P[i, j] += 1.0 / len(checkpoints)
+    return PenaltyMatrix(strategies=names, matrix=P, n_checkpoints=len(checkpoints), n_seeds=seeds_used, alpha=alpha)
+
+
+def first_round_picks(comparison: Comparison, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """strategy → (labeled_before (N,) bool, picks (B,)) of round 0 for one seed: every strategy starts
+    from the same initial set and the same trained model, so the picks differ only by the strategy."""
+    out = {}
+    for s in comparison.strategies:
+        r = comparison.record(s, seed)
+        if r is not None and r.rounds and r.rounds[0].selection is not None:
+            out[s] = (r.rounds[0].labeled_before, r.rounds[0].selection.indices)
+    return out
+
+
+def timing_table(comparison: Comparison) -> list[dict]:
+    """Per strategy: mean seconds per round spent training, computing outputs and selecting."""
+    rows = []
+    for s in comparison.strategies:
+        rounds = [x for r in comparison.records if r.config.strategy == s for x in r.rounds]
+        rows.append({"strategy": s, "rounds": len(rounds),
+                     **{f"{k}_s": float(np.mean([x.times.get(k, 0.0) for x in rounds])) if rounds else math.nan
+                        for k in ("train", "outputs", "select")},
+                     "device": ", ".join(sorted({x.device for x in rounds if x.device}))})
+    return rows

@@ -1,0 +1,146 @@
+"""Comparisons: running strategy × seed, the penalty matrix (paired t-tests), persistence."""
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from bait_core.compare import (ComparePlan, Comparison, _paired_t_pvalue, curves, first_round_picks,
+                               penalty_matrix, run_comparison, timing_table)
+from bait_core.loop import RoundResult, RunConfig, RunRecord
+from bait_core.models import build_model
+
+
+def _rec(strategy, seed, metrics, metric_name="accuracy", fingerprint="f0"):
+    """A record with the given metric per round (selection-free rounds: enough for the analysis)."""
+    rounds = [RoundResult(round=r, labeled_before=np.zeros(4, bool), n_labeled=10 + 5 * r, metric=float(m),
+                          metric_name=metric_name, predictions=np.zeros(4, np.int64), confidence=None,
+                          class_counts=[], picked_class_counts=[], selection=None,
+                          times={"train": 0.1, "outputs": 0.01, "select": 0.2 if strategy == "bait" else 0.0},
+                          train_epochs=1, train_accuracy=None, device="CPU")
+              for r, m in enumerate(metrics)]
+    return RunRecord(config=RunConfig(strategy=strategy, seed=seed),
+                     dataset={"name": "toy", "source": "builtin:toy", "fingerprint": fingerprint, "task":
+                              "regression" if metric_name == "rmse" else "classification", "n_points": 4},
+                     model={"name": "mlp"}, rounds=rounds)
+
+
+def _three_way(metric_name="accuracy"):
+    """A beats B at every checkpoint by 0.1 (± noise); C equals B exactly; round 0 identical."""
+    rng = np.random.default_rng(0)
+    recs = []
+    for seed in range(5):
+        base = np.array([0.5, 0.6, 0.7, 0.75]) + rng.normal(0, 0.02, 4)
+        base[0] = 0.5
+        better = base + np.r_[0, 0.1 + rng.normal(0, 0.01, 3)]
+        if metric_name == "rmse":
+            better = base - np.r_[0, 0.1 + rng.normal(0, 0.01, 3)]
+        recs += [_rec("A", seed, better, metric_name), _rec("B", seed, base, metric_name),
+                 _rec("C", seed, base, metric_name)]
+    return Comparison.from_records(recs)
+
+
+@pytest.mark.parametrize("metric_name", ["accuracy", "rmse"])
+def test_penalty_matrix_counts_significant_wins(metric_name):
+    pm = penalty_matrix(_three_way(metric_name))
+    assert pm.strategies == ["A", "B", "C"] and pm.n_checkpoints == 3 and pm.n_seeds == 5
+    P = dict(zip(pm.strategies, pm.matrix))
+    np.testing.assert_allclose(P["A"], [0, 1, 1])          # A beats B and C at every checkpoint
+    np.testing.assert_allclose(P["B"], [0, 0, 0])          # B = C exactly: no test is significant
+    np.testing.assert_allclose(P["C"], [0, 0, 0])
+    np.testing.assert_allclose(pm.column_means, [0, 0.5, 0.5])
+
+
+def test_penalty_matrix_ignores_noise_and_needs_two_seeds():
+    rng = np.random.default_rng(1)
+    recs = [_rec(s, seed, 0.7 + rng.normal(0, 0.05, 4)) for seed in range(4) for s in ("A", "B")]
+    pm = penalty_matrix(Comparison.from_records(recs))
+    assert pm.matrix.max() <= 1 / 3 + 1e-12                 # at most one lucky checkpoint
+    one_seed = penalty_matrix(Comparison.from_records([_rec("A", 0, [0.5, 0.9]), _rec("B", 0, [0.5, 0.1])]))
+    assert one_seed.matrix.sum() == 0 and one_seed.n_seeds == 1
+
+
+def test_paired_t_pvalue_matches_scipy():
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=6), rng.normal(size=6) + 0.3
+    assert _paired_t_pvalue(a - b) == pytest.approx(stats.ttest_rel(a, b).pvalue, rel=1e-10)
+    assert np.isnan(_paired_t_pvalue(np.zeros(3)))
+    assert _paired_t_pvalue(np.full(3, 0.25)) == 0.0 and _paired_t_pvalue(np.full(3, 0.1)) < 1e-20
+
+
+def test_curves_timing_and_round_trip():
+    comp = _three_way()
+    comp.plan = ComparePlan(base=RunConfig(), strategies=("A", "B", "C"), seeds=tuple(range(5)))
+    c = curves(comp)
+    assert set(c) == {"A", "B", "C"} and c["A"].shape == (5, 4)
+    rows = {r["strategy"]: r for r in timing_table(comp)}
+    assert rows["A"]["train_s"] == pytest.approx(0.1) and rows["A"]["device"] == "CPU"
+    back = Comparison.from_json(comp.to_json())
+    assert back.strategies == ["A", "B", "C"] and back.plan == comp.plan
+    np.testing.assert_allclose(penalty_matrix(back).matrix, penalty_matrix(comp).matrix)
+
+
+def test_bad_files_and_mixed_records_are_value_errors():
+    with pytest.raises(ValueError, match="not valid JSON"):
+        Comparison.from_json(b"{nope")
+    with pytest.raises(ValueError, match="neither"):
+        Comparison.from_json(json.dumps({"kind": "other"}))
+    with pytest.raises(ValueError, match="newer"):
+        Comparison.from_json(json.dumps({"kind": "bait-explorer-comparison", "schema_version": 99, "records": []}))
+    with pytest.raises(ValueError, match="different datasets"):
+        Comparison.from_records([_rec("A", 0, [0.5]), _rec("B", 0, [0.5], fingerprint="other")
+                                 .__class__(**{**_rec("B", 0, [0.5]).__dict__,
+                                               "dataset": {"name": "x", "source": "file.csv", "fingerprint": "z",
+                                                           "task": "classification", "n_points": 4}})])
+    with pytest.raises(ValueError, match="More than one record"):
+        Comparison.from_records([_rec("A", 0, [0.5]), _rec("A", 0, [0.6])])
+    single = Comparison.from_json(_rec("A", 3, [0.5, 0.6]).to_json())
+    assert single.strategies == ["A"] and single.seeds == [3]
+
+
+def test_plan_validation():
+    ok = ComparePlan(base=RunConfig(data="builtin:moons"), strategies=("bait", "random"), seeds=(0, 1))
+    ok.validate("classification", 300)
+    assert [(c.strategy, c.seed) for c in ok.runs()] == [("bait", 0), ("random", 0), ("bait", 1), ("random", 1)]
+    for plan, needle in [(ComparePlan(RunConfig(), (), (0,)), "at least one strategy"),
+                         (ComparePlan(RunConfig(), ("nope",), (0,)), "Unknown strategy"),
+                         (ComparePlan(RunConfig(), ("bait", "bait"), (0,)), "only once"),
+                         (ComparePlan(RunConfig(), ("bait",), ()), "at least one seed"),
+                         (ComparePlan(RunConfig(initial=500), ("bait",), (0,)), "initial")]:
+        with pytest.raises(ValueError, match=needle):
+            plan.validate("classification", 300)
+
+
+def test_run_comparison_shares_the_start_of_each_seed(moons, small_config):
+    from bait_core.data import load_builtin
+    plan = ComparePlan(base=small_config(rounds=2), strategies=("bait", "entropy"), seeds=(0, 1))
+    events = list(run_comparison(plan, lambda seed: load_builtin("moons", seed=seed, n_points=300),
+                                 lambda ds, seed: build_model("mlp", ds.input_shape, len(ds.classes), seed=seed)))
+    done = [e for e in events if e.kind == "done"]
+    assert [(e.strategy, e.seed) for e in done] == [("bait", 0), ("entropy", 0), ("bait", 1), ("entropy", 1)]
+    assert [e.kind for e in events].count("round") == 4 * 3      # 2 rounds + the final evaluation each
+    comp = Comparison.from_records([e.record for e in done], plan)
+    for seed in (0, 1):
+        picks = first_round_picks(comp, seed)
+        (lab_a, pk_a), (lab_b, pk_b) = picks["bait"], picks["entropy"]
+        np.testing.assert_array_equal(lab_a, lab_b)                  # the same initial set …
+        a, b = comp.record("bait", seed), comp.record("entropy", seed)
+        assert a.rounds[0].metric == b.rounds[0].metric              # … and the same first model
+        assert not lab_a[pk_a].any() and len(set(pk_a.tolist())) == len(pk_a) == 5
+    assert comp.record("bait", 0).rounds[0].labeled_before.tolist() != \
+        comp.record("bait", 1).rounds[0].labeled_before.tolist()     # seeds differ
+
+
+def test_run_comparison_stops_when_asked(small_config):
+    from bait_core.data import load_builtin
+    plan = ComparePlan(base=small_config(rounds=2), strategies=("random",), seeds=(0, 1))
+    calls = {"n": 0}
+
+    def stop():
+        calls["n"] += 1
+        return calls["n"] > 3
+    events = list(run_comparison(plan, lambda seed: load_builtin("moons", seed=seed, n_points=300),
+                                 lambda ds, seed: build_model("mlp", ds.input_shape, len(ds.classes), seed=seed),
+                                 should_stop=stop))
+    assert not any(e.kind == "done" for e in events)
