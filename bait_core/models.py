@@ -164,8 +164,10 @@ def _seeded_init(model: nn.Module, generator: torch.Generator) -> None:
                 raise AssertionError(f"no seeded init for {type(m).__name__}.{name}")
 
 
-def build_model(name: str, input_shape: tuple[int, ...], n_outputs: int, *, seed: int) -> EmbedNet:
+def build_model(name: str, input_shape: tuple[int, ...], n_outputs: int, *, seed: int,
+                hidden: Optional[int] = None) -> EmbedNet:
     """A built-in model ("linear", "mlp" or "cnn") for rows of ``input_shape`` and ``n_outputs`` outputs.
+    ``hidden``: the mlp's embedding width (default 128, the paper's); other models ignore it.
 
     Same ``seed`` → identical ``state_dict``; the global RNG is untouched (modules are created on
     the meta device and initialised from a private ``torch.Generator``).
@@ -183,8 +185,9 @@ def build_model(name: str, input_shape: tuple[int, ...], n_outputs: int, *, seed
             f"rows of shape {shape}; use the linear or mlp model for tabular data."
         )
     cls = {"linear": LinearNet, "mlp": MLPNet, "cnn": CNNNet}[key]
+    kwargs = {"hidden": int(hidden)} if key == "mlp" and hidden is not None else {}
     with torch.device("meta"):
-        model = cls(shape, n_outputs)
+        model = cls(shape, n_outputs, **kwargs)
     model = model.to_empty(device="cpu")
     _seeded_init(model, torch.Generator().manual_seed(int(seed)))
     return model
