@@ -13,8 +13,10 @@ S.warm_compute()
 pages = [
     st.Page("pages/setup.py", title="Setup", icon=":material/tune:"),
     st.Page("pages/rounds.py", title="Rounds", icon=":material/model_training:", default=True),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/records.py", title="Records", icon=":material/folder_open:"),
-    st.Page("pages/demo.py", title="Toy demo", icon=":material/scatter_plot:"),
+    st.Page("pages/walkthrough.py", title="Walkthrough", icon=":material/slideshow:"),
+    st.Page("pages/learn.py", title="Learn", icon=":material/school:"),
 ]
 nav = st.navigation(pages)
 

@@ -7,15 +7,18 @@ draw anything; the worker function of a round Job never touches streamlit.
 
 from __future__ import annotations
 
+import copy
 import io
 import os
 import threading
 import zipfile
+from dataclasses import replace
 from typing import Any, Optional
 
 import numpy as np
 import streamlit as st
 
+from bait_core.compare import ComparePlan, Comparison, run_comparison
 from bait_core.data import BUILTIN_DEFAULTS, Dataset, load_builtin, load_file
 from bait_core.explorer import Explorer
 from bait_core.jobs import Job
@@ -51,6 +54,26 @@ UPLOAD_DATASET = "upload_dataset"  # (upload key, Dataset) of the last good tabl
 RECORD_KEY = "record_loaded"     # upload key of the record the Records page opened last
 FLASH = "flash"                  # a success sentence to show once after a rerun
 ROUND_ERROR = "round_error"      # a start-rounds error sentence, shown once on the Rounds page
+COMPARE_JOB = "compare_job"      # the running / last comparison Job, or None
+COMPARISON = "comparison"        # the Comparison shown on the Compare page (finished or opened), or None
+COMPARE_ACK = "compare_ack"      # id() of the comparison Job whose end the page has already drawn
+COMPARE_FILE_KEY = "compare_file_key"  # upload key of the comparison file opened last
+COMPARE_ERROR = "compare_error"  # a start-comparison error sentence, shown once
+STORY = "story"                  # Walkthrough page: (Story, read-only Explorer) being played, or absent
+STORY_STEP = "story_step"        # Walkthrough page: 0-based step shown (Previous / Next / slider)
+STORY_SLIDER = "story_slider"    # Walkthrough page: the "Jump to step" slider (1-based), synced to STORY_STEP
+STORY_KEY = "story_loaded"       # upload key of the walkthrough file opened last
+PLAYGROUND = "playground"         # Learn page: the 2-D playground (bait_core.playground.Playground), or absent
+LEARN_ERROR = "learn_error"      # Learn page: a settings / round error sentence, shown once
+LEARN_ROUND = "learn_round"      # Learn page: the "Round shown" slider (0-based round index)
+LEARN_TOY = "learn_toy"          # Learn page widgets: toy set, points, classes, noise, initial labels,
+LEARN_POINTS = "learn_points"    #   batch size, seed (all take effect with "New playground") and the
+LEARN_CLASSES = "learn_classes"  #   comparison strategy (applies at once, to every round shown)
+LEARN_NOISE = "learn_noise"
+LEARN_INITIAL = "learn_initial"
+LEARN_BATCH = "learn_batch"
+LEARN_SEED = "learn_seed"
+LEARN_COMPARE = "learn_compare"
 
 DEFAULT_CONFIG = RunConfig(data="builtin:digits", model="mlp", strategy="bait", rounds=10,
                            batch_size=10, initial=20, seed=0)
@@ -63,7 +86,9 @@ def init_state() -> None:
         ss[EXPLORER] = build_explorer(DEFAULT_CONFIG)
     for key, value in ((JOB, None), (JOB_ACK, None), (SYNC_JOBS, False), (ROUND_FOLLOW, -1),
                        (COLOR_BY, "true class"), (LAYOUT_KIND, "UMAP"),
-                       (N_TO_RUN, 3), (UPLOAD_DATASET, None), (RECORD_KEY, None), (FLASH, None), (ROUND_ERROR, None)):
+                       (N_TO_RUN, 3), (UPLOAD_DATASET, None), (RECORD_KEY, None), (FLASH, None), (ROUND_ERROR, None),
+                       (COMPARE_JOB, None), (COMPARISON, None), (COMPARE_ACK, None), (COMPARE_FILE_KEY, None),
+                       (COMPARE_ERROR, None)):
         ss.setdefault(key, value)
 
 
@@ -165,6 +190,23 @@ def open_record(data: bytes, current: Optional[Explorer] = None) -> Explorer:
     return Explorer.from_record(record, dataset=dataset)
 
 
+WALKTHROUGH_ASSET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "walkthrough_digits.json")
+
+
+def open_story(data: bytes, current: Optional[Explorer] = None):
+    """A walkthrough (JSON bytes) as (Story, read-only Explorer of its record); ValueError with a
+    sentence otherwise. Like open_record, a story of an uploaded file reuses the current run's
+    dataset when its fingerprint matches."""
+    from bait_core.story import Story
+    story = Story.from_json(data)
+    record = story.record
+    dataset = None
+    if (current is not None and not str(record.dataset.get("source", "")).startswith("builtin:")
+            and current.dataset.fingerprint == record.dataset.get("fingerprint")):
+        dataset = current.dataset
+    return story, Explorer.from_record(record, dataset=dataset)
+
+
 # --- the round job (worker thread: no streamlit) ----------------------------------------------
 
 def _round_worker(ex: Explorer, n_rounds: int):
@@ -222,6 +264,128 @@ def start_rounds(n_rounds: int, wait_s: float = 0.0) -> Job:
     elif wait_s > 0:
         job.join(wait_s)
     return job
+
+
+# --- the comparison job (worker thread: no streamlit) ---------------------------------------
+
+def compare_plan(strategies: list[str], seeds: list[int], rounds: int, batch_size: int, initial: int) -> ComparePlan:
+    """A comparison on the session's current dataset and model with these settings (validated)."""
+    ex = explorer()
+    base = replace(ex.config, rounds=int(rounds), batch_size=int(batch_size), initial=int(initial))
+    plan = ComparePlan(base=base, strategies=tuple(strategies), seeds=tuple(int(s) for s in seeds))
+    plan.validate(ex.dataset.task, ex.dataset.X.shape[0])
+    return plan
+
+
+def _compare_sources(ex: Explorer):
+    """(load_dataset(seed), build_model(dataset, seed)) for a comparison on the session's run: built-in
+    data are reloaded per seed (their split is seeded, as in the CLI); an uploaded file is shared;
+    built-in models are built per seed, an uploaded model starts every run from its uploaded weights."""
+    source = ex.config.data
+    if source.startswith("builtin:"):
+        name = source.split(":", 1)[1]
+
+        def load(seed: int) -> Dataset:
+            return ex.dataset if seed == ex.config.seed else load_builtin_dataset(name, seed)
+    else:
+        def load(seed: int) -> Dataset:
+            return ex.dataset
+    if ex.config.model in MODEL_NAMES:
+        def build(ds: Dataset, seed: int):
+            n_out = len(ds.classes) if ds.task == "classification" else 1
+            return build_model(ex.config.model, ds.input_shape, n_out, seed=seed)
+    elif ex.model is not None and ex.init_state is not None:
+        def build(ds: Dataset, seed: int):
+            model = copy.deepcopy(ex.model)
+            model.load_state_dict(ex.init_state)
+            return model
+    else:
+        raise ValueError(f"This run's model '{ex.config.model}' was uploaded and is not loaded now; load it again on "
+                         "the Setup page to compare strategies with it.")
+    return load, build
+
+
+def _compare_worker(plan: ComparePlan, load, build):
+    def work(job: Job) -> None:
+        for c in plan.runs():
+            job.set_item((c.strategy, c.seed), strategy=c.strategy, seed=c.seed, status="waiting", round="",
+                         auc=None)
+        total = len(plan.runs())
+        current: dict = {}
+
+        def progress(stage: str, done: int, total_steps: int, info: Optional[float]) -> None:
+            if stage == "train":
+                job.report("train", done, total_steps, info, f"{current.get('label', '')}: training, epoch {done}")
+            elif stage.startswith("select:"):
+                job.report(stage, done, total_steps, info,
+                           f"{current.get('label', '')}: selecting ({stage[7:]}, step {done} of {total_steps})")
+
+        with single_cpu_thread(True):
+            events = run_comparison(plan, load, build, progress=progress, should_stop=lambda: job.cancelled)
+            for ev in events:
+                key = (ev.strategy, ev.seed)
+                current["label"] = f"Run {ev.index + 1} of {total} ({ev.strategy}, seed {ev.seed})"
+                current["index"] = ev.index
+                if ev.kind == "start":
+                    job.set_item(key, status="running", round=f"0 of {ev.rounds}")
+                elif ev.kind == "round":
+                    job.set_item(key, status="running", round=f"{ev.round} of {ev.rounds}",
+                                 metric=None if ev.metric is None else round(float(ev.metric), 4))
+                    job.report("round", ev.index * 1000 + int(1000 * ev.round / max(1, ev.rounds)), total * 1000,
+                               ev.metric, f"{current['label']}: round {ev.round} of {ev.rounds} done")
+                elif ev.kind == "done":
+                    job.set_item(key, status="done", auc=round(float(ev.metric), 4))
+                    job.add_result(ev.record)
+        if job.cancelled:
+            for c in plan.runs():
+                if job.items[(c.strategy, c.seed)]["status"] != "done":
+                    job.set_item((c.strategy, c.seed), status="stopped")
+    return work
+
+
+def start_compare(plan: ComparePlan) -> Job:
+    """Start the comparison job (waits in test mode). Earlier comparison results stay until it ends."""
+    job = st.session_state.get(COMPARE_JOB)
+    if job is not None and job.running:
+        raise ValueError("A comparison is already running; stop it first.")
+    load, build = _compare_sources(explorer())
+    job = Job(name="comparison", fn=_compare_worker(plan, load, build))
+    job.plan = plan
+    st.session_state[COMPARE_JOB] = job
+    job.start()
+    if st.session_state.get(SYNC_JOBS):
+        job.join()
+    return job
+
+
+def comparison_of(job: Job) -> Optional[Comparison]:
+    """The finished runs of a comparison job as a Comparison (None when none finished)."""
+    records = list(job.results)
+    return Comparison(records=records, plan=getattr(job, "plan", None)) if records else None
+
+
+def open_comparison(files: list[tuple[str, bytes]]) -> Comparison:
+    """One comparison JSON, or several run records (e.g. the JSON files of the CLI's `compare`)."""
+    if not files:
+        raise ValueError("Choose a comparison file or some run records.")
+    if len(files) == 1:
+        return Comparison.from_json(files[0][1])
+    records = []
+    for name, data in files:
+        if name.endswith("comparison.json"):
+            raise ValueError(f"'{name}' is a whole comparison; open it on its own.")
+        try:
+            records.append(RunRecord.from_json(data))
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
+    return Comparison.from_records(records)
+
+
+def comparison_dataset(comparison: Comparison, seed: int) -> Dataset:
+    """The dataset of a comparison's runs with `seed` (built-in: reloaded; a file: the session's, if
+    it is the same data)."""
+    record = next(r for r in comparison.records if r.config.seed == seed)
+    return open_record(record.to_json().encode(), current=explorer()).dataset
 
 
 # --- the map layout ---------------------------------------------------------------------------

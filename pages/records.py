@@ -1,5 +1,6 @@
 """Records: open a saved run record read-only, and export the current run."""
 
+import pandas as pd
 import streamlit as st
 
 import app_state as S
@@ -32,5 +33,12 @@ st.markdown(f"{rec.dataset.get('name')} · {rec.config.model} · {rec.config.str
             + ("read-only record" if ex.read_only else "live run") + f" · created {rec.created}")
 if rec.rounds:
     st.metric("Learning-curve AUC (mean test metric over the label budget)", f"{rec.auc():.3f}")
+    st.dataframe(pd.DataFrame([{"round": r.round, "labels": r.n_labeled, r.metric_name: round(r.metric, 4),
+                                "train s": round(r.times.get("train", 0.0), 3),
+                                "outputs s": round(r.times.get("outputs", 0.0), 3),
+                                "select s": round(r.times.get("select", 0.0), 3), "device": r.device}
+                               for r in rec.rounds]), hide_index=True, width="stretch")
+    st.caption("Per round: labels trained on, the test metric, and the seconds spent training, computing outputs and "
+               "selecting, on the device shown.")
 S.export_buttons(rec, "rec_dl")
 st.caption("The record holds the config, every round's metric, predictions and picks; the CSVs are for spreadsheets.")

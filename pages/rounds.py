@@ -214,6 +214,18 @@ with right:
     else:
         st.info("No picks to count in this round.")
 
+# --- performance ----------------------------------------------------------------------------------
+st.subheader("Time per round")
+tt = [x.times for x in rounds]
+st.plotly_chart(plots.round_times([x.round for x in rounds], [t.get("train", 0.0) for t in tt],
+                                  [t.get("outputs", 0.0) for t in tt], [t.get("select", 0.0) for t in tt],
+                                  device=rr.device, current=r), width="stretch", key="round_times")
+sel_t = sel.timings if sel is not None else {}
+st.caption(f"Seconds each round spent training the model, computing the pool's embeddings and probabilities, and "
+           f"selecting, on {rr.device or 'an unrecorded device'}."
+           + (f" Round {rr.round}'s selection: set-up {sel_t.get('setup', 0):.3f} s, forward "
+              f"{sel_t.get('forward', 0):.3f} s, backward {sel_t.get('backward', 0):.3f} s." if "setup" in sel_t else ""))
+
 # --- picked batch ---------------------------------------------------------------------------------
 st.subheader("Picked batch")
 if sel is None or not sel.indices.size:

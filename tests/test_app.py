@@ -34,7 +34,8 @@ def ran() -> AppTest:
     return at
 
 
-@pytest.mark.parametrize("page", ["pages/setup.py", "pages/rounds.py", "pages/records.py", "pages/demo.py"])
+@pytest.mark.parametrize("page", ["pages/setup.py", "pages/rounds.py", "pages/compare.py", "pages/records.py",
+                                  "pages/walkthrough.py", "pages/learn.py"])
 def test_every_page_loads(page):
     at = _app(page)
     _ok(at)
@@ -57,6 +58,9 @@ def test_rounds_run_views_and_time_travel(ran):
     ex = at.session_state[S.EXPLORER]
     assert len(ex.rounds) == 2
     assert len(at.get("plotly_chart")) >= 4, "map, objective, objective per round, learning curve, picks"
+    # performance readout: time per round, with the device and the selection's phases
+    assert any(h.value == "Time per round" for h in at.subheader)
+    assert any("selecting, on CPU" in c.value and "set-up" in c.value for c in at.caption)
     assert at.slider(key=S.ROUND_VIEW).value == 1
     at.slider(key=S.ROUND_VIEW).set_value(0).run()
     _ok(at)
@@ -149,6 +153,8 @@ def test_records_open_read_only(ran, tmp_path):
     assert not at.error, [e.value for e in at.error]
     ex = at.session_state[S.EXPLORER]
     assert ex.read_only and len(ex.rounds) == 2
+    times = [df.value for df in at.dataframe if "select s" in df.value.columns]
+    assert times and len(times[0]) == 2 and (times[0]["device"] == "CPU").all()   # performance readout
     at.switch_page("pages/rounds.py").run()
     _ok(at)
     assert at.button(key="btn_run1").disabled and at.button(key="btn_reset").disabled

@@ -1,0 +1,171 @@
+"""Compare: several strategies × several seeds on the session's dataset and model, with the spread
+over seeds, the paper's penalty matrix and each strategy's first picks from the same start."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import app_state as S
+from bait_core import STRATEGIES, plots
+from bait_core.compare import first_round_picks, penalty_matrix, timing_table
+
+ss = st.session_state
+st.title("Compare strategies")
+ex = S.explorer()
+st.caption(f"Runs every chosen strategy once per seed on **{ex.dataset.name}** with the **{ex.config.model}** model "
+           f"(change them on Setup). Within a seed every strategy starts from the same initial labeled set and the "
+           f"same initial weights, so the runs differ only by what each strategy picks; seeds show the spread.")
+
+job = ss.get(S.COMPARE_JOB)
+if job is not None and not job.running and ss.get(S.COMPARE_ACK) != id(job):
+    ss[S.COMPARE_ACK] = id(job)                     # this run draws the finished job's results
+    comp = S.comparison_of(job)
+    if comp is not None:
+        ss[S.COMPARISON] = comp
+    if job.status == "error":
+        st.error(f"The comparison stopped with an error: {job.error}")
+running = job is not None and job.running
+
+# --- settings and controls ------------------------------------------------------------------------
+K_STRAT, K_SEEDS, K_ROUNDS, K_BATCH, K_INIT = "cmp_strategies", "cmp_seeds", "cmp_rounds", "cmp_batch", "cmp_initial"
+ss.setdefault(K_STRAT, [s for s in ("bait", "badge", "random") if s in STRATEGIES])
+ss.setdefault(K_SEEDS, 3)
+ss.setdefault(K_ROUNDS, ex.config.rounds)
+ss.setdefault(K_BATCH, ex.config.batch_size)
+ss.setdefault(K_INIT, ex.config.initial)
+
+
+def _start() -> None:
+    try:
+        plan = S.compare_plan(list(ss[K_STRAT]), list(range(int(ss[K_SEEDS]))), ss[K_ROUNDS], ss[K_BATCH], ss[K_INIT])
+        S.start_compare(plan)
+    except ValueError as e:
+        ss[S.COMPARE_ERROR] = str(e)
+
+
+st.multiselect("Strategies", list(STRATEGIES), key=K_STRAT, disabled=running,
+               help="Any subset of the registered strategies.")
+c1, c2, c3, c4 = st.columns(4)
+c1.number_input("Seeds", min_value=1, max_value=10, step=1, key=K_SEEDS, disabled=running,
+                help="Seeds 0 … S−1; the penalty matrix needs at least 2.")
+c2.number_input("Rounds", min_value=1, max_value=100, step=1, key=K_ROUNDS, disabled=running)
+c3.number_input("Batch size", min_value=1, max_value=10_000, step=1, key=K_BATCH, disabled=running)
+c4.number_input("Initial labeled", min_value=1, max_value=100_000, step=1, key=K_INIT, disabled=running)
+b1, b2, _ = st.columns([1.2, 1, 3])
+b1.button("Run comparison", type="primary", key="btn_compare", disabled=running, on_click=_start)
+if b2.button("Stop", key="btn_compare_stop", disabled=not running) and job is not None:
+    job.cancel()
+    st.toast("Stopping after the current step; finished runs are kept.")
+if ss.get(S.COMPARE_ERROR):
+    st.error(ss[S.COMPARE_ERROR])
+    ss[S.COMPARE_ERROR] = None
+
+
+@st.fragment(run_every=1.0)
+def progress_panel() -> None:
+    j = ss.get(S.COMPARE_JOB)
+    if j is None:
+        return
+    snap = j.snapshot()
+    if snap.status != "running":
+        if ss.get(S.COMPARE_ACK) != id(j):
+            st.rerun()
+        return
+    frac = min(1.0, snap.done / snap.total) if snap.total else 0.0
+    n_done = sum(1 for it in snap.items if it.get("status") == "done")
+    st.progress(frac, text=f"{snap.message or 'Starting…'} · {n_done} of {len(snap.items)} runs done · "
+                           f"{snap.elapsed:.0f} s")
+    st.dataframe(pd.DataFrame(list(snap.items)), hide_index=True, width="stretch", height=min(400, 38 + 35 * len(snap.items)))
+    st.caption("One row per run: its status, the round it is in, its latest test metric and, when done, its "
+               "learning-curve AUC.")
+
+
+if running:
+    progress_panel()
+elif job is not None and job.status in ("done", "cancelled") and job.items:
+    with st.expander(f"Last comparison: {job.status}, {job.snapshot().elapsed:.1f} s", expanded=False):
+        st.dataframe(pd.DataFrame([dict(v) for v in job.items.values()]), hide_index=True, width="stretch")
+
+# --- results ------------------------------------------------------------------------------------------
+comp = ss.get(S.COMPARISON)
+st.divider()
+if comp is None:
+    st.info("No comparison yet: choose strategies and seeds and press “Run comparison”, or open one below "
+            "(a comparison JSON, or the run records the command line's `compare` writes).")
+else:
+    recs = comp.records
+    metric = recs[0].rounds[0].metric_name if recs and recs[0].rounds else "metric"
+    st.subheader(f"Results: {len(comp.strategies)} strategies × {len(comp.seeds)} seed(s) on "
+                 f"{recs[0].dataset.get('name')}")
+    left, right = st.columns([3, 2])
+    with left:
+        st.plotly_chart(plots.learning_curves(recs), width="stretch", key="cmp_curves")
+        st.caption(f"Test {metric} against the number of labels: the line is the mean over seeds, the band ± one "
+                   "standard deviation. A curve that rises sooner needs fewer labels.")
+    with right:
+        table = plots.auc_table(recs)
+        st.dataframe(pd.DataFrame([{"strategy": t["strategy"], "runs": t["runs"],
+                                    "AUC": f"{t['auc_mean']:.3f} ± {t['auc_std']:.3f}",
+                                    f"final {metric}": round(t["final_mean"], 3)} for t in table]),
+                     hide_index=True, width="stretch")
+        st.caption(f"Area under each learning curve divided by the label range (the mean test {metric} over the "
+                   "budget), mean ± std over seeds, best first.")
+        st.dataframe(pd.DataFrame([{"strategy": r["strategy"], "train s": round(r["train_s"], 3),
+                                    "outputs s": round(r["outputs_s"], 3), "select s": round(r["select_s"], 3),
+                                    "device": r["device"]} for r in timing_table(comp)]),
+                     hide_index=True, width="stretch")
+        st.caption("Mean seconds per round spent training, computing the pool's outputs and selecting.")
+
+    st.subheader("Pairwise penalty matrix")
+    if len(comp.strategies) >= 2 and len(comp.seeds) >= 2:
+        pm = penalty_matrix(comp)
+        st.plotly_chart(plots.penalty_heatmap(pm.strategies, pm.matrix, pm.column_means,
+                                              n_checkpoints=pm.n_checkpoints, n_seeds=pm.n_seeds),
+                        width="stretch", key="cmp_penalty")
+        best = pm.strategies[int(np.argmin(pm.column_means))]
+        st.caption(f"Cell (row, column): the share of the {pm.n_checkpoints} checkpoints (rounds after the first "
+                   f"pick) where the row strategy is significantly better than the column one (paired t-test over "
+                   f"seeds, p < {pm.alpha}), as in the BADGE and BAIT papers. The bottom row averages each column: "
+                   f"how often that strategy is beaten — lower is better (here: {best}).")
+    else:
+        st.info("The penalty matrix needs at least 2 strategies and 2 seeds.")
+
+    st.subheader("First-round picks from the same start")
+    seed = st.selectbox("Seed", comp.seeds, key="cmp_seed") if len(comp.seeds) > 1 else comp.seeds[0]
+    picks = first_round_picks(comp, seed)
+    if picks:
+        try:
+            ds = S.comparison_dataset(comp, seed)
+        except ValueError as e:
+            st.info(f"The map needs the comparison's dataset: {e}")
+        else:
+            xy, shown = S.layout(ds, "UMAP")
+            colour = ds.y.astype(np.int64) if ds.task == "classification" else np.zeros(len(ds.y), np.int64)
+            labeled = next(iter(picks.values()))[0]
+            fig = plots.picks_side_by_side(xy, colour, {k: v[1] for k, v in picks.items()}, labeled,
+                                           cols=min(3, len(picks)))
+            st.plotly_chart(fig, width="stretch", key="cmp_first_picks")
+            st.caption(f"{shown} map of the pool (faint dots coloured by class). Every panel starts from the same "
+                       f"{int(labeled.sum())} labeled points (black squares) and the same trained model; the gold "
+                       "stars are what each strategy picks in round 0.")
+    else:
+        st.info("No first-round picks to show for this seed.")
+    st.download_button("Download comparison (JSON)", comp.to_json(), file_name="bait_comparison.json",
+                       mime="application/json", key="cmp_dl")
+
+st.divider()
+st.subheader("Open a comparison")
+ups = st.file_uploader("A comparison JSON, or several run records of one comparison (e.g. the command line's "
+                       "`compare` folder)", type=["json"], accept_multiple_files=True, key="cmp_files")
+if ups:
+    files = [(u.name, u.getvalue()) for u in ups]
+    ukey = tuple((n, len(b), hash(b)) for n, b in files)
+    if ss.get(S.COMPARE_FILE_KEY) != ukey:
+        try:
+            opened = S.open_comparison(files)
+        except ValueError as e:
+            st.error(str(e))
+        else:
+            ss[S.COMPARISON] = opened
+            ss[S.COMPARE_FILE_KEY] = ukey
+            st.rerun()
