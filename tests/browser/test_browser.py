@@ -17,6 +17,7 @@ import time
 import pytest
 
 from .conftest import SCREENSHOTS, require_browser
+from .harness import run_compare, selected_strategies
 
 require_browser()
 
@@ -185,3 +186,37 @@ def test_back_to_rounds_draws_the_map(page, timings):
     timings["nav_to_map_s"] = time.perf_counter() - t0
     line = "BROWSER-TIMING " + " ".join(f"{k}={v:.2f}" for k, v in timings.items())
     print(line)
+
+
+# --- issue 5: a comparison, the walkthrough and the learn page ----------------------------------------------
+
+def test_compare_two_strategies_two_seeds(page, timings):
+    """A 2-strategy × 2-seed comparison on digits (3 rounds each) runs in the app and draws its curves,
+    the penalty matrix and the first-round picks side by side."""
+    page.get_by_role("link", name=re.compile(r"Compare")).first.click()
+    seconds = run_compare(page, ["bait", "random"], seeds=2, rounds=3, timeout_s=ROUND_TIMEOUT_S * 4)
+    timings["compare_2x2x3_s"] = seconds
+    assert selected_strategies(page) == ["bait", "random"]
+    page.get_by_text(re.compile(r"Results: 2 strategies × 2 seed\(s\)")).first.wait_for(timeout=60_000)
+    page.get_by_role("heading", name="First-round picks from the same start").first.wait_for(timeout=60_000)
+    n_charts = page.locator(".stPlotlyChart").count()
+    assert n_charts >= 3, n_charts                    # curves, penalty matrix, first-round picks
+    wait_idle(page)
+    page.screenshot(path=str(SCREENSHOTS / "compare.png"), full_page=True)
+
+
+def test_walkthrough_plays(page):
+    page.get_by_role("link", name=re.compile(r"Walkthrough")).first.click()
+    step = page.get_by_text(re.compile(r"Step 1 of \d+"))
+    step.first.wait_for(timeout=60_000)
+    total = int(re.search(r"Step 1 of (\d+)", step.first.inner_text()).group(1))
+    assert total >= 3
+    page.get_by_role("button", name="Next", exact=True).click()
+    page.get_by_text(re.compile(rf"Step 2 of {total}")).first.wait_for(timeout=60_000)
+    page.get_by_role("button", name="Next", exact=True).click()
+    page.get_by_text(re.compile(rf"Step 3 of {total}")).first.wait_for(timeout=60_000)
+    page.get_by_role("button", name="Previous", exact=True).click()
+    page.get_by_text(re.compile(rf"Step 2 of {total}")).first.wait_for(timeout=60_000)
+    wait_for(lambda: page.locator(".stPlotlyChart .main-svg").count() >= 2, 60, "the walkthrough's charts", page)
+    wait_idle(page)
+    page.screenshot(path=str(SCREENSHOTS / "walkthrough.png"), full_page=True)

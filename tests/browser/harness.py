@@ -1,0 +1,146 @@
+"""Start the app in a subprocess and Debian Chromium through Playwright: shared by the browser
+suite (tests/browser) and the in-app benchmark (bench/bench_app_compare.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+ROOT = Path(__file__).resolve().parents[2]
+OUTPUT = ROOT / "test-output"
+SCREENSHOTS = OUTPUT / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+STARTUP_TIMEOUT_S = 120
+
+
+class AppStartError(RuntimeError):
+    pass
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tail(path: Path, n: int = 4000) -> str:
+    try:
+        return path.read_text(errors="replace")[-n:]
+    except OSError:
+        return "(no log)"
+
+
+@contextlib.contextmanager
+def running_app(log_name: str = "streamlit-browser.log") -> Iterator[str]:
+    """`streamlit run app.py` on a free localhost port (the real app: UMAP on, round times logged);
+    yields its URL; always stopped at the end. AppStartError (with the log's tail) if it fails."""
+    OUTPUT.mkdir(exist_ok=True)
+    port = _free_port()
+    log_path = OUTPUT / log_name
+    log = open(log_path, "w")
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true",
+           "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
+    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    env.pop("BAIT_EXPLORER_NO_UMAP", None)         # the real app: UMAP warms up in the background
+    env["BAIT_EXPLORER_LOG_TIMES"] = "1"          # round times in the server log
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                raise AppStartError(f"streamlit exited with code {proc.returncode}:\n{tail(log_path)}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AppStartError(f"streamlit did not answer {url}/_stcore/health within {STARTUP_TIMEOUT_S} s:\n"
+                                    f"{tail(log_path)}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+        log.close()
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[object]:
+    """A Playwright Chromium browser (Debian's binary; no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+# --- the Compare page -------------------------------------------------------------------------------
+
+HEATMAP_JS = """() => [...document.querySelectorAll('.stPlotlyChart .js-plotly-plot')]
+  .some(gd => (gd._fullData || []).some(t => t.type === 'heatmap'))"""
+
+
+def set_number(page, label: str, value: int) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    page.wait_for_timeout(400)
+
+
+def selected_strategies(page) -> list[str]:
+    """The strategies chosen in the Compare page's multiselect (its tags, in order)."""
+    return page.locator('.react-aria-ComboBox [data-testid="stMultiSelectTagsContainer"] [data-tag]').evaluate_all(
+        "els => els.map(e => e.getAttribute('aria-label'))")
+
+
+def set_strategies(page, wanted: list[str]) -> None:
+    """Remove the chosen strategies that are not wanted, add the missing ones."""
+    for name in selected_strategies(page):
+        if name not in wanted:
+            page.get_by_role("button", name=f"Remove {name}", exact=True).first.click()
+            page.wait_for_timeout(500)
+    for name in wanted:
+        if name not in selected_strategies(page):
+            page.locator(".react-aria-ComboBox input").first.click()
+            page.get_by_role("option", name=name, exact=True).first.click()
+            page.keyboard.press("Escape")
+            page.wait_for_timeout(500)
+    got = selected_strategies(page)
+    if got != list(wanted):
+        raise AssertionError(f"strategies {got}, wanted {wanted}")
+
+
+def run_compare(page, strategies: list[str], seeds: int, rounds: int, timeout_s: float) -> float:
+    """On the Compare page: configure, click, wait for the penalty matrix. Returns seconds."""
+    page.get_by_role("heading", name="Compare strategies").first.wait_for(timeout=120_000)
+    set_strategies(page, strategies)
+    set_number(page, "Seeds", seeds)
+    set_number(page, "Rounds", rounds)
+    t0 = time.perf_counter()
+    page.get_by_role("button", name="Run comparison").click()
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(HEATMAP_JS):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no penalty matrix after {timeout_s:.0f} s")
+        page.wait_for_timeout(250)
+    return time.perf_counter() - t0
