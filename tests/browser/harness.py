@@ -133,6 +133,8 @@ def set_strategies(page, wanted: list[str]) -> None:
 def run_compare(page, strategies: list[str], seeds: int, rounds: int, timeout_s: float) -> float:
     """On the Compare page: configure, click, wait for the penalty matrix. Returns seconds."""
     page.get_by_role("heading", name="Compare strategies").first.wait_for(timeout=120_000)
+    page.locator(".react-aria-ComboBox").first.wait_for(state="visible", timeout=120_000)
+    page.get_by_role("button", name="Run comparison").wait_for(timeout=120_000)   # the page's widgets are drawn
     set_strategies(page, strategies)
     set_number(page, "Seeds", seeds)
     set_number(page, "Rounds", rounds)

@@ -220,3 +220,16 @@ def test_walkthrough_plays(page):
     wait_for(lambda: page.locator(".stPlotlyChart .main-svg").count() >= 2, 60, "the walkthrough's charts", page)
     wait_idle(page)
     page.screenshot(path=str(SCREENSHOTS / "walkthrough.png"), full_page=True)
+
+
+def test_learn_page_round_and_animation(page):
+    page.get_by_role("link", name=re.compile(r"Learn")).first.click()
+    nxt = page.get_by_role("button", name="Next round")
+    nxt.wait_for(timeout=60_000)
+    wait_idle(page)
+    nxt.click()
+    # the animated BAIT figure: a Plotly chart with animation frames and a slider
+    has_frames = "() => [...document.querySelectorAll('.stPlotlyChart .js-plotly-plot')].some(gd => (gd._transitionData && gd._transitionData._frames || []).length > 1)"
+    wait_for(lambda: page.evaluate(has_frames), 120, "the animated greedy steps on the Learn page", page)
+    wait_idle(page)
+    page.screenshot(path=str(SCREENSHOTS / "learn.png"), full_page=True)
