@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from .loop import RunConfig, RunRecord, new_record, run_rounds
+from .loop import RunConfig, RunRecord, check_version, new_record, read_json, run_rounds
 from .strategies import STRATEGIES
 
 KIND = "bait-explorer-comparison"
@@ -114,21 +114,13 @@ class Comparison:
     @classmethod
     def from_json(cls, text: str | bytes) -> "Comparison":
         """A comparison file, or a single run record (a comparison of one run)."""
-        try:
-            d = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"The file is not valid JSON ({e}).") from None
+        d = read_json(text, "file")
         if isinstance(d, dict) and d.get("kind") == "bait-explorer-run":
             return cls.from_records([RunRecord.from_dict(d)])
         if not isinstance(d, dict) or d.get("kind") != KIND:
             raise ValueError("This is neither a BAIT Explorer comparison nor a run record "
                              f"(no 'kind': '{KIND}').")
-        version = d.get("schema_version")
-        if not isinstance(version, int):
-            raise ValueError("The comparison has no schema version; it is broken or from another program.")
-        if version > SCHEMA_VERSION:
-            raise ValueError(f"The comparison was written by a newer BAIT Explorer (schema {version}); this "
-                             f"version reads schema {SCHEMA_VERSION} and older. Update BAIT Explorer.")
+        check_version(d.get("schema_version"), SCHEMA_VERSION, "comparison")
         try:
             plan = None if d.get("plan") is None else ComparePlan.from_dict(d["plan"])
             records = [RunRecord.from_dict(r) for r in d["records"]]

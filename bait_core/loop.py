@@ -231,6 +231,25 @@ def _round_from_dict(d: dict, n_points: int) -> RoundResult:
         train_accuracy=d.get("train_accuracy"), device=d.get("device", ""))
 
 
+def read_json(text: str | bytes, what: str) -> Any:
+    """Parse JSON text; ValueError "The <what> is not valid JSON (...)." otherwise."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"The {what} is not valid JSON ({e}).") from None
+
+
+def check_version(version: Any, supported: int, what: str, label: str = "schema") -> int:
+    """A file's format version as an int; ValueError with a sentence when it is missing or newer
+    than `supported` (`label` names the version in the sentence: "schema", "story version")."""
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValueError(f"The {what} has no {label} number; it is broken or from another program.")
+    if version > supported:
+        raise ValueError(f"The {what} was written by a newer BAIT Explorer ({label} {version}); this version reads "
+                         f"{label} {supported} and older. Update BAIT Explorer.")
+    return version
+
+
 @dataclass
 class RunRecord:
     """A whole run: config, seed, dataset and model identity, rounds, library version."""
@@ -279,12 +298,7 @@ class RunRecord:
     def from_dict(cls, d: Any) -> "RunRecord":
         if not isinstance(d, dict) or d.get("kind") != "bait-explorer-run":
             raise ValueError("This is not a BAIT Explorer run record (no 'kind': 'bait-explorer-run').")
-        version = d.get("schema_version")
-        if not isinstance(version, int):
-            raise ValueError("The run record has no schema version; it is broken or from another program.")
-        if version > SCHEMA_VERSION:
-            raise ValueError(f"The run record was written by a newer BAIT Explorer (schema {version}); "
-                             f"this version reads schema {SCHEMA_VERSION} and older. Update BAIT Explorer.")
+        version = check_version(d.get("schema_version"), SCHEMA_VERSION, "run record")
         try:
             known = {f.name for f in fields(RunConfig)}
             config = RunConfig(**{k: v for k, v in d["config"].items() if k in known})
@@ -298,11 +312,7 @@ class RunRecord:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "RunRecord":
-        try:
-            d = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"The run record is not valid JSON ({e}).") from None
-        return cls.from_dict(d)
+        return cls.from_dict(read_json(text, "run record"))
 
     @classmethod
     def load(cls, path: str | Path) -> "RunRecord":

@@ -22,7 +22,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .loop import RoundResult, RunRecord
+from .loop import RoundResult, RunRecord, check_version, read_json
 
 STORY_SCHEMA = "bait-explorer-story"
 STORY_VERSION = 1
@@ -96,11 +96,7 @@ class Story:
     @classmethod
     def from_json(cls, data: str | bytes) -> "Story":
         """Parse a story; ValueError with a user-readable sentence for anything that cannot be played."""
-        try:
-            d = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"The walkthrough file is not valid JSON ({e}).") from None
-        return cls.from_dict(d)
+        return cls.from_dict(read_json(data, "walkthrough file"))
 
     @classmethod
     def from_dict(cls, d: Any) -> "Story":
@@ -109,12 +105,7 @@ class Story:
                              "the current run as a walkthrough at the bottom of the Walkthrough page.")
         if not isinstance(d, dict) or d.get("schema") != STORY_SCHEMA:
             raise ValueError(f"This is not a BAIT Explorer walkthrough (no 'schema': '{STORY_SCHEMA}').")
-        version = d.get("version")
-        if isinstance(version, bool) or not isinstance(version, int):
-            raise ValueError("The walkthrough has no version number; it is broken or from another program.")
-        if version > STORY_VERSION:
-            raise ValueError(f"The walkthrough was written by a newer BAIT Explorer (story version {version}); "
-                             f"this version reads version {STORY_VERSION} and older. Update BAIT Explorer.")
+        version = check_version(d.get("version"), STORY_VERSION, "walkthrough", label="story version")
         title, intro = d.get("title"), d.get("intro", "")
         if not isinstance(title, str) or not title.strip():
             raise ValueError("The walkthrough is broken: it has no title.")

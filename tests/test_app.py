@@ -6,21 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 import app_state as S
 
-APP = "../app.py"  # resolved from this file's folder
-T = 180
-
-
-def _app(page: str | None = None, sync: bool = True) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=T)
-    at.session_state[S.SYNC_JOBS] = sync
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    return at
-
-
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
+from .app_helpers import APP, assert_ok as _ok, open_app as _app
 
 
 @pytest.fixture(scope="module")

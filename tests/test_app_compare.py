@@ -6,15 +6,13 @@ from streamlit.testing.v1 import AppTest
 
 import app_state as S
 
-APP = "../app.py"
+from .app_helpers import assert_ok, open_app
+
 
 
 def _compare_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.session_state[S.SYNC_JOBS] = True
-    at.run()
-    at.switch_page("pages/compare.py").run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_app("pages/compare.py", timeout=300)
+    assert_ok(at)
     return at
 
 

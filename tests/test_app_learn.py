@@ -9,20 +9,13 @@ from streamlit.testing.v1 import AppTest
 
 import app_state as S
 
-APP = "../app.py"  # resolved from this file's folder
-T = 180
+from .app_helpers import assert_ok as _ok, open_app
+
 PAGE = "pages/learn.py"
 
 
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
 def _learn() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=T)
-    at.session_state[S.SYNC_JOBS] = True
-    at.run()
-    at.switch_page(PAGE).run()
+    at = open_app(PAGE)
     _ok(at)
     return at
 

@@ -11,22 +11,13 @@ from streamlit.testing.v1 import AppTest
 import app_state as S
 from bait_core.story import Story
 
-APP = "../app.py"  # resolved from this file's folder
+from .app_helpers import assert_ok as _ok, open_app
+
 PAGE = "pages/walkthrough.py"
-T = 180
 
 
 def _app(page: str | None = PAGE) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=T)
-    at.session_state[S.SYNC_JOBS] = True
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    return at
-
-
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
+    return open_app(page)
 
 
 def _indicator(at: AppTest) -> str:

@@ -132,7 +132,7 @@ def test_a_run_record_is_recognised(bait_record):
 def test_newer_and_broken_stories_say_why(story):
     with pytest.raises(ValueError, match=r"newer BAIT Explorer \(story version 99\).*Update BAIT Explorer"):
         Story.from_json(_broken(story, version=99))
-    with pytest.raises(ValueError, match="no version number"):
+    with pytest.raises(ValueError, match="no story version number"):
         Story.from_json(_broken(story, version="1"))
     with pytest.raises(ValueError, match="no title"):
         Story.from_json(_broken(story, title=""))

@@ -1,0 +1,25 @@
+"""Shared AppTest set-up: the app (paths resolve from this folder), jobs waited for, no exceptions."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+import app_state as S
+
+APP = "../app.py"  # AppTest.from_file resolves it from this file's folder
+TIMEOUT = 180      # generous: the first run imports torch
+
+
+def open_app(page: str | None = None, sync: bool = True, timeout: float = TIMEOUT) -> AppTest:
+    """The app after its first run (and on `page` when given); started jobs are waited for when
+    `sync` (SYNC_JOBS)."""
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.session_state[S.SYNC_JOBS] = sync
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    return at
+
+
+def assert_ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
