@@ -37,6 +37,7 @@ SINGLE_THREAD_POOL = 20_000
 # then drawn by that run at once, without the progress panel's polling and a second page run.
 # Longer rounds go on in the background and the progress panel takes over.
 ROUND_WAIT_S = 2.0
+WARM_WAIT_S = 10.0               # the longest a round waits for the server's warm-up round
 
 # --- session keys ---------------------------------------------------------------------------
 EXPLORER = "explorer"            # the session's Explorer (live or read-only from a record)
@@ -209,8 +210,10 @@ def open_story(data: bytes, current: Optional[Explorer] = None):
 
 # --- the round job (worker thread: no streamlit) ----------------------------------------------
 
-def _round_worker(ex: Explorer, n_rounds: int):
+def _round_worker(ex: Explorer, n_rounds: int, warm: Optional[threading.Thread] = None):
     def work(job: Job) -> None:
+        if warm is not None:
+            warm.join(WARM_WAIT_S)                  # let the warm-up round finish first (≈ 1 s at most)
         for i in range(n_rounds):
             if job.cancelled or ex.finished:
                 return
@@ -256,7 +259,7 @@ def start_rounds(n_rounds: int, wait_s: float = 0.0) -> Job:
                          "Reset it or start a new run on Setup.")
     if not isinstance(n_rounds, int) or n_rounds < 1:
         raise ValueError(f"Rounds to run must be a whole number ≥ 1, got {n_rounds!r}.")
-    job = Job(name=f"{n_rounds} round(s)", fn=_round_worker(ex, n_rounds))
+    job = Job(name=f"{n_rounds} round(s)", fn=_round_worker(ex, n_rounds, warm_compute()))
     st.session_state[JOB] = job
     job.start()
     if st.session_state.get(SYNC_JOBS):
@@ -396,9 +399,10 @@ def umap_enabled() -> bool:
 
 
 @st.cache_resource(show_spinner=False)
-def warm_compute() -> bool:
+def warm_compute() -> threading.Thread:
     """Once per server: one tiny round in a background thread, so the first real round does not pay
-    torch's one-off first-call costs (≈ 1.5 s on a CPU for the digits demo)."""
+    torch's one-off first-call costs (≈ 1.5 s on a CPU for the digits demo). Returns the thread: a
+    round started while it still runs waits for it rather than competing for the cores."""
     def run() -> None:
         try:
             seconds = _warm_compute()
@@ -406,8 +410,9 @@ def warm_compute() -> bool:
                 print(f"warm-up round: {seconds:.3f} s", flush=True)
         except Exception:                          # a real round will pay the cost or report the error
             pass
-    threading.Thread(target=run, name="warm-compute", daemon=True).start()
-    return True
+    thread = threading.Thread(target=run, name="warm-compute", daemon=True)
+    thread.start()
+    return thread
 
 
 @st.cache_resource(show_spinner=False)
