@@ -4,22 +4,19 @@
 """
 
 import sys
+from pathlib import Path
 
-from playwright.sync_api import sync_playwright
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.browser.harness import chromium  # noqa: E402
 
 
 def main(url: str, out: str, wait_for: str = ".js-plotly-plot", width: int = 1400, height: int = 900) -> None:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with chromium() as browser:
         page = browser.new_page(viewport={"width": width, "height": height})
         page.goto(url)
         page.wait_for_selector(wait_for, timeout=90_000)
         page.wait_for_timeout(1500)
         page.screenshot(path=out, full_page=True)
-        browser.close()
 
 
 if __name__ == "__main__":
