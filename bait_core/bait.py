@@ -224,6 +224,11 @@ def _inverse_spd_(M: torch.Tensor) -> torch.Tensor:
     return symmetrize_(A)
 
 
+# The low-rank set-up keeps a few D×m matrices (m = n·K) besides the two D×D ones both set-ups hold;
+# "auto" takes it only while those stay this small, so it never raises the peak memory much.
+LOWRANK_EXTRA_BYTES = 64 << 20
+
+
 def _setup_costs(N: int, Nu: int, n: int, K: int, d: int) -> tuple[float, float]:
     """Multiply-adds of the dense set-up and of the low-rank (Woodbury) set-up, roughly."""
     D, m = K * d, n * K
@@ -233,20 +238,27 @@ def _setup_costs(N: int, Nu: int, n: int, K: int, d: int) -> tuple[float, float]
     return dense, low
 
 
+def _lowrank_extra_bytes(K: int, d: int, n: int, itemsize: int = 8) -> int:
+    """Peak memory of the low-rank set-up beyond the dense one's: about four D×m matrices."""
+    return 4 * K * d * n * K * itemsize
+
+
 def _lowrank_setup(h: torch.Tensor, Gt: torch.Tensor, h_l: torch.Tensor, G_l: torch.Tensor,
                    F: torch.Tensor, trace_F: float, C_all: Optional[tuple[torch.Tensor, torch.Tensor]],
                    lamb: float, c: float, N: int) -> dict:
     """A, E = A F A, tr(A F) and every candidate's P, Q when the labeled Fisher has low rank
     m = n·K < D, by the Woodbury identity instead of a D×D inverse and two D³ products:
 
-        M = λI + W Wᵀ  (W = √c [V_l]: D×m),   S = (λI + WᵀW)⁻¹,   A = (I − X Wᵀ)/λ,  X = W S
+        M = λI + W Wᵀ  (W = √c [V_l]: D×m),   S = (λI + WᵀW)⁻¹ = (L Lᵀ)⁻¹,   X = W S
+        A = (I − J Jᵀ)/λ  (J = W L⁻ᵀ, so J Jᵀ = W S Wᵀ)
         E = A F A = (F − X Z'ᵀ − Z' Xᵀ)/λ²,   Y = F W,  Z' = Y − ½ X (WᵀY)
         tr(A F) = (tr F − ⟨S, WᵀY⟩)/λ
         P = Vᵀ A V = (‖h‖² Gᵀ G − (VᵀX)(VᵀW)ᵀ)/λ
-        Q = Vᵀ E V = (Vᵀ F V − (VᵀX)(VᵀZ')ᵀ − (VᵀZ')(VᵀX)ᵀ)/λ²
+        Q = Vᵀ E V: from E in block form, or, when `C_all` = (h_all, C_all) is given (small pools),
+            (Vᵀ F V − (VᵀX)(VᵀZ')ᵀ − (VᵀZ')(VᵀX)ᵀ)/λ² with Vᵀ F V from the Gram matrix of the embeddings.
 
-    Vᵀ F V comes from the Gram matrix of the embeddings when `C_all` = (h_all, C_all) is given (small
-    pools), from F otherwise. F is overwritten by E. Shapes: W, X, Y, Z' (D, m); S (m, m).
+    F is overwritten by E; besides A and F at most about four D×m matrices live at once (no D×D
+    temporaries). Shapes: W, X, J, Y, Z' (D, m); S, L (m, m); R (d, K, j·m) the right factors.
     """
     K = Gt.shape[1]
     n, d = h_l.shape
@@ -256,34 +268,43 @@ def _lowrank_setup(h: torch.Tensor, Gt: torch.Tensor, h_l: torch.Tensor, G_l: to
     WtW = W.T @ W
     WtW.diagonal().add_(lamb)
     L = torch.linalg.cholesky(WtW)                                     # λI + WᵀW = L Lᵀ
-    J = torch.linalg.solve_triangular(L, W.T, upper=False).T           # (D, m) W L⁻ᵀ: J Jᵀ = W S Wᵀ
-    S = torch.cholesky_inverse(L)                                      # (m, m)
-    S = (S + S.T) / 2
+    J = torch.linalg.solve_triangular(L, W.T, upper=False).T           # (D, m)
+    A = torch.mm(J, J.T).neg_()                                        # (D, D)
+    A.diagonal().add_(1.0)
+    A.div_(lamb)
+    del J
+    S = torch.cholesky_inverse(L)
+    S = (S + S.T) / 2                                                  # (m, m)
+    del L, WtW
     X = W @ S                                                          # (D, m)
-    A = torch.addmm(torch.eye(K * d, device=F.device, dtype=dt), J, J.T, alpha=-1.0).div_(lamb)
-    del J, L
     Y = F @ W                                                          # (D, m)
     WtY = W.T @ Y
     WtY = (WtY + WtY.T) / 2
     objective = (trace_F - float((S * WtY).sum())) / lamb
-    Zp = Y.sub_(0.5 * (X @ WtY))                                       # (D, m) Z'
+    Zp = Y.sub_(0.5 * (X @ WtY))                                       # (D, m) Z', in Y's storage
+    E = F.addmm_(X, Zp.T, alpha=-1.0).addmm_(Zp, X.T, alpha=-1.0).div_(lamb ** 2)   # (D, D), in F's storage
+    gram = C_all is not None
+    parts = [W, X, Zp] if gram else [W, X]
+    R = torch.empty(d, K, len(parts) * m, device=F.device, dtype=dt)  # the right factors, laid out for h @ R
+    for i, U in enumerate(parts):
+        R[:, :, i * m:(i + 1) * m] = U.view(K, d, m).permute(1, 0, 2)
+    del W, X, Y, Zp, parts, U
+    R = R.view(d, -1)
     P, Q = torch.empty_like(Gt), torch.empty_like(Gt)
     rows = max(256, _ROW_CHUNK_ELEMENTS // max(1, K * m))
-    right = torch.cat([W, X, Zp], dim=1)                               # (D, 3m)
     for s in range(0, h.shape[0], rows):
         sl = slice(s, min(h.shape[0], s + rows))
         hs, Gs = h[sl].to(dt), Gt[sl]
-        T = Gs @ project(hs, right, K)                                  # (r, K, 3m): Vᵀ [W X Z']
-        VW, VX, VZ = T[..., :m], T[..., m:2 * m], T[..., 2 * m:]
+        T = Gs @ (hs @ R).view(hs.shape[0], K, -1)                      # (r, K, j·m): Vᵀ [W X (Z')]
+        VW, VX = T[..., :m], T[..., m:2 * m]
         XW = VX @ VW.transpose(1, 2)
         P[sl] = ((hs * hs).sum(1)[:, None, None] * (Gs @ Gs.transpose(1, 2)) - (XW + XW.transpose(1, 2)) / 2) / lamb
-        if C_all is None:
-            VFV = Gs @ block_quadratic(hs, F, K) @ Gs.transpose(1, 2)
-        else:
+        if gram:
+            XZ = VX @ T[..., 2 * m:].transpose(1, 2)
             VFV = gram_quadratic(hs, Gs.transpose(1, 2), *C_all).div_(N)
-        XZ = VX @ VZ.transpose(1, 2)
-        Q[sl] = (VFV - XZ - XZ.transpose(1, 2)) / lamb ** 2
-    E = F.addmm_(torch.cat([X, Zp], dim=1), torch.cat([Zp, X], dim=1).T, alpha=-1.0).div_(lamb ** 2)
+            Q[sl] = (VFV - XZ - XZ.transpose(1, 2)) / lamb ** 2
+        else:
+            Q[sl] = Gs @ block_quadratic(hs, E, K) @ Gs.transpose(1, 2)
     # A and E are symmetric up to rounding (no D×D symmetrisation pass: it would cost as much as E)
     return {"A": A, "E": E, "objective": objective, "P": P, "Q": Q}
 
@@ -303,7 +324,8 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
     raising in it cancels the selection.
     setup: how A = M⁻¹, A F A and the candidates' blocks are first built — "dense" (a D×D inverse
     and two D³ products), "low-rank" (the Woodbury identity through the n·K labeled directions,
-    cheaper while n·K ≪ D), or "auto" (the cheaper by a multiply-add count). Same picks either way.
+    cheaper while n·K ≪ D), or "auto" (the cheaper by a multiply-add count, low-rank only while its
+    extra D×(n·K) matrices stay under LOWRANK_EXTRA_BYTES). Same picks either way.
     record_steps: keep every point's gain at each forward step and each member's removal increase at
     each backward step (Selection.step_scores (T, N), prune_scores (R, N)), for teaching views.
     """
@@ -340,7 +362,9 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
             progress("setup", 0, 3, None)
         Nu = h.shape[0]
         dense_cost, low_cost = _setup_costs(N, Nu, n, K, d)
-        lowrank = n > 0 and (setup == "low-rank" or (setup == "auto" and low_cost < dense_cost))
+        lowrank = n > 0 and (setup == "low-rank" or (
+            setup == "auto" and low_cost < dense_cost
+            and _lowrank_extra_bytes(K, d, n, torch.finfo(dtype).bits // 8) <= LOWRANK_EXTRA_BYTES))
         if not lowrank:
             # M = λI + (n/(n+B))·mean_L I(x);  A = M⁻¹ (computed in M's storage). The labeled sum is
             # formed again below rather than kept: one D×D matrix less at the peak, n·D² more work.

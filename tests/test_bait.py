@@ -105,8 +105,13 @@ def test_low_rank_setup_matches_the_dense_construction(gram):
     torch.testing.assert_close(out["Q"], Vu.transpose(1, 2) @ A @ F @ A @ Vu)
 
 
-def test_auto_setup_takes_the_low_rank_path_for_few_labels():
+def test_auto_setup_takes_the_low_rank_path_for_few_labels(monkeypatch):
+    import bait_core.bait as bait_module
+
     h, p, labeled = make_fixture(300, 40, 5, 8, seed=5)
+    monkeypatch.setattr(bait_module, "LOWRANK_EXTRA_BYTES", 1000)    # its D×m matrices would not fit
+    assert bait_select(h, p, labeled, 6).params["setup"] == "dense"
+    monkeypatch.undo()
     auto = bait_select(h, p, labeled, 6)
     dense = bait_select(h, p, labeled, 6, setup="dense")
     assert (auto.params["setup"], dense.params["setup"]) == ("low-rank", "dense")
