@@ -375,6 +375,11 @@ def _pool() -> concurrent.futures.ProcessPoolExecutor:
                 initializer=_exit_with_parent, initargs=(os.getpid(),))
             with _plain_main():
                 pool.submit(os.getpid)                  # launches the worker now, without the app's script
+            for proc in list(getattr(pool, "_processes", {}).values()):   # lower it from here too, at once:
+                try:                                    # the child's own imports run before its initializer
+                    os.setpriority(os.PRIO_PROCESS, proc.pid, WORKER_NICENESS)
+                except (AttributeError, OSError):
+                    pass
             _POOL = pool
         return _POOL
 

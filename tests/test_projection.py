@@ -324,5 +324,7 @@ def test_layout_worker_does_not_rerun_the_main_script(tmp_path, monkeypatch):
         assert worker_pid != os.getpid()
         assert sys.modules["__main__"] is fake_main                # restored after the launch
         assert not marker.exists(), "the worker process ran the parent's main script"
+        # background work: the worker runs at a lower CPU priority than the app
+        assert os.getpriority(os.PRIO_PROCESS, worker_pid) > os.getpriority(os.PRIO_PROCESS, 0)
     finally:
         pool.shutdown(wait=True)
