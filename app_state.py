@@ -60,6 +60,11 @@ COMPARISON = "comparison"        # the Comparison shown on the Compare page (fin
 COMPARE_ACK = "compare_ack"      # id() of the comparison Job whose end the page has already drawn
 COMPARE_FILE_KEY = "compare_file_key"  # upload key of the comparison file opened last
 COMPARE_ERROR = "compare_error"  # a start-comparison error sentence, shown once
+CMP_STRATEGIES = "cmp_strategies"  # Compare page widgets: strategies, seeds, rounds, batch size, initial labeled
+CMP_SEEDS = "cmp_seeds"
+CMP_ROUNDS = "cmp_rounds"
+CMP_BATCH = "cmp_batch"
+CMP_INITIAL = "cmp_initial"
 STORY = "story"                  # Walkthrough page: (Story, read-only Explorer) being played, or absent
 STORY_STEP = "story_step"        # Walkthrough page: 0-based step shown (Previous / Next / slider)
 STORY_SLIDER = "story_slider"    # Walkthrough page: the "Jump to step" slider (1-based), synced to STORY_STEP
@@ -180,15 +185,19 @@ def build_explorer(config: RunConfig, dataset: Optional[Dataset] = None, model_f
     return Explorer.start(dataset, model, config)
 
 
-def open_record(data: bytes, current: Optional[Explorer] = None) -> Explorer:
-    """A run record (JSON bytes) as a read-only Explorer. A record of an uploaded file reuses the
-    current run's dataset when its fingerprint matches."""
-    record = RunRecord.from_json(data)
+def view_record(record: RunRecord, current: Optional[Explorer] = None) -> Explorer:
+    """A run record as a read-only Explorer. A built-in dataset is reloaded; a record of an uploaded
+    file reuses the current run's dataset when its fingerprint matches."""
     dataset = None
     if (current is not None and not str(record.dataset.get("source", "")).startswith("builtin:")
             and current.dataset.fingerprint == record.dataset.get("fingerprint")):
         dataset = current.dataset
     return Explorer.from_record(record, dataset=dataset)
+
+
+def open_record(data: bytes, current: Optional[Explorer] = None) -> Explorer:
+    """A run record (JSON bytes) as a read-only Explorer (see view_record)."""
+    return view_record(RunRecord.from_json(data), current)
 
 
 WALKTHROUGH_ASSET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "walkthrough_digits.json")
@@ -200,12 +209,7 @@ def open_story(data: bytes, current: Optional[Explorer] = None):
     dataset when its fingerprint matches."""
     from bait_core.story import Story
     story = Story.from_json(data)
-    record = story.record
-    dataset = None
-    if (current is not None and not str(record.dataset.get("source", "")).startswith("builtin:")
-            and current.dataset.fingerprint == record.dataset.get("fingerprint")):
-        dataset = current.dataset
-    return story, Explorer.from_record(record, dataset=dataset)
+    return story, view_record(story.record, current)
 
 
 # --- the round job (worker thread: no streamlit) ----------------------------------------------
@@ -352,8 +356,7 @@ def start_compare(plan: ComparePlan) -> Job:
     if job is not None and job.running:
         raise ValueError("A comparison is already running; stop it first.")
     load, build = _compare_sources(explorer())
-    job = Job(name="comparison", fn=_compare_worker(plan, load, build))
-    job.plan = plan
+    job = Job(name="comparison", fn=_compare_worker(plan, load, build), context=plan)
     st.session_state[COMPARE_JOB] = job
     job.start()
     if st.session_state.get(SYNC_JOBS):
@@ -364,7 +367,7 @@ def start_compare(plan: ComparePlan) -> Job:
 def comparison_of(job: Job) -> Optional[Comparison]:
     """The finished runs of a comparison job as a Comparison (None when none finished)."""
     records = list(job.results)
-    return Comparison(records=records, plan=getattr(job, "plan", None)) if records else None
+    return Comparison(records=records, plan=job.context) if records else None
 
 
 def open_comparison(files: list[tuple[str, bytes]]) -> Comparison:
@@ -388,7 +391,7 @@ def comparison_dataset(comparison: Comparison, seed: int) -> Dataset:
     """The dataset of a comparison's runs with `seed` (built-in: reloaded; a file: the session's, if
     it is the same data)."""
     record = next(r for r in comparison.records if r.config.seed == seed)
-    return open_record(record.to_json().encode(), current=explorer()).dataset
+    return view_record(record, current=explorer()).dataset
 
 
 # --- the map layout ---------------------------------------------------------------------------

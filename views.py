@@ -24,9 +24,11 @@ def label_texts(dataset: Any, values: Sequence) -> list[str]:
 
 
 def round_map(dataset: Any, rr: RoundResult, xy: np.ndarray, title: str, colour_by: str = "true class",
-              height: int = 520) -> go.Figure:
+              height: int = 520, true_label: Optional[Sequence[str]] = None,
+              predicted: Optional[Sequence[str]] = None) -> go.Figure:
     """The pool map of round `rr`: points coloured by true class (or prediction), the labeled set as
-    black squares, the round's picks as numbered gold stars, pruned candidates as grey rings."""
+    black squares, the round's picks as numbered gold stars, pruned candidates as grey rings.
+    true_label / predicted: the hover texts when the caller already has them (label_texts)."""
     sel = rr.selection
     is_clf = dataset.task == "classification"
     if is_clf:
@@ -36,7 +38,8 @@ def round_map(dataset: Any, rr: RoundResult, xy: np.ndarray, title: str, colour_
     none = np.zeros(0, np.int64)
     return plots.pool_map(xy, colour, list(dataset.classes), labeled=rr.labeled_before,
                           picks=none if sel is None else sel.indices, pruned=none if sel is None else sel.pruned,
-                          true_label=label_texts(dataset, dataset.y), predicted=label_texts(dataset, rr.predictions),
+                          true_label=label_texts(dataset, dataset.y) if true_label is None else true_label,
+                          predicted=label_texts(dataset, rr.predictions) if predicted is None else predicted,
                           confidence=rr.confidence, gain=None if sel is None else sel.scores, title=title,
                           height=height)
 

@@ -47,6 +47,7 @@ class Job:
     trace: list[float] = field(default_factory=list)
     results: list[Any] = field(default_factory=list)
     items: dict[Any, dict] = field(default_factory=dict)
+    context: Any = None              # what the starter keeps with the job (e.g. a comparison's plan)
     error: Optional[str] = None
     error_detail: Optional[str] = None
     started: float = 0.0

@@ -337,13 +337,25 @@ _POOL_LOCK = threading.Lock()
 WORKER_NICENESS = 10
 
 
-def _exit_with_parent(parent: int) -> None:
-    """Worker initializer: lower this process's priority; leave when the app's process is gone
-    (even after a SIGKILL)."""
+def _set_niceness(pid: int, niceness: int) -> None:
+    """Set a process's niceness (an absolute value, so setting it twice is harmless)."""
     try:
-        os.nice(WORKER_NICENESS)
+        os.setpriority(os.PRIO_PROCESS, pid, niceness)
     except (AttributeError, OSError):               # not on this platform / not permitted
         pass
+
+
+def _worker_niceness() -> int:
+    try:
+        return min(19, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS)
+    except (AttributeError, OSError):
+        return WORKER_NICENESS
+
+
+def _exit_with_parent(parent: int, niceness: int) -> None:
+    """Worker initializer: run at `niceness`; leave when the app's process is gone (even after a
+    SIGKILL)."""
+    _set_niceness(0, niceness)
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -372,14 +384,12 @@ def _pool() -> concurrent.futures.ProcessPoolExecutor:
         if _POOL is None:
             pool = concurrent.futures.ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_exit_with_parent, initargs=(os.getpid(),))
+                initializer=_exit_with_parent, initargs=(os.getpid(), niceness := _worker_niceness()))
             with _plain_main():
                 pool.submit(os.getpid)                  # launches the worker now, without the app's script
-            for proc in list(getattr(pool, "_processes", {}).values()):   # lower it from here too, at once:
-                try:                                    # the child's own imports run before its initializer
-                    os.setpriority(os.PRIO_PROCESS, proc.pid, WORKER_NICENESS)
-                except (AttributeError, OSError):
-                    pass
+            # lowered from here too, at once: the child's own imports run before its initializer
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                _set_niceness(proc.pid, niceness)
             _POOL = pool
         return _POOL
 

@@ -27,7 +27,7 @@ if job is not None and not job.running and ss.get(S.COMPARE_ACK) != id(job):
 running = job is not None and job.running
 
 # --- settings and controls ------------------------------------------------------------------------
-K_STRAT, K_SEEDS, K_ROUNDS, K_BATCH, K_INIT = "cmp_strategies", "cmp_seeds", "cmp_rounds", "cmp_batch", "cmp_initial"
+K_STRAT, K_SEEDS, K_ROUNDS, K_BATCH, K_INIT = S.CMP_STRATEGIES, S.CMP_SEEDS, S.CMP_ROUNDS, S.CMP_BATCH, S.CMP_INITIAL
 ss.setdefault(K_STRAT, [s for s in ("bait", "badge", "random") if s in STRATEGIES])
 ss.setdefault(K_SEEDS, 3)
 ss.setdefault(K_ROUNDS, ex.config.rounds)

@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 import app_state as S
+import views
 from bait_core import plots
 
 ss = st.session_state
@@ -133,15 +134,8 @@ is_clf = ds.task == "classification"
 st.markdown(f"**Round {rr.round}** of {n}: trained on **{rr.n_labeled}** labels → test {rr.metric_name} "
             f"**{rr.metric:.3f}**" + ("" if sel is not None else " (final evaluation, no picks)"))
 
-
-def label_text(v) -> str:
-    if is_clf:
-        return cls[int(v)] if int(v) >= 0 else "?"
-    return "?" if not np.isfinite(v) else f"{float(v):.3g}"
-
-
-true_txt = [label_text(v) for v in ds.y.tolist()]
-pred_txt = [label_text(v) for v in rr.predictions.tolist()]
+true_txt = views.label_texts(ds, ds.y)
+pred_txt = views.label_texts(ds, rr.predictions)
 order = {int(j): k + 1 for k, j in enumerate(sel.indices.tolist())} if sel is not None else {}
 pruned = set(sel.pruned.tolist()) if sel is not None else set()
 
@@ -166,13 +160,8 @@ with left:
         xy, shown = S.layout(ds, kind)
         if kind == "UMAP" and shown == "PCA":
             umap_watch(ds)
-    colour = (np.asarray(ds.y) if colour_by == "true class" else np.asarray(rr.predictions)) if is_clf \
-        else np.zeros(len(ds.y), dtype=np.int64)
-    fig = plots.pool_map(xy, colour.astype(np.int64), cls, labeled=rr.labeled_before,
-                         picks=np.zeros(0, np.int64) if sel is None else sel.indices,
-                         pruned=np.zeros(0, np.int64) if sel is None else sel.pruned,
-                         true_label=true_txt, predicted=pred_txt, confidence=rr.confidence,
-                         gain=None if sel is None else sel.scores, title=f"{shown} layout, round {rr.round}")
+    fig = views.round_map(ds, rr, xy, f"{shown} layout, round {rr.round}", colour_by, height=560,
+                          true_label=true_txt, predicted=pred_txt)
     map_state = st.plotly_chart(fig, key=S.MAP_KEY, on_select="rerun", selection_mode=("box", "lasso"),
                                 width="stretch")
     st.caption("Each dot is a pool point, coloured by class; small black squares were labeled before this round, gold "

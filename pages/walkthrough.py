@@ -131,7 +131,7 @@ def play(story: Story, sx: Explorer) -> None:
             st.caption("How many of this round's picks fall in each true class.")
         else:
             st.dataframe({"order": np.arange(1, sel.batch_size + 1), "index": sel.indices,
-                          "label": [views.label_texts(ds, ds.y)[j] for j in sel.indices.tolist()]},
+                          "label": views.label_texts(ds, ds.y[sel.indices])},
                          hide_index=True)
             st.caption("This round's picks in pick order, with their labels.")
 
