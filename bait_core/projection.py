@@ -334,7 +334,7 @@ _POOL_LOCK = threading.Lock()
 
 # The worker runs at a lower CPU priority: a layout is background work, and on a small machine a
 # round the user just clicked (or the page redraw) should get the cores first.
-WORKER_NICENESS = 10
+WORKER_NICENESS = 19
 
 
 def _set_niceness(pid: int, niceness: int) -> None:
