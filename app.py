@@ -11,12 +11,12 @@ S.warm_umap()
 S.warm_compute()
 
 pages = [
-    st.Page("pages/setup.py", title="Setup", icon=":material/tune:"),
-    st.Page("pages/rounds.py", title="Rounds", icon=":material/model_training:", default=True),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
-    st.Page("pages/records.py", title="Records", icon=":material/folder_open:"),
-    st.Page("pages/walkthrough.py", title="Walkthrough", icon=":material/slideshow:"),
-    st.Page("pages/learn.py", title="Learn", icon=":material/school:"),
+    st.Page("app_pages/setup.py", title="Setup", icon=":material/tune:"),
+    st.Page("app_pages/rounds.py", title="Rounds", icon=":material/model_training:", default=True),
+    st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("app_pages/records.py", title="Records", icon=":material/folder_open:"),
+    st.Page("app_pages/walkthrough.py", title="Walkthrough", icon=":material/slideshow:"),
+    st.Page("app_pages/learn.py", title="Learn", icon=":material/school:"),
 ]
 nav = st.navigation(pages)
 

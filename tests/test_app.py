@@ -20,8 +20,8 @@ def ran() -> AppTest:
     return at
 
 
-@pytest.mark.parametrize("page", ["pages/setup.py", "pages/rounds.py", "pages/compare.py", "pages/records.py",
-                                  "pages/walkthrough.py", "pages/learn.py"])
+@pytest.mark.parametrize("page", ["app_pages/setup.py", "app_pages/rounds.py", "app_pages/compare.py", "app_pages/records.py",
+                                  "app_pages/walkthrough.py", "app_pages/learn.py"])
 def test_every_page_loads(page):
     at = _app(page)
     _ok(at)
@@ -77,7 +77,7 @@ def test_run_one_round_then_reset():
 
 
 def test_setup_applies_a_builtin():
-    at = _app("pages/setup.py")
+    at = _app("app_pages/setup.py")
     at.selectbox(key="setup_builtin").select("moons").run()
     _ok(at)
     at.selectbox(key="setup_strategy").select("entropy").run()
@@ -100,7 +100,7 @@ def _upload(at: AppTest, name: str, text: str) -> AppTest:
 
 
 def test_setup_upload_good_csv():
-    at = _upload(_app("pages/setup.py"), "good.csv", GOOD_CSV)
+    at = _upload(_app("app_pages/setup.py"), "good.csv", GOOD_CSV)
     _ok(at)
     assert not at.error, [e.value for e in at.error]
     assert at.selectbox(key="setup_label_col").value == "label"
@@ -113,7 +113,7 @@ def test_setup_upload_good_csv():
 
 
 def test_setup_upload_bad_csv_keeps_the_run():
-    at = _app("pages/setup.py")
+    at = _app("app_pages/setup.py")
     before = at.session_state[S.EXPLORER]
     _upload(at, "bad.csv", BAD_CSV)
     _ok(at)
@@ -122,7 +122,7 @@ def test_setup_upload_bad_csv_keeps_the_run():
 
 
 def test_setup_bad_config_shows_error_and_keeps_the_run():
-    at = _app("pages/setup.py")
+    at = _app("app_pages/setup.py")
     before = at.session_state[S.EXPLORER]
     at.number_input(key="setup_initial").set_value(5000).run()
     at.button(key="setup_apply").click().run()
@@ -133,7 +133,7 @@ def test_setup_bad_config_shows_error_and_keeps_the_run():
 
 def test_records_open_read_only(ran, tmp_path):
     record_json = ran.session_state[S.EXPLORER].record.to_json()
-    at = _app("pages/records.py")
+    at = _app("app_pages/records.py")
     at.file_uploader(key="record_file").set_value(("run.json", record_json.encode(), "application/json")).run()
     _ok(at)
     assert not at.error, [e.value for e in at.error]
@@ -141,7 +141,7 @@ def test_records_open_read_only(ran, tmp_path):
     assert ex.read_only and len(ex.rounds) == 2
     times = [df.value for df in at.dataframe if "select s" in df.value.columns]
     assert times and len(times[0]) == 2 and (times[0]["device"] == "CPU").all()   # performance readout
-    at.switch_page("pages/rounds.py").run()
+    at.switch_page("app_pages/rounds.py").run()
     _ok(at)
     assert at.button(key="btn_run1").disabled and at.button(key="btn_reset").disabled
     assert any("read-only" in i.value for i in at.info)
@@ -149,7 +149,7 @@ def test_records_open_read_only(ran, tmp_path):
 
 
 def test_records_bad_json_shows_error():
-    at = _app("pages/records.py")
+    at = _app("app_pages/records.py")
     before = at.session_state[S.EXPLORER]
     at.file_uploader(key="record_file").set_value(("x.json", b"{not json", "application/json")).run()
     _ok(at)

@@ -11,7 +11,7 @@ from .app_helpers import assert_ok, open_app
 
 
 def _compare_page() -> AppTest:
-    at = open_app("pages/compare.py", timeout=300)
+    at = open_app("app_pages/compare.py", timeout=300)
     assert_ok(at)
     return at
 

@@ -11,7 +11,7 @@ import app_state as S
 
 from .app_helpers import assert_ok as _ok, open_app
 
-PAGE = "pages/learn.py"
+PAGE = "app_pages/learn.py"
 
 
 def _learn() -> AppTest:

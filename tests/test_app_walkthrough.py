@@ -13,7 +13,7 @@ from bait_core.story import Story
 
 from .app_helpers import assert_ok as _ok, open_app
 
-PAGE = "pages/walkthrough.py"
+PAGE = "app_pages/walkthrough.py"
 
 
 def _app(page: str | None = PAGE) -> AppTest:
@@ -83,7 +83,7 @@ def test_next_and_previous_move_through_the_steps(bundled):
     at.button(key="story_next").click().run()
     assert _indicator(at).startswith(f"**Step 4 of {n}**")
     # leaving the page and coming back keeps the step
-    at.switch_page("pages/rounds.py").run()
+    at.switch_page("app_pages/rounds.py").run()
     at.switch_page(PAGE).run()
     _ok(at)
     assert _indicator(at).startswith(f"**Step 4 of {n}**")
@@ -136,7 +136,7 @@ def test_save_the_current_run_as_a_walkthrough(monkeypatch):
     monkeypatch.setattr(DeltaGenerator, "download_button", spy)
     at = _app()
     assert any("no rounds yet" in i.value for i in at.info), "nothing to save before a round has run"
-    at.switch_page("pages/rounds.py").run()
+    at.switch_page("app_pages/rounds.py").run()
     at.button(key="btn_run1").click().run()
     _ok(at)
     rec = at.session_state[S.EXPLORER].record
