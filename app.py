@@ -7,6 +7,7 @@ from bait_core.train import device_label, pick_device
 
 st.set_page_config(page_title="BAIT Explorer", page_icon=":material/phishing:", layout="wide")
 S.init_state()
+S.sync_url()
 S.warm_umap()
 S.warm_compute()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import io
 import os
+import sys
 import threading
 import zipfile
 from dataclasses import replace
@@ -25,13 +26,9 @@ from bait_core.jobs import Job
 from bait_core.loop import RunConfig, RunRecord
 from bait_core.models import MODEL_NAMES, build_model, load_user_model
 from bait_core.projection import LAYOUTS, layout_key
+from bait_core.runstore import LIVE, RunSources, RunStore, default_runs_dir, valid_run_id
 from bait_core.threads import single_cpu_thread
 from bait_core.warmup import warm_compute as _warm_compute
-
-# Pools up to this size run their rounds on one CPU thread: the ops are small, and a busy second
-# core (UMAP warming up, another session) makes two-thread OpenMP regions wait (measured: a digits
-# selection takes 0.6 s on one thread but 3 s on two with one core busy).
-SINGLE_THREAD_POOL = 20_000
 
 # "Run 1 round" waits this long for the round inside the click's own script run: a short round is
 # then drawn by that run at once, without the progress panel's polling and a second page run.
@@ -41,6 +38,8 @@ WARM_WAIT_S = 10.0               # the longest a round waits for the server's wa
 
 # --- session keys ---------------------------------------------------------------------------
 EXPLORER = "explorer"            # the session's Explorer (live or read-only from a record)
+RUN_PARAM = "run"                # the page URL's query parameter holding the live run's id
+RUN_NOTICE = "run_notice"        # a sentence about the run the URL named (not found, ...), shown once
 JOB = "job"                      # the running / last round Job, or None
 JOB_ACK = "job_ack"              # id() of the Job whose end the pages have already redrawn for
 SYNC_JOBS = "sync_jobs"          # tests: wait for a started Job before the script continues
@@ -85,11 +84,50 @@ DEFAULT_CONFIG = RunConfig(data="builtin:digits", model="mlp", strategy="bait", 
                            batch_size=10, initial=20, seed=0)
 
 
+def runs_dir() -> str:
+    """The runs folder: `streamlit run app.py -- --runs-dir DIR`, else $BAIT_EXPLORER_RUNS_DIR, else ./runs."""
+    argv = sys.argv[1:]
+    for i, a in enumerate(argv):
+        if a == "--runs-dir" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--runs-dir="):
+            return a.split("=", 1)[1]
+    return str(default_runs_dir())
+
+
+def run_store() -> RunStore:
+    return RunStore(runs_dir())
+
+
+def open_saved_run(run_id: str) -> Explorer:
+    """The run `run_id`: the live object if this server holds it (with its running job), else
+    rebuilt from the runs folder. ValueError with a sentence otherwise."""
+    if not valid_run_id(run_id):
+        raise ValueError(f"The address names a run '{str(run_id)[:80]}' that is not a run id.")
+    ex = LIVE.get(run_id)
+    return ex if ex is not None else run_store().resume(run_id)
+
+
+def _explorer_from_url() -> Optional[Explorer]:
+    run_id = st.query_params.get(RUN_PARAM)
+    if not run_id:
+        return None
+    try:
+        ex = open_saved_run(run_id)
+    except ValueError as e:
+        st.session_state[RUN_NOTICE] = f"Could not reopen run '{str(run_id)[:80]}': {e} The demo run is shown instead."
+        return None
+    if ex.job is not None:
+        st.session_state[JOB] = ex.job               # re-attach to a round job still running (or its end)
+    return ex
+
+
 def init_state() -> None:
-    """Set every key's default once per session (the default run: digits + mlp + bait)."""
+    """Set every key's default once per session: the run named in the URL (?run=ID) if it can be
+    reopened, else the default run (digits + mlp + bait)."""
     ss = st.session_state
     if EXPLORER not in ss:
-        ss[EXPLORER] = build_explorer(DEFAULT_CONFIG)
+        ss[EXPLORER] = _explorer_from_url() or build_explorer(DEFAULT_CONFIG)
     for key, value in ((JOB, None), (JOB_ACK, None), (SYNC_JOBS, False), (ROUND_FOLLOW, -1),
                        (COLOR_BY, "true class"), (LAYOUT_KIND, "UMAP"),
                        (N_TO_RUN, 3), (UPLOAD_DATASET, None), (RECORD_KEY, None), (FLASH, None), (ROUND_ERROR, None),
@@ -113,6 +151,29 @@ def show_flash() -> None:
     if msg:
         st.success(msg)
         st.session_state[FLASH] = None
+    notice = st.session_state.get(RUN_NOTICE)
+    if notice:
+        st.warning(notice)
+        st.session_state[RUN_NOTICE] = None
+
+
+def live_status(summary) -> str:
+    """A saved run's status for the Recent runs list: running here, finished, or saved."""
+    ex = LIVE.get(summary.run_id)
+    if ex is not None and ex.busy:
+        return "running"
+    return "finished" if summary.finished else "saved"
+
+
+def sync_url() -> None:
+    """Keep ?run=ID in the page URL for a live run that is saved, so a reload reopens it."""
+    ex = explorer()
+    want = ex.run_id if (ex.saved and not ex.read_only) else None
+    have = st.query_params.get(RUN_PARAM)
+    if want and have != want:
+        st.query_params[RUN_PARAM] = want
+    elif not want and have is not None and not st.session_state.get(RUN_NOTICE):
+        del st.query_params[RUN_PARAM]
 
 
 def explorer() -> Explorer:
@@ -124,13 +185,18 @@ def job_running() -> bool:
     return job is not None and job.running
 
 
-def set_explorer(ex: Explorer) -> None:
-    """Replace the session's run (any running job is cancelled; the views follow the new run)."""
+def set_explorer(ex: Explorer, save: bool = False) -> None:
+    """Replace the session's run (a running job of the old run is cancelled; its finished rounds are
+    saved already; the views follow the new run). `save`: write the new run to the runs folder now
+    (ValueError with a sentence when that fails; the session keeps its old run then)."""
+    if save:
+        ex.save()
+    old = st.session_state.get(EXPLORER)
     job = st.session_state.get(JOB)
-    if job is not None and job.running:
+    if job is not None and job.running and old is not ex:
         job.cancel()
     st.session_state[EXPLORER] = ex
-    st.session_state[JOB] = None
+    st.session_state[JOB] = ex.job if ex.job is not None and ex.job.running else None
     st.session_state[ROUND_FOLLOW] = -1
     st.session_state.pop(ROUND_VIEW, None)
     st.session_state.pop(INSPECT_INDEX, None)
@@ -166,9 +232,11 @@ def folder_to_zip(files: list[tuple[str, bytes]], name: str = "folder") -> bytes
 
 
 def build_explorer(config: RunConfig, dataset: Optional[Dataset] = None, model_file: Optional[bytes] = None,
-                   model_filename: Optional[str] = None, arch: Optional[str] = None) -> Explorer:
+                   model_filename: Optional[str] = None, arch: Optional[str] = None,
+                   data_file: Optional[tuple[str, bytes]] = None) -> Explorer:
     """A fresh Explorer for `config`: the dataset (built-in by config.data unless given) and a built-in
-    model (config.model) or the uploaded model file."""
+    model (config.model) or the uploaded model file. `data_file` (name, bytes): the upload the
+    dataset was read from, stored with the run so it can be resumed after a restart."""
     if dataset is None:
         if not config.data.startswith("builtin:"):
             raise ValueError("Upload a data file first (or pick a built-in dataset).")
@@ -182,7 +250,10 @@ def build_explorer(config: RunConfig, dataset: Optional[Dataset] = None, model_f
         if config.model not in MODEL_NAMES:
             raise ValueError(f"Unknown model '{config.model}'. Built-in models: {', '.join(MODEL_NAMES)}.")
         model = build_model(config.model, dataset.input_shape, n_out, seed=config.seed)
-    return Explorer.start(dataset, model, config)
+    sources = RunSources(data_name=data_file[0] if data_file else None, data_bytes=data_file[1] if data_file else None,
+                         model_name=model_filename if model_file is not None else None, model_bytes=model_file,
+                         arch=arch if model_file is not None else None)
+    return Explorer.start(dataset, model, config, store=run_store(), sources=sources)
 
 
 def view_record(record: RunRecord, current: Optional[Explorer] = None) -> Explorer:
@@ -212,60 +283,15 @@ def open_story(data: bytes, current: Optional[Explorer] = None):
     return story, view_record(story.record, current)
 
 
-# --- the round job (worker thread: no streamlit) ----------------------------------------------
-
-def _round_worker(ex: Explorer, n_rounds: int, warm: Optional[threading.Thread] = None):
-    def work(job: Job) -> None:
-        if warm is not None:
-            warm.join(WARM_WAIT_S)                  # let the warm-up round finish first (≈ 1 s at most)
-        for i in range(n_rounds):
-            if job.cancelled or ex.finished:
-                return
-
-            fresh = [True]                         # the first objective value of a selection resets the trace
-
-            def progress(stage: str, done: int, total: int, info: Optional[float]) -> None:
-                r = len(ex.rounds)
-                if stage == "train":
-                    job.report("train", done, total, info, f"Round {r} ({i + 1} of {n_rounds}): training, "
-                                                           f"epoch {done} of at most {total}")
-                elif stage == "outputs":
-                    job.report("outputs", 1, 1, info, f"Round {r}: pool outputs computed")
-                elif stage.startswith("select:"):
-                    phase = stage.split(":", 1)[1]
-                    if info is not None and (phase != "setup" or done == total):
-                        job.trace_point(info, reset=fresh[0])
-                        fresh[0] = False
-                    job.report(stage, done, total, info, f"Round {r}: selecting ({phase}, step {done} of {total})")
-
-            # after the configured number of selection rounds, one last round only evaluates
-            final = len(ex.rounds) >= ex.config.rounds
-            with single_cpu_thread(ex.dataset.X.shape[0] <= SINGLE_THREAD_POOL):
-                run_round = ex.evaluate if final else ex.step
-                result = run_round(progress=progress, should_stop=lambda: job.cancelled)
-            if result is None:
-                return
-            job.add_result(result.round)
-            if os.environ.get("BAIT_EXPLORER_LOG_TIMES"):
-                print(f"round {result.round}: job {job.snapshot().elapsed:.3f} s, "
-                      + ", ".join(f"{k} {v:.3f} s" for k, v in result.times.items()), flush=True)
-    return work
-
+# --- the round job (the worker lives in the library: Explorer.start_rounds) ----------------------
 
 def start_rounds(n_rounds: int, wait_s: float = 0.0) -> Job:
     """Start a Job running `n_rounds` rounds of the session's explorer; wait up to `wait_s` seconds
-    for it (until it ends in test mode)."""
+    for it (until it ends in test mode). A second start while a round runs is refused by the
+    library (ValueError), whichever window or click asks."""
     ex = explorer()
-    if ex.read_only:
-        raise ValueError("This run was opened from a record and is read-only; start a new run on Setup.")
-    if ex.finished:
-        raise ValueError("This run is finished: its final evaluation round is recorded (or the pool is empty). "
-                         "Reset it or start a new run on Setup.")
-    if not isinstance(n_rounds, int) or n_rounds < 1:
-        raise ValueError(f"Rounds to run must be a whole number ≥ 1, got {n_rounds!r}.")
-    job = Job(name=f"{n_rounds} round(s)", fn=_round_worker(ex, n_rounds, warm_compute()))
+    job = ex.start_rounds(n_rounds, wait_for=warm_compute(), wait_for_s=WARM_WAIT_S)
     st.session_state[JOB] = job
-    job.start()
     if st.session_state.get(SYNC_JOBS):
         job.join()
     elif wait_s > 0:

@@ -1,4 +1,4 @@
-"""Records: open a saved run record read-only, and export the current run."""
+"""Records: resume a recent run (saved after every round), open a run record read-only, export."""
 
 import pandas as pd
 import streamlit as st
@@ -25,6 +25,31 @@ if up is not None:
             st.session_state[S.FLASH] = (f"Opened {up.name}: {ex.dataset.name} + {ex.config.strategy}, "
                                          f"{len(ex.rounds)} rounds (read-only). See the Rounds page.")
             st.rerun()
+
+st.subheader("Recent runs")
+store = S.run_store()
+recent = store.list()
+if not recent:
+    st.caption(f"No saved runs yet in '{store.root}'. Every live run is saved there after each round (and when "
+               "a setup is applied), so a reload, a lost connection or a server restart loses nothing.")
+else:
+    live = S.live_status
+    st.dataframe(pd.DataFrame([{"run": r.run_id, "dataset": r.dataset, "model": r.model, "strategy": r.strategy,
+                                "rounds": r.rounds, "labeled": r.n_labeled, "status": live(r),
+                                "updated (UTC)": r.updated.replace("T", " ")[:19]} for r in recent]),
+                 hide_index=True, width="stretch")
+    pick = st.selectbox("Run to resume", [r.run_id for r in recent], key="resume_pick")
+    if st.button("Resume this run", key="resume_run", type="primary"):
+        try:
+            S.set_explorer(S.open_saved_run(pick))
+        except ValueError as e:
+            st.error(str(e))
+        else:
+            st.session_state[S.FLASH] = f"Resumed run {pick}: its rounds so far are back, and new rounds continue it."
+            st.switch_page("app_pages/rounds.py")
+    st.caption(f"Saved in '{store.root}' (set BAIT_EXPLORER_RUNS_DIR or start the app with `-- --runs-dir DIR` to "
+               "choose another folder). Resuming continues the run where it stopped; a round that was running "
+               "when the server stopped is run again.")
 
 ex = S.explorer()
 rec = ex.record

@@ -56,7 +56,7 @@ try:
         job.cancel()
         st.toast("Stopping after the current step; the unfinished round is discarded.")
     if reset:
-        S.set_explorer(ex.reset())
+        S.set_explorer(ex.reset(), save=True)
         st.rerun()
 except ValueError as e:
     st.error(str(e))

@@ -27,6 +27,7 @@ seed = int(st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=int(c
 
 dataset = None
 data_spec = None
+data_file = None            # (name, bytes) of the upload: stored with the run so it can be resumed
 label_column = None
 if source == "Upload a file":
     up = st.file_uploader("Data file (CSV, TSV, Parquet, NPZ, or a ZIP of one image folder per class)",
@@ -46,6 +47,7 @@ if source == "Upload a file":
                 dataset = S.load_upload(raw, up.name, label_column, seed=seed)
                 st.session_state[S.UPLOAD_DATASET] = (ukey, dataset)
             data_spec = up.name
+            data_file = (up.name, raw)
         except ValueError as e:
             st.error(str(e))
     else:
@@ -64,6 +66,7 @@ elif source == "Upload a folder":
                 dataset = S.load_upload(raw, "folder.zip", None, seed=seed)
                 st.session_state[S.UPLOAD_DATASET] = (ukey, dataset)
             data_spec = "folder upload"
+            data_file = ("folder.zip", raw)
         except ValueError as e:
             st.error(str(e))
     else:
@@ -153,10 +156,11 @@ if st.button("Apply setup", type="primary", disabled=S.job_running() or dataset 
         config = RunConfig(data=data_spec, model=model_label or "mlp", strategy=strategy, rounds=rounds,
                            batch_size=batch, initial=initial, seed=seed, lamb=lamb, oversample=oversample,
                            preset=preset, label_column=label_column)
-        ex = S.build_explorer(config, dataset=dataset, model_file=model_file, model_filename=model_name, arch=arch)
+        ex = S.build_explorer(config, dataset=dataset, model_file=model_file, model_filename=model_name, arch=arch,
+                              data_file=data_file)
+        S.set_explorer(ex, save=True)
     except ValueError as e:
         st.error(str(e))
     else:
-        S.set_explorer(ex)
         st.session_state[S.FLASH] = f"New run ready: {dataset.name} + {config.model} + {strategy}. Go to Rounds to run it."
         st.rerun()

@@ -5,19 +5,34 @@ mask and the `RunRecord` of the rounds so far. `step()` runs one round (train fr
 weights → outputs → select → reveal) and appends its `RoundResult`; `evaluate()` adds the final,
 evaluation-only round. A record written by the CLI or downloaded earlier opens read-only with
 `Explorer.from_record` (the dataset is reloaded from its built-in name and checked by fingerprint).
-Nothing here imports streamlit; the app runs `step` inside a `jobs.Job`.
+A run with a `store` (bait_core.runstore.RunStore) saves its record atomically after every round, and
+`RunStore.resume` rebuilds it writable. Work on a run goes through `start_rounds`, which refuses a
+second start while a round is running (one place, for every caller: a double click, a second browser
+tab, a reload). Nothing here imports streamlit; the app polls the returned `jobs.Job`.
 """
 
 from __future__ import annotations
 
 import copy
+import os
+import threading
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
 
+from .jobs import Job
 from .loop import LoopProgress, RoundResult, RunConfig, RunRecord, _initial_labeled, new_record, run_rounds
+from .runstore import LIVE, RunSources, RunStore
+from .threads import single_cpu_thread
+
+# Pools up to this size run their rounds on one CPU thread: the ops are small, and a busy second
+# core (UMAP warming up, another session) makes two-thread OpenMP regions wait (measured: a digits
+# selection takes 0.6 s on one thread but 3 s on two with one core busy).
+SINGLE_THREAD_POOL = 20_000
+BUSY_MESSAGE = ("A round of this run is already running (started from this or another window); wait for it "
+                "or press Stop.")
 
 
 @dataclass
@@ -31,14 +46,38 @@ class Explorer:
     read_only: bool = False
     last_embeddings: Optional[np.ndarray] = field(default=None, repr=False)   # (N, d) latest round
     last_probs: Optional[np.ndarray] = field(default=None, repr=False)        # (N, K) latest round
+    run_id: str = ""                                  # the run's folder name in its store ("" if not saved)
+    store: Optional[RunStore] = field(default=None, repr=False)   # where rounds are saved (None: nowhere)
+    sources: Optional[RunSources] = field(default=None, repr=False)  # uploaded files, to save and resume
+    saved: bool = False                               # True once the run's folder exists in the store
+    job: Optional[Job] = field(default=None, repr=False)           # the latest round job (see start_rounds)
+    _busy: threading.Lock = field(default_factory=threading.Lock, repr=False)  # held while a round runs
+    _job_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def start(cls, dataset: Any, model: torch.nn.Module, config: RunConfig) -> "Explorer":
-        """A fresh run: the model's current weights become every round's initial weights."""
+    def start(cls, dataset: Any, model: torch.nn.Module, config: RunConfig, *, store: Optional[RunStore] = None,
+              sources: Optional[RunSources] = None) -> "Explorer":
+        """A fresh run: the model's current weights become every round's initial weights. With a
+        `store`, the run gets an id and is saved there after every round (not before the first)."""
         config.validate(dataset.task, dataset.X.shape[0])
         mask = _initial_labeled(dataset.has_label, config.initial, config.seed)
-        return cls(dataset=dataset, model=model, config=config, init_state=copy.deepcopy(model.state_dict()),
-                   mask=mask, record=new_record(config, dataset, model))
+        ex = cls(dataset=dataset, model=model, config=config, init_state=copy.deepcopy(model.state_dict()),
+                 mask=mask, record=new_record(config, dataset, model), store=store, sources=sources)
+        if store is not None:
+            ex.run_id = store.new_id(dataset.name, config.strategy)
+            LIVE.add(ex)
+        return ex
+
+    @classmethod
+    def resume(cls, dataset: Any, model: torch.nn.Module, record: RunRecord, *, run_id: str,
+               store: Optional[RunStore] = None, sources: Optional[RunSources] = None) -> "Explorer":
+        """A saved run, writable again: `model` holds the run's initial weights, `record` its rounds
+        so far; the labeled set is the last round's plus its picks. Registered as live."""
+        view = cls.from_record(record, dataset=dataset)
+        ex = cls(dataset=dataset, model=model, config=record.config, init_state=copy.deepcopy(model.state_dict()),
+                 mask=view.mask, record=record, run_id=run_id, store=store, sources=sources, saved=True)
+        LIVE.add(ex)
+        return ex
 
     @classmethod
     def from_record(cls, record: RunRecord, dataset: Any = None) -> "Explorer":
@@ -71,6 +110,11 @@ class Explorer:
         return bool(self.rounds and self.rounds[-1].is_final) or not (~self.mask).any()
 
     @property
+    def busy(self) -> bool:
+        """True while a round of this run is being computed (or a round job is running)."""
+        return self._busy.locked() or (self.job is not None and self.job.running)
+
+    @property
     def n_labeled(self) -> int:
         return int((self.mask & self.dataset.has_label).sum())
 
@@ -94,6 +138,16 @@ class Explorer:
     def _round(self, *, final: bool, progress: Optional[LoopProgress],
                should_stop: Optional[Callable[[], bool]]) -> Optional[RoundResult]:
         self._check_writable()
+        if not self._busy.acquire(blocking=False):
+            raise ValueError(BUSY_MESSAGE)
+        try:
+            return self._round_locked(final=final, progress=progress, should_stop=should_stop)
+        finally:
+            self._busy.release()
+
+    def _round_locked(self, *, final: bool, progress: Optional[LoopProgress],
+                      should_stop: Optional[Callable[[], bool]]) -> Optional[RoundResult]:
+        self._check_writable()
         r = len(self.rounds)
         cfg = replace(self.config, rounds=r if final else r + 1)
         gen = run_rounds(self.dataset, self.model, cfg, init_state=self.init_state, labeled=self.mask,
@@ -106,11 +160,82 @@ class Explorer:
         self.record.rounds.append(replace(result, embeddings=None, probs=None))
         if result.selection is not None:
             self.mask[result.selection.indices] = True
+        self.save()
         return self.record.rounds[-1]
+
+    def save(self) -> None:
+        """Write the record to the run's store now (atomically); nothing without a store.
+        ValueError with a sentence when the store cannot be written (the rounds stay in memory)."""
+        if self.store is not None and self.run_id:
+            self.store.save(self)
+            self.saved = True
+
+    # --- background rounds ------------------------------------------------------------------------
+    def start_rounds(self, n_rounds: int, *, wait_for: Optional[threading.Thread] = None,
+                     wait_for_s: float = 10.0) -> Job:
+        """Start a background Job running up to `n_rounds` rounds (after the configured number of
+        selection rounds, one final evaluation round); returns it, started. ValueError with a
+        sentence when the run is read-only, finished, `n_rounds` is not a whole number ≥ 1, or a
+        round of this run is already running: a second start is refused here, for every caller.
+        The job reports progress ("train", "outputs", "select:<phase>"), the selection's objective
+        trace, and each finished round's number as a result; its `cancel()` stops it between steps
+        (the unfinished round is discarded). `wait_for`: a thread to join first (the warm-up)."""
+        if self.read_only or self.model is None:
+            raise ValueError("This run was opened from a record and is read-only; start a new run on Setup.")
+        if self.finished:
+            raise ValueError("This run is finished: its final evaluation round is recorded (or the pool is empty). "
+                             "Reset it or start a new run on Setup.")
+        if isinstance(n_rounds, bool) or not isinstance(n_rounds, int) or n_rounds < 1:
+            raise ValueError(f"Rounds to run must be a whole number ≥ 1, got {n_rounds!r}.")
+        with self._job_lock:
+            if self.busy:
+                raise ValueError(BUSY_MESSAGE)
+            job = Job(name=f"{n_rounds} round(s)", fn=self._round_worker(n_rounds, wait_for, wait_for_s),
+                      context=self.run_id)
+            self.job = job
+            job.start()
+        return job
+
+    def _round_worker(self, n_rounds: int, warm: Optional[threading.Thread], warm_s: float):
+        def work(job: Job) -> None:
+            if warm is not None:
+                warm.join(warm_s)                   # let the warm-up round finish first
+            for i in range(n_rounds):
+                if job.cancelled or self.finished:
+                    return
+                fresh = [True]                      # the first objective value of a selection resets the trace
+
+                def progress(stage: str, done: int, total: int, info: Optional[float]) -> None:
+                    r = len(self.rounds)
+                    if stage == "train":
+                        job.report("train", done, total, info, f"Round {r} ({i + 1} of {n_rounds}): training, "
+                                                               f"epoch {done} of at most {total}")
+                    elif stage == "outputs":
+                        job.report("outputs", 1, 1, info, f"Round {r}: pool outputs computed")
+                    elif stage.startswith("select:"):
+                        phase = stage.split(":", 1)[1]
+                        if info is not None and (phase != "setup" or done == total):
+                            job.trace_point(info, reset=fresh[0])
+                            fresh[0] = False
+                        job.report(stage, done, total, info,
+                                   f"Round {r}: selecting ({phase}, step {done} of {total})")
+
+                final = len(self.rounds) >= self.config.rounds   # after the selection rounds: evaluate only
+                with single_cpu_thread(self.dataset.X.shape[0] <= SINGLE_THREAD_POOL):
+                    result = self._round(final=final, progress=progress, should_stop=lambda: job.cancelled)
+                if result is None:
+                    return
+                job.add_result(result.round)
+                if os.environ.get("BAIT_EXPLORER_LOG_TIMES"):
+                    print(f"round {result.round}: job {job.snapshot().elapsed:.3f} s, "
+                          + ", ".join(f"{k} {v:.3f} s" for k, v in result.times.items()), flush=True)
+        return work
 
     def reset(self) -> "Explorer":
         """Back to round 0 with the same config, initial set and initial weights."""
         if self.read_only or self.model is None:
             raise ValueError("A run opened from a record cannot be reset; start a new run instead.")
+        if self.busy:
+            raise ValueError(BUSY_MESSAGE)
         self.model.load_state_dict(self.init_state)
-        return Explorer.start(self.dataset, self.model, self.config)
+        return Explorer.start(self.dataset, self.model, self.config, store=self.store, sources=self.sources)

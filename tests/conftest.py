@@ -27,3 +27,10 @@ def small_config():
         base.update(kw)
         return RunConfig(**base)
     return make
+
+
+# Runs are saved after every round (bait_core.runstore): the tests write them to a throw-away folder,
+# never into the checkout's ./runs.
+import tempfile  # noqa: E402
+
+os.environ.setdefault("BAIT_EXPLORER_RUNS_DIR", tempfile.mkdtemp(prefix="bait-test-runs-"))
