@@ -40,11 +40,14 @@ def tail(path: Path, n: int = 4000) -> str:
 
 
 @contextlib.contextmanager
-def running_app(log_name: str = "streamlit-browser.log") -> Iterator[str]:
+def running_app(log_name: str = "streamlit-browser.log", env_extra: dict | None = None,
+                port: int | None = None) -> Iterator[str]:
     """`streamlit run app.py` on a free localhost port (the real app: UMAP on, round times logged);
-    yields its URL; always stopped at the end. AppStartError (with the log's tail) if it fails."""
+    yields its URL; always stopped at the end. AppStartError (with the log's tail) if it fails.
+    `env_extra`: more environment variables (e.g. the runs folder); `port`: a fixed port (a restart
+    on the same address)."""
     OUTPUT.mkdir(exist_ok=True)
-    port = _free_port()
+    port = port or _free_port()
     log_path = OUTPUT / log_name
     log = open(log_path, "w")
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
@@ -53,6 +56,8 @@ def running_app(log_name: str = "streamlit-browser.log") -> Iterator[str]:
     env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     env.pop("BAIT_EXPLORER_NO_UMAP", None)         # the real app: UMAP warms up in the background
     env["BAIT_EXPLORER_LOG_TIMES"] = "1"          # round times in the server log
+    env.setdefault("BAIT_EXPLORER_RUNS_DIR", str(OUTPUT / "runs"))   # never the checkout's ./runs
+    env.update(env_extra or {})
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
