@@ -8,6 +8,7 @@ draw anything; the worker function of a round Job never touches streamlit.
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
 import os
 import sys
@@ -207,6 +208,12 @@ def set_explorer(ex: Explorer, save: bool = False) -> None:
 def load_builtin_dataset(name: str, seed: int, n_points: Optional[int] = None) -> Dataset:
     opts = {} if n_points is None or BUILTIN_DEFAULTS[name].get("n_points", "x") == "x" else {"n_points": n_points}
     return load_builtin(name, seed=seed, **opts)
+
+
+def content_key(data: bytes) -> str:
+    """The cache key of an upload: a hash of its bytes (never its name or size: a corrected file with
+    the same name and size must be read again)."""
+    return hashlib.sha256(bytes(data)).hexdigest()
 
 
 def load_upload(data: bytes, filename: str, label_column: Optional[str], seed: int = 0) -> Dataset:

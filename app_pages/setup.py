@@ -39,7 +39,7 @@ if source == "Upload a file":
             if cols:
                 default = default_label_column(cols)
                 label_column = st.selectbox("Label column", cols, index=cols.index(default), key="setup_label_col")
-            ukey = (up.name, len(raw), label_column, seed)
+            ukey = (up.name, S.content_key(raw), label_column, seed)
             cached = st.session_state[S.UPLOAD_DATASET]
             if cached is not None and cached[0] == ukey:
                 dataset = cached[1]
@@ -58,7 +58,7 @@ elif source == "Upload a folder":
     if files:
         try:
             raw = S.folder_to_zip([(f.name, f.getvalue()) for f in files])
-            ukey = ("folder", len(files), len(raw), seed)
+            ukey = ("folder", S.content_key(raw), seed)
             cached = st.session_state[S.UPLOAD_DATASET]
             if cached is not None and cached[0] == ukey:
                 dataset = cached[1]

@@ -97,6 +97,11 @@ def umap_layout(X: np.ndarray, seed: int = 0, init: Optional[np.ndarray] = None,
     optimisation from, so consecutive maps stay visually aligned; default is UMAP's spectral init.
     Rows with more than 50 features are first reduced to 50 by PCA.  Fewer than 5 points fall
     back to :func:`pca_layout`.
+
+    Identical rows get identical positions: UMAP is fitted on the distinct rows only and every
+    duplicate is placed on its first occurrence (umap-learn's own ``unique=True`` does the same,
+    but cannot take an ``init`` for all N rows). Fitting duplicates as separate points would spread
+    them over the map and invent structure that the data do not have.
     """
     Z = _as_rows(X)
     n = len(Z)
@@ -108,6 +113,13 @@ def umap_layout(X: np.ndarray, seed: int = 0, init: Optional[np.ndarray] = None,
             raise ValueError("init layout contains NaN or infinite values")
     if n < UMAP_MIN_POINTS:
         return pca_layout(Z, seed=seed)
+    _, first, inverse = np.unique(Z, axis=0, return_index=True, return_inverse=True)
+    if len(first) < n:                           # duplicates: fit the distinct rows, then place copies
+        if len(first) < UMAP_MIN_POINTS:
+            return pca_layout(Z, seed=seed)
+        Yu = umap_layout(Z[first], seed=seed, init=None if init is None else init[first],
+                         n_neighbors=n_neighbors, min_dist=min_dist)
+        return standardize(np.asarray(Yu, dtype=np.float64)[inverse.reshape(-1)])
     if Z.shape[1] > UMAP_PRE_PCA_DIMS:
         Z = _pca(Z, UMAP_PRE_PCA_DIMS, seed).astype(np.float32)
 

@@ -196,3 +196,18 @@ def test_a_folder_upload_becomes_a_zip_of_class_folders():
         S.folder_to_zip([("1.png", png(1)), ("2.png", png(2))])
     with pytest.raises(ValueError, match="empty"):
         S.folder_to_zip([])
+
+
+def test_a_corrected_upload_with_the_same_name_and_size_is_read_again():
+    """Issue 10 item 9: the upload cache is keyed on the content, not on name and size."""
+    first = "a,b,label\n" + "\n".join(f"{i % 7},{(i * 3) % 5},{'xy'[i % 2]}" for i in range(80))
+    fixed = first.replace("x", "z")                      # same name, same byte size, other labels
+    assert len(first) == len(fixed)
+    at = _upload(_app("app_pages/setup.py"), "data.csv", first)
+    assert at.session_state[S.UPLOAD_DATASET][1].classes == ("x", "y")
+    at.file_uploader(key="setup_data_file").set_value(("data.csv", fixed.encode(), "text/csv")).run()
+    _ok(at)
+    assert at.session_state[S.UPLOAD_DATASET][1].classes == ("y", "z")
+    at.button(key="setup_apply").click().run()
+    _ok(at)
+    assert at.session_state[S.EXPLORER].dataset.classes == ("y", "z")

@@ -328,3 +328,33 @@ def test_layout_worker_does_not_rerun_the_main_script(tmp_path, monkeypatch):
         assert os.getpriority(os.PRIO_PROCESS, worker_pid) > os.getpriority(os.PRIO_PROCESS, 0)
     finally:
         pool.shutdown(wait=True)
+
+
+def test_umap_places_identical_rows_on_one_point(monkeypatch):
+    """190 identical rows among 100 distinct ones: UMAP is fitted on the 101 distinct rows and every
+    copy sits on its representative (issue 10 item 11), with and without an initial layout."""
+    import sys
+    import types
+
+    fitted = []
+
+    class FakeUMAP:
+        def __init__(self, **kw):
+            self.kw = kw
+
+        def fit_transform(self, Z):
+            fitted.append(len(Z))
+            return np.random.default_rng(len(fitted)).normal(size=(len(Z), 2))
+
+    monkeypatch.setitem(sys.modules, "umap", types.SimpleNamespace(UMAP=FakeUMAP))
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(100, 6)), np.tile(rng.normal(size=(1, 6)), (190, 1))]).astype(np.float32)
+    X = X[rng.permutation(len(X))]
+    rows, counts = np.unique(X, axis=0, return_counts=True)
+    dup = np.all(X == rows[np.argmax(counts)], axis=1)
+    assert dup.sum() == 190
+    for init in (None, rng.normal(size=(len(X), 2)).astype(np.float32)):
+        Y = umap_layout(X, seed=0, init=init)
+        assert Y.shape == (290, 2) and fitted[-1] == 101
+        assert np.ptp(Y[dup], axis=0).max() == 0.0                 # one point for all copies
+        assert np.unique(Y[~dup], axis=0).shape[0] == 100          # the others stay distinct
