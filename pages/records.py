@@ -33,7 +33,7 @@ st.markdown(f"{rec.dataset.get('name')} · {rec.config.model} · {rec.config.str
             + ("read-only record" if ex.read_only else "live run") + f" · created {rec.created}")
 if rec.rounds:
     st.metric("Learning-curve AUC (mean test metric over the label budget)", f"{rec.auc():.3f}")
-    st.dataframe(pd.DataFrame([{"round": r.round, "labels": r.n_labeled, r.metric_name: round(r.metric, 4),
+    st.dataframe(pd.DataFrame([{"round": r.round, "labels": r.n_labeled, f"test {r.metric_name}": round(r.metric, 4),
                                 "train s": round(r.times.get("train", 0.0), 3),
                                 "outputs s": round(r.times.get("outputs", 0.0), 3),
                                 "select s": round(r.times.get("select", 0.0), 3), "device": r.device}

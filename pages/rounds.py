@@ -225,13 +225,9 @@ else:
         caps = [f"#{k + 1} {true_txt[j]}→{pred_txt[j]} {plots._fmt(g, 2)}" for k, (j, g) in enumerate(zip(idx, sel.gains))]
         st.image([np.asarray(ds.images[j]) for j in idx], caption=caps, width=72)
     else:
-        cols = list(ds.feature_names or [f"x{j}" for j in range(ds.n_features)])
-        df = pd.DataFrame(np.asarray(ds.X[idx]).reshape(len(idx), -1), columns=cols)
-        df.insert(0, "prediction", [pred_txt[j] for j in idx])
-        df.insert(0, "label", [true_txt[j] for j in idx])
-        df.insert(0, "gain", sel.gains)
-        df.insert(0, "index", idx)
-        df.insert(0, "order", np.arange(1, len(idx) + 1))
+        df = views.feature_table(ds, idx, {"order": np.arange(1, len(idx) + 1), "index": idx, "gain": sel.gains,
+                                           "label": [true_txt[j] for j in idx],
+                                           "prediction": [pred_txt[j] for j in idx]})
         st.dataframe(df, width="stretch", hide_index=True)
     st.caption("This round's batch in pick order: “#order true→predicted gain”, where the gain is how much the "
                "pick lowered the objective (or its score for other strategies) when it was chosen.")

@@ -1,10 +1,10 @@
 """Setup: choose the dataset, the model, the strategy and its settings, then apply them as a new run."""
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 import app_state as S
+import views
 from bait_core import STRATEGIES
 from bait_core.data import BUILTIN_DATASETS, FILE_EXTENSIONS, default_label_column, list_columns
 from bait_core.loop import RunConfig
@@ -95,10 +95,8 @@ if dataset is not None:
                      caption=[dataset.classes[dataset.y[i]] if dataset.y[i] >= 0 else "?" for i in range(n)])
             st.caption("The first pool images with their labels.")
         else:
-            cols = list(dataset.feature_names or [f"x{j}" for j in range(dataset.n_features)])
-            df = pd.DataFrame(np.asarray(dataset.X[:8]).reshape(min(8, len(dataset.X)), -1), columns=cols)
-            df.insert(0, "label", [dataset.classes[v] if dataset.task == "classification" and v >= 0 else v
-                                   for v in dataset.y[:8].tolist()])
+            df = views.feature_table(dataset, np.arange(min(8, len(dataset.X))),
+                                     {"label": views.label_texts(dataset, dataset.y[:8])})
             st.dataframe(df, width="stretch", hide_index=True)
             st.caption("The first pool rows as the model sees them (numeric columns standardised).")
     with right:
