@@ -10,6 +10,7 @@ from bait_core.data import BUILTIN_DATASETS, FILE_EXTENSIONS, default_label_colu
 from bait_core.loop import RunConfig
 from bait_core.models import ACCEPTED_SUFFIXES, MODEL_NAMES, WEIGHT_SUFFIXES
 from bait_core.plots import class_bars
+from bait_core.text import safe_markdown as md
 from bait_core.train import PRESETS
 
 st.title("Setup")
@@ -47,7 +48,7 @@ if source == "Upload a file":
                 st.session_state[S.UPLOAD_DATASET] = (ukey, dataset)
             data_spec = up.name
         except ValueError as e:
-            st.error(str(e))
+            st.error(md(e))
     else:
         st.info("Upload a file to preview it; the current run stays as it is.")
 elif source == "Upload a folder":
@@ -65,7 +66,7 @@ elif source == "Upload a folder":
                 st.session_state[S.UPLOAD_DATASET] = (ukey, dataset)
             data_spec = "folder upload"
         except ValueError as e:
-            st.error(str(e))
+            st.error(md(e))
     else:
         st.info("Choose a folder whose subfolders are the classes (e.g. cats/, dogs/); the current run stays "
                 "as it is.")
@@ -78,7 +79,7 @@ else:
         dataset = S.load_builtin_dataset(name, seed)
         data_spec = f"builtin:{name}"
     except ValueError as e:
-        st.error(str(e))
+        st.error(md(e))
 
 if dataset is not None:
     s = dataset.summary()
@@ -92,7 +93,7 @@ if dataset is not None:
         if dataset.is_image and dataset.images is not None:
             n = min(12, len(dataset.images))
             st.image([np.asarray(dataset.images[i]) for i in range(n)], width=64,
-                     caption=[dataset.classes[dataset.y[i]] if dataset.y[i] >= 0 else "?" for i in range(n)])
+                     caption=[md(c) for c in views.label_texts(dataset, dataset.y[:n])])
             st.caption("The first pool images with their labels.")
         else:
             df = views.feature_table(dataset, np.arange(min(8, len(dataset.X))),
@@ -153,7 +154,7 @@ if st.button("Apply setup", type="primary", disabled=S.job_running() or dataset 
                            preset=preset, label_column=label_column)
         ex = S.build_explorer(config, dataset=dataset, model_file=model_file, model_filename=model_name, arch=arch)
     except ValueError as e:
-        st.error(str(e))
+        st.error(md(e))
     else:
         S.set_explorer(ex)
         st.session_state[S.FLASH] = f"New run ready: {dataset.name} + {config.model} + {strategy}. Go to Rounds to run it."
