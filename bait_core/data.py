@@ -67,6 +67,7 @@ MAX_IMAGE_BYTES = 64 * 2**20          # uncompressed size of one image file insi
 MAX_COMPRESSION_RATIO = 200           # uncompressed ÷ compressed of one image file over 1 MiB
 MAX_IMAGE_PIXELS = 40_000_000         # width × height of one image, from its header
 MAX_ARCHIVE_PIXELS = 500_000_000      # pixels decoded over one ZIP, all images together
+MAX_NPZ_ELEMENTS = 50_000_000         # elements over all arrays of one NPZ (60k MNIST images fit)
 _LABEL_NAMES = ("label", "target", "class", "y")
 
 DataSource = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", Any]
@@ -877,6 +878,7 @@ def _npy_headers(zf: zipfile.ZipFile, name: str, max_bytes: int) -> dict[str, tu
     keyed by the lower-case array name.  Refuses object arrays, and arrays whose header declares more
     bytes than the member holds or than max_bytes (a tiny NPZ may declare 10¹² elements)."""
     out: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+    total = 0
     fmt = np.lib.format
     for info in zf.infolist():
         if info.is_dir():
@@ -906,6 +908,11 @@ def _npy_headers(zf: zipfile.ZipFile, name: str, max_bytes: int) -> dict[str, tu
                                 f"the file holds only {info.file_size} bytes"))
         key = member[:-4] if member.lower().endswith(".npy") else member
         out[key.lower()] = (tuple(int(d) for d in shape), dtype)
+        total += count
+        if total > MAX_NPZ_ELEMENTS:
+            raise ValueError(f"{name!r}: with array {member!r} (shape {tuple(shape)}) the arrays hold {total} "
+                             f"elements; NPZ files over {MAX_NPZ_ELEMENTS // 1_000_000} million elements in all "
+                             f"are refused (each becomes 8-byte floats while loading)")
     return out
 
 

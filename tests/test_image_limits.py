@@ -221,3 +221,10 @@ def test_npz_still_loads_normally():
     np.savez_compressed(buf, X=np.zeros((40, 3)), y=np.arange(40) % 2)
     ds = load_file(buf.getvalue(), filename="ok.npz")
     assert ds.X.shape[1] == 3
+
+
+def test_npz_element_cap(monkeypatch):
+    monkeypatch.setattr(D, "MAX_NPZ_ELEMENTS", 130)
+    raw = _zip({"X.npy": _npy(np.zeros((40, 3))), "y.npy": _npy(np.zeros(40))})
+    _refused(raw, r"with array 'y.npy' \(shape \(40,\)\) the arrays hold 160 elements; NPZ files over 0 million",
+             filename="t.npz")
