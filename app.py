@@ -4,6 +4,7 @@ import streamlit as st
 
 import app_state as S
 from bait_core.train import device_label, pick_device
+from bait_core.text import inline_code
 
 st.set_page_config(page_title="BAIT Explorer", page_icon=":material/phishing:", layout="wide")
 S.init_state()
@@ -24,8 +25,8 @@ nav = st.navigation(pages)
 ex = S.explorer()
 with st.sidebar:
     st.markdown("**Current run**" + (" (read-only record)" if ex.read_only else ""))
-    st.markdown(f"Dataset: `{ex.dataset.name}`  \nModel: `{ex.config.model}`  \n"
-                f"Strategy: `{ex.config.strategy}`  \nDevice: `{device_label(pick_device())}`  \n"
+    st.markdown(f"Dataset: {inline_code(ex.dataset.name)}  \nModel: {inline_code(ex.config.model)}  \n"
+                f"Strategy: {inline_code(ex.config.strategy)}  \nDevice: {inline_code(device_label(pick_device()))}  \n"
                 f"Labeled: **{ex.n_labeled}** of {ex.dataset.X.shape[0]}  \nRound: **{len(ex.rounds)}**")
     st.caption("The run every page works on; change it on Setup, or open a saved record on Records.")
 

@@ -28,6 +28,7 @@ from bait_core.loop import RunConfig, RunRecord
 from bait_core.models import MODEL_NAMES, build_model, load_user_model
 from bait_core.projection import LAYOUTS, layout_key
 from bait_core.runstore import LIVE, RunSources, RunStore, default_runs_dir, valid_run_id
+from bait_core.text import safe_markdown
 from bait_core.threads import single_cpu_thread
 from bait_core.warmup import warm_compute as _warm_compute
 
@@ -150,11 +151,11 @@ def export_buttons(record: RunRecord, key_prefix: str) -> None:
 def show_flash() -> None:
     msg = st.session_state.get(FLASH)
     if msg:
-        st.success(msg)
+        st.success(safe_markdown(msg))           # messages quote file names and titles
         st.session_state[FLASH] = None
     notice = st.session_state.get(RUN_NOTICE)
     if notice:
-        st.warning(notice)
+        st.warning(safe_markdown(notice))
         st.session_state[RUN_NOTICE] = None
 
 

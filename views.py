@@ -9,10 +9,43 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 from bait_core import plots
 from bait_core.loop import RoundResult
+
+
+FEATURE_PREFIX = "x: "   # every dataset feature column shown next to the app's own columns starts with this
+
+
+def feature_columns(names: Sequence[str]) -> list[str]:
+    """The dataset's feature names as table column labels in their own namespace: "x: name", made unique
+    ("x: a", "x: a (2)"; an empty name becomes "x: (column j)"), so they never clash with the app's own
+    columns (order, index, gain, label, …) or with each other.  (F,)"""
+    out: list[str] = []
+    seen: set[str] = set()
+    for j, raw in enumerate(names):
+        base = FEATURE_PREFIX + (str(raw) if str(raw).strip() else f"(column {j})")
+        col, k = base, 1
+        while col in seen:
+            k += 1
+            col = f"{base} ({k})"
+        seen.add(col)
+        out.append(col)
+    return out
+
+
+def feature_table(dataset: Any, rows: Sequence[int] | np.ndarray, app_columns: dict[str, Sequence]) -> pd.DataFrame:
+    """A table of the dataset's `rows`: the app's own columns first (`app_columns`, in order), then every
+    feature as "x: name" (feature_columns), so no feature name, however it is spelt, can collide with them.
+    (len(rows), len(app_columns) + F)"""
+    rows = np.asarray(rows, dtype=np.int64)
+    names = list(dataset.feature_names or [f"x{j}" for j in range(dataset.n_features)])
+    X = np.asarray(dataset.X[rows]).reshape(len(rows), -1)
+    parts = {str(k): list(v) for k, v in app_columns.items()}
+    parts.update(zip(feature_columns(names), X.T))
+    return pd.DataFrame(parts, index=pd.RangeIndex(len(rows)))
 
 
 def label_texts(dataset: Any, values: Sequence) -> list[str]:

@@ -8,11 +8,12 @@ import streamlit as st
 import app_state as S
 from bait_core import STRATEGIES, plots
 from bait_core.compare import first_round_picks, penalty_matrix, timing_table
+from bait_core.text import safe_markdown as md
 
 ss = st.session_state
 st.title("Compare strategies")
 ex = S.explorer()
-st.caption(f"Runs every chosen strategy once per seed on **{ex.dataset.name}** with the **{ex.config.model}** model "
+st.caption(f"Runs every chosen strategy once per seed on **{md(ex.dataset.name)}** with the **{md(ex.config.model)}** model "
            f"(change them on Setup). Within a seed every strategy starts from the same initial labeled set and the "
            f"same initial weights, so the runs differ only by what each strategy picks; seeds show the spread.")
 
@@ -23,7 +24,7 @@ if job is not None and not job.running and ss.get(S.COMPARE_ACK) != id(job):
     if comp is not None:
         ss[S.COMPARISON] = comp
     if job.status == "error":
-        st.error(f"The comparison stopped with an error: {job.error}")
+        st.error(f"The comparison stopped with an error: {md(job.error)}")
 running = job is not None and job.running
 
 # --- settings and controls ------------------------------------------------------------------------
@@ -57,7 +58,7 @@ if b2.button("Stop", key="btn_compare_stop", disabled=not running) and job is no
     job.cancel()
     st.toast("Stopping after the current step; finished runs are kept.")
 if ss.get(S.COMPARE_ERROR):
-    st.error(ss[S.COMPARE_ERROR])
+    st.error(md(ss[S.COMPARE_ERROR]))
     ss[S.COMPARE_ERROR] = None
 
 
@@ -96,11 +97,11 @@ else:
     recs = comp.records
     metric = recs[0].rounds[0].metric_name if recs and recs[0].rounds else "metric"
     st.subheader(f"Results: {len(comp.strategies)} strategies × {len(comp.seeds)} seed(s) on "
-                 f"{recs[0].dataset.get('name')}")
+                 f"{md(recs[0].dataset.get('name'))}")
     left, right = st.columns([3, 2])
     with left:
         st.plotly_chart(plots.learning_curves(recs), width="stretch", key="cmp_curves")
-        st.caption(f"Test {metric} against the number of labels: the line is the mean over seeds, the band ± one "
+        st.caption(f"Test {md(metric)} against the number of labels: the line is the mean over seeds, the band ± one "
                    "standard deviation. A curve that rises sooner needs fewer labels.")
     with right:
         table = plots.auc_table(recs)
@@ -108,7 +109,7 @@ else:
                                     "AUC": f"{t['auc_mean']:.3f} ± {t['auc_std']:.3f}",
                                     f"final {metric}": round(t["final_mean"], 3)} for t in table]),
                      hide_index=True, width="stretch")
-        st.caption(f"Area under each learning curve divided by the label range (the mean test {metric} over the "
+        st.caption(f"Area under each learning curve divided by the label range (the mean test {md(metric)} over the "
                    "budget), mean ± std over seeds, best first.")
         st.dataframe(pd.DataFrame([{"strategy": r["strategy"], "train s": round(r["train_s"], 3),
                                     "outputs s": round(r["outputs_s"], 3), "select s": round(r["select_s"], 3),
@@ -126,7 +127,7 @@ else:
         st.caption(f"Cell (row, column): the share of the {pm.n_checkpoints} checkpoints (rounds after the first "
                    f"pick) where the row strategy is significantly better than the column one (paired t-test over "
                    f"seeds, p < {pm.alpha}), as in the BADGE and BAIT papers. The bottom row averages each column: "
-                   f"how often that strategy is beaten — lower is better (here: {best}).")
+                   f"how often that strategy is beaten — lower is better (here: {md(best)}).")
     else:
         st.info("The penalty matrix needs at least 2 strategies and 2 seeds.")
 
@@ -137,7 +138,7 @@ else:
         try:
             ds = S.comparison_dataset(comp, seed)
         except ValueError as e:
-            st.info(f"The map needs the comparison's dataset: {e}")
+            st.info(f"The map needs the comparison's dataset: {md(e)}")
         else:
             xy, shown = S.layout(ds, "UMAP")
             colour = ds.y.astype(np.int64) if ds.task == "classification" else np.zeros(len(ds.y), np.int64)
@@ -164,7 +165,7 @@ if ups:
         try:
             opened = S.open_comparison(files)
         except ValueError as e:
-            st.error(str(e))
+            st.error(md(e))
         else:
             ss[S.COMPARISON] = opened
             ss[S.COMPARE_FILE_KEY] = ukey

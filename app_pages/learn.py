@@ -10,6 +10,7 @@ import streamlit as st
 
 import app_state as S
 from bait_core import plots
+from bait_core.text import safe_markdown as md
 from bait_core.playground import (COMPARE_WITH, FIXED_TWO_CLASSES, LIMITS, NOISE_MAX, TOYS, Playground,
                                   PlaygroundSettings, bait_animation, comparison_figure, toy_defaults)
 
@@ -33,7 +34,7 @@ if ss.get(S.PLAYGROUND) is None:
     try:
         _new_playground(PlaygroundSettings())
     except ValueError as e:                              # not expected with the defaults
-        st.error(f"The default playground cannot be built: {e}")
+        st.error(md(f"The default playground cannot be built: {e}"))
         st.stop()
 
 pg: Playground = ss[S.PLAYGROUND]
@@ -83,7 +84,7 @@ def _on_compare() -> None:
 
 # --- controls --------------------------------------------------------------------------------------
 if ss.get(S.LEARN_ERROR):
-    st.error(ss[S.LEARN_ERROR])
+    st.error(md(ss[S.LEARN_ERROR]))
     ss[S.LEARN_ERROR] = None
 
 with st.container(border=True):

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import app_state as S
+from bait_core.text import safe_markdown as md
 
 st.title("Records")
 st.caption("Open a run record downloaded from the Rounds page or written by the command line. It replaces the "
@@ -18,7 +19,7 @@ if up is not None:
         try:
             ex = S.open_record(raw, current=S.explorer())
         except ValueError as e:
-            st.error(str(e))
+            st.error(md(e))
         else:
             S.set_explorer(ex)
             st.session_state[S.RECORD_KEY] = ukey
@@ -43,7 +44,7 @@ else:
         try:
             S.set_explorer(S.open_saved_run(pick))
         except ValueError as e:
-            st.error(str(e))
+            st.error(md(str(e)))
         else:
             st.session_state[S.FLASH] = f"Resumed run {pick}: its rounds so far are back, and new rounds continue it."
             st.switch_page("app_pages/rounds.py")
@@ -54,11 +55,11 @@ else:
 ex = S.explorer()
 rec = ex.record
 st.subheader("Current run")
-st.markdown(f"{rec.dataset.get('name')} · {rec.config.model} · {rec.config.strategy} · {len(rec.rounds)} rounds · "
-            + ("read-only record" if ex.read_only else "live run") + f" · created {rec.created}")
+st.markdown(f"{md(rec.dataset.get('name'))} · {md(rec.config.model)} · {md(rec.config.strategy)} · {len(rec.rounds)} rounds · "
+            + ("read-only record" if ex.read_only else "live run") + f" · created {md(rec.created)}")
 if rec.rounds:
     st.metric("Learning-curve AUC (mean test metric over the label budget)", f"{rec.auc():.3f}")
-    st.dataframe(pd.DataFrame([{"round": r.round, "labels": r.n_labeled, r.metric_name: round(r.metric, 4),
+    st.dataframe(pd.DataFrame([{"round": r.round, "labels": r.n_labeled, f"test {r.metric_name}": round(r.metric, 4),
                                 "train s": round(r.times.get("train", 0.0), 3),
                                 "outputs s": round(r.times.get("outputs", 0.0), 3),
                                 "select s": round(r.times.get("select", 0.0), 3), "device": r.device}

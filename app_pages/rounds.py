@@ -6,6 +6,7 @@ import streamlit as st
 
 import app_state as S
 import views
+from bait_core.text import safe_markdown as md
 from bait_core import plots
 
 ss = st.session_state
@@ -16,10 +17,10 @@ job = ss.get(S.JOB)
 if job is not None and not job.running:
     ss[S.JOB_ACK] = id(job)                      # this full run already draws the job's results
     if job.status == "error":
-        st.error(f"The last run stopped with an error: {job.error}")
+        st.error(f"The last run stopped with an error: {md(job.error)}")
 running = S.job_running()
 
-st.caption(f"{ex.dataset.name} · {ex.config.model} · {ex.config.strategy} · batch {ex.config.batch_size}. "
+st.caption(f"{md(ex.dataset.name)} · {md(ex.config.model)} · {md(ex.config.strategy)} · batch {ex.config.batch_size}. "
            "Each round trains the model on the labels so far, measures it on the test split and picks the next "
            "batch to label.")
 if ex.read_only:
@@ -41,7 +42,7 @@ def _start(one: bool) -> None:
 
 
 if ss.get(S.ROUND_ERROR):
-    st.error(ss[S.ROUND_ERROR])
+    st.error(md(ss[S.ROUND_ERROR]))
     ss[S.ROUND_ERROR] = None
 locked = ex.read_only or running
 c1, c2, c3, c4, c5 = st.columns([1.1, 1, 1, 0.8, 0.8], vertical_alignment="bottom")
@@ -59,7 +60,7 @@ try:
         S.set_explorer(ex.reset(), save=True)
         st.rerun()
 except ValueError as e:
-    st.error(str(e))
+    st.error(md(e))
 if ex.finished and not ex.read_only:
     st.caption("This run is finished: its final evaluation round is recorded (or no unlabeled points are left). "
                "Reset it or start a new one on Setup.")
@@ -131,7 +132,7 @@ sel = rr.selection
 ds = ex.dataset
 cls = list(ds.classes)
 is_clf = ds.task == "classification"
-st.markdown(f"**Round {rr.round}** of {n}: trained on **{rr.n_labeled}** labels → test {rr.metric_name} "
+st.markdown(f"**Round {rr.round}** of {n}: trained on **{rr.n_labeled}** labels → test {md(rr.metric_name)} "
             f"**{rr.metric:.3f}**" + ("" if sel is not None else " (final evaluation, no picks)"))
 
 true_txt = views.label_texts(ds, ds.y)
@@ -177,7 +178,7 @@ with right:
                    "line rises a little as the least useful ones are pruned back to the batch size. Lower is better.")
     else:
         st.info("This round has no Fisher objective: " + ("it is the final evaluation round." if sel is None else
-                f"the '{sel.strategy}' strategy does not compute one."))
+                f"the '{md(sel.strategy)}' strategy does not compute one."))
     ends = [(x.round, x.selection.objective[-1]) for x in rounds if x.selection is not None and x.selection.objective.size]
     if ends:
         st.plotly_chart(plots.objective_by_round(np.array([e[0] for e in ends]), np.array([e[1] for e in ends]),
@@ -191,7 +192,7 @@ with left:
     xs = np.array([x.n_labeled for x in rounds])
     ys = np.array([x.metric for x in rounds])
     st.plotly_chart(plots.learning_curve(xs, ys, rr.metric_name, current=r), width="stretch", key="learning_curve")
-    st.caption(f"Test {rr.metric_name} of the model trained at each round against the number of labels it saw; "
+    st.caption(f"Test {md(rr.metric_name)} of the model trained at each round against the number of labels it saw; "
                "the gold dot is the round shown.")
 with right:
     st.subheader("Picks per class")
@@ -211,7 +212,7 @@ st.plotly_chart(plots.round_times([x.round for x in rounds], [t.get("train", 0.0
                                   device=rr.device, current=r), width="stretch", key="round_times")
 sel_t = sel.timings if sel is not None else {}
 st.caption(f"Seconds each round spent training the model, computing the pool's embeddings and probabilities, and "
-           f"selecting, on {rr.device or 'an unrecorded device'}."
+           f"selecting, on {md(rr.device or 'an unrecorded device')}."
            + (f" Round {rr.round}'s selection: set-up {sel_t.get('setup', 0):.3f} s, forward "
               f"{sel_t.get('forward', 0):.3f} s, backward {sel_t.get('backward', 0):.3f} s." if "setup" in sel_t else ""))
 
@@ -222,16 +223,12 @@ if sel is None or not sel.indices.size:
 else:
     idx = sel.indices
     if ds.is_image and ds.images is not None:
-        caps = [f"#{k + 1} {true_txt[j]}→{pred_txt[j]} {plots._fmt(g, 2)}" for k, (j, g) in enumerate(zip(idx, sel.gains))]
+        caps = [f"#{k + 1} {md(true_txt[j])}→{md(pred_txt[j])} {plots._fmt(g, 2)}" for k, (j, g) in enumerate(zip(idx, sel.gains))]
         st.image([np.asarray(ds.images[j]) for j in idx], caption=caps, width=72)
     else:
-        cols = list(ds.feature_names or [f"x{j}" for j in range(ds.n_features)])
-        df = pd.DataFrame(np.asarray(ds.X[idx]).reshape(len(idx), -1), columns=cols)
-        df.insert(0, "prediction", [pred_txt[j] for j in idx])
-        df.insert(0, "label", [true_txt[j] for j in idx])
-        df.insert(0, "gain", sel.gains)
-        df.insert(0, "index", idx)
-        df.insert(0, "order", np.arange(1, len(idx) + 1))
+        df = views.feature_table(ds, idx, {"order": np.arange(1, len(idx) + 1), "index": idx, "gain": sel.gains,
+                                           "label": [true_txt[j] for j in idx],
+                                           "prediction": [pred_txt[j] for j in idx]})
         st.dataframe(df, width="stretch", hide_index=True)
     st.caption("This round's batch in pick order: “#order true→predicted gain”, where the gain is how much the "
                "pick lowered the objective (or its score for other strategies) when it was chosen.")
@@ -258,8 +255,8 @@ with left:
                          hide_index=True, height=220)
     with b:
         m1, m2 = st.columns(2)
-        m1.metric("True label", true_txt[i])
-        m2.metric("Prediction", pred_txt[i])
+        m1.metric("True label", md(true_txt[i]))
+        m2.metric("Prediction", md(pred_txt[i]))
         m1.metric("Confidence", "–" if rr.confidence is None else f"{rr.confidence[i]:.3f}")
         m2.metric("Gain (score)", "–" if sel is None else plots._fmt(sel.scores[i]))
         st.markdown(f"Status in round {rr.round}: **{status}**")

@@ -1,15 +1,16 @@
 """Setup: choose the dataset, the model, the strategy and its settings, then apply them as a new run."""
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 import app_state as S
+import views
 from bait_core import STRATEGIES
 from bait_core.data import BUILTIN_DATASETS, FILE_EXTENSIONS, default_label_column, list_columns
 from bait_core.loop import RunConfig
 from bait_core.models import ACCEPTED_SUFFIXES, MODEL_NAMES, WEIGHT_SUFFIXES
 from bait_core.plots import class_bars
+from bait_core.text import safe_markdown as md
 from bait_core.train import PRESETS
 
 st.title("Setup")
@@ -49,7 +50,7 @@ if source == "Upload a file":
             data_spec = up.name
             data_file = (up.name, raw)
         except ValueError as e:
-            st.error(str(e))
+            st.error(md(e))
     else:
         st.info("Upload a file to preview it; the current run stays as it is.")
 elif source == "Upload a folder":
@@ -68,7 +69,7 @@ elif source == "Upload a folder":
             data_spec = "folder upload"
             data_file = ("folder.zip", raw)
         except ValueError as e:
-            st.error(str(e))
+            st.error(md(e))
     else:
         st.info("Choose a folder whose subfolders are the classes (e.g. cats/, dogs/); the current run stays "
                 "as it is.")
@@ -81,7 +82,7 @@ else:
         dataset = S.load_builtin_dataset(name, seed)
         data_spec = f"builtin:{name}"
     except ValueError as e:
-        st.error(str(e))
+        st.error(md(e))
 
 if dataset is not None:
     s = dataset.summary()
@@ -95,13 +96,11 @@ if dataset is not None:
         if dataset.is_image and dataset.images is not None:
             n = min(12, len(dataset.images))
             st.image([np.asarray(dataset.images[i]) for i in range(n)], width=64,
-                     caption=[dataset.classes[dataset.y[i]] if dataset.y[i] >= 0 else "?" for i in range(n)])
+                     caption=[md(c) for c in views.label_texts(dataset, dataset.y[:n])])
             st.caption("The first pool images with their labels.")
         else:
-            cols = list(dataset.feature_names or [f"x{j}" for j in range(dataset.n_features)])
-            df = pd.DataFrame(np.asarray(dataset.X[:8]).reshape(min(8, len(dataset.X)), -1), columns=cols)
-            df.insert(0, "label", [dataset.classes[v] if dataset.task == "classification" and v >= 0 else v
-                                   for v in dataset.y[:8].tolist()])
+            df = views.feature_table(dataset, np.arange(min(8, len(dataset.X))),
+                                     {"label": views.label_texts(dataset, dataset.y[:8])})
             st.dataframe(df, width="stretch", hide_index=True)
             st.caption("The first pool rows as the model sees them (numeric columns standardised).")
     with right:
@@ -160,7 +159,7 @@ if st.button("Apply setup", type="primary", disabled=S.job_running() or dataset 
                               data_file=data_file)
         S.set_explorer(ex, save=True)
     except ValueError as e:
-        st.error(str(e))
+        st.error(md(e))
     else:
         st.session_state[S.FLASH] = f"New run ready: {dataset.name} + {config.model} + {strategy}. Go to Rounds to run it."
         st.rerun()

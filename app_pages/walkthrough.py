@@ -9,6 +9,7 @@ import views
 from bait_core import plots
 from bait_core.explorer import Explorer
 from bait_core.story import Story, StoryStep, metric_value
+from bait_core.text import safe_markdown as md
 
 ss = st.session_state
 st.title("Walkthrough")
@@ -28,7 +29,7 @@ if ss.get(S.STORY) is None:
     try:
         _open_bundled()
     except (OSError, ValueError) as e:
-        st.error(f"The built-in walkthrough cannot be opened: {e}")
+        st.error(md(f"The built-in walkthrough cannot be opened: {e}"))
 
 
 def _go(delta: int) -> None:
@@ -53,9 +54,9 @@ def play(story: Story, sx: Explorer) -> None:
     prev = rounds[pos - 1] if pos > 0 else None
     ds = sx.dataset
 
-    st.header(story.title)
+    st.header(md(story.title))
     if story.intro:
-        st.markdown(story.intro)
+        st.markdown(md(story.intro))
 
     c1, c2, c3 = st.columns([1, 4, 1], vertical_alignment="center")
     c1.button("Previous", key="story_prev", disabled=k == 0, on_click=_go, args=(-1,), width="stretch")
@@ -66,9 +67,9 @@ def play(story: Story, sx: Explorer) -> None:
         ss[S.STORY_SLIDER] = k + 1
         st.slider("Jump to step", min_value=1, max_value=n, step=1, key=S.STORY_SLIDER, on_change=_jump)
 
-    st.subheader(step.title or f"Round {rr.round}")
+    st.subheader(md(step.title) if step.title else f"Round {rr.round}")
     if step.caption:
-        st.markdown(step.caption)
+        st.markdown(md(step.caption))
 
     rmse = rr.metric_name == "rmse"
     sel = rr.selection
@@ -78,10 +79,10 @@ def play(story: Story, sx: Explorer) -> None:
     if prev is not None and np.isfinite(rr.metric - prev.metric):
         d = rr.metric - prev.metric
         delta = f"{d:+.3g}" if rmse else f"{100 * d:+.1f} points"
-    m2.metric(f"Test {'RMSE' if rmse else rr.metric_name}", metric_value(rr), delta=delta,
+    m2.metric(f"Test {'RMSE' if rmse else md(rr.metric_name)}", md(metric_value(rr)), delta=delta,
               delta_color="inverse" if rmse else "normal")
     m3.metric("Picked this round", "–" if sel is None else sel.batch_size)
-    m4.metric("Strategy", "–" if sel is None else sel.strategy)
+    m4.metric("Strategy", "–" if sel is None else md(sel.strategy))
     st.caption("This round's numbers; the small arrows compare them with the round before."
                + (" Lower RMSE is better." if rmse else ""))
 
@@ -106,13 +107,13 @@ def play(story: Story, sx: Explorer) -> None:
         else:
             st.info("No Fisher objective in this round: " + (
                 "it is the final evaluation, which picks nothing." if sel is None else
-                f"the '{sel.strategy}' strategy does not compute one."))
+                f"the '{md(sel.strategy)}' strategy does not compute one."))
 
     # --- learning curve + picks -----------------------------------------------------------------
     left, right = st.columns(2)
     with left:
         st.plotly_chart(views.learning_curve_so_far(rounds, pos), width="stretch", key="story_curve")
-        st.caption(f"Test {rr.metric_name} against the number of labels for the rounds up to this step; the gold "
+        st.caption(f"Test {md(rr.metric_name)} against the number of labels for the rounds up to this step; the gold "
                    "dot is this round. The axes already span the whole run.")
     with right:
         if sel is None or not sel.indices.size:
@@ -123,7 +124,7 @@ def play(story: Story, sx: Explorer) -> None:
             idx = sel.indices.tolist()
             f = max(1, 64 // max(ds.images.shape[1:3]))       # small images: enlarge with crisp pixels
             st.image([np.asarray(ds.images[j]).repeat(f, 0).repeat(f, 1) for j in idx],
-                     caption=[f"#{i + 1}: {names[j]}" for i, j in enumerate(idx)], width=64)
+                     caption=[f"#{i + 1}: {md(names[j])}" for i, j in enumerate(idx)], width=64)
             st.caption("The images picked this round, in pick order, with their true labels.")
         elif ds.task == "classification" and rr.picked_class_counts:
             st.plotly_chart(plots.class_bars(list(ds.classes), rr.picked_class_counts, y_title="picks"),
@@ -155,7 +156,7 @@ if up is not None:
         try:
             got = S.open_story(raw, current=S.explorer())
         except ValueError as e:
-            st.error(f"Cannot open {up.name}: {e}")
+            st.error(md(f"Cannot open {up.name}: {e}"))
         else:
             ss[S.STORY], ss[S.STORY_STEP], ss[S.STORY_KEY] = got, 0, ukey
             ss[S.FLASH] = f"Opened the walkthrough “{got[0].title}” ({len(got[0].steps)} steps) from {up.name}."
@@ -164,7 +165,7 @@ if st.button("Back to the built-in walkthrough", key="story_builtin"):
     try:
         _open_bundled()
     except (OSError, ValueError) as e:
-        st.error(f"The built-in walkthrough cannot be opened: {e}")
+        st.error(md(f"The built-in walkthrough cannot be opened: {e}"))
     else:
         st.rerun()
 
@@ -183,7 +184,7 @@ def save_panel() -> None:
         return
     auto = Story.from_record(rec)
     tag = f"{id(rec)}_{len(auto.steps)}"
-    st.caption(f"The current run ({ex.dataset.name} · {ex.config.strategy}, {len(auto.steps)} rounds) as a "
+    st.caption(f"The current run ({md(ex.dataset.name)} · {md(ex.config.strategy)}, {len(auto.steps)} rounds) as a "
                "walkthrough with one step per round. The captions are written from the run's numbers; edit them "
                "for your audience, then download the file or play it on this page.")
     title = st.text_input("Title", value=auto.title, key=f"story_save_title_{tag}")
@@ -204,7 +205,7 @@ def save_panel() -> None:
             copy = Story.from_json(data)
             ss[S.STORY] = (copy, Explorer.from_record(copy.record, dataset=ex.dataset))
         except ValueError as e:
-            st.error(str(e))
+            st.error(md(e))
         else:
             ss[S.STORY_STEP] = 0
             ss[S.FLASH] = f"Playing “{copy.title}”, made from the current run."

@@ -29,6 +29,9 @@ import io
 import math
 import os
 import random
+import re
+import struct
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -53,6 +56,18 @@ FILE_EXTENSIONS = TABLE_EXTENSIONS + (".npz", ".zip")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
                     ".pgm", ".pbm")
 _SKIPPED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}   # plus anything starting with "."
+ARCHIVE_EXTENSIONS = (".zip", ".npz", ".gz", ".tgz", ".tar", ".bz2", ".xz", ".7z", ".rar", ".zst")
+
+# Limits on archives and images.  An upload's bytes say nothing about the work it causes: a 30 KB ZIP
+# can hold 100 PNGs of 12000×12000 pixels each (347 s and 1.1 GB to decode before these limits).
+# Every limit is checked from headers (the ZIP directory, each image's header, each .npy header)
+# before anything is decompressed or decoded, and a refusal names the file inside the archive.
+MAX_ARCHIVE_MEMBERS = 100_000         # entries in a ZIP / NPZ (dirs and skipped files included)
+MAX_IMAGE_BYTES = 64 * 2**20          # uncompressed size of one image file inside a ZIP
+MAX_COMPRESSION_RATIO = 200           # uncompressed ÷ compressed of one image file over 1 MiB
+MAX_IMAGE_PIXELS = 40_000_000         # width × height of one image, from its header
+MAX_ARCHIVE_PIXELS = 500_000_000      # pixels decoded over one ZIP, all images together
+MAX_NPZ_ELEMENTS = 50_000_000         # elements over all arrays of one NPZ (60k MNIST images fit)
 _LABEL_NAMES = ("label", "target", "class", "y")
 
 DataSource = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", Any]
@@ -800,17 +815,105 @@ def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
                    y_test=y[test], classes=classes, feature_names=feat_names)
 
 
-def _zip_total(raw: bytes, name: str, kind: str, max_bytes: int) -> zipfile.ZipFile:
-    """Open a ZIP (or NPZ) and refuse it when its uncompressed contents exceed max_bytes."""
+def _declared_entries(raw: bytes) -> Optional[int]:
+    """The entry count a ZIP's end-of-central-directory record declares (zip64 too), read before
+    zipfile builds one object per entry; None when the record is not found (zipfile then decides)."""
+    tail_start = max(0, len(raw) - (2**16 + 22 + 20 + 56))
+    tail = raw[tail_start:]
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + 22 > len(tail):
+        return None
+    n = struct.unpack_from("<H", tail, at + 10)[0]
+    if n == 0xFFFF:                                            # zip64: the count is in the zip64 record
+        at64 = tail.rfind(b"PK\x06\x06", 0, at)
+        if at64 >= 0 and at64 + 40 <= len(tail):
+            return int(struct.unpack_from("<Q", tail, at64 + 32)[0])
+    return int(n)
+
+
+def _zip_total(raw: bytes, name: str, kind: str, max_bytes: int,
+               max_member_bytes: Optional[int] = None, max_ratio: Optional[float] = None) -> zipfile.ZipFile:
+    """Open a ZIP (or NPZ) and refuse it, from its directory alone, when it has more than
+    MAX_ARCHIVE_MEMBERS entries, its uncompressed contents exceed max_bytes, one member exceeds
+    `max_member_bytes`, or one member over 1 MiB unpacks to more than `max_ratio` × its compressed size.
+
+    zipfile never returns more than the size a member declares (it stops there and fails the CRC), so
+    these declared sizes bound the work and the memory of reading the archive."""
+    n_declared = _declared_entries(raw)
+    if n_declared is not None and n_declared > MAX_ARCHIVE_MEMBERS:
+        raise ValueError(f"{name!r} holds {n_declared} entries; {kind} archives with more than "
+                         f"{MAX_ARCHIVE_MEMBERS} are refused")
     try:
         zf = zipfile.ZipFile(io.BytesIO(raw))
-    except zipfile.BadZipFile:
-        raise ValueError(f"{name!r} is not a valid {kind} archive (could not open it as a ZIP)") from None
-    total = sum(i.file_size for i in zf.infolist())
-    if total > max_bytes:
-        raise ValueError(f"{name!r} unpacks to {total / 2**20:.1f} MiB; the limit is "
-                         f"{max_bytes / 2**20:.0f} MiB")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError,
+            NotImplementedError, struct.error) as e:
+        raise ValueError(f"{name!r} is not a valid {kind} archive (could not open it as a ZIP: {e})") from None
+    infos = zf.infolist()
+    try:
+        if len(infos) > MAX_ARCHIVE_MEMBERS:
+            raise ValueError(f"{name!r} holds {len(infos)} entries; {kind} archives with more than "
+                             f"{MAX_ARCHIVE_MEMBERS} are refused")
+        total = sum(i.file_size for i in infos)
+        if total > max_bytes:
+            raise ValueError(f"{name!r} unpacks to {total / 2**20:.1f} MiB; the limit is "
+                             f"{max_bytes / 2**20:.0f} MiB")
+        for i in infos:
+            if max_member_bytes is not None and i.file_size > max_member_bytes:
+                raise ValueError(f"{name!r}: {i.filename!r} unpacks to {i.file_size / 2**20:.1f} MiB; files "
+                                 f"over {max_member_bytes / 2**20:.0f} MiB inside a {kind} are refused")
+            if (max_ratio is not None and i.file_size > 2**20
+                    and i.file_size > max_ratio * max(i.compress_size, 1)):
+                raise ValueError(f"{name!r}: {i.filename!r} unpacks to {i.file_size / 2**20:.1f} MiB from "
+                                 f"{i.compress_size / 2**10:.1f} KiB (ratio "
+                                 f"{i.file_size / max(i.compress_size, 1):.0f}:1); files over 1 MiB "
+                                 f"compressed more than {max_ratio:.0f}:1 are refused as a likely zip bomb")
+    except ValueError:
+        zf.close()
+        raise
     return zf
+
+
+def _npy_headers(zf: zipfile.ZipFile, name: str, max_bytes: int) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """(shape, dtype) of every array in an NPZ, from the .npy headers alone (nothing is allocated),
+    keyed by the lower-case array name.  Refuses object arrays, and arrays whose header declares more
+    bytes than the member holds or than max_bytes (a tiny NPZ may declare 10¹² elements)."""
+    out: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+    total = 0
+    fmt = np.lib.format
+    for info in zf.infolist():
+        if info.is_dir():
+            continue
+        member = info.filename
+        try:
+            with zf.open(info) as f:
+                version = fmt.read_magic(f)
+                if version == (1, 0):
+                    shape, _, dtype = fmt.read_array_header_1_0(f)
+                elif version == (2, 0):
+                    shape, _, dtype = fmt.read_array_header_2_0(f)
+                else:
+                    raise ValueError(f".npy format version {version} is not supported")
+        except (ValueError, OSError, EOFError, SyntaxError, TypeError, RuntimeError, zipfile.BadZipFile,
+                struct.error) as e:
+            raise ValueError(f"{name!r}: {member!r} is not a readable .npy array ({e})") from None
+        if dtype.hasobject:
+            raise ValueError(f"could not read {name!r} as NPZ (numeric arrays, no pickles): array "
+                             f"{member!r} holds Python objects (dtype {dtype}), which are never loaded")
+        count = math.prod(int(d) for d in shape)
+        nbytes = count * dtype.itemsize
+        if nbytes > min(max_bytes, info.file_size):
+            raise ValueError(f"{name!r}: array {member!r} declares shape {tuple(shape)} of {dtype} = "
+                             f"{nbytes / 2**20:.1f} MiB, but "
+                             + (f"the limit is {max_bytes / 2**20:.0f} MiB" if nbytes > max_bytes else
+                                f"the file holds only {info.file_size} bytes"))
+        key = member[:-4] if member.lower().endswith(".npy") else member
+        out[key.lower()] = (tuple(int(d) for d in shape), dtype)
+        total += count
+        if total > MAX_NPZ_ELEMENTS:
+            raise ValueError(f"{name!r}: with array {member!r} (shape {tuple(shape)}) the arrays hold {total} "
+                             f"elements; NPZ files over {MAX_NPZ_ELEMENTS // 1_000_000} million elements in all "
+                             f"are refused (each becomes 8-byte floats while loading)")
+    return out
 
 
 def _npz_images(X: np.ndarray, name: str, key: str) -> np.ndarray:
@@ -832,14 +935,18 @@ def _npz_images(X: np.ndarray, name: str, key: str) -> np.ndarray:
 def _load_npz(raw: bytes, name: str, *, task: Optional[str], seed: int, test_fraction: float,
               max_rows: int, max_bytes: int, standardize: bool) -> Dataset:
     """NPZ with X, y and optionally X_test, y_test (and feature_names) → Dataset."""
-    _zip_total(raw, name, "NPZ", max_bytes).close()
+    with _zip_total(raw, name, "NPZ", max_bytes) as zf:
+        _npy_headers(zf, name, max_bytes)             # sizes and dtypes checked before any array is read
     wanted = ("x", "y", "x_test", "y_test", "feature_names")
     try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
             files = list(npz.files)
             arrs = {k.lower(): npz[k] for k in files if k.lower() in wanted}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:   # e.g. pickled object arrays
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, MemoryError) as e:   # e.g. pickled object arrays
         raise ValueError(f"could not read {name!r} as NPZ (numeric arrays, no pickles): {e}") from None
+    for key, a in arrs.items():
+        if not isinstance(a, np.ndarray):
+            raise ValueError(f"{name!r}: member {key!r} is not a .npy array")
     missing = [k for k in ("X", "y") if k.lower() not in arrs]
     if missing:
         raise ValueError(f"{name!r} must contain arrays 'X' and 'y' (optionally 'X_test', "
@@ -923,32 +1030,98 @@ def _skipped(path: str) -> bool:
     return any(p.startswith(".") or p in _SKIPPED_NAMES for p in parts)
 
 
-def _decode_image(blob: bytes, member: str, name: str, size_hw: tuple[int, int]) -> np.ndarray:
-    """Image bytes → resized (H, W) uint8 if grey, (H, W, 3) if colour (alpha over white)."""
-    from PIL import Image, ImageOps
+class _PixelBudget:
+    """Pixels decoded so far over one archive, against MAX_ARCHIVE_PIXELS."""
+
+    def __init__(self, name: str, limit: Optional[int] = None) -> None:
+        self.name, self.spent = name, 0
+        self.limit = int(MAX_ARCHIVE_PIXELS if limit is None else limit)
+
+    def spend(self, pixels: int, member: str) -> None:
+        if self.spent + pixels > self.limit:
+            raise ValueError(
+                f"{self.name!r}: decoding {member!r} would bring the images' total to "
+                f"{(self.spent + pixels) / 1e6:.0f} megapixels; an archive may decode at most "
+                f"{self.limit / 1e6:.0f} megapixels in all (e.g. {self.limit // 1_000_000} images of one "
+                f"megapixel). Shrink the images before zipping them, or upload fewer.")
+        self.spent += pixels
+
+
+# EXIF orientation → the transpose that shows the image upright (as ImageOps.exif_transpose)
+_ORIENTATION = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE",
+                6: "ROTATE_270", 7: "TRANSVERSE", 8: "ROTATE_90"}
+
+
+def _decode_image(blob: bytes, member: str, name: str, size_hw: tuple[int, int],
+                  budget: Optional[_PixelBudget] = None) -> np.ndarray:
+    """Image bytes → resized (H, W) uint8 if grey, (H, W, 3) if colour (alpha over white).
+
+    The image's size is read from its header first (PIL opens lazily): over MAX_IMAGE_PIXELS it is
+    refused, and the pixels it will decode are charged to `budget`, before any pixel is decoded.
+    Only the first frame of an animated GIF / multi-page TIFF is read.  PIL's own process-wide
+    decompression-bomb limit is left as it is; its warning is an error here."""
+    from PIL import Image
 
     if len(blob) == 0:
         raise ValueError(f"{name!r}: image {member!r} is empty (0 bytes)")
     H, W = size_hw
     try:
-        with Image.open(io.BytesIO(blob)) as im:
-            if im.width == 0 or im.height == 0:
-                raise ValueError(f"{name!r}: image {member!r} has zero size {im.size}")
-            im.draft("RGB", (W, H))                                  # fast JPEG downscaling
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
-                rgba = im.convert("RGBA")
-                bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                im = Image.alpha_composite(bg, rgba)
-            im = im.convert("RGB").resize((W, H), Image.Resampling.LANCZOS)
-            arr = np.asarray(im, dtype=np.uint8)                         # (H, W, 3)
-    except ValueError:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(blob)) as im:
+                w, h = im.size
+                if w * h > MAX_IMAGE_PIXELS:
+                    raise _Refused(
+                        f"{name!r}: {member!r} is {w}×{h} = {w * h / 1e6:.0f} megapixels; images over "
+                        f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels are refused. Shrink it (the model sees "
+                        f"{W}×{H}) and upload again.")
+                if w == 0 or h == 0:
+                    raise _Refused(f"{name!r}: image {member!r} has zero size {im.size}")
+                orientation = im.getexif().get(0x0112, 1)
+                turned = orientation in (5, 6, 7, 8)                    # width and height swap
+                im.draft("RGB", (H, W) if turned else (W, H))           # JPEG: decode at a reduced scale
+                if budget is not None:
+                    budget.spend(im.width * im.height, member)
+                target = (H, W) if turned else (W, H)
+                if im.mode in ("LA", "PA", "P", "RGBa", "La") or (im.mode != "RGBA" and "transparency" in im.info):
+                    im = im.convert("RGBA")
+                if im.mode == "RGBA":
+                    if im.getextrema()[3][0] < 255:                     # some transparency: over white
+                        small = im.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)  # premultiplied alpha
+                        bg = Image.new("RGBA", small.size, (255, 255, 255, 255))
+                        small = Image.alpha_composite(bg, small).convert("RGB")
+                    else:
+                        small = im.convert("RGB").resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+                elif im.mode == "1":                                    # 1-bit: grey
+                    small = im.convert("L").resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+                elif im.mode in ("L", "RGB"):
+                    small = im.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+                else:                                                   # 1, I, F, CMYK, YCbCr, I;16, …
+                    small = im.convert("RGB").resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+                if orientation in _ORIENTATION:
+                    small = small.transpose(getattr(Image.Transpose, _ORIENTATION[orientation]))
+                arr = np.asarray(small, dtype=np.uint8)                 # (H, W) or (H, W, 3)
+    except _Refused:
         raise
-    except (OSError, SyntaxError, Image.DecompressionBombError) as e:
-        raise ValueError(f"{name!r}: {member!r} is not a readable image ({e})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        # PIL's own check fired while reading the header (it knows the pixel count, not our limit)
+        got = re.search(r"\((\d+) pixels\)", str(e))
+        size = f"{int(got.group(1)) / 1e6:.0f} megapixels" if got else "larger than PIL's decompression-bomb limit"
+        raise ValueError(f"{name!r}: {member!r} is {size}; images over {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels "
+                         f"are refused. Shrink it (the model sees {W}×{H}) and upload again.") from None
+    except MemoryError:
+        raise ValueError(f"{name!r}: {member!r} needs more memory to decode than is available") from None
+    except Exception as e:          # noqa: BLE001 - any failure of the decoder on foreign bytes is the file's
+        raise ValueError(f"{name!r}: {member!r} is not a readable image ({type(e).__name__}: {e})") from None
+    if arr.ndim == 2:
+        return arr.copy()
     if (arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all():
         return arr[..., 0].copy()                                                # (H, W)
     return arr
+
+
+class _Refused(ValueError):
+    """A limit refused the file (re-raised as is, not re-worded as 'not readable')."""
 
 
 def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: tuple[int, int],
@@ -963,7 +1136,9 @@ def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: tuple[i
         raise ValueError(f"image_size must be (height, width), got {image_size!r}") from None
     if H < 1 or W < 1:
         raise ValueError(f"image_size must be positive, got {image_size!r}")
-    zf = _zip_total(raw, name, "ZIP", max_bytes)
+    zf = _zip_total(raw, name, "ZIP", max_bytes, max_member_bytes=MAX_IMAGE_BYTES,
+                    max_ratio=MAX_COMPRESSION_RATIO)
+    budget = _PixelBudget(name)
     with zf:
         infos = [i for i in zf.infolist() if not i.is_dir() and not _skipped(i.filename)]
         if not infos:
@@ -975,6 +1150,9 @@ def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: tuple[i
             parts = [p[1:] for p in parts]                       # strip one common top folder
         members: list[tuple[str, zipfile.ZipInfo]] = []
         for info, p in zip(infos, parts):
+            if _extension(p[-1]) in ARCHIVE_EXTENSIONS:
+                raise ValueError(f"{name!r}: {info.filename!r} is an archive inside the archive; nested "
+                                 f"archives are refused (put the images themselves in the class folders)")
             if _extension(p[-1]) not in IMAGE_EXTENSIONS:
                 raise ValueError(f"{name!r}: {info.filename!r} is not an image file (expected "
                                  f"{', '.join(IMAGE_EXTENSIONS)})")
@@ -992,7 +1170,7 @@ def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: tuple[i
                 blob = zf.read(info)
             except (RuntimeError, zipfile.BadZipFile, OSError, EOFError) as e:   # encrypted / corrupt
                 raise ValueError(f"{name!r}: could not extract {info.filename!r} ({e})") from None
-            arrays.append(_decode_image(blob, info.filename, name, (H, W)))
+            arrays.append(_decode_image(blob, info.filename, name, (H, W), budget))
     colour = any(a.ndim == 3 for a in arrays)
     if colour:
         img = np.stack([a if a.ndim == 3 else np.repeat(a[..., None], 3, axis=2) for a in arrays])

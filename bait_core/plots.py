@@ -1,4 +1,8 @@
-"""Plotly figure builders shared by the app, the CLI and the benchmarks (no streamlit here)."""
+"""Plotly figure builders shared by the app, the CLI and the benchmarks (no streamlit here).
+
+Plotly renders a subset of HTML in titles, names, axis categories and hover texts (``<a href>`` is a
+clickable link), so every string that may come from a file (class, strategy and metric names, titles,
+devices, hover labels) is HTML-escaped with :func:`bait_core.text.plot_text` here."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .loop import RunRecord
+from .text import plot_text as _t   # every file-provided string shown in a figure goes through this
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 
@@ -51,11 +56,11 @@ def learning_curves(records: Iterable[RunRecord], title: str = "") -> go.Figure:
         if len(recs) > 1:
             fig.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([m + s, (m - s)[::-1]]),
                                      fill="toself", fillcolor=colour, opacity=0.15, line=dict(width=0),
-                                     hoverinfo="skip", showlegend=False, legendgroup=name))
-        fig.add_trace(go.Scatter(x=x, y=m, mode="lines+markers", name=f"{name} (n={len(recs)})",
-                                 line=dict(color=colour), legendgroup=name))
+                                     hoverinfo="skip", showlegend=False, legendgroup=_t(name)))
+        fig.add_trace(go.Scatter(x=x, y=m, mode="lines+markers", name=_t(f"{name} (n={len(recs)})"),
+                                 line=dict(color=colour), legendgroup=_t(name)))
     metric = records[0].rounds[0].metric_name if records and records[0].rounds else "metric"
-    fig.update_layout(title=title, xaxis_title="number of labels", yaxis_title=f"test {metric}",
+    fig.update_layout(title=_t(title), xaxis_title="number of labels", yaxis_title=_t(f"test {metric}"),
                       template="plotly_white", legend=dict(orientation="h", y=-0.2))
     return fig
 
@@ -87,15 +92,15 @@ def pool_map(xy: np.ndarray, colour: np.ndarray, class_names: Sequence[str], *, 
     gn = np.full(N, np.nan) if gain is None else np.asarray(gain, dtype=np.float64)
     custom = np.empty((N, 5), dtype=object)
     custom[:, 0] = idx
-    custom[:, 1] = list(true_label)
-    custom[:, 2] = list(predicted)
+    custom[:, 1] = [_t(v) for v in true_label]
+    custom[:, 2] = [_t(v) for v in predicted]
     custom[:, 3] = [_fmt(c) for c in conf]
     custom[:, 4] = [_fmt(g) for g in gn]
     hover = ("point %{customdata[0]}<br>label: %{customdata[1]}<br>prediction: %{customdata[2]}"
              "<br>confidence: %{customdata[3]}<br>BAIT gain: %{customdata[4]}<extra>%{fullData.name}</extra>")
     fig = go.Figure()
     colour = np.asarray(colour)
-    groups = [(k, str(name)) for k, name in enumerate(class_names)] or [(0, "pool")]
+    groups = [(k, _t(name)) for k, name in enumerate(class_names)] or [(0, "pool")]
     if not len(class_names):
         colour = np.zeros(N, dtype=np.int64)
     if (colour < 0).any():
@@ -124,7 +129,7 @@ def pool_map(xy: np.ndarray, colour: np.ndarray, class_names: Sequence[str], *, 
             x=xy[pk, 0], y=xy[pk, 1], mode="markers+text", name="picked this round", customdata=custom[pk],
             hovertemplate=hover, text=[str(i + 1) for i in range(pk.size)], textposition="top center",
             marker=dict(color="gold", size=15, symbol="star", line=dict(width=1, color="black"))))
-    fig.update_layout(title=title, height=height, margin=_MARGIN, template="plotly_white", dragmode="lasso",
+    fig.update_layout(title=_t(title), height=height, margin=_MARGIN, template="plotly_white", dragmode="lasso",
                       legend=dict(orientation="h", y=-0.05), xaxis=dict(showticklabels=False, title=None),
                       yaxis=dict(showticklabels=False, title=None, scaleanchor=None))
     return fig
@@ -146,7 +151,7 @@ def objective_trajectory(objective: np.ndarray, n_forward: int, title: str = "",
         if obj.size > T + 1:
             fig.add_trace(go.Scatter(x=np.arange(T, obj.size), y=obj[T:], mode="lines+markers",
                                      name="backward (prune)", line=dict(color=PALETTE[1], dash="dash")))
-    fig.update_layout(title=title, height=height, margin=_MARGIN, template="plotly_white",
+    fig.update_layout(title=_t(title), height=height, margin=_MARGIN, template="plotly_white",
                       xaxis_title="greedy step", yaxis_title="tr(M⁻¹F)", legend=dict(orientation="h", y=-0.3))
     return fig
 
@@ -171,21 +176,21 @@ def learning_curve(n_labels: np.ndarray, metric: np.ndarray, metric_name: str, c
     """Test metric vs number of labels, one point per round; `current` (a position) is highlighted."""
     x = np.asarray(n_labels)
     y = np.asarray(metric, dtype=np.float64)
-    fig = go.Figure(go.Scatter(x=x, y=y, mode="lines+markers", name=f"test {metric_name}",
+    fig = go.Figure(go.Scatter(x=x, y=y, mode="lines+markers", name=_t(f"test {metric_name}"),
                                line=dict(color=PALETTE[2])))
     if current is not None and 0 <= current < x.size:
         fig.add_trace(go.Scatter(x=[x[current]], y=[y[current]], mode="markers", name="shown round",
                                  marker=dict(size=14, color="gold", line=dict(width=1, color="black"))))
     fig.update_layout(height=height, margin=_MARGIN, template="plotly_white", xaxis_title="number of labels",
-                      yaxis_title=f"test {metric_name}", showlegend=False)
+                      yaxis_title=_t(f"test {metric_name}"), showlegend=False)
     return fig
 
 
 def class_bars(class_names: Sequence[str], counts: Sequence[float], title: str = "", y_title: str = "points",
                height: int = 260) -> go.Figure:
     """One bar per class."""
-    fig = go.Figure(go.Bar(x=[str(c) for c in class_names], y=list(counts), marker_color=PALETTE[0]))
-    fig.update_layout(title=title, height=height, margin=_MARGIN, template="plotly_white",
+    fig = go.Figure(go.Bar(x=[_t(c) for c in class_names], y=list(counts), marker_color=PALETTE[0]))
+    fig.update_layout(title=_t(title), height=height, margin=_MARGIN, template="plotly_white",
                       xaxis_title="class", yaxis_title=y_title, xaxis=dict(type="category"))
     return fig
 
@@ -198,7 +203,7 @@ def penalty_heatmap(strategies: Sequence[str], matrix: np.ndarray, column_means:
 
     Cell (row i, column j): share of checkpoints where i is significantly better than j."""
     S = len(strategies)
-    names = [str(s) for s in strategies]
+    names = [_t(s) for s in strategies]
     z = np.vstack([np.asarray(matrix, dtype=np.float64), np.asarray(column_means, dtype=np.float64)[None]])
     z_show = z.copy()
     z_show[np.arange(S), np.arange(S)] = np.nan                     # a strategy against itself
@@ -223,7 +228,7 @@ def picks_side_by_side(xy: np.ndarray, colour: np.ndarray, picks: dict, labeled:
     names = list(picks)
     cols = max(1, min(cols, len(names)))
     rows = max(1, math.ceil(len(names) / cols))
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[(titles or {}).get(n, n) for n in names],
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[_t((titles or {}).get(n, n)) for n in names],
                         horizontal_spacing=0.02, vertical_spacing=0.08)
     xy = np.asarray(xy, dtype=np.float64)
     colour = np.asarray(colour)
@@ -238,8 +243,8 @@ def picks_side_by_side(xy: np.ndarray, colour: np.ndarray, picks: dict, labeled:
                                    legendgroup="labeled", marker=dict(color="black", size=6, symbol="square")),
                       row=r, col=c)
         fig.add_trace(go.Scattergl(x=xy[pk, 0], y=xy[pk, 1], mode="markers", name="picked", showlegend=k == 0,
-                                   legendgroup="picked", customdata=pk,
-                                   hovertemplate=f"{name}: point %{{customdata}}<extra></extra>",
+                                   legendgroup="picked", customdata=[[int(i), _t(name)] for i in pk],
+                                   hovertemplate="%{customdata[1]}: point %{customdata[0]}<extra></extra>",
                                    marker=dict(color="gold", size=12, symbol="star", line=dict(width=1, color="black"))),
                       row=r, col=c)
     fig.update_xaxes(showticklabels=False)
@@ -262,6 +267,6 @@ def round_times(rounds: Sequence[int], train: Sequence[float], outputs: Sequence
         total = float(train[current]) + float(outputs[current]) + float(select[current])
         fig.add_annotation(x=x[current], y=total, text="shown", showarrow=True, arrowhead=2, ay=-24)
     fig.update_layout(barmode="stack", height=height, margin=_MARGIN, template="plotly_white",
-                      title=f"device: {device}" if device else "", xaxis_title="round", yaxis_title="seconds",
+                      title=_t(f"device: {device}") if device else "", xaxis_title="round", yaxis_title="seconds",
                       legend=dict(orientation="h", y=-0.3), xaxis=dict(type="category"))
     return fig
