@@ -269,7 +269,8 @@ def _say(err: dict) -> str:
     t, ctx, inp = err.get("type", ""), err.get("ctx") or {}, err.get("input")
     got = ""
     if isinstance(inp, (bool, int, float)) or (isinstance(inp, str) and len(inp) <= 40):
-        got = f" (got {inp!r})"
+        shown = repr(inp) if not isinstance(inp, int) or abs(inp) < 10**30 else f"a {len(str(abs(inp))):,}-digit number"
+        got = f" (got {shown})"
     elif isinstance(inp, (list, dict)):
         got = f" (got a {'list' if isinstance(inp, list) else 'dict'})"
     elif isinstance(inp, str):
@@ -322,7 +323,11 @@ def describe(e: ValidationError, limit: int = 3) -> str:
         if where in seen:                        # a union reports each member; say the place once
             continue
         seen.add(where)
-        lines.append(f"{where}: {_say(err)}")
+        try:
+            what = _say(err)
+        except (TypeError, ValueError):          # an unusual ctx: pydantic's own words
+            what = str(err.get("msg", "is not valid"))
+        lines.append(f"{where}: {what}")
         if len(lines) == limit:
             break
     more = len({_where(tuple(x.get('loc', ()))) for x in errors}) - len(lines)
