@@ -171,6 +171,23 @@ def test_bytes_that_are_not_text_or_not_json():
     refused(Comparison.from_json, "1" * 5000, "not valid JSON")         # over Python's int-digits limit
 
 
+def test_app_refuses_a_record_whose_pool_is_not_the_datasets(moons, record):
+    """A record naming the current file's fingerprint but another pool size opens with a sentence,
+    not a Rounds page that fails on every rerun."""
+    import app_state as S
+    from bait_core.explorer import Explorer
+    from bait_core.models import build_model
+
+    current = Explorer.start(moons, build_model("linear", moons.input_shape, len(moons.classes), seed=0),
+                             record.config)
+    d = copy.deepcopy(record.to_dict())
+    d["dataset"].update(source="mine.csv", n_points=5)
+    d["rounds"] = []
+    refused(lambda raw: S.open_record(raw, current=current), as_json(d).encode(), "225", "pool points")
+    d["dataset"]["n_points"] = record.n_points
+    assert S.open_record(as_json(d).encode(), current=current).read_only
+
+
 # ------------------------------------------------------------------------------------ genuine files load unchanged
 
 def test_genuine_files_round_trip_unchanged(record):
