@@ -39,7 +39,7 @@ MAX_POINTS = 1_000_000           # pool points of a record's dataset (data loadi
 MAX_VALUES = 25_000_000          # rounds × n_points: the per-point arrays the record expands to
 MAX_CLASSES = 1_000              # as bait_core.data.MAX_CLASSES
 MAX_RUNS = 200                   # records in one comparison
-MAX_NAME = 1_000                 # characters of a name, label, device, path, title
+MAX_NAME = 4_096                 # characters of a name, label, device, path, title
 MAX_TEXT = 100_000               # characters of an introduction or a caption
 MAX_KEYS = 1_000                 # keys of a free-form dict (times, params, extra identity fields)
 METRICS = ("accuracy", "rmse")
@@ -71,7 +71,7 @@ class ConfigSchema(_Schema):
     data: Name = "builtin:digits"
     model: Name = "mlp"
     strategy: Name = "bait"
-    rounds: Annotated[int, Field(ge=0, le=MAX_ROUNDS)] = 10
+    rounds: Annotated[int, Field(ge=0, le=10**6)] = 10      # planned; the rounds list is capped at MAX_ROUNDS
     batch_size: Annotated[int, Field(ge=1, le=MAX_POINTS)] = 10
     initial: Annotated[int, Field(ge=1, le=MAX_POINTS)] = 20
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0

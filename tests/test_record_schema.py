@@ -134,7 +134,7 @@ def test_a_million_tiny_rounds_is_refused_by_size_then_by_count(rec_dict):
     (lambda d: d["config"].__setitem__("strategy", "nope"), ["config, strategy", "unknown strategy 'nope'"]),
     (lambda d: d["config"].__setitem__("rounds", True), ["config, rounds", "whole number"]),
     (lambda d: d["rounds"][0].__setitem__("metric_name", "=1+1"), ["round 0, metric_name"]),
-    (lambda d: d["rounds"][0].__setitem__("device", "x" * 5000), ["round 0, device", "longer than 1,000"]),
+    (lambda d: d["rounds"][0].__setitem__("device", "x" * 5000), ["round 0, device", "longer than 4,096"]),
     (lambda d: d["rounds"][0]["selection"]["gains"].pop(), ["round 0, selection, gains"]),
     (lambda d: d["rounds"][0].pop("predictions"), ["round 0, predictions: is missing"]),
     (lambda d: d.pop("dataset"), ["dataset: is missing"]),
@@ -269,7 +269,7 @@ def test_mutated_files_only_ever_raise_value_error(record):
             parent[key] = json.dumps(parent[key])
         return d
 
-    @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     @given(data=st.data())
     def check(data):
         which = data.draw(st.sampled_from(sorted(bases)))
