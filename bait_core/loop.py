@@ -320,6 +320,7 @@ class RunRecord:
         p = Path(path)
         if not p.is_file():
             raise ValueError(f"Run record not found: {path}")
+        schemas.check_size(p.stat().st_size, "run record")      # before reading a huge file into memory
         return cls.from_json(p.read_bytes())
 
     def metrics_csv(self) -> str:

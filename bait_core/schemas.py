@@ -202,6 +202,13 @@ def json_depth(text: str) -> int:
     return int(np.cumsum(step, dtype=np.int64).max(initial=0)) if step.size else 0
 
 
+def check_size(size: int, what: str, max_bytes: int = MAX_FILE_BYTES) -> None:
+    """ValueError "The <what> is N MiB; files of at most 64 MiB can be opened." when size > max_bytes."""
+    if size > max_bytes:
+        raise ValueError(f"The {what} is {size / 2**20:,.1f} MiB; files of at most {max_bytes / 2**20:,.0f} MiB "
+                         "can be opened.")
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 
@@ -217,9 +224,7 @@ def parse_json(text: str | bytes, what: str, *, max_bytes: int = MAX_FILE_BYTES,
         size = len(text) if len(text) > max_bytes else len(text.encode("utf-8", "surrogatepass"))
     else:
         raise ValueError(f"The {what} must be JSON text, not {type(text).__name__}.")
-    if size > max_bytes:
-        raise ValueError(f"The {what} is {size / 2**20:,.1f} MiB; files of at most {max_bytes / 2**20:,.0f} MiB "
-                         "can be opened.")
+    check_size(size, what, max_bytes)
     if not isinstance(text, str):
         raw = bytes(text)
         try:

@@ -92,6 +92,7 @@ class Story:
         p = Path(path)
         if not p.is_file():
             raise ValueError(f"Walkthrough file not found: {path}")
+        schemas.check_size(p.stat().st_size, "walkthrough file")      # before reading a huge file into memory
         return cls.from_json(p.read_bytes())
 
     @classmethod

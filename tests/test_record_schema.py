@@ -165,6 +165,14 @@ def test_comparison_record_errors_name_the_record(record):
     refused(Comparison.from_json, as_json(comp), "plan, strategies", "unknown strategy")
 
 
+def test_load_checks_the_size_before_reading(tmp_path):
+    big = tmp_path / "big.json"
+    with open(big, "wb") as f:
+        f.truncate(schemas.MAX_FILE_BYTES + 1)                      # sparse: nothing is read
+    refused(RunRecord.load, big, "at most 64 MiB")
+    refused(Story.load, big, "at most 64 MiB")
+
+
 def test_bytes_that_are_not_text_or_not_json():
     refused(RunRecord.from_json, b"\xff\xfe\x00\xd8garbage", "not valid JSON")
     refused(RunRecord.from_json, b"", "not valid JSON")
