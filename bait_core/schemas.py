@@ -216,7 +216,7 @@ def _no_constant(name: str) -> Any:
 def parse_json(text: str | bytes, what: str, *, max_bytes: int = MAX_FILE_BYTES, max_depth: int = MAX_DEPTH) -> Any:
     """Parse a file's JSON text (str, or bytes in UTF-8/16/32) within the caps.
 
-    ValueError "The <what> is N MB; ..." over `max_bytes`, "... nested N levels deep ..." over
+    ValueError "The <what> is N MiB; ..." over `max_bytes`, "... nested N levels deep ..." over
     `max_depth` (checked before json.loads recurses), "The <what> is not valid JSON (...)." otherwise."""
     if isinstance(text, (bytes, bytearray, memoryview)):
         size = len(text)
