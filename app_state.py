@@ -266,12 +266,19 @@ def build_explorer(config: RunConfig, dataset: Optional[Dataset] = None, model_f
 
 def view_record(record: RunRecord, current: Optional[Explorer] = None) -> Explorer:
     """A run record as a read-only Explorer. A built-in dataset is reloaded; a record of an uploaded
-    file reuses the current run's dataset when its fingerprint matches."""
+    file reuses the current run's dataset when its fingerprint matches. ValueError when the dataset
+    is another one, or its pool size or class count is not the record's."""
     dataset = None
     if (current is not None and not str(record.dataset.get("source", "")).startswith("builtin:")
             and current.dataset.fingerprint == record.dataset.get("fingerprint")):
         dataset = current.dataset
-    return Explorer.from_record(record, dataset=dataset)
+    ex = Explorer.from_record(record, dataset=dataset)
+    n, k = ex.dataset.X.shape[0], len(ex.dataset.classes)
+    if n != record.n_points or k != len(record.dataset.get("classes") or []):
+        raise ValueError(f"The record does not fit the dataset '{ex.dataset.name}': it describes {record.n_points:,} "
+                         f"pool points and {len(record.dataset.get('classes') or [])} classes, the dataset has "
+                         f"{n:,} and {k}.")
+    return ex
 
 
 def open_record(data: bytes, current: Optional[Explorer] = None) -> Explorer:
@@ -410,6 +417,10 @@ def open_comparison(files: list[tuple[str, bytes]]) -> Comparison:
         raise ValueError("Choose a comparison file or some run records.")
     if len(files) == 1:
         return Comparison.from_json(files[0][1])
+    from bait_core.schemas import MAX_FILE_BYTES, MAX_RUNS
+    if len(files) > MAX_RUNS or sum(len(b) for _, b in files) > 4 * MAX_FILE_BYTES:
+        raise ValueError(f"That is {len(files)} files; a comparison opens at most {MAX_RUNS} run records of "
+                         f"{4 * MAX_FILE_BYTES >> 20} MiB in all.")
     records = []
     for name, data in files:
         if name.endswith("comparison.json"):

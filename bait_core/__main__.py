@@ -292,9 +292,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     comparison = Comparison.from_records(records, plan)
     (out / "comparison.json").write_text(comparison.to_json())
     table = auc_table(records)
-    lines = ["strategy,runs,auc_mean,auc_std,final_mean"] + [
-        f"{t['strategy']},{t['runs']},{t['auc_mean']:.4f},{t['auc_std']:.4f},{t['final_mean']:.4f}" for t in table]
-    (out / "summary.csv").write_text("\n".join(lines) + "\n")
+    from .records_csv import csv_text
+    (out / "summary.csv").write_text(csv_text(
+        ["strategy", "runs", "auc_mean", "auc_std", "final_mean"],
+        [[t["strategy"], t["runs"], f"{t['auc_mean']:.4f}", f"{t['auc_std']:.4f}", f"{t['final_mean']:.4f}"]
+         for t in table], lineterminator="\n"))
     learning_curves(records, title=f"{args.data}: {len(strategies)} strategies × {args.seeds} seeds").write_html(
         out / "curves.html", include_plotlyjs=True)
     metric = records[0].rounds[0].metric_name

@@ -19,17 +19,18 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
+from . import schemas
 from .loop import RunConfig, RunRecord, check_version, new_record, read_json, run_rounds
+from .schemas import MAX_RUNS
 from .strategies import STRATEGIES
 
 KIND = "bait-explorer-comparison"
 SCHEMA_VERSION = 1
-MAX_RUNS = 200
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,14 @@ class ComparePlan:
         return {"base": asdict(self.base), "strategies": list(self.strategies), "seeds": list(self.seeds)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ComparePlan":
-        known = {f.name for f in fields(RunConfig)}
-        return cls(base=RunConfig(**{k: v for k, v in d["base"].items() if k in known}),
-                   strategies=tuple(str(s) for s in d["strategies"]), seeds=tuple(int(s) for s in d["seeds"]))
+    def from_dict(cls, d: Any) -> "ComparePlan":
+        """A plan from its saved dict (checked against schemas.PlanSchema; ValueError with a sentence)."""
+        return cls._from_schema(schemas.validate(schemas.PlanSchema, d, "comparison plan"))
+
+    @classmethod
+    def _from_schema(cls, p: "schemas.PlanSchema") -> "ComparePlan":
+        return cls(base=RunConfig(**p.base.model_dump(exclude_unset=True)), strategies=tuple(p.strategies),
+                   seeds=tuple(p.seeds))
 
 
 @dataclass
@@ -113,7 +118,9 @@ class Comparison:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "Comparison":
-        """A comparison file, or a single run record (a comparison of one run)."""
+        """A comparison file, or a single run record (a comparison of one run). The file is checked
+        against schemas.ComparisonSchema and each record as RunRecord.from_dict; ValueError with a
+        sentence naming the record and field otherwise (also for a record with no rounds)."""
         d = read_json(text, "file")
         if isinstance(d, dict) and d.get("kind") == "bait-explorer-run":
             return cls.from_records([RunRecord.from_dict(d)])
@@ -121,20 +128,30 @@ class Comparison:
             raise ValueError("This is neither a BAIT Explorer comparison nor a run record "
                              f"(no 'kind': '{KIND}').")
         check_version(d.get("schema_version"), SCHEMA_VERSION, "comparison")
-        try:
-            plan = None if d.get("plan") is None else ComparePlan.from_dict(d["plan"])
-            records = [RunRecord.from_dict(r) for r in d["records"]]
-        except (KeyError, TypeError, AttributeError) as e:
-            raise ValueError(f"The comparison is broken: {type(e).__name__}: {e}") from None
+        c = schemas.validate(schemas.ComparisonSchema, d, "comparison")
+        plan = None if c.plan is None else ComparePlan._from_schema(c.plan)
+        records = []
+        for i, r in enumerate(c.records, start=1):
+            try:
+                records.append(RunRecord.from_dict(r))
+            except ValueError as e:
+                raise ValueError(f"Record {i} of the comparison cannot be read. {e}") from None
         return cls.from_records(records, plan)
 
     @classmethod
     def from_records(cls, records: Sequence[RunRecord], plan: Optional[ComparePlan] = None) -> "Comparison":
         """Records of one comparison (e.g. the JSON files the CLI's `compare` writes). They must be
-        on the same dataset with one run per strategy and seed."""
+        on the same dataset with one run per strategy and seed, and each has at least one round;
+        ValueError with a sentence otherwise."""
         records = list(records)
         if not records:
             raise ValueError("No run records to compare.")
+        if len(records) > MAX_RUNS:
+            raise ValueError(f"That is {len(records)} run records; at most {MAX_RUNS} fit in one comparison.")
+        empty = [r for r in records if not r.rounds]
+        if empty:
+            raise ValueError(f"The run of {empty[0].config.strategy} with seed {empty[0].config.seed} has no rounds; "
+                             "a comparison needs at least one measured round per run.")
         prints = {r.dataset.get("fingerprint") for r in records}
         names = {str(r.dataset.get("source")) for r in records}
         if len(prints) > 1 and len(names) > 1:

@@ -12,12 +12,10 @@ Shapes: N pool points, d embedding size, K classes, B batch.
 from __future__ import annotations
 
 import copy
-import csv
-import io
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
@@ -25,6 +23,8 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 import torch
 
+from . import schemas
+from .records_csv import csv_text
 from .selection import Selection, jsonable
 from .strategies import STRATEGIES, get_strategy
 
@@ -209,34 +209,33 @@ def _round_to_dict(r: RoundResult) -> dict:
     }
 
 
-def _round_from_dict(d: dict, n_points: int) -> RoundResult:
+def _round_from_dict(r: "schemas.RoundSchema", n_points: int, task: Optional[str] = None) -> RoundResult:
+    """A RoundResult from a round already checked by `schemas.check_record` (n_points: the pool size)."""
     mask = np.zeros(n_points, dtype=bool)
-    mask[np.asarray(d["labeled_before"], dtype=np.int64)] = True
-    s = d.get("selection")
+    mask[np.asarray(r.labeled_before, dtype=np.int64)] = True
+    s = r.selection
     sel = None
     if s is not None:
-        sel = Selection(strategy=s["strategy"], indices=s["indices"], gains=_floats(s["gains"]),
-                        scores=_floats(s.get("scores") or [None] * n_points), timings=s.get("timings", {}),
-                        params=s.get("params", {}), pruned=s.get("pruned", []),
-                        forward_indices=s.get("forward_indices", []),
-                        forward_gains=_floats(s.get("forward_gains", [])),
-                        objective=_floats(s.get("objective", [])), n_forward=int(s.get("n_forward", 0)))
-    conf = d.get("confidence")
+        sel = Selection(strategy=s.strategy, indices=s.indices, gains=_floats(s.gains),
+                        scores=_floats(s.scores if s.scores is not None else [None] * n_points),
+                        timings=dict(s.timings), params=dict(s.params), pruned=s.pruned,
+                        forward_indices=s.forward_indices, forward_gains=_floats(s.forward_gains),
+                        objective=_floats(s.objective), n_forward=s.n_forward)
+    preds = (_floats(r.predictions) if task == "regression" or any(type(v) is not int for v in r.predictions)
+             else np.asarray(r.predictions, dtype=np.int64))
     return RoundResult(
-        round=int(d["round"]), labeled_before=mask, n_labeled=int(d["n_labeled"]),
-        metric=float("nan") if d["metric"] is None else float(d["metric"]), metric_name=d["metric_name"],
-        predictions=np.asarray(d["predictions"]), confidence=None if conf is None else _floats(conf),
-        class_counts=list(d.get("class_counts", [])), picked_class_counts=list(d.get("picked_class_counts", [])),
-        selection=sel, times=dict(d.get("times", {})), train_epochs=int(d.get("train_epochs", 0)),
-        train_accuracy=d.get("train_accuracy"), device=d.get("device", ""))
+        round=r.round, labeled_before=mask, n_labeled=r.n_labeled, metric=schemas.finite_or_nan(r.metric),
+        metric_name=r.metric_name, predictions=preds,
+        confidence=None if r.confidence is None else _floats(r.confidence),
+        class_counts=list(r.class_counts), picked_class_counts=list(r.picked_class_counts), selection=sel,
+        times={k: schemas.finite_or_nan(v) for k, v in r.times.items()}, train_epochs=r.train_epochs,
+        train_accuracy=r.train_accuracy, device=r.device)
 
 
 def read_json(text: str | bytes, what: str) -> Any:
-    """Parse JSON text; ValueError "The <what> is not valid JSON (...)." otherwise."""
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"The {what} is not valid JSON ({e}).") from None
+    """Parse a file's JSON text within the caps of `schemas.parse_json` (size, nesting depth, no
+    NaN/Infinity); ValueError "The <what> is not valid JSON (...)." (or names the cap) otherwise."""
+    return schemas.parse_json(text, what)
 
 
 def check_version(version: Any, supported: int, what: str, label: str = "schema") -> int:
@@ -296,58 +295,60 @@ class RunRecord:
 
     @classmethod
     def from_dict(cls, d: Any) -> "RunRecord":
+        """A record from its parsed JSON, checked against `schemas.RecordSchema` and the cross-field
+        rules of `schemas.check_record`; ValueError with a sentence that names the field otherwise."""
         if not isinstance(d, dict) or d.get("kind") != "bait-explorer-run":
             raise ValueError("This is not a BAIT Explorer run record (no 'kind': 'bait-explorer-run').")
         version = check_version(d.get("schema_version"), SCHEMA_VERSION, "run record")
-        try:
-            known = {f.name for f in fields(RunConfig)}
-            config = RunConfig(**{k: v for k, v in d["config"].items() if k in known})
-            n = int(d["dataset"]["n_points"])
-            rounds = [_round_from_dict(r, n) for r in d["rounds"]]
-            return cls(config=config, dataset=dict(d["dataset"]), model=dict(d["model"]), rounds=rounds,
-                       library_version=str(d.get("library_version", "")), created=str(d.get("created", "")),
-                       schema_version=version)
-        except (KeyError, TypeError, ValueError, IndexError) as e:
-            raise ValueError(f"The run record is broken (schema {version}): {type(e).__name__}: {e}") from None
+        rec = schemas.validate(schemas.RecordSchema, d, "run record")
+        schemas.check_record(rec)
+        config = RunConfig(**rec.config.model_dump(exclude_unset=True))
+        n = rec.dataset.n_points
+        rounds = [_round_from_dict(r, n, rec.dataset.task) for r in rec.rounds]
+        return cls(config=config, dataset=dict(d["dataset"]), model=dict(d["model"]), rounds=rounds,
+                   library_version=rec.library_version, created=rec.created, schema_version=version)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "RunRecord":
+        """A record from JSON text or bytes (at most schemas.MAX_FILE_BYTES); ValueError with a sentence
+        for anything that is not a valid record (see from_dict)."""
         return cls.from_dict(read_json(text, "run record"))
 
     @classmethod
     def load(cls, path: str | Path) -> "RunRecord":
+        """A record from a file (see from_json); ValueError when it is missing or too large."""
         p = Path(path)
         if not p.is_file():
             raise ValueError(f"Run record not found: {path}")
+        schemas.check_size(p.stat().st_size, "run record")      # before reading a huge file into memory
         return cls.from_json(p.read_bytes())
 
     def metrics_csv(self) -> str:
-        """Per-round metrics as CSV text."""
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(["round", "n_labeled", self.rounds[0].metric_name if self.rounds else "metric",
-                    "train_s", "outputs_s", "select_s", "train_epochs", "train_accuracy", "n_picked",
-                    "n_pruned", "objective_start", "objective_end", "device"])
+        """Per-round metrics as CSV text (one header row, one row per round; "\r\n" line ends). Text
+        cells that a spreadsheet would run as a formula are quoted (records_csv.safe_cell)."""
+        header = ["round", "n_labeled", self.rounds[0].metric_name if self.rounds else "metric",
+                  "train_s", "outputs_s", "select_s", "train_epochs", "train_accuracy", "n_picked",
+                  "n_pruned", "objective_start", "objective_end", "device"]
+        rows = []
         for r in self.rounds:
             s = r.selection
-            w.writerow([r.round, r.n_labeled, f"{r.metric:.6g}", f"{r.times.get('train', 0):.4f}",
-                        f"{r.times.get('outputs', 0):.4f}", f"{r.times.get('select', 0):.4f}", r.train_epochs,
-                        "" if r.train_accuracy is None else f"{r.train_accuracy:.4f}",
-                        0 if s is None else s.batch_size, 0 if s is None else s.pruned.size,
-                        "" if s is None or not s.objective.size else f"{s.objective[0]:.6g}",
-                        "" if s is None or not s.objective.size else f"{s.objective[-1]:.6g}", r.device])
-        return buf.getvalue()
+            rows.append([r.round, r.n_labeled, f"{r.metric:.6g}", f"{r.times.get('train', 0):.4f}",
+                         f"{r.times.get('outputs', 0):.4f}", f"{r.times.get('select', 0):.4f}", r.train_epochs,
+                         "" if r.train_accuracy is None else f"{r.train_accuracy:.4f}",
+                         0 if s is None else s.batch_size, 0 if s is None else s.pruned.size,
+                         "" if s is None or not s.objective.size else f"{s.objective[0]:.6g}",
+                         "" if s is None or not s.objective.size else f"{s.objective[-1]:.6g}", r.device])
+        return csv_text(header, rows)
 
     def picks_csv(self) -> str:
-        """Every picked index with its round, pick order and gain, as CSV text."""
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(["round", "order", "index", "gain", "strategy"])
+        """Every picked index with its round, pick order and gain, as CSV text (formula-safe, as
+        metrics_csv)."""
+        rows = []
         for r in self.rounds:
             if r.selection is not None:
                 for i, (j, g) in enumerate(zip(r.selection.indices.tolist(), r.selection.gains.tolist())):
-                    w.writerow([r.round, i + 1, j, "" if not math.isfinite(g) else f"{g:.6g}", r.selection.strategy])
-        return buf.getvalue()
+                    rows.append([r.round, i + 1, j, "" if not math.isfinite(g) else f"{g:.6g}", r.selection.strategy])
+        return csv_text(["round", "order", "index", "gain", "strategy"], rows)
 
 
 def dataset_identity(dataset: Any) -> dict:

@@ -22,6 +22,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from . import schemas
 from .loop import RoundResult, RunRecord, check_version, read_json
 
 STORY_SCHEMA = "bait-explorer-story"
@@ -91,15 +92,20 @@ class Story:
         p = Path(path)
         if not p.is_file():
             raise ValueError(f"Walkthrough file not found: {path}")
+        schemas.check_size(p.stat().st_size, "walkthrough file")      # before reading a huge file into memory
         return cls.from_json(p.read_bytes())
 
     @classmethod
     def from_json(cls, data: str | bytes) -> "Story":
-        """Parse a story; ValueError with a user-readable sentence for anything that cannot be played."""
+        """Parse a story (JSON text or bytes, at most schemas.MAX_FILE_BYTES); ValueError with a
+        user-readable sentence for anything that cannot be played (see from_dict)."""
         return cls.from_dict(read_json(data, "walkthrough file"))
 
     @classmethod
     def from_dict(cls, d: Any) -> "Story":
+        """A story from its parsed JSON: schema name and version, a non-empty title, text introduction,
+        a valid run record (RunRecord.from_dict), at least one step showing a round the record has,
+        lengths within schemas.StorySchema; ValueError with a sentence otherwise."""
         if isinstance(d, dict) and d.get("kind") == "bait-explorer-run":
             raise ValueError("This file is a run record, not a walkthrough. Open it on the Records page, or save "
                              "the current run as a walkthrough at the bottom of the Walkthrough page.")
@@ -135,6 +141,7 @@ class Story:
                                                      else f"rounds {known[0]}–{known[-1]} only")
                 raise ValueError(f"Step {k} of the walkthrough shows round {rnd}, but its run record has {have}.")
             steps.append(StoryStep(round=rnd, title=s.get("title", ""), caption=s.get("caption", "")))
+        schemas.validate(schemas.StorySchema, d, "walkthrough")      # lengths and counts (schemas.MAX_*)
         return cls(title=title, intro=intro, record=record, steps=steps, version=version)
 
     # --------------------------------------------------------------------------- defaults

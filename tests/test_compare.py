@@ -26,8 +26,10 @@ def _rec(strategy, seed, metrics, metric_name="accuracy", fingerprint="f0"):
                      model={"name": "mlp"}, rounds=rounds)
 
 
-def _three_way(metric_name="accuracy"):
-    """A beats B at every checkpoint by 0.1 (± noise); C equals B exactly; round 0 identical."""
+def _three_way(metric_name="accuracy", names=("A", "B", "C")):
+    """A beats B at every checkpoint by 0.1 (± noise); C equals B exactly; round 0 identical.
+    names: the strategy names of A, B, C (a saved file needs known strategy names)."""
+    A, B, C = names
     rng = np.random.default_rng(0)
     recs = []
     for seed in range(5):
@@ -36,8 +38,8 @@ def _three_way(metric_name="accuracy"):
         better = base + np.r_[0, 0.1 + rng.normal(0, 0.01, 3)]
         if metric_name == "rmse":
             better = base - np.r_[0, 0.1 + rng.normal(0, 0.01, 3)]
-        recs += [_rec("A", seed, better, metric_name), _rec("B", seed, base, metric_name),
-                 _rec("C", seed, base, metric_name)]
+        recs += [_rec(A, seed, better, metric_name), _rec(B, seed, base, metric_name),
+                 _rec(C, seed, base, metric_name)]
     return Comparison.from_records(recs)
 
 
@@ -70,14 +72,15 @@ def test_paired_t_pvalue_matches_scipy():
 
 
 def test_curves_timing_and_round_trip():
-    comp = _three_way()
-    comp.plan = ComparePlan(base=RunConfig(), strategies=("A", "B", "C"), seeds=tuple(range(5)))
+    names = ("bait", "random", "entropy")
+    comp = _three_way(names=names)
+    comp.plan = ComparePlan(base=RunConfig(), strategies=names, seeds=tuple(range(5)))
     c = curves(comp)
-    assert set(c) == {"A", "B", "C"} and c["A"].shape == (5, 4)
+    assert set(c) == set(names) and c["bait"].shape == (5, 4)
     rows = {r["strategy"]: r for r in timing_table(comp)}
-    assert rows["A"]["train_s"] == pytest.approx(0.1) and rows["A"]["device"] == "CPU"
+    assert rows["bait"]["train_s"] == pytest.approx(0.1) and rows["bait"]["device"] == "CPU"
     back = Comparison.from_json(comp.to_json())
-    assert back.strategies == ["A", "B", "C"] and back.plan == comp.plan
+    assert back.strategies == list(names) and back.plan == comp.plan
     np.testing.assert_allclose(penalty_matrix(back).matrix, penalty_matrix(comp).matrix)
 
 
@@ -94,8 +97,8 @@ def test_bad_files_and_mixed_records_are_value_errors():
         Comparison.from_records([_rec("A", 0, [0.5]), other])
     with pytest.raises(ValueError, match="More than one record"):
         Comparison.from_records([_rec("A", 0, [0.5]), _rec("A", 0, [0.6])])
-    single = Comparison.from_json(_rec("A", 3, [0.5, 0.6]).to_json())
-    assert single.strategies == ["A"] and single.seeds == [3]
+    single = Comparison.from_json(_rec("margin", 3, [0.5, 0.6]).to_json())
+    assert single.strategies == ["margin"] and single.seeds == [3]
 
 
 def test_plan_validation():
