@@ -49,7 +49,7 @@ def test_feature_table_keeps_features_in_their_own_namespace():
 
 @pytest.mark.parametrize("task_csv", ["classification"])
 def test_app_named_columns_preview_apply_and_run_a_round(task_csv):
-    at = _app("pages/setup.py")
+    at = _app("app_pages/setup.py")
     _ok(at)
     at.get("button_group")[0].set_value("Upload a file").run()
     at.file_uploader(key="setup_data_file").set_value(("clash.csv", _csv().encode(), "text/csv")).run()
@@ -67,7 +67,7 @@ def test_app_named_columns_preview_apply_and_run_a_round(task_csv):
     assert not at.error, [e.value for e in at.error]
     ex = at.session_state[S.EXPLORER]
     assert ex.dataset.name == "clash.csv" and "label" in ex.dataset.feature_names
-    at.switch_page("pages/rounds.py").run()
+    at.switch_page("app_pages/rounds.py").run()
     _ok(at)
     at.button(key="btn_run1").click().run()
     _ok(at)
@@ -79,5 +79,5 @@ def test_app_named_columns_preview_apply_and_run_a_round(task_csv):
     assert cols[:5] == ["order", "index", "gain", "label", "prediction"]
     assert {"x: order", "x: index", "x: gain", "x: prediction", "x: label"} <= set(cols)
     assert len(set(cols)) == len(cols)
-    at.switch_page("pages/records.py").run()
+    at.switch_page("app_pages/records.py").run()
     _ok(at)

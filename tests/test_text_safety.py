@@ -124,7 +124,7 @@ def test_walkthrough_with_hostile_captions_renders_them_inert():
     d["steps"][0]["title"] = "Step ![x](http://example.com/s.png)"
     d["steps"][0]["caption"] = "\n\n".join(EVIL)
     d["steps"][1]["caption"] = "See [the paper](https://arxiv.org/abs/2106.09675)."
-    at = open_app("pages/walkthrough.py")
+    at = open_app("app_pages/walkthrough.py")
     at.file_uploader(key="story_file").set_value(("evil ![](http://example.com/f.png).json", json.dumps(d).encode(),
                                                  "application/json")).run()
     _ok(at)
@@ -143,7 +143,7 @@ def test_hostile_class_names_in_a_csv_are_inert_on_setup_and_rounds():
     names = ["![](http://example.com/c.png)", "<a href='http://example.com'>x</a>"]
     rows = "\n".join(f"{i % 7},{(i * 3) % 5},{names[i % 2]}" for i in range(80))
     csv = "a,![](http://example.com/col.png),label\n" + rows + "\n"
-    at = open_app("pages/setup.py")
+    at = open_app("app_pages/setup.py")
     at.get("button_group")[0].set_value("Upload a file").run()
     at.file_uploader(key="setup_data_file").set_value(("<img src=http://example.com/n.png>.csv", csv.encode(),
                                                        "text/csv")).run()
@@ -156,7 +156,7 @@ def test_hostile_class_names_in_a_csv_are_inert_on_setup_and_rounds():
     _ok(at)
     for t in _shown_markdown(at):
         _assert_inert(t)
-    at.switch_page("pages/rounds.py").run()
+    at.switch_page("app_pages/rounds.py").run()
     at.button(key="btn_run1").click().run()
     _ok(at)
     assert len(at.session_state[S.EXPLORER].rounds) == 1
