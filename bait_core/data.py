@@ -33,12 +33,14 @@ import re
 import struct
 import warnings
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
+
+from .reading import ReadingReport, ReadOptions
 
 __all__ = ["TASKS", "Dataset", "BUILTIN_DATASETS", "BUILTIN_DEFAULTS", "load_builtin", "load_file",
            "load_dataset", "list_columns", "default_label_column", "MIN_PER_SPLIT"]
@@ -101,6 +103,7 @@ class Dataset:
     # Additions beyond the core record (all optional):
     xy2d_test: Optional[np.ndarray] = None      # (M, 2) raw coordinates of the test points
     xy_transform: Optional[tuple[tuple[float, float], tuple[float, float]]] = None  # ((mean), (std))
+    report: Optional[ReadingReport] = field(default=None, compare=False)  # how a user file was read
 
     def __post_init__(self) -> None:
         _check_dataset(self)
@@ -215,7 +218,8 @@ def _finish(*, name: str, source: str, task: str, X: np.ndarray, y: np.ndarray,
             images: Optional[np.ndarray] = None, images_test: Optional[np.ndarray] = None,
             feature_names: Optional[Sequence[str]] = None, xy2d: Optional[np.ndarray] = None,
             xy2d_test: Optional[np.ndarray] = None,
-            xy_transform: Optional[tuple[tuple[float, float], tuple[float, float]]] = None) -> Dataset:
+            xy_transform: Optional[tuple[tuple[float, float], tuple[float, float]]] = None,
+            report: Optional[ReadingReport] = None) -> Dataset:
     """Build a Dataset: own contiguous copies in the right dtypes, input_shape and fingerprint."""
     ydt = np.int64 if task == "classification" else np.float32
 
@@ -231,7 +235,7 @@ def _finish(*, name: str, source: str, task: str, X: np.ndarray, y: np.ndarray,
         images=own(images, np.uint8), images_test=own(images_test, np.uint8),
         feature_names=None if feature_names is None else tuple(str(f) for f in feature_names),
         xy2d=own(xy2d, np.float32), fingerprint=_fingerprint(task, classes, X, y, X_test, y_test),
-        xy2d_test=own(xy2d_test, np.float32), xy_transform=xy_transform)
+        xy2d_test=own(xy2d_test, np.float32), xy_transform=xy_transform, report=report)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -785,7 +789,7 @@ def _encode_features(df: pd.DataFrame, *, name: str, text_file: bool
 
 def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
                 task: Optional[str], seed: int, test_fraction: float, max_rows: int,
-                standardize: bool) -> Dataset:
+                standardize: bool, options: Optional[ReadOptions] = None) -> Dataset:
     """CSV / TSV / Parquet → Dataset (see :func:`load_file`)."""
     df = _read_table(raw, name, ext, max_rows=max_rows)
     text_file = ext not in (".parquet", ".pq")
@@ -933,7 +937,8 @@ def _npz_images(X: np.ndarray, name: str, key: str) -> np.ndarray:
 
 
 def _load_npz(raw: bytes, name: str, *, task: Optional[str], seed: int, test_fraction: float,
-              max_rows: int, max_bytes: int, standardize: bool) -> Dataset:
+              max_rows: int, max_bytes: int, standardize: bool,
+              options: Optional[ReadOptions] = None) -> Dataset:
     """NPZ with X, y and optionally X_test, y_test (and feature_names) → Dataset."""
     with _zip_total(raw, name, "NPZ", max_bytes) as zf:
         _npy_headers(zf, name, max_bytes)             # sizes and dtypes checked before any array is read
@@ -1125,7 +1130,8 @@ class _Refused(ValueError):
 
 
 def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: tuple[int, int],
-              seed: int, test_fraction: float, max_rows: int, max_bytes: int) -> Dataset:
+              seed: int, test_fraction: float, max_rows: int, max_bytes: int,
+              options: Optional[ReadOptions] = None) -> Dataset:
     """ZIP with one folder of images per class (optionally under one top folder) → Dataset."""
     if task == "regression":
         raise ValueError(f"{name!r}: a ZIP of class folders is a classification dataset; "
@@ -1192,7 +1198,7 @@ def load_file(data: DataSource, *, filename: Optional[str] = None,
               label_column: Optional[str] = None, task: Optional[str] = None,
               image_size: tuple[int, int] = (28, 28), seed: int = 0, test_fraction: float = 0.25,
               max_rows: int = 200_000, max_bytes: int = 500 * 2**20,
-              standardize: bool = True) -> Dataset:
+              standardize: bool = True, options: Optional[ReadOptions] = None) -> Dataset:
     """Load a user file: raw upload bytes (give `filename`), a file-like object, or a path.
 
     Format by extension: .csv (separator sniffed among , ; tab), .tsv/.tab, .parquet/.pq, .npz
@@ -1206,19 +1212,29 @@ def load_file(data: DataSource, *, filename: Optional[str] = None,
     `task` (None = infer): text / bool labels → classification; numeric labels → classification
     when integer-valued with ≤ 20 distinct values, else regression.  Regression targets are kept
     in their original units.  `label_column` is ignored for NPZ and ZIP.
+
+    `options` (:class:`bait_core.reading.ReadOptions`) overrides the loader's inferences (encoding,
+    separator, decimal mark, missing tokens, column roles, task, image size); its `task` and
+    `image_size`, when set, win over the arguments of the same name. The returned Dataset's
+    `report` (:class:`bait_core.reading.ReadingReport`) states everything that was inferred.
     """
+    opts = options or ReadOptions()
+    opts.validate()
+    task = opts.task if opts.task is not None else task
+    image_size = opts.image_size if opts.image_size is not None else image_size
     if task is not None and task not in TASKS:
         raise ValueError(f"task must be one of {TASKS} or None, got {task!r}")
     test_fraction = _check_fraction(test_fraction)
     raw, name, ext = _read_input(data, filename, max_bytes)
     if ext in TABLE_EXTENSIONS:
         return _load_table(raw, name, ext, label_column=label_column, task=task, seed=seed,
-                           test_fraction=test_fraction, max_rows=max_rows, standardize=standardize)
+                           test_fraction=test_fraction, max_rows=max_rows, standardize=standardize,
+                           options=opts)
     if ext == ".npz":
         return _load_npz(raw, name, task=task, seed=seed, test_fraction=test_fraction,
-                         max_rows=max_rows, max_bytes=max_bytes, standardize=standardize)
+                         max_rows=max_rows, max_bytes=max_bytes, standardize=standardize, options=opts)
     return _load_zip(raw, name, task=task, image_size=image_size, seed=seed,
-                     test_fraction=test_fraction, max_rows=max_rows, max_bytes=max_bytes)
+                     test_fraction=test_fraction, max_rows=max_rows, max_bytes=max_bytes, options=opts)
 
 
 def list_columns(data: DataSource, *, filename: Optional[str] = None) -> list[str]:
