@@ -27,6 +27,7 @@ from bait_core.jobs import Job
 from bait_core.loop import RunConfig, RunRecord
 from bait_core.models import MODEL_NAMES, build_model, load_user_model
 from bait_core.projection import LAYOUTS, layout_key
+from bait_core.reading import ReadOptions
 from bait_core.runstore import LIVE, RunSources, RunStore, default_runs_dir, valid_run_id
 from bait_core.text import safe_markdown
 from bait_core.threads import single_cpu_thread
@@ -217,16 +218,19 @@ def content_key(data: bytes) -> str:
     return hashlib.sha256(bytes(data)).hexdigest()
 
 
-def load_upload(data: bytes, filename: str, label_column: Optional[str], seed: int = 0) -> Dataset:
-    """A user file (CSV/TSV/Parquet/NPZ/ZIP) as a Dataset; ValueError with a sentence otherwise."""
+def load_upload(data: bytes, filename: str, label_column: Optional[str], seed: int = 0,
+                options: Optional[ReadOptions] = None) -> Dataset:
+    """A user file (CSV/TSV/Parquet/NPZ/ZIP) as a Dataset read with `options` (None: infer all and
+    report it in dataset.report); ValueError with a sentence otherwise."""
     if not data:
         raise ValueError(f"The file '{filename}' is empty.")
-    return load_file(bytes(data), filename=filename, label_column=label_column or None, seed=seed)
+    return load_file(bytes(data), filename=filename, label_column=label_column or None, seed=seed, options=options)
 
 
-def folder_to_zip(files: list[tuple[str, bytes]], name: str = "folder") -> bytes:
+def folder_to_zip(files: list[tuple[str, bytes]], name: str = "folder", progress=None) -> bytes:
     """A folder upload (relative path, content) as an in-memory ZIP for the ZIP-of-class-folders
-    loader. ValueError when the browser sent no folder structure to read classes from."""
+    loader; `progress(done, total)` is called as files are packed (about 50 times). ValueError when
+    the browser sent no folder structure to read classes from."""
     if not files:
         raise ValueError("The folder upload is empty.")
     if not any("/" in p.replace("\\", "/").strip("/") for p, _ in files):
@@ -234,17 +238,22 @@ def folder_to_zip(files: list[tuple[str, bytes]], name: str = "folder") -> bytes
                          "zip the folder (one subfolder per class) and upload the ZIP instead.")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
-        for path, data in files:
+        step = max(1, len(files) // 50)
+        for i, (path, data) in enumerate(files):
             zf.writestr(path.replace("\\", "/").lstrip("/"), data)
+            if progress is not None and (i % step == 0 or i + 1 == len(files)):
+                progress(i + 1, len(files))
     return buf.getvalue()
 
 
 def build_explorer(config: RunConfig, dataset: Optional[Dataset] = None, model_file: Optional[bytes] = None,
                    model_filename: Optional[str] = None, arch: Optional[str] = None,
-                   data_file: Optional[tuple[str, bytes]] = None) -> Explorer:
+                   data_file: Optional[tuple[str, bytes]] = None,
+                   read_options: Optional[ReadOptions] = None) -> Explorer:
     """A fresh Explorer for `config`: the dataset (built-in by config.data unless given) and a built-in
     model (config.model) or the uploaded model file. `data_file` (name, bytes): the upload the
-    dataset was read from, stored with the run so it can be resumed after a restart."""
+    dataset was read from, stored with the run (with the `read_options` it was read with) so it can
+    be resumed after a restart."""
     if dataset is None:
         if not config.data.startswith("builtin:"):
             raise ValueError("Upload a data file first (or pick a built-in dataset).")
@@ -260,7 +269,8 @@ def build_explorer(config: RunConfig, dataset: Optional[Dataset] = None, model_f
         model = build_model(config.model, dataset.input_shape, n_out, seed=config.seed)
     sources = RunSources(data_name=data_file[0] if data_file else None, data_bytes=data_file[1] if data_file else None,
                          model_name=model_filename if model_file is not None else None, model_bytes=model_file,
-                         arch=arch if model_file is not None else None)
+                         arch=arch if model_file is not None else None,
+                         read_options=read_options if data_file else None)
     return Explorer.start(dataset, model, config, store=run_store(), sources=sources)
 
 

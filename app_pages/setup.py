@@ -1,6 +1,9 @@
 """Setup: choose the dataset, the model, the strategy and its settings, then apply them as a new run."""
 
+from typing import Optional
+
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 import app_state as S
@@ -10,8 +13,13 @@ from bait_core.data import BUILTIN_DATASETS, FILE_EXTENSIONS, default_label_colu
 from bait_core.loop import RunConfig
 from bait_core.models import ACCEPTED_SUFFIXES, MODEL_NAMES, WEIGHT_SUFFIXES
 from bait_core.plots import class_bars
+from bait_core.reading import MISSING_POLICIES, ReadOptions, report_lines
 from bait_core.text import safe_markdown as md
 from bait_core.train import PRESETS
+
+ENCODINGS = ["utf-8", "utf-8-sig", "cp1252", "latin-1", "utf-16", "mac-roman", "cp1250", "shift_jis", "gbk"]
+SEPARATORS = [",", ";", "\t", "|", " "]
+IMAGE_SIZES = ["8×8", "16×16", "28×28", "32×32", "64×64"]
 
 st.title("Setup")
 st.caption("Pick the data, the model and the acquisition strategy for a new run. Nothing changes until "
@@ -28,27 +36,88 @@ seed = int(st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=int(c
 
 dataset = None
 data_spec = None
+read_opts = None            # the ReadOptions of an upload (stored with the run)
 data_file = None            # (name, bytes) of the upload: stored with the run so it can be resumed
 label_column = None
+def reading_controls(kind: str, columns: list[str], label: Optional[str], ident: str = "") -> ReadOptions:
+    """The "Change how it is read" expander: every inference of the loader, overridable. `kind` is
+    "table" or "images"; returns the ReadOptions the load uses (auto = infer and report)."""
+    with st.expander("Change how it is read", expanded=False):
+        c1, c2, c3, c4 = st.columns(4)
+        task = c1.selectbox("Task", ["auto", "classification", "regression"], key="read_task",
+                            help="auto: text labels → classification; numeric labels → classification when they are "
+                                 "whole numbers with at most 20 distinct values, else regression.")
+        opts: dict = {"task": None if task == "auto" else task}
+        if kind == "table":
+            enc = c2.selectbox("Encoding", ["auto", *ENCODINGS], key="read_encoding")
+            sep = c3.selectbox("Separator", ["auto", *SEPARATORS], key="read_sep",
+                               format_func=lambda v: {"\t": "tab", " ": "space"}.get(v, v))
+            dec = c4.selectbox("Decimal mark", ["auto", ".", ","], key="read_decimal")
+            d1, d2, d3 = st.columns([1, 2, 1])
+            thou = d1.selectbox("Thousands", ["auto", "none", ",", ".", " ", "'"], key="read_thousands",
+                                format_func=lambda v: {" ": "space"}.get(v, v))
+            na = d2.text_input("More missing-value tokens (comma-separated)", key="read_na",
+                               help="Only empty cells are missing by default: a class called NA is data. Add tokens "
+                                    "such as ?, n/a, -999 that mean 'missing' in this file.")
+            missing = d3.selectbox("Empty feature cells", list(MISSING_POLICIES), key="read_missing",
+                                   help="median: fill with the column's median (one-hot: its own 'missing' category); "
+                                        "drop: drop those rows; refuse: stop with a message.")
+            features = [c for c in columns if c != label]
+            roles = st.data_editor(pd.DataFrame({"column": features, "role": ["auto"] * len(features)}),
+                                   column_config={"column": st.column_config.TextColumn("Column", disabled=True),
+                                                  "role": st.column_config.SelectboxColumn(
+                                                      "Role", options=["auto", "numeric", "one-hot", "ignored"],
+                                                      required=True)},
+                                   hide_index=True, key=f"read_roles_{ident}_{label}", width="stretch") if features else None
+            opts.update(encoding=None if enc == "auto" else enc, sep=None if sep == "auto" else sep,
+                        decimal=None if dec == "auto" else dec,
+                        thousands=None if thou == "auto" else ("" if thou == "none" else thou),
+                        na_values=tuple(t.strip() for t in na.split(",") if t.strip()), missing_features=missing,
+                        roles=tuple((str(c), str(r)) for c, r in zip(roles["column"], roles["role"]) if r != "auto")
+                        if roles is not None else ())
+        else:
+            size = c2.selectbox("Image size", ["auto", *IMAGE_SIZES], key="read_image_size",
+                                help="auto keeps the images' own size when they all share one up to 64×64, else 28×28.")
+            opts["image_size"] = None if size == "auto" else tuple(int(v) for v in size.split("×"))
+    return ReadOptions(**opts)
+
+
+def show_report(dataset) -> None:
+    """"How your file was read": the loader's report, every inference named."""
+    rep = getattr(dataset, "report", None)
+    if rep is None:
+        return
+    with st.container(border=True):
+        st.markdown("**How your file was read**")
+        st.markdown("\n".join(f"- {md(line)}" for line in report_lines(rep) if not line.startswith("Warning: ")))
+        for w in rep.warnings:
+            st.warning(md(w))
+        st.caption("Anything wrong? Change it under “Change how it is read”; nothing is applied until “Apply setup”.")
+
+
 if source == "Upload a file":
     up = st.file_uploader("Data file (CSV, TSV, Parquet, NPZ, or a ZIP of one image folder per class)",
                           type=[e.lstrip(".") for e in FILE_EXTENSIONS], key="setup_data_file")
     if up is not None:
         raw = up.getvalue()
         try:
-            cols = list_columns(raw, filename=up.name)
+            kind = "images" if up.name.lower().endswith(".zip") else "table"
+            base = ReadOptions()
+            cols = list_columns(raw, filename=up.name) if kind == "table" else []
             if cols:
                 default = default_label_column(cols)
                 label_column = st.selectbox("Label column", cols, index=cols.index(default), key="setup_label_col")
-            ukey = (up.name, S.content_key(raw), label_column, seed)
+            read_opts = reading_controls(kind, cols, label_column, S.content_key(raw)[:16])
+            ukey = (up.name, S.content_key(raw), label_column, seed, read_opts)
             cached = st.session_state[S.UPLOAD_DATASET]
             if cached is not None and cached[0] == ukey:
                 dataset = cached[1]
             else:
-                dataset = S.load_upload(raw, up.name, label_column, seed=seed)
+                dataset = S.load_upload(raw, up.name, label_column, seed=seed, options=read_opts)
                 st.session_state[S.UPLOAD_DATASET] = (ukey, dataset)
             data_spec = up.name
             data_file = (up.name, raw)
+            show_report(dataset)
         except ValueError as e:
             st.error(md(e))
     else:
@@ -58,16 +127,23 @@ elif source == "Upload a folder":
                              key="setup_data_folder")
     if files:
         try:
-            raw = S.folder_to_zip([(f.name, f.getvalue()) for f in files])
-            ukey = ("folder", S.content_key(raw), seed)
+            read_opts = reading_controls("images", [], None)
+            bar = st.progress(0.0, text=f"Packing {len(files)} files…")
+            raw = S.folder_to_zip([(f.name, f.getvalue()) for f in files],
+                                  progress=lambda done, total: bar.progress(done / max(1, total),
+                                                                            text=f"Packing files: {done} of {total}"))
+            bar.empty()
+            ukey = ("folder", S.content_key(raw), seed, read_opts)
             cached = st.session_state[S.UPLOAD_DATASET]
             if cached is not None and cached[0] == ukey:
                 dataset = cached[1]
             else:
-                dataset = S.load_upload(raw, "folder.zip", None, seed=seed)
+                with st.spinner(f"Reading {len(files)} images…"):
+                    dataset = S.load_upload(raw, "folder.zip", None, seed=seed, options=read_opts)
                 st.session_state[S.UPLOAD_DATASET] = (ukey, dataset)
             data_spec = "folder upload"
             data_file = ("folder.zip", raw)
+            show_report(dataset)
         except ValueError as e:
             st.error(md(e))
     else:
@@ -156,7 +232,7 @@ if st.button("Apply setup", type="primary", disabled=S.job_running() or dataset 
                            batch_size=batch, initial=initial, seed=seed, lamb=lamb, oversample=oversample,
                            preset=preset, label_column=label_column)
         ex = S.build_explorer(config, dataset=dataset, model_file=model_file, model_filename=model_name, arch=arch,
-                              data_file=data_file)
+                              data_file=data_file, read_options=read_opts)
         S.set_explorer(ex, save=True)
     except ValueError as e:
         st.error(md(e))

@@ -28,10 +28,12 @@ import re
 import secrets
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
+
+from .reading import ReadOptions
 
 if TYPE_CHECKING:                                   # pragma: no cover
     from .explorer import Explorer
@@ -107,6 +109,7 @@ class RunSources:
     model_bytes: Optional[bytes] = None
     arch: Optional[str] = None                      # architecture of uploaded weights (not for .pt2)
     n_points: Optional[int] = None                  # a built-in toy set's size, when not its default
+    read_options: Optional[ReadOptions] = None      # how the uploaded data file was read
 
 
 @dataclass(frozen=True)
@@ -194,7 +197,8 @@ class RunStore:
         setup = {"kind": "bait-explorer-run-setup", "setup_version": SETUP_VERSION, "run_id": ex.run_id,
                  "created": ex.record.created, "data_file": data_file, "data_name": src.data_name,
                  "model_file": model_file, "model_name": src.model_name, "arch": src.arch,
-                 "n_points": src.n_points, "fingerprint": ex.dataset.fingerprint}
+                 "n_points": src.n_points, "fingerprint": ex.dataset.fingerprint,
+                 "read_options": asdict(src.read_options) if src.read_options is not None else None}
         atomic_write(folder / "setup.json", json.dumps(setup))
 
     def _summary_dict(self, ex: "Explorer") -> dict:
@@ -274,6 +278,7 @@ class RunStore:
                 raise ValueError(f"The saved run's {sub} file '{name}' is missing; it cannot be resumed.") from None
 
         data = stored("data", "data_file")
+        read_options = None
         n_points = setup.get("n_points")
         if data is None:
             if not config.data.startswith("builtin:"):
@@ -281,8 +286,9 @@ class RunStore:
             dataset = _reload_builtin(config.data.split(":", 1)[1], config.seed, record.dataset,
                                       n_points if isinstance(n_points, int) else None)
         else:
+            read_options = _read_options(setup.get("read_options"))
             dataset = load_file(data[1], filename=str(setup.get("data_name") or data[0]),
-                                label_column=config.label_column or None, seed=config.seed)
+                                label_column=config.label_column or None, seed=config.seed, options=read_options)
         if dataset.fingerprint != record.dataset.get("fingerprint"):
             raise ValueError(f"The data of saved run '{run_id}' no longer read as they did (fingerprint "
                              f"{dataset.fingerprint} ≠ {record.dataset.get('fingerprint')}); it cannot be resumed.")
@@ -310,8 +316,31 @@ class RunStore:
         sources = RunSources(data_name=setup.get("data_name") if data else None, data_bytes=data[1] if data else None,
                              model_name=setup.get("model_name") if model_src else None,
                              model_bytes=model_src[1] if model_src else None, arch=arch,
-                             n_points=n_points if isinstance(n_points, int) else None)
+                             n_points=n_points if isinstance(n_points, int) else None,
+                             read_options=read_options if data else None)
         return Explorer.resume(dataset, model, record, run_id=run_id, store=self, sources=sources)
+
+
+def _read_options(d: Any) -> Optional[ReadOptions]:
+    """The ReadOptions stored in setup.json (lists back to tuples); ValueError if malformed."""
+    if d is None:
+        return None
+    if not isinstance(d, dict):
+        raise ValueError("The saved run's read options are not a JSON object.")
+    known = set(ReadOptions.__dataclass_fields__)
+    try:
+        kw = {k: v for k, v in d.items() if k in known}
+        if kw.get("na_values") is not None:
+            kw["na_values"] = tuple(str(v) for v in kw["na_values"])
+        if kw.get("roles") is not None:
+            kw["roles"] = tuple((str(c), str(r)) for c, r in kw["roles"])
+        if kw.get("image_size") is not None:
+            kw["image_size"] = tuple(int(v) for v in kw["image_size"])
+        opts = ReadOptions(**kw)
+        opts.validate()
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"The saved run's read options cannot be used ({e}).") from None
+    return opts
 
 
 def _reload_builtin(name: str, seed: int, identity: dict, n_points: Optional[int]):
