@@ -57,8 +57,8 @@ def test_app_named_columns_preview_apply_and_run_a_round(task_csv):
     at.selectbox(key="setup_label_col").set_value("target").run()
     _ok(at)
     assert not at.error, [e.value for e in at.error]
-    preview = [d.value for d in at.dataframe]
-    assert preview and "label" in preview[0].columns and "x: label" in preview[0].columns
+    preview = [d.value for d in at.dataframe if "x: label" in d.value.columns]   # not the column-roles editor
+    assert preview and "label" in preview[0].columns
     at.number_input(key="setup_initial").set_value(6).run()
     at.number_input(key="setup_batch").set_value(4).run()
     at.selectbox(key="setup_model").set_value("linear").run()
