@@ -129,3 +129,21 @@ def test_bait_estimate_matches_measured_peak():
         r = json.loads(res.stdout.strip().splitlines()[-1])
         ratio = r["est_bytes"] / r["measured_bytes"]
         assert 0.5 < ratio < 2.0, r
+
+
+def test_a_refused_round_ends_the_app_job_with_the_sentence(moons, small_config, monkeypatch):
+    """The app's round worker runs Explorer.step inside a Job; a selection that does not fit in the
+    free memory ends the job with the estimator's sentence (no traceback, nothing changed)."""
+    import bait_core.estimate as est_mod
+    from bait_core.explorer import Explorer
+    from bait_core.jobs import Job
+    from bait_core.models import build_model
+
+    cfg = small_config()
+    ex = Explorer.start(moons, build_model("mlp", moons.input_shape, len(moons.classes), seed=cfg.seed), cfg)
+    monkeypatch.setattr(est_mod, "available_memory", lambda device=None: 1000)
+    job = Job(name="1 round(s)", fn=lambda job: ex.step(should_stop=lambda: job.cancelled)).start()
+    assert job.join(120)
+    assert job.status == "error" and job.error_detail is None
+    assert job.error.startswith("BAIT on this pool needs about") and "but 1.0 kB is free" in job.error
+    assert len(ex.rounds) == 0
