@@ -59,6 +59,11 @@ def load_npy(path: str, what: str) -> np.ndarray:
         raise CliError(f"{what} file {path} is a .npz archive; save one array with np.save (.npy).")
     if magic != _NPY_MAGIC:
         raise CliError(f"{what} file {path} is not a .npy file (no NumPy header); save it with np.save.")
+    from .estimate import DEFAULT_FRACTION, available_memory, format_bytes
+    size, free = p.stat().st_size, available_memory("cpu")
+    if size > DEFAULT_FRACTION * free:
+        raise CliError(f"{what} file {path} holds {format_bytes(size)} but only {format_bytes(free)} of memory is "
+                       "free; use a pool sample or a machine with more memory.")
     try:
         a = np.load(p, allow_pickle=False)
     except ValueError as e:

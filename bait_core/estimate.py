@@ -251,7 +251,7 @@ def check_fits(est: Estimate, available: float, fraction: float = DEFAULT_FRACTI
     where = "" if est.device == "cpu" else f" on {est.device}"
     have = (f"the memory limit is {format_bytes(available)}" if limit_given
             else f"{format_bytes(available)} is free{where}"
-            + (f" (it may plan on {fraction:.0%} of that)" if fraction < 1 and est.bytes <= available else ""))
+            + (f" (a selection may use at most {fraction:.0%} of it)" if fraction < 1 and est.bytes <= available else ""))
     raise ValueError(f"{name} on this pool needs about {format_bytes(est.bytes)} ({est.detail}), but {have}. "
                      f"{_ADVICE.get(est.strategy, _ADVICE_DEFAULT)}")
 

@@ -324,3 +324,10 @@ def test_unreadable_and_unwritable(files, capsys):
     finally:
         ro.chmod(0o700)
     assert os.access(files["E"], os.R_OK)
+
+
+def test_select_refuses_an_array_bigger_than_free_memory(files, capsys, monkeypatch):
+    """A .npy larger than the free memory is refused before np.load reads it."""
+    import bait_core.estimate as est_mod
+    monkeypatch.setattr(est_mod, "available_memory", lambda device=None: 100)
+    _one_line(capsys, ["select", "--embeddings", str(files["E"]), "--batch-size", "3"], "of memory is free")
