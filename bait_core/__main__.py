@@ -496,6 +496,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown or not strategies:
         raise CliError(f"unknown strategy {', '.join(unknown) or '(none given)'}; known: {', '.join(STRATEGIES)}")
+    twice = sorted({s for s in strategies if strategies.count(s) > 1})
+    if twice:
+        raise CliError(f"--strategies lists {', '.join(twice)} more than once; name each strategy once.")
     if args.seeds < 1:
         raise CliError("--seeds must be at least 1")
     _check_run_options(args, strategies, range(args.seeds))

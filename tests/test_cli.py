@@ -249,7 +249,7 @@ def test_run_user_errors_before_work(case, tmp_path, capsys, no_training):
 
 
 @pytest.mark.parametrize("case", ["out-under-file", "record-name-is-folder", "seeds-zero", "device-bogus",
-                                  "out-equals-data"])
+                                  "out-equals-data", "strategy-twice", "regression-needs-probs"])
 def test_compare_user_errors_before_work(case, tmp_path, capsys, no_training):
     f = tmp_path / "f.txt"
     f.write_text("x")
@@ -265,6 +265,9 @@ def test_compare_user_errors_before_work(case, tmp_path, capsys, no_training):
         "seeds-zero": (base + ["--seeds", "0", "--out", tmp_path / "new"], "--seeds"),
         "device-bogus": (base + ["--device", "bogus", "--out", tmp_path / "new"], "not a device"),
         "out-equals-data": (["compare", "--data", data, "--rounds", "1", "--out", tmp_path / "o2"], "same file as --data"),
+        "strategy-twice": (base[:-1] + ["random,margin,random", "--out", tmp_path / "new"], "more than once"),
+        "regression-needs-probs": (["compare", "--data", "builtin:diabetes", "--rounds", "1", "--strategies",
+                                    "random,margin", "--out", tmp_path / "new"], "needs class probabilities"),
     }[case]
     _one_line(capsys, argv, frag)
     assert not (tmp_path / "new").exists()
@@ -331,3 +334,16 @@ def test_select_refuses_an_array_bigger_than_free_memory(files, capsys, monkeypa
     import bait_core.estimate as est_mod
     monkeypatch.setattr(est_mod, "available_memory", lambda device=None: 100)
     _one_line(capsys, ["select", "--embeddings", str(files["E"]), "--batch-size", "3"], "of memory is free")
+
+
+def test_run_wide_csv_with_linear_model_is_refused_before_training(tmp_path, capsys, no_training):
+    """The issue's case: a 10,000-column table with the linear model makes D = 3·10,000; the run is
+    refused (8 GB limit) before round 0 trains, naming the two 30,000×30,000 float64 matrices."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "wide.csv"
+    header = ",".join(f"f{i}" for i in range(10_000)) + ",label"
+    rows = [",".join(f"{v:.2f}" for v in rng.standard_normal(10_000)) + f",{i % 3}" for i in range(45)]
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+    _one_line(capsys, ["run", "--data", str(path), "--model", "linear", "--rounds", "2", "--initial", "10",
+                       "--batch-size", "5", "--memory-limit", "8G"],
+              "D = K·d = 30,000: two 30,000×30,000 float64 matrices", "memory limit is 8.0 GB")
