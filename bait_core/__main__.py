@@ -6,8 +6,11 @@
 
 Prints the selection as JSON (Selection.to_dict()) on stdout, or writes it to --out and prints a
 one-line summary on stderr. Any bad input (missing or unreadable file, not a .npy array, pickled
-object array, wrong shape or values, bad option) exits with status 2 and a single line
-``error: <message>`` on stderr, no traceback.
+object array, wrong shape or values, bad option, an output that cannot be written, a selection too
+big for the memory) exits with status 2 and a single line ``error: <message>`` on stderr, no
+traceback. Every option and every output path is checked before any work starts (a run never
+trains for minutes and then fails to save); the memory a selection needs is estimated
+(bait_core.estimate) before it is allocated. Tracebacks are left for real bugs.
 
 New subcommands: write ``_add_<name>(subparsers)`` that registers a parser with
 ``set_defaults(func=_cmd_<name>)``, and call it in :func:`build_parser`.
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -44,11 +49,7 @@ class _Parser(argparse.ArgumentParser):
 
 def load_npy(path: str, what: str) -> np.ndarray:
     """One numeric-or-bool array from a .npy file, never unpickling; CliError otherwise."""
-    p = Path(path)
-    if not p.exists():
-        raise CliError(f"{what} file not found: {path}")
-    if not p.is_file():
-        raise CliError(f"{what} path is not a file: {path}")
+    p = check_input_file(path, what)
     try:
         with open(p, "rb") as f:
             magic = f.read(len(_NPY_MAGIC))
@@ -58,6 +59,11 @@ def load_npy(path: str, what: str) -> np.ndarray:
         raise CliError(f"{what} file {path} is a .npz archive; save one array with np.save (.npy).")
     if magic != _NPY_MAGIC:
         raise CliError(f"{what} file {path} is not a .npy file (no NumPy header); save it with np.save.")
+    from .estimate import DEFAULT_FRACTION, available_memory, format_bytes
+    size, free = p.stat().st_size, available_memory("cpu")
+    if size > DEFAULT_FRACTION * free:
+        raise CliError(f"{what} file {path} holds {format_bytes(size)} but only {format_bytes(free)} of memory is "
+                       "free; use a pool sample or a machine with more memory.")
     try:
         a = np.load(p, allow_pickle=False)
     except ValueError as e:
@@ -72,20 +78,144 @@ def load_npy(path: str, what: str) -> np.ndarray:
     return a
 
 
+def check_device(spec: Optional[str], flag: str = "--device", *, allow_auto: bool = False) -> Optional[str]:
+    """A device string torch can compute on here (cpu, cuda, cuda:N, mps; "auto" when allowed);
+    CliError with one line otherwise. None stays None."""
+    import torch
+
+    if spec is None:
+        return None
+    text = str(spec).strip()
+    if allow_auto and text.lower() in ("", "auto"):
+        return "auto"
+    known = "auto, cpu, cuda or cuda:N" if allow_auto else "cpu, cuda or cuda:N"
+    try:
+        dev = torch.device(text)
+    except (RuntimeError, ValueError, TypeError):
+        raise CliError(f"{flag} {spec!r} is not a device; use {known}.") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise CliError(f"{flag} {spec}: CUDA is not available on this machine; use cpu"
+                           + (" or auto." if allow_auto else "."))
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise CliError(f"{flag} {spec}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                           "numbered from 0.")
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise CliError(f"{flag} {spec}: Apple MPS is not available on this machine; use cpu.")
+    elif dev.type != "cpu":
+        raise CliError(f"{flag} {spec!r}: only {known} are supported.")
+    return str(dev)
+
+
 def _torch_options(device: Optional[str], dtype: str) -> dict:
     """device/dtype keyword arguments for a strategy, checked here so errors stay one line."""
     import torch
 
     out: dict = {"dtype": {"float32": torch.float32, "float64": torch.float64}[dtype]}
-    if device is not None:
-        try:
-            dev = torch.device(device)
-        except (RuntimeError, ValueError):
-            raise CliError(f"--device {device!r} is not a torch device (e.g. cpu, cuda, cuda:1).") from None
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise CliError(f"--device {device}: CUDA is not available on this machine.")
-        out["device"] = dev
+    dev = check_device(device)
+    if dev is not None:
+        out["device"] = torch.device(dev)
     return out
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b) or (
+            os.path.realpath(a) == os.path.realpath(b))
+    except OSError:
+        return False
+
+
+def check_input_file(path: str, what: str) -> Path:
+    """An existing, readable regular file; CliError with one line otherwise."""
+    p = Path(path)
+    if not str(path).strip():
+        raise CliError(f"{what} path is empty.")
+    if not p.exists():
+        raise CliError(f"{what} file not found: {path}")
+    if not p.is_file():
+        raise CliError(f"{what} path is not a file: {path}")
+    try:
+        with open(p, "rb") as f:
+            f.read(1)
+    except OSError as e:
+        raise CliError(f"cannot read {what} file {path}: {e.strerror or e}") from None
+    return p
+
+
+def check_output_file(path: str, flag: str, inputs: Sequence[tuple[str, Optional[str]]] = ()) -> Path:
+    """A file path this process can create or overwrite, that is not one of `inputs` ((flag, path)
+    pairs); checked before any work so a long run never ends unable to save. CliError otherwise."""
+    if not str(path).strip():
+        raise CliError(f"{flag} is empty; give a file name.")
+    p = Path(path)
+    if p.is_dir():
+        raise CliError(f"{flag} {path} is a folder; give a file name inside it (e.g. {p / 'out.json'}).")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.exists():
+        raise CliError(f"{flag} {path}: the folder {parent} does not exist; create it first or choose another path.")
+    if not parent.is_dir():
+        raise CliError(f"{flag} {path}: {parent} is not a folder.")
+    if p.exists():
+        if not os.access(p, os.W_OK):
+            raise CliError(f"{flag} {path}: the file exists and cannot be overwritten (permission denied).")
+    elif not os.access(parent, os.W_OK | os.X_OK):
+        raise CliError(f"{flag} {path}: cannot create files in {parent} (permission denied).")
+    for in_flag, in_path in inputs:
+        if in_path and _same_file(p, Path(in_path)):
+            raise CliError(f"{flag} {path} is the same file as {in_flag}; writing it would destroy the input. "
+                           "Choose another name.")
+    return p
+
+
+def check_output_dir(path: str, flag: str, files: Sequence[str],
+                     inputs: Sequence[tuple[str, Optional[str]]] = ()) -> Path:
+    """A folder that exists (or can be created) and is writable, where none of `files` is a folder
+    or one of `inputs`; CliError otherwise. Creates nothing."""
+    if not str(path).strip():
+        raise CliError(f"{flag} is empty; give a folder name.")
+    p = Path(path)
+    if p.exists():
+        if not p.is_dir():
+            raise CliError(f"{flag} {path} is a file, not a folder; give a folder for the records "
+                           "(it is created when missing).")
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise CliError(f"{flag} {path}: cannot write in this folder (permission denied).")
+        for name in files:
+            check_output_file(str(p / name), flag, inputs)
+    else:
+        up = p.parent
+        while not up.exists() and up != up.parent:
+            up = up.parent
+        if not up.is_dir():
+            raise CliError(f"{flag} {path}: {up} is a file, so the folder cannot be created.")
+        if not os.access(up, os.W_OK | os.X_OK):
+            raise CliError(f"{flag} {path}: cannot create the folder inside {up} (permission denied).")
+    return p
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise CliError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+def _memory_limit(args: argparse.Namespace) -> Optional[int]:
+    from .estimate import parse_bytes
+    if getattr(args, "memory_limit", None) is None:
+        return None
+    try:
+        return parse_bytes(args.memory_limit)
+    except ValueError as e:
+        raise CliError(f"--memory-limit: {e}") from None
+
+
+def _add_memory_option(p: Any, what: str) -> None:
+    p.add_argument("--memory-limit", metavar="SIZE",
+                   help=f"refuse {what} that would need more memory than this (e.g. 8G, 512M; "
+                        "default: 80%% of the free memory)")
 
 
 # ----------------------------------------------------------------------------- select
@@ -118,6 +248,7 @@ def _add_select(sub: Any) -> None:
                    help="compute precision (default float64)")
     p.add_argument("--out", metavar="OUT.json",
                    help="write the JSON here (a summary goes to stderr) instead of stdout")
+    _add_memory_option(p, "a selection")
     p.set_defaults(func=_cmd_select)
 
 
@@ -132,7 +263,20 @@ def _cmd_select(args: argparse.Namespace) -> int:
         if args.strategy != "bait":
             raise CliError(f"--{flag} applies only to --strategy bait, not '{args.strategy}'.")
         options[flag] = value
+    if args.batch_size < 1:
+        raise CliError(f"--batch-size must be at least 1, got {args.batch_size}.")
+    if args.seed < 0:
+        raise CliError(f"--seed must be a non-negative whole number, got {args.seed}.")
+    if args.lamb is not None and not (math.isfinite(args.lamb) and args.lamb > 0):
+        raise CliError(f"--lamb must be a positive number, got {args.lamb}.")
+    if args.oversample is not None and not (math.isfinite(args.oversample) and args.oversample >= 1):
+        raise CliError(f"--oversample must be at least 1, got {args.oversample}.")
     options.update(_torch_options(args.device, args.dtype))
+    limit = _memory_limit(args)
+    if limit is not None:
+        options["memory_limit"] = limit
+    inputs = [("--embeddings", args.embeddings), ("--probs", args.probs), ("--labeled", args.labeled)]
+    out = None if args.out is None else check_output_file(args.out, "--out", inputs)
     emb = load_npy(args.embeddings, "embeddings")
     probs = load_npy(args.probs, "probs") if args.probs is not None else None
     labeled = load_npy(args.labeled, "labeled") if args.labeled is not None else None
@@ -140,13 +284,10 @@ def _cmd_select(args: argparse.Namespace) -> int:
     sel = fn(emb, probs, labeled, args.batch_size, seed=args.seed, **options)
     doc = sel.to_dict()
     text = json.dumps(doc, allow_nan=False)
-    if args.out is None:
+    if out is None:
         sys.stdout.write(text + "\n")
     else:
-        try:
-            Path(args.out).write_text(text + "\n")
-        except OSError as e:
-            raise CliError(f"cannot write {args.out}: {e.strerror or e}") from None
+        _write(out, text + "\n")
         n_unlabeled = int(emb.shape[0]) - int(sel.params.get("n_labeled", 0))
         print(f"{sel.strategy}: picked {sel.batch_size} of {n_unlabeled} unlabeled points in "
               f"{sel.timings.get('total', float('nan')):.3f} s -> {args.out}", file=sys.stderr)
@@ -191,6 +332,7 @@ def _add_run_options(p: Any, *, single: bool) -> None:
     p.add_argument("--lamb", type=float, default=1.0, help="BAIT's lambda (default 1.0)")
     p.add_argument("--oversample", type=float, default=2.0, help="BAIT's oversampling (default 2.0)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    _add_memory_option(p, "to start a run whose largest selection")
 
 
 def _config(args: argparse.Namespace, strategy: str, seed: int) -> Any:
@@ -201,12 +343,79 @@ def _config(args: argparse.Namespace, strategy: str, seed: int) -> Any:
                      label_column=args.label_column)
 
 
+def _check_run_options(args: argparse.Namespace, strategies: Sequence[str], seeds: Sequence[int]) -> None:
+    """Every option and input file of run/compare, before anything is loaded or trained."""
+    from .models import MODEL_NAMES
+    from .train import PRESETS
+
+    args.device = check_device(args.device, allow_auto=True)
+    if args.preset not in PRESETS:
+        raise CliError(f"--preset {args.preset!r} is unknown; known presets: {', '.join(PRESETS)}.")
+    for name in strategies:
+        for seed in seeds:
+            _config(args, name, seed).validate()                     # numbers, strategy: ValueError sentences
+    if args.data.startswith("builtin:"):
+        from .data import BUILTIN_DATASETS
+        name = args.data[len("builtin:"):]
+        if name not in BUILTIN_DATASETS:
+            raise CliError(f"unknown built-in dataset {name!r}; known: {', '.join(BUILTIN_DATASETS)}")
+        if args.label_column:
+            raise CliError("--label-column applies only to a table file, not to a built-in dataset.")
+    else:
+        check_input_file(args.data, "data")
+    if args.model not in MODEL_NAMES:
+        if not Path(args.model).exists():
+            raise CliError(f"model file not found: {args.model} (or use {', '.join(MODEL_NAMES)})")
+        check_input_file(args.model, "model")
+    _memory_limit(args)
+
+
 def _load_data(args: argparse.Namespace, seed: int) -> Any:
     from .data import load_dataset
     kw = {"label_column": args.label_column} if args.label_column else {}
-    if not args.data.startswith("builtin:") and not Path(args.data).is_file():
-        raise CliError(f"data file not found: {args.data}")
-    return load_dataset(args.data, seed=seed, **kw)
+    try:
+        return load_dataset(args.data, seed=seed, **kw)
+    except OSError as e:
+        raise CliError(f"cannot read data file {args.data}: {e.strerror or e}") from None
+
+
+def _build_model(config: Any, dataset: Any) -> Any:
+    """The model `run` would build for this config (built here so its size is known before training)."""
+    from .models import MODEL_NAMES, build_model, load_user_model
+    n_out = len(dataset.classes) if dataset.task == "classification" else 1
+    if config.model in MODEL_NAMES:
+        return build_model(config.model, dataset.input_shape, n_out, seed=config.seed)
+    p = Path(config.model)
+    try:
+        return load_user_model(p, filename=p.name, arch=None, input_shape=dataset.input_shape,
+                               n_outputs=n_out, seed=config.seed)
+    except OSError as e:
+        raise CliError(f"cannot read model file {config.model}: {e.strerror or e}") from None
+
+
+def check_run_memory(config: Any, dataset: Any, model: Any, limit: Optional[int]) -> None:
+    """Refuse (ValueError, check_fits' sentence) a run whose largest selection would not fit:
+    every round's sizes are known up front (N, K, the model's embedding size d, n = initial + r·B)."""
+    from .estimate import available_memory, check_fits, estimate
+    from .train import pick_device
+
+    d = int(getattr(model, "embedding_dim", 0) or 0)
+    if d <= 0 or config.rounds < 1:
+        return
+    N = int(dataset.X.shape[0])
+    K = len(dataset.classes) if dataset.task == "classification" else 1
+    B = config.batch_size
+    device = pick_device(None if config.device == "auto" else config.device)
+    dtype_options = {"oversample": config.oversample} if config.strategy == "bait" else {}
+    worst = None
+    for n in sorted({min(config.initial, N), min(N - 1, config.initial + (config.rounds - 1) * B)}):
+        est = estimate(config.strategy, N, d, K, min(B, N - n), n, device=device, **dtype_options)
+        if worst is None or est.bytes > worst.bytes:
+            worst = est
+    if limit is not None:
+        check_fits(worst, limit, 1.0, limit_given=True)
+    else:
+        check_fits(worst, available_memory(worst.device))
 
 
 def _run_one(args: argparse.Namespace, strategy: str, seed: int, label: str, dataset: Any = None) -> Any:
@@ -214,11 +423,11 @@ def _run_one(args: argparse.Namespace, strategy: str, seed: int, label: str, dat
     config = _config(args, strategy, seed)
     if dataset is None:
         dataset = _load_data(args, seed)
-    if config.model not in ("linear", "mlp", "cnn") and not Path(config.model).is_file():
-        raise CliError(f"model file not found: {config.model} (or use linear, mlp, cnn)")
+    model = _build_model(config, dataset)
+    check_run_memory(config, dataset, model, _memory_limit(args))
     bar = _Bar(label, config.rounds + 1)
     try:
-        record = run(config, dataset=dataset,
+        record = run(config, dataset=dataset, model=model,
                      progress=lambda stage, done, total, info: bar.update(done, f"{stage} {'' if info is None else f'{info:.3f}'}")
                      if stage == "round" else None)
     finally:
@@ -237,11 +446,18 @@ def _add_run(sub: Any) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.seed < 0:
+        raise CliError(f"--seed must be a non-negative whole number, got {args.seed}.")
+    _check_run_options(args, [args.strategy], [args.seed])
+    inputs = [("--data", args.data), ("--model", args.model)]
+    out = None if args.out is None else check_output_file(args.out, "--out", inputs)
+    csv_out = None if args.metrics_csv is None else check_output_file(
+        args.metrics_csv, "--metrics-csv", inputs + [("--out", args.out)])
     record = _run_one(args, args.strategy, args.seed, f"{args.strategy} seed {args.seed}")
-    if args.out:
-        record.save(args.out)
-    if args.metrics_csv:
-        Path(args.metrics_csv).write_text(record.metrics_csv())
+    if out is not None:
+        _write(out, record.to_json())
+    if csv_out is not None:
+        _write(csv_out, record.metrics_csv())
     print(f"{'round':>5} {'labels':>6} {record.rounds[0].metric_name:>9} {'train s':>8} {'outputs s':>9} {'select s':>8}")
     for r in record.rounds:
         print(f"{r.round:>5} {r.n_labeled:>6} {r.metric:>9.4f} {r.times['train']:>8.3f} "
@@ -264,10 +480,10 @@ def _add_compare(sub: Any) -> None:
     p.set_defaults(func=_cmd_compare)
 
 
-def compare_records(args: argparse.Namespace, strategies: list[str]) -> list:
+def compare_records(args: argparse.Namespace, strategies: list[str], first: Any = None) -> list:
     records = []
     for seed in range(args.seeds):
-        dataset = _load_data(args, seed)
+        dataset = first if seed == 0 and first is not None else _load_data(args, seed)
         for name in strategies:
             records.append(_run_one(args, name, seed, f"{name:>10} seed {seed}", dataset=dataset))
     return records
@@ -280,25 +496,39 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown or not strategies:
         raise CliError(f"unknown strategy {', '.join(unknown) or '(none given)'}; known: {', '.join(STRATEGIES)}")
+    twice = sorted({s for s in strategies if strategies.count(s) > 1})
+    if twice:
+        raise CliError(f"--strategies lists {', '.join(twice)} more than once; name each strategy once.")
     if args.seeds < 1:
         raise CliError("--seeds must be at least 1")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    records = compare_records(args, strategies)
+    _check_run_options(args, strategies, range(args.seeds))
+    files = [f"{name}_seed{seed}.json" for seed in range(args.seeds) for name in strategies] + [
+        "comparison.json", "summary.csv", "curves.html"]
+    out = check_output_dir(args.out, "--out", files, [("--data", args.data), ("--model", args.model)])
+    dataset = _load_data(args, 0)
+    for name in strategies:                                # every strategy's memory, before any training
+        config = _config(args, name, 0)
+        config.validate(dataset.task, dataset.X.shape[0])
+        check_run_memory(config, dataset, _build_model(config, dataset), _memory_limit(args))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CliError(f"cannot create the folder {out}: {e.strerror or e}") from None
+    records = compare_records(args, strategies, first=dataset)
     for r in records:
-        r.save(out / f"{r.config.strategy}_seed{r.config.seed}.json")
+        _write(out / f"{r.config.strategy}_seed{r.config.seed}.json", r.to_json())
     from .compare import ComparePlan, Comparison, penalty_matrix
     plan = ComparePlan(base=_config(args, strategies[0], 0), strategies=tuple(strategies), seeds=tuple(range(args.seeds)))
     comparison = Comparison.from_records(records, plan)
-    (out / "comparison.json").write_text(comparison.to_json())
+    _write(out / "comparison.json", comparison.to_json())
     table = auc_table(records)
     from .records_csv import csv_text
-    (out / "summary.csv").write_text(csv_text(
+    _write(out / "summary.csv", csv_text(
         ["strategy", "runs", "auc_mean", "auc_std", "final_mean"],
         [[t["strategy"], t["runs"], f"{t['auc_mean']:.4f}", f"{t['auc_std']:.4f}", f"{t['final_mean']:.4f}"]
          for t in table], lineterminator="\n"))
-    learning_curves(records, title=f"{args.data}: {len(strategies)} strategies × {args.seeds} seeds").write_html(
-        out / "curves.html", include_plotlyjs=True)
+    _write(out / "curves.html", learning_curves(
+        records, title=f"{args.data}: {len(strategies)} strategies × {args.seeds} seeds").to_html(include_plotlyjs=True))
     metric = records[0].rounds[0].metric_name
     print(f"\nlearning-curve AUC (mean {metric} over the label budget), {args.seeds} seed(s):")
     print(f"{'strategy':>12}  {'AUC':>16}  {'final':>7}")

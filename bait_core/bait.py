@@ -36,6 +36,7 @@ import torch
 
 from .fisher import (apply_factor, block_quadratic, dense_factor, fisher_factors, fisher_matrix, gram_quadratic,
                      project, symmetrize_)
+from .estimate import memory_checked
 from .selection import ProgressFn, Selection, check_options, nan_safe, pool_scores, prepare_inputs
 
 
@@ -309,6 +310,7 @@ def _lowrank_setup(h: torch.Tensor, Gt: torch.Tensor, h_l: torch.Tensor, G_l: to
     return {"A": A, "E": E, "objective": objective, "P": P, "Q": Q}
 
 
+@memory_checked("bait")
 def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
                 lamb: float = 1.0, oversample: float = 2.0, seed: int = 0, device: Any = None,
                 dtype: torch.dtype = torch.float64, progress: Optional[ProgressFn] = None,

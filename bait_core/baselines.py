@@ -29,6 +29,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
+from .estimate import memory_checked
 from .selection import Inputs, ProgressFn, Selection, check_options, nan_safe, pool_scores, prepare_inputs
 
 __all__ = ["random_select", "entropy_select", "margin_select", "confidence_select",
@@ -79,6 +80,7 @@ def _rank_select(name: str, inp: Inputs, score: torch.Tensor, *, descending: boo
 
 # ----------------------------------------------------------------------------- random
 
+@memory_checked("random")
 def random_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *, seed: int = 0,
                   device: Any = None, dtype: torch.dtype = torch.float64,
                   progress: Optional[ProgressFn] = None, **options: Any) -> Selection:
@@ -131,6 +133,7 @@ def _margin(p: torch.Tensor) -> torch.Tensor:
     return top2[:, 0] - top2[:, 1]
 
 
+@memory_checked("entropy")
 def entropy_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *, seed: int = 0,
                    device: Any = None, dtype: torch.dtype = torch.float64,
                    progress: Optional[ProgressFn] = None, **options: Any) -> Selection:
@@ -140,6 +143,7 @@ def entropy_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *
                                seed=seed, device=device, dtype=dtype, progress=progress, options=options)
 
 
+@memory_checked("margin")
 def margin_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *, seed: int = 0,
                   device: Any = None, dtype: torch.dtype = torch.float64,
                   progress: Optional[ProgressFn] = None, **options: Any) -> Selection:
@@ -152,6 +156,7 @@ def margin_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
                                seed=seed, device=device, dtype=dtype, progress=progress, options=options)
 
 
+@memory_checked("confidence")
 def confidence_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
                       seed: int = 0, device: Any = None, dtype: torch.dtype = torch.float64,
                       progress: Optional[ProgressFn] = None, **options: Any) -> Selection:
@@ -173,6 +178,7 @@ def gradient_embeddings(h: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     return (coef[:, :, None] * h[:, None, :]).reshape(h.shape[0], -1)        # (M, K·d)
 
 
+@memory_checked("badge")
 def badge_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *, seed: int = 0,
                  device: Any = None, dtype: torch.dtype = torch.float64,
                  progress: Optional[ProgressFn] = None, **options: Any) -> Selection:
@@ -245,6 +251,7 @@ def _min_distances(x: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
     return out
 
 
+@memory_checked("coreset")
 def coreset_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *, seed: int = 0,
                    device: Any = None, dtype: torch.dtype = torch.float64,
                    progress: Optional[ProgressFn] = None, **options: Any) -> Selection:

@@ -125,7 +125,16 @@ class Inputs:
 def resolve_device(x: Any, device: Any) -> torch.device:
     """`device` when given, else the device the embeddings live on (numpy arrays: CPU)."""
     if device is not None:
-        return torch.device(device)
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError, ValueError):
+            raise ValueError(f"device {device!r} is not a torch device; use e.g. cpu, cuda or cuda:1.") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {device!r}: CUDA is not available on this machine; use cpu.")
+        if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                             f"numbered from 0.")
+        return dev
     if isinstance(x, torch.Tensor):
         return x.device
     return torch.device("cpu")
@@ -237,7 +246,7 @@ def check_options(name: str, seed: Any, options: Mapping[str, Any]) -> int:
     if options:
         bad = ", ".join(sorted(options))
         raise ValueError(f"Strategy '{name}' got unknown option(s): {bad}. It takes only "
-                         "seed, device, dtype and progress" + (" (and lamb, oversample, setup, record_steps)." if name == "bait" else "."))
+                         "seed, device, dtype, progress and memory_limit" + (" (and lamb, oversample, setup, record_steps)." if name == "bait" else "."))
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or int(seed) < 0:
         raise ValueError(f"seed must be a non-negative whole number, got {seed!r}.")
     return int(seed)

@@ -79,7 +79,10 @@ def pick_device(prefer: Union[str, torch.device, None] = None) -> torch.device:
     """``"auto"``/None → CUDA if available, else CPU; anything else is taken as a device name."""
     if prefer is None or (isinstance(prefer, str) and prefer.strip().lower() in ("", "auto")):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(prefer)
+    try:
+        device = torch.device(prefer)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"Device {prefer!r} is not a torch device; use auto, cpu, cuda or cuda:N.") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("A CUDA device was asked for, but no GPU is available here.")
     return device

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -150,3 +151,199 @@ def test_regression_and_seed_in_process(files, capsys):
     assert first["indices"] == second["indices"] and len(set(first["indices"])) == 6
     assert first["params"]["seed"] == 7
     assert all(g is None for g in first["gains"])          # random has no score: NaN -> null
+
+
+# ----------------------------------------------------------------------------- run / compare: checked before work
+
+def _one_line(capsys, argv, *fragments) -> float:
+    """main(argv) exits 2 with one `error:` line holding every fragment; returns the seconds it took."""
+    t0 = time.perf_counter()
+    assert main([str(a) for a in argv]) == 2
+    took = time.perf_counter() - t0
+    cap = capsys.readouterr()
+    lines = cap.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), cap.err
+    assert "Traceback" not in cap.err and cap.out == ""
+    for frag in fragments:
+        assert frag in lines[0], lines[0]
+    return took
+
+
+RUN = ["run", "--data", "builtin:moons", "--rounds", "3", "--batch-size", "5", "--initial", "10"]
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Any training or loop start fails the test: the error must come before the work."""
+    import bait_core.loop as loop
+
+    def boom(*a, **k):
+        raise AssertionError("the run started before the bad option was caught")
+    monkeypatch.setattr(loop, "run", boom)
+    monkeypatch.setattr(loop, "run_rounds", boom)
+
+
+def test_run_out_in_missing_folder_fails_at_once_subprocess(tmp_path):
+    """The reported bug: --out /nonexistent/dir/run.json used to fail with a traceback after every round."""
+    res = run_cli(*RUN, "--out", "/nonexistent/dir/run.json")
+    assert_one_line_error(res, "--out", "/nonexistent/dir", "does not exist")
+
+
+def test_run_out_in_missing_folder_fails_before_training(capsys, no_training):
+    took = _one_line(capsys, RUN + ["--out", "/nonexistent/dir/run.json"], "does not exist")
+    assert took < 2.0
+
+
+def test_run_metrics_csv_in_missing_folder(capsys, no_training):
+    took = _one_line(capsys, RUN + ["--metrics-csv", "/nonexistent/dir/m.csv"], "--metrics-csv", "does not exist")
+    assert took < 2.0
+
+
+def test_run_device_bogus_subprocess():
+    res = run_cli(*RUN, "--device", "bogus")
+    assert_one_line_error(res, "--device", "bogus", "not a device")
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_run_device_cuda_without_cuda(capsys, no_training):
+    _one_line(capsys, RUN + ["--device", "cuda"], "CUDA is not available")
+
+
+def test_compare_out_existing_file_subprocess(tmp_path):
+    f = tmp_path / "taken.txt"
+    f.write_text("x")
+    res = run_cli("compare", "--data", "builtin:moons", "--rounds", "1", "--seeds", "1", "--strategies", "random",
+                  "--out", f)
+    assert_one_line_error(res, "is a file, not a folder")
+    assert f.read_text() == "x"
+
+
+@pytest.mark.parametrize("case", [
+    "out-is-folder", "out-equals-data", "csv-equals-out", "device-meta", "lamb-nan", "oversample-small",
+    "batch-zero", "rounds-negative", "initial-zero", "seed-negative", "preset", "label-column-builtin",
+    "data-missing", "data-folder", "model-missing", "strategy", "memory-limit-bad"])
+def test_run_user_errors_before_work(case, tmp_path, capsys, no_training):
+    data = tmp_path / "d.csv"
+    data.write_text("a,b,label\n1,2,0\n3,4,1\n")
+    argv, frag = {
+        "out-is-folder": (RUN + ["--out", tmp_path], "is a folder"),
+        "out-equals-data": (["run", "--data", data, "--out", data], "same file as --data"),
+        "csv-equals-out": (RUN + ["--out", tmp_path / "r.json", "--metrics-csv", tmp_path / "r.json"], "same file as --out"),
+        "device-meta": (RUN + ["--device", "meta"], "only auto, cpu"),
+        "lamb-nan": (RUN + ["--lamb", "nan"], "positive"),
+        "oversample-small": (RUN + ["--oversample", "0.5"], "at least 1"),
+        "batch-zero": (RUN + ["--batch-size", "0"], "batch size"),
+        "rounds-negative": (RUN + ["--rounds", "-1"], "rounds"),
+        "initial-zero": (RUN + ["--initial", "0"], "initial"),
+        "seed-negative": (RUN + ["--seed", "-1"], "--seed"),
+        "preset": (RUN + ["--preset", "fast"], "--preset"),
+        "label-column-builtin": (RUN + ["--label-column", "y"], "--label-column"),
+        "data-missing": (["run", "--data", tmp_path / "nope.csv"], "not found"),
+        "data-folder": (["run", "--data", tmp_path], "not a file"),
+        "model-missing": (RUN + ["--model", tmp_path / "m.pt2"], "model file not found"),
+        "strategy": (RUN + ["--strategy", "nope"], "Unknown strategy"),
+        "memory-limit-bad": (RUN + ["--memory-limit", "8X"], "--memory-limit"),
+    }[case]
+    assert _one_line(capsys, argv, frag) < 2.0
+    assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("case", ["out-under-file", "record-name-is-folder", "seeds-zero", "device-bogus",
+                                  "out-equals-data", "strategy-twice", "regression-needs-probs"])
+def test_compare_user_errors_before_work(case, tmp_path, capsys, no_training):
+    f = tmp_path / "f.txt"
+    f.write_text("x")
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "summary.csv").mkdir()
+    (tmp_path / "o2").mkdir()
+    data = tmp_path / "o2" / "summary.csv"
+    data.write_text("a,b,label\n1,2,0\n3,4,1\n")
+    base = ["compare", "--data", "builtin:moons", "--rounds", "1", "--strategies", "random,margin"]
+    argv, frag = {
+        "out-under-file": (base + ["--out", f / "sub"], "is a file, so the folder cannot be created"),
+        "record-name-is-folder": (base + ["--out", tmp_path / "o"], "is a folder"),
+        "seeds-zero": (base + ["--seeds", "0", "--out", tmp_path / "new"], "--seeds"),
+        "device-bogus": (base + ["--device", "bogus", "--out", tmp_path / "new"], "not a device"),
+        "out-equals-data": (["compare", "--data", data, "--rounds", "1", "--out", tmp_path / "o2"], "same file as --data"),
+        "strategy-twice": (base[:-1] + ["random,margin,random", "--out", tmp_path / "new"], "more than once"),
+        "regression-needs-probs": (["compare", "--data", "builtin:diabetes", "--rounds", "1", "--strategies",
+                                    "random,margin", "--out", tmp_path / "new"], "needs class probabilities"),
+    }[case]
+    _one_line(capsys, argv, frag)
+    assert not (tmp_path / "new").exists()
+
+
+def test_run_memory_limit_refuses_before_training(capsys, no_training):
+    """The run's largest selection is estimated from the data and the model before round 0 trains."""
+    _one_line(capsys, RUN + ["--memory-limit", "1k"], "BAIT on this pool needs about", "memory limit is 1.0 kB")
+
+
+def test_run_writes_record_and_csv(tmp_path, capsys):
+    out, csv = tmp_path / "r.json", tmp_path / "m.csv"
+    assert main([str(a) for a in RUN[:3] + ["--rounds", "1", "--batch-size", "5", "--initial", "10",
+                                            "--strategy", "random", "--device", "cpu", "--out", out,
+                                            "--metrics-csv", csv]]) == 0
+    assert json.loads(out.read_text())["kind"] == "bait-explorer-run"
+    assert csv.read_text().startswith("round,")
+
+
+@pytest.mark.parametrize("case", ["out-missing-folder", "out-equals-embeddings", "device-bogus", "batch-zero",
+                                  "lamb-negative", "truncated", "strings", "memory-limit"])
+def test_select_more_user_errors(case, files, capsys):
+    d = files["dir"]
+    base = ["select", "--embeddings", str(files["E"]), "--probs", str(files["P"]), "--batch-size", "3"]
+    if case == "truncated":
+        (d / "t.npy").write_bytes(files["E"].read_bytes()[:100])
+    elif case == "strings":
+        np.save(d / "s.npy", np.array([["a", "b"]] * N))
+    argv, frag = {
+        "out-missing-folder": (base + ["--out", "/nonexistent/dir/sel.json"], "does not exist"),
+        "out-equals-embeddings": (base + ["--out", str(files["E"])], "same file as --embeddings"),
+        "device-bogus": (base + ["--device", "bogus"], "not a device"),
+        "batch-zero": (base[:-1] + ["0"], "--batch-size"),
+        "lamb-negative": (base + ["--lamb", "-1"], "--lamb"),
+        "truncated": (["select", "--embeddings", str(d / "t.npy"), "--batch-size", "3"], "cannot read"),
+        "strings": (["select", "--embeddings", str(d / "s.npy"), "--batch-size", "3"], "numeric"),
+        "memory-limit": (base + ["--memory-limit", "1k"], "memory limit is 1.0 kB"),
+    }[case]
+    _one_line(capsys, argv, frag)
+    assert np.load(files["E"]).shape == (N, D)                  # the input is intact
+
+
+@pytest.mark.skipif(getattr(__import__("os"), "geteuid", lambda: 1)() == 0, reason="root reads and writes anything")
+def test_unreadable_and_unwritable(files, capsys):
+    import os
+    files["E"].chmod(0)
+    try:
+        _one_line(capsys, ["select", "--embeddings", str(files["E"]), "--batch-size", "3"], "cannot read")
+    finally:
+        files["E"].chmod(0o644)
+    ro = files["dir"] / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        _one_line(capsys, ["select", "--embeddings", str(files["E"]), "--batch-size", "3", "--out",
+                           str(ro / "x.json")], "permission denied")
+    finally:
+        ro.chmod(0o700)
+    assert os.access(files["E"], os.R_OK)
+
+
+def test_select_refuses_an_array_bigger_than_free_memory(files, capsys, monkeypatch):
+    """A .npy larger than the free memory is refused before np.load reads it."""
+    import bait_core.estimate as est_mod
+    monkeypatch.setattr(est_mod, "available_memory", lambda device=None: 100)
+    _one_line(capsys, ["select", "--embeddings", str(files["E"]), "--batch-size", "3"], "of memory is free")
+
+
+def test_run_wide_csv_with_linear_model_is_refused_before_training(tmp_path, capsys, no_training):
+    """The issue's case: a 10,000-column table with the linear model makes D = 3·10,000; the run is
+    refused (8 GB limit) before round 0 trains, naming the two 30,000×30,000 float64 matrices."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "wide.csv"
+    header = ",".join(f"f{i}" for i in range(10_000)) + ",label"
+    rows = [",".join(f"{v:.2f}" for v in rng.standard_normal(10_000)) + f",{i % 3}" for i in range(45)]
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+    _one_line(capsys, ["run", "--data", str(path), "--model", "linear", "--rounds", "2", "--initial", "10",
+                       "--batch-size", "5", "--memory-limit", "8G"],
+              "D = K·d = 30,000: two 30,000×30,000 float64 matrices", "memory limit is 8.0 GB")

@@ -144,6 +144,8 @@ def test_devices():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no GPU"):
             pick_device("cuda")
+    with pytest.raises(ValueError, match="not a torch device"):        # not torch's RuntimeError
+        pick_device("bogus")
 
 
 def test_exported_program_is_trainable():

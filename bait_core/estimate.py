@@ -1,0 +1,336 @@
+"""Memory and time a selection will need, estimated from its sizes before anything is allocated.
+
+    est = estimate("bait", N, d, K, B, n, device="cpu", dtype=torch.float64)
+    check_fits(est, available_memory("cpu"))       # ValueError with a sentence when it does not fit
+
+Every strategy in :data:`bait_core.STRATEGIES` runs through :func:`memory_checked`, which reads the
+sizes from its arguments (no conversion, no copy), estimates, and refuses with a ValueError before
+the strategy allocates anything. ``memory_limit=`` (bytes) on any strategy call replaces the
+automatic limit (80 % of the free memory of the device the big arrays live on).
+
+The counts follow the allocations of the code (bait.py, fisher.py, baselines.py, selection.py);
+sizes: N pool points, n labeled, Nu = N − n unlabeled, d embedding size, K classes (1 for
+regression), B batch, D = K·d, m = n·K, s bytes per element of the compute dtype.
+
+* bait     2·D²·s (A = M⁻¹ and F, which becomes A F A; the dense set-up's Cholesky factor lives in M's
+           storage, the low-rank set-up builds A from J Jᵀ after F) + 4·Nu·K²·s (G, Gᵀ, P, Q)
+           + Nu·d·s + N·(d+K)·s (the validated pool) + bounded row-chunk buffers; the low-rank set-up
+           adds 4·D·m·s (W, J/X, Y, the right factors) and, on small pools, N·(d + K²)·s (Gram form).
+* badge    Nu·D·8 (float64 gradient embeddings, handed to scikit-learn's k-means++ without a copy)
+           + Nu·(d+K)·8 + the pool.
+* coreset  min(Nu·n, max(Nu, 2²⁴))·s (one chunk of distances) + 2·Nu·d·s + the pool: never N×N.
+* entropy, margin, confidence: the pool + 3·Nu·K·s.   random: the pool.
+
+Times are multiply-add counts divided by a rough rate per device and dtype (see ``_RATE``): an
+order of magnitude, for a progress hint, not a promise. bench/bench_estimate.py prints estimated
+against measured peak memory and time.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Union
+
+import torch
+
+__all__ = ["Estimate", "estimate", "available_memory", "check_fits", "memory_checked", "format_bytes",
+           "parse_bytes", "DEFAULT_FRACTION"]
+
+DEFAULT_FRACTION = 0.8       # share of the free memory a selection may plan to use
+
+# multiply-adds per second, roughly, for (device type, bytes per element); CPU rates are per thread
+_RATE = {("cpu", 8): 2.5e9, ("cpu", 4): 5e9, ("cuda", 8): 5e12, ("cuda", 4): 1e13,
+         ("mps", 8): 2e11, ("mps", 4): 2e12}
+# element-wise passes (validation, copies) and memory-bound scans: elements per second, bytes per second
+_PASS_RATE = {"cpu": 3e8, "cuda": 1e11, "mps": 1e10}
+_SCAN_BYTES = {"cpu": 5e9, "cuda": 2e12, "mps": 1e11}
+_CHUNK = 1 << 20             # bait._ROW_CHUNK_ELEMENTS
+_FISHER_CHUNK = 1 << 21      # fisher.CHUNK_ELEMENTS
+_CORESET_CHUNK = 1 << 24     # baselines._CHUNK_ELEMS
+
+_ADVICE = {
+    "bait": "Use a smaller embedding (a model with a smaller last hidden layer), fewer classes, a pool sample, "
+            "or a GPU with more memory.",
+    "badge": "Use a smaller embedding (a model with a smaller last hidden layer), fewer classes or a pool sample.",
+    "coreset": "Use a pool sample or a smaller embedding.",
+}
+_NAMES = {"bait": "BAIT", "badge": "BADGE", "coreset": "Core-set selection", "entropy": "Entropy selection",
+          "margin": "Margin selection", "confidence": "Least-confidence selection", "random": "Random selection"}
+_ADVICE_DEFAULT = "Use a pool sample or a machine with more memory."
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Peak extra memory (bytes) and rough run time (seconds) of one selection.
+
+    detail: the largest allocations in words ("D = K·d = 30,000: two 30,000×30,000 float64
+    matrices"). parts: bytes per allocation group. device: where those bytes live ("cpu", "cuda:0").
+    """
+
+    bytes: int
+    seconds: float
+    detail: str
+    strategy: str = ""
+    device: str = "cpu"
+    parts: Mapping[str, int] = field(default_factory=dict)
+
+
+def format_bytes(b: float) -> str:
+    """'14.4 GB', '850 MB', '12 kB' (decimal units, as the OS reports memory)."""
+    b = float(b)
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if b >= scale:
+            v = b / scale
+            return f"{v:.1f} {unit}" if v < 100 else f"{v:.0f} {unit}"
+    return f"{b:.0f} bytes"
+
+
+def parse_bytes(text: Union[str, int, float]) -> int:
+    """'8G', '512M', '1.5GB', '2e9' or a number of bytes -> bytes (decimal: G = 10⁹; 'GiB' = 2³⁰).
+
+    Raises ValueError with a sentence for anything else or a value ≤ 0."""
+    if isinstance(text, numbers.Real) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        s = str(text).strip().replace(" ", "")
+        units = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
+                 "kib": 2 ** 10, "mib": 2 ** 20, "gib": 2 ** 30, "tib": 2 ** 40}
+        i = len(s)
+        while i > 0 and s[i - 1].isalpha():
+            i -= 1
+        try:
+            value = float(s[:i]) * units[s[i:].lower()]
+        except (ValueError, KeyError):
+            raise ValueError(f"memory limit {text!r} is not a size; write e.g. 8G, 512M or a number of bytes.") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"memory limit must be a positive size, got {text!r}.")
+    return int(value)
+
+
+def _itemsize(dtype: Any) -> int:
+    if dtype in (torch.float64, "float64"):
+        return 8
+    if dtype in (torch.float32, "float32"):
+        return 4
+    raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}.")
+
+
+def _dtype_name(s: int) -> str:
+    return "float64" if s == 8 else "float32"
+
+
+def _device_type(device: Any) -> str:
+    if device is None:
+        return "cpu"
+    return torch.device(device).type
+
+
+def _rate(device: Any, s: int) -> float:
+    kind = _device_type(device)
+    r = _RATE.get((kind, s), _RATE[("cpu", s)])
+    return r * max(1, torch.get_num_threads()) if kind == "cpu" else r
+
+
+def _whole(name: str, v: Any, low: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or int(v) < low:
+        raise ValueError(f"{name} must be a whole number ≥ {low}, got {v!r}.")
+    return int(v)
+
+
+def _detail(parts: list[tuple[int, str]], total: int) -> str:
+    """The allocations that make up at least a tenth of the total, largest first."""
+    big = [w for b, w in sorted(parts, key=lambda t: -t[0]) if b >= 0.1 * total and w]
+    return "; ".join(big[:3]) if big else "small arrays"
+
+
+def estimate(strategy: str, N: int, d: int, K: int, B: int, n: int = 0, *, device: Any = "cpu",
+             dtype: Any = torch.float64, setup: str = "auto", oversample: float = 2.0) -> Estimate:
+    """Peak extra memory and rough time of ``STRATEGIES[strategy]`` on a pool of N points
+    (n labeled) with d-dimensional embeddings and K classes (K = 1: regression), picking B.
+
+    device, dtype: where and in what precision it computes (bytes count on that device; badge's
+    k-means++ always runs on the CPU in float64). setup, oversample: BAIT's options ("auto" picks
+    the set-up as bait_select does). Returns :class:`Estimate` (bytes: int, seconds: float, detail:
+    str). Raises ValueError for an unknown strategy, negative sizes or a bad dtype. The formulas are
+    in this module's docstring; they follow bait.py, fisher.py and baselines.py.
+    """
+    N, d, K = _whole("N", N, 0), _whole("d", d, 0), _whole("K", K, 1)
+    n, B = _whole("n", n, 0), _whole("B", B, 0)
+    s = _itemsize(dtype)
+    dev = str(torch.device(device)) if device is not None else "cpu"
+    Nu = max(0, N - n)
+    B = min(B, Nu)
+    # prepare_inputs: a copy in the compute dtype, and torch.isfinite's |x| temporary and masks
+    pool = N * d * (2 * s + 3) + 2 * N * K * s
+    parts: list[tuple[int, str]] = [(pool, f"the pool's {N:,}×{d:,} embeddings")]
+    madds, scan = 0.0, 0.0
+    if strategy == "bait":
+        from .bait import LOWRANK_EXTRA_BYTES, _lowrank_extra_bytes, _setup_costs
+
+        D, m = K * d, n * K
+        dense_cost, low_cost = _setup_costs(N, Nu, n, K, d)
+        lowrank = n > 0 and (setup == "low-rank" or (setup == "auto" and low_cost < dense_cost
+                                                      and _lowrank_extra_bytes(K, d, n, s) <= LOWRANK_EXTRA_BYTES))
+        parts.append((2 * D * D * s, f"D = K·d = {D:,}: two {D:,}×{D:,} {_dtype_name(s)} matrices"))
+        parts.append((4 * Nu * K * K * s + Nu * d * s, f"four {Nu:,}×{K}×{K} per-candidate blocks"))
+        rows = min(Nu, max(256, _CHUNK // max(K * K, d // 2)))
+        fisher_rows = min(N, 1024, max(256, _FISHER_CHUNK // max(1, D)))   # fisher._chunk_rows
+        parts.append((rows * (8 * K * K + d) * s + 3 * fisher_rows * D * s, "work buffers"))
+        if lowrank:
+            parts.append((4 * D * m * s, f"four {D:,}×{m:,} low-rank factors"))
+            gram = N * (d + K * K) < K * K * d * d / 2
+            if gram:
+                parts.append((N * (d + K * K) * s, "the Gram form's pool copy"))
+            lr_rows = min(Nu, max(256, _CHUNK // max(1, K * m)))       # _lowrank_setup's P, Q row blocks
+            parts.append((2 * (3 if gram else 2) * lr_rows * K * m * s, "low-rank row blocks"))
+        T = min(math.ceil(max(1.0, float(oversample)) * B), Nu)
+        R = T - B
+        madds = (low_cost if lowrank else dense_cost) + N * D * D / 2 + (0 if lowrank else n * D * D / 2)
+        step = (3 * K + 2) * D * D                                     # A, E rank-K updates, A V*, E V*
+        # batched K×K products run far below the GEMM rate: counted ten times
+        madds += T * (step + Nu * (2 * K * K * d + 60 * K ** 3)) + R * (step + T * 80 * K ** 3)
+    elif strategy == "badge":
+        D = K * d
+        dev = "cpu"                                                    # scikit-learn's k-means++
+        # the gradient embeddings, and np.linalg.norm(X, axis=1)'s full-size temporary (x·x)
+        parts.append((2 * Nu * D * 8, f"two {Nu:,}×{D:,} float64 arrays: the gradient embeddings (K·d = {D:,}) "
+                                      "and a temporary of their norms"))
+        parts.append((Nu * (d + K) * 8 + Nu * 8 * (4 + math.ceil(2 + math.log(max(B, 1)))), "candidate copies"))
+        madds = Nu * D * (2 + B * (2 + math.log(max(B, 1))))
+        scan = 3.0 * B * Nu * D * 8                                    # k-means++ reads X ~3 times a pick
+    elif strategy == "coreset":
+        parts.append((min(Nu * n, max(Nu, _CORESET_CHUNK)) * s, "one chunk of distances"))
+        parts.append((2 * Nu * d * s + 4 * Nu * s, f"two {Nu:,}×{d:,} candidate arrays"))
+        madds = 12.0 * Nu * n * d + 2.0 * B * Nu * d                  # cdist without GEMM: slow madds
+    elif strategy in ("entropy", "margin", "confidence"):
+        parts.append((3 * Nu * K * s, "candidate probabilities"))
+        madds = 10.0 * N * K
+    elif strategy == "random":
+        parts.append((2 * N * 8, "index arrays"))
+        madds = float(N)
+    else:
+        from .strategies import STRATEGIES
+        raise ValueError(f"Unknown strategy '{strategy}'. Known strategies: {', '.join(STRATEGIES)}.")
+    total = int(sum(b for b, _ in parts))
+    kind = _device_type(dev)
+    seconds = (madds / _rate(dev, 8 if strategy == "badge" else s) + 20.0 * N * (d + K) / _PASS_RATE.get(kind, 3e8)
+               + scan / _SCAN_BYTES.get(kind, 5e9))
+    return Estimate(bytes=total, seconds=seconds,
+                    detail=_detail(parts, total), strategy=strategy, device=dev,
+                    parts={w: b for b, w in parts})
+
+
+def available_memory(device: Any = "cpu") -> int:
+    """Bytes free for new allocations on `device`: psutil.virtual_memory().available on the CPU
+    (and MPS, which shares it); on CUDA the driver's free memory (torch.cuda.mem_get_info) plus what
+    torch's caching allocator holds but does not use. ValueError for a device torch cannot use."""
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r}: CUDA is not available on this machine.")
+        free, _ = torch.cuda.mem_get_info(dev)
+        cached = torch.cuda.memory_reserved(dev) - torch.cuda.memory_allocated(dev)
+        return int(free + max(0, cached))
+    import psutil
+    return int(psutil.virtual_memory().available)
+
+
+def check_fits(est: Estimate, available: float, fraction: float = DEFAULT_FRACTION, *,
+               limit_given: bool = False) -> None:
+    """ValueError with a sentence when est.bytes exceeds fraction·available (bytes), e.g.
+
+    "BAIT on this pool needs about 14.4 GB (D = K·d = 30,000: two 30,000×30,000 float64 matrices),
+    but 9.8 GB is free. Use a smaller embedding ...". limit_given: `available` is a limit the
+    caller set (memory_limit=), said so in the sentence."""
+    if est.bytes <= fraction * available:
+        return
+    name = _NAMES.get(est.strategy, "This selection")
+    where = "" if est.device == "cpu" else f" on {est.device}"
+    have = (f"the memory limit is {format_bytes(available)}" if limit_given
+            else f"{format_bytes(available)} is free{where}"
+            + (f" (a selection may use at most {fraction:.0%} of it)" if fraction < 1 and est.bytes <= available else ""))
+    raise ValueError(f"{name} on this pool needs about {format_bytes(est.bytes)} ({est.detail}), but {have}. "
+                     f"{_ADVICE.get(est.strategy, _ADVICE_DEFAULT)}")
+
+
+# ----------------------------------------------------------------------------- the strategies' guard
+
+def _shape(x: Any) -> Optional[tuple]:
+    shape = getattr(x, "shape", None)
+    if shape is None:
+        return None                                        # lists etc.: prepare_inputs says what is wrong
+    try:
+        return tuple(int(v) for v in shape)
+    except (TypeError, ValueError):
+        return None
+
+
+def _n_labeled(labeled: Any, N: int) -> Optional[int]:
+    if labeled is None:
+        return 0
+    if isinstance(labeled, (list, tuple)):
+        return len(labeled) if all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                                   for v in labeled) else None
+    shape = _shape(labeled)
+    if shape is None or len(shape) != 1:
+        return None
+    dt = str(getattr(labeled, "dtype", ""))
+    if "bool" in dt:
+        return int(labeled.sum()) if shape == (N,) else None
+    return shape[0]
+
+
+def sizes_of(embeddings: Any, probs: Any, labeled: Any) -> Optional[tuple[int, int, int, int]]:
+    """(N, d, K, n) read from the arguments' shapes without converting them; None when they are not
+    plain arrays of the expected rank (the strategy's own validation then explains)."""
+    e = _shape(embeddings)
+    if e is None or len(e) != 2:
+        return None
+    N, d = e
+    K = 1
+    if probs is not None:
+        p = _shape(probs)
+        if p is None or len(p) != 2:
+            return None
+        K = p[1]
+    n = _n_labeled(labeled, N)
+    if n is None or n > N:
+        return None
+    return N, d, K, n
+
+
+def memory_checked(name: str) -> Callable:
+    """Decorator for a strategy function: take ``memory_limit`` (bytes, or None = 80 % of the free
+    memory of the compute device) off the keyword arguments, estimate the selection from its
+    arguments' shapes and raise ValueError (check_fits' sentence) before the strategy runs when it
+    does not fit. Arguments it cannot read are left to the strategy's own validation."""
+    def wrap(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def guarded(embeddings: Any, probs: Any, labeled: Any, batch_size: Any, *args: Any,
+                    memory_limit: Optional[float] = None, **kw: Any) -> Any:
+            limit = None if memory_limit is None else parse_bytes(memory_limit)
+            sizes = sizes_of(embeddings, probs, labeled)
+            if sizes is not None and isinstance(batch_size, numbers.Integral) and not isinstance(batch_size, bool):
+                from .selection import resolve_device
+                device = resolve_device(embeddings, kw.get("device"))
+                dtype = kw.get("dtype", torch.float64)
+                options = {}
+                if name == "bait":
+                    options = {k: kw[k] for k in ("setup", "oversample") if k in kw}
+                    if not isinstance(options.get("oversample", 2.0), numbers.Real) or options.get("setup", "auto") \
+                            not in ("auto", "dense", "low-rank"):
+                        options = {}                           # bait_select explains a bad option
+                if dtype in (torch.float32, torch.float64):
+                    N, d, K, n = sizes
+                    est = estimate(name, N, d, K, max(0, int(batch_size)), n, device=device, dtype=dtype, **options)
+                    if limit is not None:
+                        check_fits(est, limit, 1.0, limit_given=True)
+                    else:
+                        check_fits(est, available_memory(est.device))
+            return fn(embeddings, probs, labeled, batch_size, *args, **kw)
+        guarded.memory_checked = name                          # type: ignore[attr-defined]
+        return guarded
+    return wrap
