@@ -22,6 +22,7 @@ import streamlit as st
 
 from bait_core.compare import ComparePlan, Comparison, run_comparison
 from bait_core.data import BUILTIN_DEFAULTS, Dataset, load_builtin, load_file
+from bait_core.estimate import check_run
 from bait_core.explorer import Explorer
 from bait_core.jobs import Job
 from bait_core.loop import RunConfig, RunRecord
@@ -267,6 +268,7 @@ def build_explorer(config: RunConfig, dataset: Optional[Dataset] = None, model_f
         if config.model not in MODEL_NAMES:
             raise ValueError(f"Unknown model '{config.model}'. Built-in models: {', '.join(MODEL_NAMES)}.")
         model = build_model(config.model, dataset.input_shape, n_out, seed=config.seed)
+    check_run(config, dataset, model)                 # refuse, before any training, a run that would not fit
     sources = RunSources(data_name=data_file[0] if data_file else None, data_bytes=data_file[1] if data_file else None,
                          model_name=model_filename if model_file is not None else None, model_bytes=model_file,
                          arch=arch if model_file is not None else None,

@@ -394,31 +394,15 @@ def _build_model(config: Any, dataset: Any) -> Any:
 
 
 def check_run_memory(config: Any, dataset: Any, model: Any, limit: Optional[int]) -> None:
-    """Refuse (ValueError, check_fits' sentence) a run whose largest selection would not fit:
-    every round's sizes are known up front (N, K, the model's embedding size d, n = initial + r·B)."""
-    from .estimate import available_memory, check_fits, estimate
-    from .train import pick_device
-
-    d = int(getattr(model, "embedding_dim", 0) or 0)
-    if d <= 0 or config.rounds < 1:
-        return
-    N = int(dataset.X.shape[0])
-    K = len(dataset.classes) if dataset.task == "classification" else 1
-    B = config.batch_size
-    device = pick_device(None if config.device == "auto" else config.device)
-    dtype_options = {"oversample": config.oversample} if config.strategy == "bait" else {}
-    worst = None
-    for n in sorted({min(config.initial, N), min(N - 1, config.initial + (config.rounds - 1) * B)}):
-        est = estimate(config.strategy, N, d, K, min(B, N - n), n, device=device, **dtype_options)
-        if worst is None or est.bytes > worst.bytes:
-            worst = est
-    if limit is not None:
-        check_fits(worst, limit, 1.0, limit_given=True)
-    else:
-        check_fits(worst, available_memory(worst.device))
+    """See :func:`bait_core.estimate.check_run` (the app's Setup uses the same check)."""
+    from .estimate import check_run
+    check_run(config, dataset, model, limit)
 
 
-def _run_one(args: argparse.Namespace, strategy: str, seed: int, label: str, dataset: Any = None) -> Any:
+def _run_one(args: argparse.Namespace, strategy: str, seed: int, label: str, dataset: Any = None,
+             store: Any = None) -> Any:
+    """One run. With a `store` (RunStore) it is driven round by round through the same Explorer the
+    app uses and saved there after every round, so an interrupted run keeps its finished rounds."""
     from .loop import run
     config = _config(args, strategy, seed)
     if dataset is None:
@@ -427,12 +411,30 @@ def _run_one(args: argparse.Namespace, strategy: str, seed: int, label: str, dat
     check_run_memory(config, dataset, model, _memory_limit(args))
     bar = _Bar(label, config.rounds + 1)
     try:
-        record = run(config, dataset=dataset, model=model,
-                     progress=lambda stage, done, total, info: bar.update(done, f"{stage} {'' if info is None else f'{info:.3f}'}")
-                     if stage == "round" else None)
+        if store is None:
+            return run(config, dataset=dataset, model=model,
+                       progress=lambda stage, done, total, info: bar.update(done, f"{stage} {'' if info is None else f'{info:.3f}'}")
+                       if stage == "round" else None)
+        from .explorer import Explorer
+        from .runstore import RunSources
+        files = {}
+        for key, path in (("data", args.data), ("model", args.model)):
+            p = Path(path)
+            if not path.startswith("builtin:") and p.is_file():
+                files[key] = (p.name, p.read_bytes())
+        sources = RunSources(data_name=files["data"][0] if "data" in files else None,
+                             data_bytes=files["data"][1] if "data" in files else None,
+                             model_name=files["model"][0] if "model" in files else None,
+                             model_bytes=files["model"][1] if "model" in files else None)
+        ex = Explorer.start(dataset, model, config, store=store, sources=sources)
+        print(f"run {ex.run_id}: saved after every round in {store.root / ex.run_id}", file=sys.stderr)
+        while not ex.finished:
+            (ex.evaluate if len(ex.rounds) >= config.rounds else ex.step)()
+            r = ex.rounds[-1]
+            bar.update(len(ex.rounds), f"round {r.round} {r.metric_name} {r.metric:.3f}")
+        return ex.record
     finally:
         bar.close()
-    return record
 
 
 def _add_run(sub: Any) -> None:
@@ -442,6 +444,10 @@ def _add_run(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", metavar="RUN.json", help="write the run record here")
     p.add_argument("--metrics-csv", metavar="METRICS.csv", help="also write per-round metrics as CSV")
+    p.add_argument("--runs-dir", metavar="DIR", default=None,
+                   help="save the run here after every round, as the app does (default: $BAIT_EXPLORER_RUNS_DIR "
+                        "or ./runs); the app's Records page lists and resumes it")
+    p.add_argument("--no-save", action="store_true", help="do not save the run as it goes (only --out at the end)")
     p.set_defaults(func=_cmd_run)
 
 
@@ -453,7 +459,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out = None if args.out is None else check_output_file(args.out, "--out", inputs)
     csv_out = None if args.metrics_csv is None else check_output_file(
         args.metrics_csv, "--metrics-csv", inputs + [("--out", args.out)])
-    record = _run_one(args, args.strategy, args.seed, f"{args.strategy} seed {args.seed}")
+    store = None
+    if not args.no_save:
+        from .runstore import RunStore
+        store = RunStore(args.runs_dir)
+        store.check_writable()                              # a sentence before any work
+    record = _run_one(args, args.strategy, args.seed, f"{args.strategy} seed {args.seed}", store=store)
     if out is not None:
         _write(out, record.to_json())
     if csv_out is not None:

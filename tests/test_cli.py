@@ -347,3 +347,29 @@ def test_run_wide_csv_with_linear_model_is_refused_before_training(tmp_path, cap
     _one_line(capsys, ["run", "--data", str(path), "--model", "linear", "--rounds", "2", "--initial", "10",
                        "--batch-size", "5", "--memory-limit", "8G"],
               "D = K·d = 30,000: two 30,000×30,000 float64 matrices", "memory limit is 8.0 GB")
+
+
+def test_run_saves_every_round_in_the_runs_folder_and_the_app_resumes_it(tmp_path):
+    """Issue 9 item 11: `run` saves as it goes (--runs-dir); the saved run resumes writable."""
+    from bait_core.loop import RunRecord
+    from bait_core.runstore import RunStore
+
+    runs = tmp_path / "runs"
+    out = tmp_path / "run.json"
+    res = run_cli("run", "--data", "builtin:moons", "--model", "linear", "--rounds", "2", "--batch-size", "5",
+                  "--initial", "10", "--device", "cpu", "--runs-dir", runs, "--out", out)
+    assert res.returncode == 0, res.stderr
+    (folder,) = list(runs.iterdir())
+    saved = RunRecord.load(folder / "record.json")
+    assert [r.round for r in saved.rounds] == [0, 1, 2] and saved.rounds[-1].is_final
+    assert saved.to_dict()["rounds"] == RunRecord.load(out).to_dict()["rounds"]
+    back = RunStore(runs).resume(folder.name)
+    assert back.finished and not back.read_only
+
+
+def test_run_refuses_an_unwritable_runs_folder_before_work(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    res = run_cli("run", "--data", "builtin:moons", "--model", "linear", "--rounds", "1", "--device", "cpu",
+                  "--runs-dir", blocker / "runs")
+    assert_one_line_error(res, "cannot be written")

@@ -147,3 +147,14 @@ def test_a_refused_round_ends_the_app_job_with_the_sentence(moons, small_config,
     assert job.status == "error" and job.error_detail is None
     assert job.error.startswith("BAIT on this pool needs about") and "but 1.0 kB is free" in job.error
     assert len(ex.rounds) == 0
+
+
+def test_the_app_refuses_at_setup_a_run_whose_selection_would_not_fit(monkeypatch):
+    """Setup's Apply (app_state.build_explorer) runs the same check as the CLI, before any training."""
+    import app_state as S
+    from bait_core import estimate as E
+    from bait_core.loop import RunConfig
+
+    monkeypatch.setattr(E, "available_memory", lambda device=None: 1000)     # a machine with 1 kB free
+    with pytest.raises(ValueError, match="needs about"):
+        S.build_explorer(RunConfig(data="builtin:digits", model="linear", rounds=2, batch_size=5, initial=10))
