@@ -333,6 +333,23 @@ def _add_run_options(p: Any, *, single: bool) -> None:
     p.add_argument("--oversample", type=float, default=2.0, help="BAIT's oversampling (default 2.0)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     _add_memory_option(p, "to start a run whose largest selection")
+    g = p.add_argument_group("reading a data file (default: inferred, and stated in the reading report)")
+    g.add_argument("--task", choices=("classification", "regression"),
+                   help="the task (default: text labels → classification; numeric labels → classification when "
+                        "whole numbers with at most 20 distinct values, else regression)")
+    g.add_argument("--encoding", help="text encoding of a table (utf-8, cp1252, latin-1, utf-16, ...)")
+    g.add_argument("--sep", help="field separator of a table (',', ';', 'tab', '|', 'space')")
+    g.add_argument("--decimal", choices=(".", ","), help="decimal mark of a table")
+    g.add_argument("--thousands", help="thousands grouping character of a table (',', '.', 'space', \"'\", 'none')")
+    g.add_argument("--na-values", metavar="TOKENS", help="comma-separated cell texts that mean 'missing' "
+                                                            "(only empty cells are missing otherwise)")
+    g.add_argument("--missing-features", choices=("median", "drop", "refuse"), default="median",
+                   help="empty feature cells: fill with the column median (default), drop the rows, or refuse")
+    g.add_argument("--column-role", action="append", default=[], metavar="COLUMN=ROLE",
+                   help="force a column's role: numeric, one-hot, ignored or label (repeatable)")
+    g.add_argument("--image-size", metavar="HxW", help="resize images to H×W pixels (default: their own size "
+                                                        "when all share one up to 64×64, else 28×28)")
+    g.add_argument("--quiet", action="store_true", help="do not print the reading report of a data file")
 
 
 def _config(args: argparse.Namespace, strategy: str, seed: int) -> Any:
@@ -361,8 +378,13 @@ def _check_run_options(args: argparse.Namespace, strategies: Sequence[str], seed
             raise CliError(f"unknown built-in dataset {name!r}; known: {', '.join(BUILTIN_DATASETS)}")
         if args.label_column:
             raise CliError("--label-column applies only to a table file, not to a built-in dataset.")
+        reading = [f for f in ("task", "encoding", "sep", "decimal", "thousands", "na_values", "image_size")
+                   if getattr(args, f, None)] + (["column_role"] if args.column_role else [])
+        if reading:
+            raise CliError(f"--{reading[0].replace('_', '-')} applies to a data file, not to a built-in dataset.")
     else:
         check_input_file(args.data, "data")
+        read_options(args)
     if args.model not in MODEL_NAMES:
         if not Path(args.model).exists():
             raise CliError(f"model file not found: {args.model} (or use {', '.join(MODEL_NAMES)})")
@@ -370,13 +392,48 @@ def _check_run_options(args: argparse.Namespace, strategies: Sequence[str], seed
     _memory_limit(args)
 
 
+def read_options(args: argparse.Namespace) -> Any:
+    """The ReadOptions the data-reading flags ask for (ValueError with a sentence when one is off)."""
+    from .reading import ReadOptions
+    names = {"tab": "\t", "\\t": "\t", "space": " ", "none": ""}
+    roles = []
+    for item in args.column_role or []:
+        col, eq, role = item.rpartition("=")
+        if not eq or not col:
+            raise CliError(f"--column-role takes COLUMN=ROLE (numeric, one-hot, ignored or label), got {item!r}.")
+        roles.append((col, role))
+    size = None
+    if args.image_size:
+        try:
+            h, w = (int(v) for v in args.image_size.lower().replace("×", "x").split("x"))
+            size = (h, w)
+        except ValueError:
+            raise CliError(f"--image-size takes HxW such as 28x28, got {args.image_size!r}.") from None
+    opts = ReadOptions(encoding=args.encoding, sep=names.get(args.sep, args.sep) if args.sep else None,
+                       decimal=args.decimal,
+                       thousands=names.get(args.thousands, args.thousands) if args.thousands is not None else None,
+                       na_values=tuple(t.strip() for t in (args.na_values or "").split(",") if t.strip()),
+                       roles=tuple(roles), task=args.task, missing_features=args.missing_features, image_size=size)
+    opts.validate()
+    return opts
+
+
 def _load_data(args: argparse.Namespace, seed: int) -> Any:
     from .data import load_dataset
-    kw = {"label_column": args.label_column} if args.label_column else {}
+    from .reading import report_lines
+    kw: dict = {"label_column": args.label_column} if args.label_column else {}
+    if not args.data.startswith("builtin:"):
+        kw["options"] = read_options(args)
     try:
-        return load_dataset(args.data, seed=seed, **kw)
+        dataset = load_dataset(args.data, seed=seed, **kw)
     except OSError as e:
         raise CliError(f"cannot read data file {args.data}: {e.strerror or e}") from None
+    if dataset.report is not None and not args.quiet and not getattr(args, "_report_shown", False):
+        print("How the data file was read:", file=sys.stderr)
+        for line in report_lines(dataset.report):
+            print(f"  {line}", file=sys.stderr)
+        args._report_shown = True
+    return dataset
 
 
 def _build_model(config: Any, dataset: Any) -> Any:
@@ -424,6 +481,7 @@ def _run_one(args: argparse.Namespace, strategy: str, seed: int, label: str, dat
                 files[key] = (p.name, p.read_bytes())
         sources = RunSources(data_name=files["data"][0] if "data" in files else None,
                              data_bytes=files["data"][1] if "data" in files else None,
+                             read_options=read_options(args) if "data" in files else None,
                              model_name=files["model"][0] if "model" in files else None,
                              model_bytes=files["model"][1] if "model" in files else None)
         ex = Explorer.start(dataset, model, config, store=store, sources=sources)

@@ -373,3 +373,39 @@ def test_run_refuses_an_unwritable_runs_folder_before_work(tmp_path):
     res = run_cli("run", "--data", "builtin:moons", "--model", "linear", "--rounds", "1", "--device", "cpu",
                   "--runs-dir", blocker / "runs")
     assert_one_line_error(res, "cannot be written")
+
+
+def test_run_task_option_and_the_reading_report(tmp_path):
+    """Issue 10 item 5: 26 classes coded 0..25 read as regression by the stated rule; --task
+    classification overrides it; the reading report is printed (and --quiet hides it)."""
+    from bait_core.loop import RunRecord
+
+    rng = np.random.default_rng(0)
+    rows = ["f1,f2,label"] + [f"{a:.3f},{b:.3f},{i % 26}" for i, (a, b) in enumerate(rng.normal(size=(260, 2)))]
+    data = tmp_path / "codes.csv"
+    data.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "r.json"
+    common = ["run", "--data", data, "--model", "linear", "--rounds", "1", "--batch-size", "5", "--initial", "30",
+              "--device", "cpu", "--no-save", "--out", out]
+    res = run_cli(*common, "--strategy", "random")
+    assert res.returncode == 0, res.stderr
+    assert "How the data file was read" in res.stderr and "Task: regression" in res.stderr
+    assert RunRecord.load(out).dataset["task"] == "regression"
+    res = run_cli(*common, "--strategy", "entropy", "--task", "classification", "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert "How the data file was read" not in res.stderr
+    rec = RunRecord.load(out)
+    assert rec.dataset["task"] == "classification" and len(rec.dataset["classes"]) == 26
+
+
+def test_reading_flags_are_checked_before_work(tmp_path):
+    data = tmp_path / "d.csv"
+    data.write_text("a,label\n1,x\n2,y\n")
+    base = ["run", "--data", data, "--model", "linear", "--device", "cpu", "--no-save"]
+    assert_one_line_error(run_cli(*base, "--decimal", ".", "--sep", "."), "separator")
+    assert_one_line_error(run_cli(*base, "--encoding", "klingon"), "encoding")
+    assert_one_line_error(run_cli(*base, "--image-size", "big"), "--image-size")
+    assert_one_line_error(run_cli(*base, "--column-role", "a"), "--column-role")
+    assert_one_line_error(run_cli(*base, "--column-role", "a=weird"), "role")
+    assert_one_line_error(run_cli("run", "--data", "builtin:digits", "--task", "regression", "--device", "cpu"),
+                          "--task")
