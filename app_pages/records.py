@@ -60,7 +60,7 @@ st.markdown(f"{md(rec.dataset.get('name'))} · {md(rec.config.model)} · {md(rec
             + ("read-only record" if ex.read_only else "live run") + f" · created {md(rec.created)}")
 if rec.rounds:
     metric = rec.rounds[0].metric_name
-    st.metric(f"Learning-curve AUC (mean {views.metric_words(metric)} over the label budget)", f"{rec.auc():.3f}")
+    st.metric(f"Learning-curve AUC (mean {md(views.metric_words(metric))} over the label budget)", f"{rec.auc():.3f}")
     st.dataframe(pd.DataFrame([{"round": r.round, "labels": r.n_labeled,
                                 ("test RMSE" if r.metric_name == "rmse" else f"test {r.metric_name}"): round(r.metric, 4),
                                 "train s": round(r.times.get("train", 0.0), 3),

@@ -89,7 +89,8 @@ def pool_map(xy: np.ndarray, colour: np.ndarray, class_names: Sequence[str], *, 
     Regression: `values` (N,) colours the points on a continuous scale instead of `colour` (NaN: grey,
     "no value"), `value_range` (lo, hi) fixes the scale (pass the same range for true values and
     predictions so the two colourings compare), `value_name` titles the colour bar. The hover then
-    reads "true value" / "prediction" and shows no confidence; customdata[5] holds the coloured value.
+    reads "true value" / "prediction" (the texts given) and shows no confidence; customdata[5] holds
+    the coloured value as text.
     """
     xy = np.asarray(xy, dtype=np.float64)
     N = xy.shape[0]
@@ -107,8 +108,7 @@ def pool_map(xy: np.ndarray, colour: np.ndarray, class_names: Sequence[str], *, 
         vals = np.asarray(values, dtype=np.float64).reshape(-1)
         custom[:, 5] = [_fmt(v) for v in vals]
         hover = ("point %{customdata[0]}<br>true value: %{customdata[1]}<br>prediction: %{customdata[2]}"
-                 f"<br>{_t(value_name)}: %{{customdata[5]}}<br>BAIT gain: %{{customdata[4]}}"
-                 "<extra>%{fullData.name}</extra>")
+                 "<br>BAIT gain: %{customdata[4]}<extra>%{fullData.name}</extra>")
         fin = np.isfinite(vals)
         lo, hi = value_range if value_range is not None else (
             (float(vals[fin].min()), float(vals[fin].max())) if fin.any() else (0.0, 1.0))

@@ -42,8 +42,9 @@ def test_pool_map_regression_uses_a_continuous_scale_with_the_value_in_hover():
     assert pool.marker.colorbar.title.text == "true value"
     # the value is in customdata and the hover shows it, as "true value" with no confidence
     assert [row[5] for row in pool.customdata] == ["0.5", "1.5", "2.5", "4.5", "5.5", "6.5", "7.5"]
+    assert [row[1] for row in pool.customdata] == ["0.5", "1.5", "2.5", "4.5", "5.5", "6.5", "7.5"], "hover's value"
     assert [int(row[0]) for row in pool.customdata] == [0, 1, 2, 4, 5, 6, 7], "customdata[0]: dataset index"
-    assert "true value: %{customdata[1]}" in pool.hovertemplate and "%{customdata[5]}" in pool.hovertemplate
+    assert "true value: %{customdata[1]}" in pool.hovertemplate and "prediction: %{customdata[2]}" in pool.hovertemplate
     assert "confidence" not in pool.hovertemplate and "label:" not in pool.hovertemplate
     names = [t.name for t in fig.data]
     assert "no value" in names, "a point without a value is grey, in its own trace"
@@ -228,3 +229,25 @@ def test_setup_preview_of_a_regression_csv():
     assert not any("each class" in c.value for c in at.caption)
     df = at.dataframe[0].value
     assert "target" in df.columns and "label" not in df.columns
+
+
+def test_compare_a_regression_run(diabetes_app):
+    """A small comparison on diabetes: RMSE wording, "falls sooner", and a first-picks map coloured by value."""
+    at = diabetes_app
+    at.switch_page("app_pages/compare.py").run()
+    at.multiselect(key=S.CMP_STRATEGIES).set_value(["bait", "random"]).run()
+    at.number_input(key=S.CMP_SEEDS).set_value(2).run()
+    at.number_input(key=S.CMP_ROUNDS).set_value(1).run()
+    at.button(key="btn_compare").click().run()
+    _ok(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.session_state[S.COMPARISON] is not None
+    texts = _texts(at)
+    assert any("test RMSE (lower is better)" in t and "falls sooner" in t for t in texts)
+    assert not any("rises sooner" in t or "accuracy" in t or "coloured by class" in t for t in texts)
+    assert any("coloured by true value" in t for t in texts)
+    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    assert any(pio.from_json(sp).layout.yaxis.title.text == "test RMSE — lower is better" for sp in specs)
+    side = next(sp for sp in specs if '"picked"' in sp)
+    assert "#440154" in side and "#fde725" in side, "pool dots span the value scale, low to high"
+    assert any("final RMSE" in d.value.columns for d in at.dataframe)
