@@ -274,10 +274,12 @@ def target_histogram(values: np.ndarray, labeled: np.ndarray | None, picks: np.n
             marker=dict(color="gold", size=12, symbol="star", line=dict(width=1, color="black")),
             showlegend=False))
     fig.update_layout(title=_t(title), height=height, margin=_MARGIN, template="plotly_white", barmode="stack",
-                      bargap=0.02, xaxis_title=_t(x_title), legend=dict(orientation="h", y=-0.3),
-                      yaxis=dict(title="pool points", domain=[0.14, 1.0]),
-                      yaxis2=dict(domain=[0.0, 0.1], showticklabels=False, showgrid=False, zeroline=False,
-                                  range=[-1, 1], anchor="x"))
+                      bargap=0.02, xaxis=dict(title=_t(x_title)), yaxis=dict(title="pool points"),
+                      legend=dict(orientation="h", y=-0.3))
+    if pk_fin.size:          # the rug: a thin strip under the bars, on the x axis
+        fig.update_layout(xaxis=dict(anchor="y2"), yaxis=dict(domain=[0.14, 1.0]),
+                          yaxis2=dict(domain=[0.0, 0.1], showticklabels=False, showgrid=False, zeroline=False,
+                                      range=[-1, 1], anchor="x"))
     return fig
 
 
