@@ -56,25 +56,106 @@ def label_texts(dataset: Any, values: Sequence) -> list[str]:
     return ["?" if not np.isfinite(v) else f"{float(v):.3g}" for v in np.asarray(values, dtype=np.float64).tolist()]
 
 
-def round_map(dataset: Any, rr: RoundResult, xy: np.ndarray, title: str, colour_by: str = "true class",
+def is_regression(dataset: Any) -> bool:
+    return getattr(dataset, "task", "classification") == "regression"
+
+
+# The map's colour-by options are stored as these two values; `colour_label` words them for the task.
+COLOUR_TRUE, COLOUR_PRED = "true class", "prediction"
+
+
+def colour_label(dataset: Any, option: str) -> str:
+    """How a colour-by option reads: "true class" / "prediction", or "true value" / "prediction"."""
+    return "true value" if option == COLOUR_TRUE and is_regression(dataset) else option
+
+
+def truth_word(dataset: Any) -> str:
+    """What the oracle reveals, in words: "true class" (classification) or "true value" (regression)."""
+    return "true value" if is_regression(dataset) else "true class"
+
+
+def label_column(dataset: Any) -> str:
+    """The table column holding the revealed label: "label" or, for regression, "target"."""
+    return "target" if is_regression(dataset) else "label"
+
+
+def metric_words(metric_name: str) -> str:
+    """A test metric for captions: "test RMSE (lower is better)", "test accuracy (higher is better)"."""
+    if metric_name == "rmse":
+        return "test RMSE (lower is better)"
+    if metric_name == "accuracy":
+        return "test accuracy (higher is better)"
+    return f"test {metric_name}"
+
+
+def value_range(dataset: Any) -> tuple[float, float]:
+    """The colour range of a regression map: the pool's true values (min, max). The same range colours
+    the predictions, so the two maps compare (a prediction outside it takes the end colour)."""
+    y = np.asarray(dataset.y, dtype=np.float64)
+    fin = y[np.isfinite(y)]
+    if not fin.size:
+        return 0.0, 1.0
+    lo, hi = float(fin.min()), float(fin.max())
+    return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
+
+
+def round_map(dataset: Any, rr: RoundResult, xy: np.ndarray, title: str, colour_by: str = COLOUR_TRUE,
               height: int = 520, true_label: Optional[Sequence[str]] = None,
               predicted: Optional[Sequence[str]] = None) -> go.Figure:
-    """The pool map of round `rr`: points coloured by true class (or prediction), the labeled set as
-    black squares, the round's picks as numbered gold stars, pruned candidates as grey rings.
+    """The pool map of round `rr`: points coloured by true class (or prediction) — for regression by
+    the true value (or prediction) on one continuous scale — the labeled set as black squares, the
+    round's picks as numbered gold stars, pruned candidates as grey rings.
     true_label / predicted: the hover texts when the caller already has them (label_texts)."""
     sel = rr.selection
-    is_clf = dataset.task == "classification"
-    if is_clf:
-        colour = np.asarray(dataset.y if colour_by == "true class" else rr.predictions).astype(np.int64)
-    else:
-        colour = np.zeros(len(dataset.y), dtype=np.int64)
     none = np.zeros(0, np.int64)
-    return plots.pool_map(xy, colour, list(dataset.classes), labeled=rr.labeled_before,
-                          picks=none if sel is None else sel.indices, pruned=none if sel is None else sel.pruned,
-                          true_label=label_texts(dataset, dataset.y) if true_label is None else true_label,
-                          predicted=label_texts(dataset, rr.predictions) if predicted is None else predicted,
-                          confidence=rr.confidence, gain=None if sel is None else sel.scores, title=title,
-                          height=height)
+    true_label = label_texts(dataset, dataset.y) if true_label is None else true_label
+    predicted = label_texts(dataset, rr.predictions) if predicted is None else predicted
+    common = dict(labeled=rr.labeled_before, picks=none if sel is None else sel.indices,
+                  pruned=none if sel is None else sel.pruned, true_label=true_label, predicted=predicted,
+                  gain=None if sel is None else sel.scores, title=title, height=height)
+    if is_regression(dataset):
+        by_pred = colour_by == COLOUR_PRED
+        return plots.pool_map(xy, np.zeros(len(dataset.y), np.int64), [], confidence=None,
+                              values=np.asarray(rr.predictions if by_pred else dataset.y, dtype=np.float64),
+                              value_range=value_range(dataset), value_name="prediction" if by_pred else "true value",
+                              **common)
+    colour = np.asarray(dataset.y if colour_by == COLOUR_TRUE else rr.predictions).astype(np.int64)
+    return plots.pool_map(xy, colour, list(dataset.classes), confidence=rr.confidence, **common)
+
+
+def initial_map(dataset: Any, labeled: np.ndarray, xy: np.ndarray, title: str, height: int = 520) -> go.Figure:
+    """The pool before round 0: coloured by true class (regression: by true value), the initial labeled
+    set as black squares; no predictions yet."""
+    none = np.zeros(0, np.int64)
+    common = dict(labeled=labeled, picks=none, pruned=none, true_label=label_texts(dataset, dataset.y),
+                  predicted=["–"] * len(dataset.y), confidence=None, gain=None, title=title, height=height)
+    if is_regression(dataset):
+        return plots.pool_map(xy, np.zeros(len(dataset.y), np.int64), [], values=np.asarray(dataset.y, np.float64),
+                              value_range=value_range(dataset), value_name="true value", **common)
+    return plots.pool_map(xy, np.asarray(dataset.y).astype(np.int64), list(dataset.classes), **common)
+
+
+def picks_along_target(dataset: Any, rr: RoundResult, height: int = 300) -> go.Figure:
+    """Regression: the pool's true values as a histogram (labeled before the round / picked / unlabeled)
+    with the round's picks as numbered stars along the value axis."""
+    sel = rr.selection
+    return plots.target_histogram(np.asarray(dataset.y, dtype=np.float64), rr.labeled_before,
+                                  None if sel is None else sel.indices, x_title="true value (target)",
+                                  title=f"round {rr.round}", height=height)
+
+
+def target_preview(dataset: Any, height: int = 260) -> go.Figure:
+    """Regression: the pool's target values as one histogram (Setup's preview)."""
+    return plots.target_histogram(np.asarray(dataset.y, dtype=np.float64), None, x_title="target value",
+                                  title="Pool target values", height=height)
+
+
+def compare_map(dataset: Any, xy: np.ndarray, picks: dict, labeled: np.ndarray, cols: int = 3) -> go.Figure:
+    """The Compare page's first picks side by side, the pool coloured by class (regression: true value)."""
+    if is_regression(dataset):
+        return plots.picks_side_by_side(xy, np.zeros(len(dataset.y), np.int64), picks, labeled, cols=cols,
+                                        values=np.asarray(dataset.y, dtype=np.float64))
+    return plots.picks_side_by_side(xy, np.asarray(dataset.y).astype(np.int64), picks, labeled, cols=cols)
 
 
 def objective_figure(rr: RoundResult, height: int = 320) -> Optional[go.Figure]:

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import app_state as S
+import views
 from bait_core import STRATEGIES, plots
 from bait_core.compare import first_round_picks, penalty_matrix, timing_table
 from bait_core.text import safe_markdown as md
@@ -96,21 +97,26 @@ if comp is None:
 else:
     recs = comp.records
     metric = recs[0].rounds[0].metric_name if recs and recs[0].rounds else "metric"
+    rmse = metric == "rmse"
+    metric_col = "RMSE" if rmse else metric
     st.subheader(f"Results: {len(comp.strategies)} strategies × {len(comp.seeds)} seed(s) on "
                  f"{md(recs[0].dataset.get('name'))}")
     left, right = st.columns([3, 2])
     with left:
         st.plotly_chart(plots.learning_curves(recs), width="stretch", key="cmp_curves")
-        st.caption(f"Test {md(metric)} against the number of labels: the line is the mean over seeds, the band ± one "
-                   "standard deviation. A curve that rises sooner needs fewer labels.")
+        st.caption(f"The {md(views.metric_words(metric))} against the number of labels: the line is the mean over "
+                   "seeds, the band ± one standard deviation. "
+                   + ("A curve that falls sooner needs fewer labels." if rmse else
+                      "A curve that rises sooner needs fewer labels."))
     with right:
         table = plots.auc_table(recs)
         st.dataframe(pd.DataFrame([{"strategy": t["strategy"], "runs": t["runs"],
                                     "AUC": f"{t['auc_mean']:.3f} ± {t['auc_std']:.3f}",
-                                    f"final {metric}": round(t["final_mean"], 3)} for t in table]),
+                                    f"final {metric_col}": round(t["final_mean"], 3)} for t in table]),
                      hide_index=True, width="stretch")
-        st.caption(f"Area under each learning curve divided by the label range (the mean test {md(metric)} over the "
-                   "budget), mean ± std over seeds, best first.")
+        st.caption(f"Area under each learning curve divided by the label range (the mean {md(views.metric_words(metric))}"
+                   " over the budget), mean ± std over seeds, best first"
+                   + (" (the lowest: for RMSE a smaller area is better)." if rmse else "."))
         st.dataframe(pd.DataFrame([{"strategy": r["strategy"], "train s": round(r["train_s"], 3),
                                     "outputs s": round(r["outputs_s"], 3), "select s": round(r["select_s"], 3),
                                     "device": r["device"]} for r in timing_table(comp)]),
@@ -141,12 +147,12 @@ else:
             st.info(f"The map needs the comparison's dataset: {md(e)}")
         else:
             xy, shown = S.layout(ds, "UMAP")
-            colour = ds.y.astype(np.int64) if ds.task == "classification" else np.zeros(len(ds.y), np.int64)
             labeled = next(iter(picks.values()))[0]
-            fig = plots.picks_side_by_side(xy, colour, {k: v[1] for k, v in picks.items()}, labeled,
-                                           cols=min(3, len(picks)))
+            fig = views.compare_map(ds, xy, {k: v[1] for k, v in picks.items()}, labeled, cols=min(3, len(picks)))
             st.plotly_chart(fig, width="stretch", key="cmp_first_picks")
-            st.caption(f"{shown} map of the pool (faint dots coloured by class). Every panel starts from the same "
+            st.caption(f"{shown} map of the pool (faint dots coloured by "
+                       + ("true value, dark to light: low to high" if views.is_regression(ds) else "class")
+                       + f"). Every panel starts from the same "
                        f"{int(labeled.sum())} labeled points (black squares) and the same trained model; the gold "
                        "stars are what each strategy picks in round 0.")
     else:

@@ -20,6 +20,10 @@ st.caption("A small network learns a 2-D toy problem from a few labels; each rou
            "label. Watch which points it adds at every greedy step and why (their Fisher gain), and compare with "
            "another strategy's picks from the very same model. This page has its own playground: it does not change "
            "the run shown in the sidebar.")
+if S.explorer().dataset.task == "regression":
+    st.info("The playground is a classification problem (points in classes, a decision background), whatever the "
+            "current run is: BAIT works the same way for regression, but this page does not show a regression "
+            "run. Your regression run's rounds are on the Rounds page.")
 
 
 def _new_playground(settings: PlaygroundSettings) -> None:

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import app_state as S
+import views
 from bait_core.text import safe_markdown as md
 
 st.title("Records")
@@ -58,13 +59,15 @@ st.subheader("Current run")
 st.markdown(f"{md(rec.dataset.get('name'))} · {md(rec.config.model)} · {md(rec.config.strategy)} · {len(rec.rounds)} rounds · "
             + ("read-only record" if ex.read_only else "live run") + f" · created {md(rec.created)}")
 if rec.rounds:
-    st.metric("Learning-curve AUC (mean test metric over the label budget)", f"{rec.auc():.3f}")
-    st.dataframe(pd.DataFrame([{"round": r.round, "labels": r.n_labeled, f"test {r.metric_name}": round(r.metric, 4),
+    metric = rec.rounds[0].metric_name
+    st.metric(f"Learning-curve AUC (mean {md(views.metric_words(metric))} over the label budget)", f"{rec.auc():.3f}")
+    st.dataframe(pd.DataFrame([{"round": r.round, "labels": r.n_labeled,
+                                ("test RMSE" if r.metric_name == "rmse" else f"test {r.metric_name}"): round(r.metric, 4),
                                 "train s": round(r.times.get("train", 0.0), 3),
                                 "outputs s": round(r.times.get("outputs", 0.0), 3),
                                 "select s": round(r.times.get("select", 0.0), 3), "device": r.device}
                                for r in rec.rounds]), hide_index=True, width="stretch")
-    st.caption("Per round: labels trained on, the test metric, and the seconds spent training, computing outputs and "
-               "selecting, on the device shown.")
+    st.caption(f"Per round: labels trained on, the {md(views.metric_words(metric))}, and the seconds spent training, "
+               "computing outputs and selecting, on the device shown.")
 S.export_buttons(rec, "rec_dl")
 st.caption("The record holds the config, every round's metric, predictions and picks; the CSVs are for spreadsheets.")

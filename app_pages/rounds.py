@@ -108,14 +108,11 @@ if not rounds:
             "pick the first batch.")
     ds0 = ex.dataset
     xy0, shown0 = S.layout(ds0, "PCA")
-    lab0 = [ds0.classes[v] if v >= 0 else "?" for v in ds0.y.tolist()] if ds0.task == "classification" \
-        else [f"{v:.3g}" for v in ds0.y.tolist()]
-    st.plotly_chart(plots.pool_map(xy0, ds0.y.astype(np.int64) if ds0.task == "classification" else
-                                   np.zeros(len(ds0.y), np.int64), list(ds0.classes), labeled=ex.mask,
-                                   picks=np.zeros(0, np.int64), pruned=np.zeros(0, np.int64), true_label=lab0,
-                                   predicted=["–"] * len(lab0), confidence=None, gain=None,
-                                   title=f"{shown0} layout, before round 0"), width="stretch", key="map0")
-    st.caption("Each dot is a pool point coloured by its true class; black squares are the initial labeled set.")
+    st.plotly_chart(views.initial_map(ds0, ex.mask, xy0, f"{shown0} layout, before round 0"), width="stretch",
+                    key="map0")
+    st.caption(f"Each dot is a pool point coloured by its {views.truth_word(ds0)}"
+               + (" (one continuous colour scale)" if views.is_regression(ds0) else "")
+               + "; black squares are the initial labeled set.")
     st.stop()
 
 # --- time travel ----------------------------------------------------------------------------------
@@ -132,8 +129,10 @@ sel = rr.selection
 ds = ex.dataset
 cls = list(ds.classes)
 is_clf = ds.task == "classification"
-st.markdown(f"**Round {rr.round}** of {n}: trained on **{rr.n_labeled}** labels → test {md(rr.metric_name)} "
-            f"**{rr.metric:.3f}**" + ("" if sel is not None else " (final evaluation, no picks)"))
+metric_short = "RMSE" if rr.metric_name == "rmse" else md(rr.metric_name)
+st.markdown(f"**Round {rr.round}** of {n}: trained on **{rr.n_labeled}** labels → test {metric_short} "
+            f"**{rr.metric:.3f}**" + (" (lower is better)" if rr.metric_name == "rmse" else "")
+            + ("" if sel is not None else " (final evaluation, no picks)"))
 
 true_txt = views.label_texts(ds, ds.y)
 pred_txt = views.label_texts(ds, rr.predictions)
@@ -145,7 +144,8 @@ left, right = st.columns([3, 2])
 with left:
     st.subheader("Map of the pool")
     t1, t2 = st.columns(2)
-    colour_by = t1.segmented_control("Colour by", ["true class", "prediction"], key=S.COLOR_BY) or "true class"
+    colour_by = t1.segmented_control("Colour by", [views.COLOUR_TRUE, views.COLOUR_PRED], key=S.COLOR_BY,
+                                     format_func=lambda o: views.colour_label(ds, o)) or views.COLOUR_TRUE
     kinds = ["UMAP", "PCA"] if S.umap_enabled() else ["PCA"]
     latest_live = (not ex.read_only and ex.last_embeddings is not None and r == n - 1 and ds.xy2d is None)
     if S.umap_enabled() and latest_live:
@@ -165,7 +165,12 @@ with left:
                           true_label=true_txt, predicted=pred_txt)
     map_state = st.plotly_chart(fig, key=S.MAP_KEY, on_select="rerun", selection_mode=("box", "lasso"),
                                 width="stretch")
-    st.caption("Each dot is a pool point, coloured by class; small black squares were labeled before this round, gold "
+    st.caption(("Each dot is a pool point, coloured by its " + ("true value" if colour_by == views.COLOUR_TRUE
+                else "predicted value") + " on one colour scale (the same range for true values and predictions, "
+                "so the two colourings compare); " if not is_clf else
+                "Each dot is a pool point, coloured by " + ("class" if colour_by == views.COLOUR_TRUE
+                else "predicted class") + "; ")
+               + "small black squares were labeled before this round, gold "
                "stars are this round's picks (numbers give the pick order), grey rings were picked and then pruned. "
                "Box- or lasso-select points to inspect them below. Layout: UMAP (fixed, of the inputs), PCA, or "
                "“model”: UMAP of this round's model embeddings, started from the fixed map.")
@@ -192,17 +197,27 @@ with left:
     xs = np.array([x.n_labeled for x in rounds])
     ys = np.array([x.metric for x in rounds])
     st.plotly_chart(plots.learning_curve(xs, ys, rr.metric_name, current=r), width="stretch", key="learning_curve")
-    st.caption(f"Test {md(rr.metric_name)} of the model trained at each round against the number of labels it saw; "
-               "the gold dot is the round shown.")
+    st.caption(f"The {md(views.metric_words(rr.metric_name))} of the model trained at each round against the "
+               "number of labels it saw; the gold dot is the round shown.")
 with right:
-    st.subheader("Picks per class")
-    if sel is not None and rr.picked_class_counts:
-        st.plotly_chart(plots.class_bars(cls, rr.picked_class_counts, y_title="picks"), width="stretch",
-                        key="pick_classes")
-        st.caption("How many of this round's picks fall in each (true) class: a balanced batch covers the classes "
-                   "evenly.")
+    if not is_clf:
+        st.subheader("Picks along the target")
+        st.plotly_chart(views.picks_along_target(ds, rr), width="stretch", key="pick_target")
+        n_missing = int((~np.isfinite(np.asarray(ds.y, dtype=np.float64))).sum())
+        st.caption("The pool's true target values: dark bars were labeled before this round, light bars are still "
+                   "unlabeled" + (", gold bars and the numbered stars below the axis are this round's picks (in "
+                   "pick order): picks spread along the range explore it, picks bunched in one part focus there."
+                   if sel is not None and sel.indices.size else "; the final evaluation round picks nothing.")
+                   + (f" {n_missing} point(s) without a value are left out." if n_missing else ""))
     else:
-        st.info("No picks to count in this round.")
+        st.subheader("Picks per class")
+        if sel is not None and rr.picked_class_counts:
+            st.plotly_chart(plots.class_bars(cls, rr.picked_class_counts, y_title="picks"), width="stretch",
+                            key="pick_classes")
+            st.caption("How many of this round's picks fall in each (true) class: a balanced batch covers the "
+                       "classes evenly.")
+        else:
+            st.info("No picks to count in this round.")
 
 # --- performance ----------------------------------------------------------------------------------
 st.subheader("Time per round")
@@ -211,7 +226,8 @@ st.plotly_chart(plots.round_times([x.round for x in rounds], [t.get("train", 0.0
                                   [t.get("outputs", 0.0) for t in tt], [t.get("select", 0.0) for t in tt],
                                   device=rr.device, current=r), width="stretch", key="round_times")
 sel_t = sel.timings if sel is not None else {}
-st.caption(f"Seconds each round spent training the model, computing the pool's embeddings and probabilities, and "
+st.caption(f"Seconds each round spent training the model, computing the pool's embeddings and "
+           f"{'probabilities' if is_clf else 'predictions'}, and "
            f"selecting, on {md(rr.device or 'an unrecorded device')}."
            + (f" Round {rr.round}'s selection: set-up {sel_t.get('setup', 0):.3f} s, forward "
               f"{sel_t.get('forward', 0):.3f} s, backward {sel_t.get('backward', 0):.3f} s." if "setup" in sel_t else ""))
@@ -227,11 +243,14 @@ else:
         st.image([np.asarray(ds.images[j]) for j in idx], caption=caps, width=72)
     else:
         df = views.feature_table(ds, idx, {"order": np.arange(1, len(idx) + 1), "index": idx, "gain": sel.gains,
-                                           "label": [true_txt[j] for j in idx],
+                                           views.label_column(ds): [true_txt[j] for j in idx],
                                            "prediction": [pred_txt[j] for j in idx]})
         st.dataframe(df, width="stretch", hide_index=True)
-    st.caption("This round's batch in pick order: “#order true→predicted gain”, where the gain is how much the "
-               "pick lowered the objective (or its score for other strategies) when it was chosen.")
+    st.caption(("This round's batch in pick order: its true value (target), the model's prediction and the gain"
+                if not is_clf else
+                "This round's batch in pick order: “#order true→predicted gain”, with the gain")
+               + ", which is how much the pick lowered the objective (or its score for other strategies) when it "
+               "was chosen.")
 
 # --- inspect + export -----------------------------------------------------------------------------
 left, right = st.columns([3, 2])
@@ -255,17 +274,24 @@ with left:
                          hide_index=True, height=220)
     with b:
         m1, m2 = st.columns(2)
-        m1.metric("True label", md(true_txt[i]))
+        m1.metric("True label" if is_clf else "True value", md(true_txt[i]))
         m2.metric("Prediction", md(pred_txt[i]))
-        m1.metric("Confidence", "–" if rr.confidence is None else f"{rr.confidence[i]:.3f}")
-        m2.metric("Gain (score)", "–" if sel is None else plots._fmt(sel.scores[i]))
+        if is_clf:
+            m1.metric("Confidence", "–" if rr.confidence is None else f"{rr.confidence[i]:.3f}")
+            m2.metric("Gain (score)", "–" if sel is None else plots._fmt(sel.scores[i]))
+        else:
+            err = float(rr.predictions[i]) - float(ds.y[i])
+            m1.metric("Error (prediction − true)", plots._fmt(err))
+            m2.metric("Gain (score)", "–" if sel is None else plots._fmt(sel.scores[i]))
         st.markdown(f"Status in round {rr.round}: **{status}**")
         if is_clf and ex.last_probs is not None and r == n - 1:
             st.bar_chart(pd.DataFrame({"probability": ex.last_probs[i]}, index=cls), height=160,
                          x_label="class", y_label="p")
     st.caption("One pool point as of the round shown: its label, the model's prediction and top-class probability "
                "(all class probabilities for the latest round of a live run), and its score before anything was "
-               "picked (NaN for labeled points).")
+               "picked (NaN for labeled points)." if is_clf else
+               "One pool point as of the round shown: its true value (target), the model's prediction, the "
+               "prediction's error, and its score before anything was picked (NaN for labeled points).")
 with right:
     st.subheader("Export")
     S.export_buttons(ex.record, "dl")

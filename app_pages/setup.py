@@ -162,10 +162,11 @@ else:
 
 if dataset is not None:
     s = dataset.summary()
+    regression = s["task"] == "regression"
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Pool points N", s["N"])
     c2.metric("Features d", s["d"])
-    c3.metric("Classes K" if s["task"] == "classification" else "Task", s["K"] if s["task"] == "classification" else "regression")
+    c3.metric("Task" if regression else "Classes K", "regression" if regression else s["K"])
     c4.metric("Test points", s["N_test"])
     left, right = st.columns([3, 2])
     with left:
@@ -173,19 +174,27 @@ if dataset is not None:
             n = min(12, len(dataset.images))
             st.image([np.asarray(dataset.images[i]) for i in range(n)], width=64,
                      caption=[md(c) for c in views.label_texts(dataset, dataset.y[:n])])
-            st.caption("The first pool images with their labels.")
+            st.caption("The first pool images with their " + ("target values." if regression else "labels."))
         else:
             df = views.feature_table(dataset, np.arange(min(8, len(dataset.X))),
-                                     {"label": views.label_texts(dataset, dataset.y[:8])})
+                                     {views.label_column(dataset): views.label_texts(dataset, dataset.y[:8])})
             st.dataframe(df, width="stretch", hide_index=True)
-            st.caption("The first pool rows as the model sees them (numeric columns standardised).")
+            st.caption("The first pool rows as the model sees them (numeric columns standardised)"
+                       + ("; “target” is the value to predict (“?”: none)." if regression else "."))
     with right:
-        if s["class_counts"]:
+        if regression:
+            yv = np.asarray(dataset.y, dtype=np.float64)
+            yv = yv[np.isfinite(yv)]
+            st.plotly_chart(views.target_preview(dataset), width="stretch", key="setup_hist")
+            st.caption((f"Regression target over the {yv.size} pool points that have one: mean {s.get('y_mean', 0):.3g}, "
+                        f"std {s.get('y_std', 0):.3g}, median {np.median(yv):.3g}, range {yv.min():.3g} to "
+                        f"{yv.max():.3g}." if yv.size else "No pool point has a target value.")
+                       + (f" {s['n_missing_labels']} point(s) have no value." if s.get("n_missing_labels") else "")
+                       + " The model is scored by its test RMSE (lower is better).")
+        elif s["class_counts"]:
             st.plotly_chart(class_bars(list(s["class_counts"]), list(s["class_counts"].values()),
                                        title="Labeled pool points per class"), width="stretch", key="setup_hist")
             st.caption("How many pool points of each class the oracle can reveal.")
-        else:
-            st.caption(f"Regression target: mean {s.get('y_mean', 0):.3g}, std {s.get('y_std', 0):.3g}.")
 
 # --- model --------------------------------------------------------------------------------------
 st.subheader("Model")

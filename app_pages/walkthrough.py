@@ -93,7 +93,9 @@ def play(story: Story, sx: Explorer) -> None:
         xy, shown = S.layout(ds, kind)
         st.plotly_chart(views.round_map(ds, rr, xy, title=f"{shown} layout, round {rr.round}"), width="stretch",
                         key="story_map")
-        st.caption("Each dot is a pool point coloured by its true class; black squares were labeled before this "
+        st.caption(f"Each dot is a pool point coloured by its {views.truth_word(ds)}"
+                   + (" (one continuous colour scale)" if views.is_regression(ds) else "")
+                   + "; black squares were labeled before this "
                    "round, gold stars are this round's picks (numbered in pick order) and grey rings were picked "
                    "and then pruned." + (" UMAP is being computed in the background; the PCA layout is shown "
                                          "until it is ready." if kind == "UMAP" and shown == "PCA" else ""))
@@ -113,8 +115,8 @@ def play(story: Story, sx: Explorer) -> None:
     left, right = st.columns(2)
     with left:
         st.plotly_chart(views.learning_curve_so_far(rounds, pos), width="stretch", key="story_curve")
-        st.caption(f"Test {md(rr.metric_name)} against the number of labels for the rounds up to this step; the gold "
-                   "dot is this round. The axes already span the whole run.")
+        st.caption(f"The {md(views.metric_words(rr.metric_name))} against the number of labels for the rounds up "
+                   "to this step; the gold dot is this round. The axes already span the whole run.")
     with right:
         if sel is None or not sel.indices.size:
             st.info("The final evaluation round picks nothing: it trains on every label gathered and measures "
@@ -130,9 +132,13 @@ def play(story: Story, sx: Explorer) -> None:
             st.plotly_chart(plots.class_bars(list(ds.classes), rr.picked_class_counts, y_title="picks"),
                             width="stretch", key="story_classes")
             st.caption("How many of this round's picks fall in each true class.")
+        elif views.is_regression(ds):
+            st.plotly_chart(views.picks_along_target(ds, rr), width="stretch", key="story_target")
+            st.caption("Where this round's picks (gold, numbered in pick order) fall among the pool's true target "
+                       "values; dark bars were labeled before this round.")
         else:
             st.dataframe({"order": np.arange(1, sel.batch_size + 1), "index": sel.indices,
-                          "label": views.label_texts(ds, ds.y[sel.indices])},
+                          views.label_column(ds): views.label_texts(ds, ds.y[sel.indices])},
                          hide_index=True)
             st.caption("This round's picks in pick order, with their labels.")
 

@@ -60,7 +60,7 @@ def learning_curves(records: Iterable[RunRecord], title: str = "") -> go.Figure:
         fig.add_trace(go.Scatter(x=x, y=m, mode="lines+markers", name=_t(f"{name} (n={len(recs)})"),
                                  line=dict(color=colour), legendgroup=_t(name)))
     metric = records[0].rounds[0].metric_name if records and records[0].rounds else "metric"
-    fig.update_layout(title=_t(title), xaxis_title="number of labels", yaxis_title=_t(f"test {metric}"),
+    fig.update_layout(title=_t(title), xaxis_title="number of labels", yaxis_title=_t(metric_title(metric)),
                       template="plotly_white", legend=dict(orientation="h", y=-0.2))
     return fig
 
@@ -78,40 +78,67 @@ def _fmt(v: float, digits: int = 3) -> str:
 def pool_map(xy: np.ndarray, colour: np.ndarray, class_names: Sequence[str], *, labeled: np.ndarray,
              picks: np.ndarray, pruned: np.ndarray, true_label: Sequence[str], predicted: Sequence[str],
              confidence: np.ndarray | None, gain: np.ndarray | None, title: str = "",
-             height: int = 560) -> go.Figure:
+             height: int = 560, values: np.ndarray | None = None,
+             value_range: tuple[float, float] | None = None, value_name: str = "value") -> go.Figure:
     """The pool on a 2-D layout.
 
     xy (N, 2); colour (N,) class index per point (-1: no class); labeled (N,) bool; picks (B,) indices in
     pick order (stars with their order); pruned (R,) indices (open circles). Every trace's customdata
     row starts with the dataset index, so a box/lasso selection maps back to points.
+
+    Regression: `values` (N,) colours the points on a continuous scale instead of `colour` (NaN: grey,
+    "no value"), `value_range` (lo, hi) fixes the scale (pass the same range for true values and
+    predictions so the two colourings compare), `value_name` titles the colour bar. The hover then
+    reads "true value" / "prediction" (the texts given) and shows no confidence; customdata[5] holds
+    the coloured value as text.
     """
     xy = np.asarray(xy, dtype=np.float64)
     N = xy.shape[0]
     idx = np.arange(N)
     conf = np.full(N, np.nan) if confidence is None else np.asarray(confidence, dtype=np.float64)
     gn = np.full(N, np.nan) if gain is None else np.asarray(gain, dtype=np.float64)
-    custom = np.empty((N, 5), dtype=object)
+    custom = np.empty((N, 6), dtype=object)
     custom[:, 0] = idx
     custom[:, 1] = [_t(v) for v in true_label]
     custom[:, 2] = [_t(v) for v in predicted]
     custom[:, 3] = [_fmt(c) for c in conf]
     custom[:, 4] = [_fmt(g) for g in gn]
-    hover = ("point %{customdata[0]}<br>label: %{customdata[1]}<br>prediction: %{customdata[2]}"
-             "<br>confidence: %{customdata[3]}<br>BAIT gain: %{customdata[4]}<extra>%{fullData.name}</extra>")
     fig = go.Figure()
-    colour = np.asarray(colour)
-    groups = [(k, _t(name)) for k, name in enumerate(class_names)] or [(0, "pool")]
-    if not len(class_names):
-        colour = np.zeros(N, dtype=np.int64)
-    if (colour < 0).any():
-        groups.append((-1, "no label"))
-    for k, name in groups:
-        m = colour == k
-        if not m.any():
-            continue
-        fig.add_trace(go.Scattergl(
-            x=xy[m, 0], y=xy[m, 1], mode="markers", name=name, customdata=custom[m], hovertemplate=hover,
-            marker=dict(color="#bbbbbb" if k < 0 else PALETTE_10[k % len(PALETTE_10)], size=6, opacity=0.55)))
+    if values is not None:
+        vals = np.asarray(values, dtype=np.float64).reshape(-1)
+        custom[:, 5] = [_fmt(v) for v in vals]
+        hover = ("point %{customdata[0]}<br>true value: %{customdata[1]}<br>prediction: %{customdata[2]}"
+                 "<br>BAIT gain: %{customdata[4]}<extra>%{fullData.name}</extra>")
+        fin = np.isfinite(vals)
+        lo, hi = value_range if value_range is not None else (
+            (float(vals[fin].min()), float(vals[fin].max())) if fin.any() else (0.0, 1.0))
+        if fin.any():
+            fig.add_trace(go.Scattergl(
+                x=xy[fin, 0], y=xy[fin, 1], mode="markers", name="pool", customdata=custom[fin],
+                hovertemplate=hover,
+                marker=dict(color=vals[fin], colorscale="Viridis", cmin=lo, cmax=hi, size=6, opacity=0.7,
+                            showscale=True, colorbar=dict(title=dict(text=_t(value_name)), thickness=14))))
+        if (~fin).any():
+            fig.add_trace(go.Scattergl(
+                x=xy[~fin, 0], y=xy[~fin, 1], mode="markers", name="no value", customdata=custom[~fin],
+                hovertemplate=hover, marker=dict(color="#bbbbbb", size=6, opacity=0.55)))
+    else:
+        custom[:, 5] = ""
+        hover = ("point %{customdata[0]}<br>label: %{customdata[1]}<br>prediction: %{customdata[2]}"
+                 "<br>confidence: %{customdata[3]}<br>BAIT gain: %{customdata[4]}<extra>%{fullData.name}</extra>")
+        colour = np.asarray(colour)
+        groups = [(k, _t(name)) for k, name in enumerate(class_names)] or [(0, "pool")]
+        if not len(class_names):
+            colour = np.zeros(N, dtype=np.int64)
+        if (colour < 0).any():
+            groups.append((-1, "no label"))
+        for k, name in groups:
+            m = colour == k
+            if not m.any():
+                continue
+            fig.add_trace(go.Scattergl(
+                x=xy[m, 0], y=xy[m, 1], mode="markers", name=name, customdata=custom[m], hovertemplate=hover,
+                marker=dict(color="#bbbbbb" if k < 0 else PALETTE_10[k % len(PALETTE_10)], size=6, opacity=0.55)))
     lab = np.asarray(labeled, dtype=bool)
     if lab.any():
         fig.add_trace(go.Scattergl(
@@ -135,6 +162,8 @@ def pool_map(xy: np.ndarray, colour: np.ndarray, class_names: Sequence[str], *, 
     return fig
 
 
+PALETTE_VIRIDIS = ("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58",
+                   "#b5de2b", "#fde725")   # Viridis in 10 steps: fixed colours for faint regression maps
 PALETTE_10 = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
               "#bcbd22", "#17becf")
 
@@ -171,18 +200,26 @@ def objective_by_round(rounds: np.ndarray, end_objective: np.ndarray, current: i
     return fig
 
 
+def metric_title(metric_name: str) -> str:
+    """The axis / column title of a test metric: "test RMSE — lower is better" for regression,
+    "test accuracy" for classification, "test <name>" otherwise (plain text, not escaped)."""
+    if metric_name == "rmse":
+        return "test RMSE — lower is better"
+    return f"test {metric_name}"
+
+
 def learning_curve(n_labels: np.ndarray, metric: np.ndarray, metric_name: str, current: int | None = None,
                    height: int = 320) -> go.Figure:
     """Test metric vs number of labels, one point per round; `current` (a position) is highlighted."""
     x = np.asarray(n_labels)
     y = np.asarray(metric, dtype=np.float64)
-    fig = go.Figure(go.Scatter(x=x, y=y, mode="lines+markers", name=_t(f"test {metric_name}"),
+    fig = go.Figure(go.Scatter(x=x, y=y, mode="lines+markers", name=_t(metric_title(metric_name)),
                                line=dict(color=PALETTE[2])))
     if current is not None and 0 <= current < x.size:
         fig.add_trace(go.Scatter(x=[x[current]], y=[y[current]], mode="markers", name="shown round",
                                  marker=dict(size=14, color="gold", line=dict(width=1, color="black"))))
     fig.update_layout(height=height, margin=_MARGIN, template="plotly_white", xaxis_title="number of labels",
-                      yaxis_title=_t(f"test {metric_name}"), showlegend=False)
+                      yaxis_title=_t(metric_title(metric_name)), showlegend=False)
     return fig
 
 
@@ -192,6 +229,57 @@ def class_bars(class_names: Sequence[str], counts: Sequence[float], title: str =
     fig = go.Figure(go.Bar(x=[_t(c) for c in class_names], y=list(counts), marker_color=PALETTE[0]))
     fig.update_layout(title=_t(title), height=height, margin=_MARGIN, template="plotly_white",
                       xaxis_title="class", yaxis_title=y_title, xaxis=dict(type="category"))
+    return fig
+
+
+def target_histogram(values: np.ndarray, labeled: np.ndarray | None, picks: np.ndarray | None = None, *,
+                     title: str = "", x_title: str = "target value", bins: int = 30,
+                     height: int = 300) -> go.Figure:
+    """Regression: the pool's target values as a histogram, stacked by status, with the picks marked.
+
+    values (N,) target per point (NaN: no value, left out); labeled (N,) bool: labeled before the round
+    (None: one "pool points" series, e.g. before a run); picks (B,) indices in pick order. Bars (shared bins): "labeled", "picked this round" (gold) and
+    "unlabeled"; below the axis, a rug of gold stars at each pick's value, numbered in pick order, with
+    the point index in customdata[0] and the value in the hover.
+    """
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    lab = np.zeros(v.size, dtype=bool) if labeled is None else np.asarray(labeled, dtype=bool).reshape(-1)
+    pk = np.zeros(0, np.int64) if picks is None else np.asarray(picks, dtype=np.int64).reshape(-1)
+    is_pick = np.zeros(v.size, dtype=bool)
+    is_pick[pk] = True
+    fin = np.isfinite(v)
+    edges = np.histogram_bin_edges(v[fin], bins=max(1, int(bins))) if fin.any() else np.array([0.0, 1.0])
+    centres, widths = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
+    fig = go.Figure()
+    series = (("labeled", lab & ~is_pick, "#333333"), ("picked this round", is_pick & ~lab, "gold"),
+              ("unlabeled", ~lab & ~is_pick, "#9ecae1"))
+    if labeled is None and not pk.size:
+        series = (("pool points", np.ones(v.size, dtype=bool), PALETTE[0]),)
+    for name, m, colour in series:
+        counts = np.histogram(v[fin & m], bins=edges)[0]
+        if name == "picked this round" and not counts.sum():
+            continue
+        fig.add_trace(go.Bar(x=centres, y=counts, width=widths, name=name, marker_color=colour,
+                             marker_line=dict(width=0.5, color="white"),
+                             customdata=np.stack([edges[:-1], edges[1:]], axis=1),
+                             hovertemplate=f"{name}: %{{y}} point(s) with values %{{customdata[0]:.3g}}–"
+                                           f"%{{customdata[1]:.3g}}<extra></extra>"))
+    pk_fin = pk[np.isfinite(v[pk])] if pk.size else pk
+    if pk_fin.size:
+        order = {int(j): k + 1 for k, j in enumerate(pk.tolist())}
+        fig.add_trace(go.Scatter(
+            x=v[pk_fin], y=np.zeros(pk_fin.size), mode="markers", name="picks (rug)", yaxis="y2",
+            customdata=np.stack([pk_fin, [order[int(j)] for j in pk_fin], [_fmt(x) for x in v[pk_fin]]], axis=1),
+            hovertemplate="pick #%{customdata[1]}: point %{customdata[0]}, value %{customdata[2]}<extra></extra>",
+            marker=dict(color="gold", size=12, symbol="star", line=dict(width=1, color="black")),
+            showlegend=False))
+    fig.update_layout(title=_t(title), height=height, margin=_MARGIN, template="plotly_white", barmode="stack",
+                      bargap=0.02, xaxis=dict(title=_t(x_title)), yaxis=dict(title="pool points"),
+                      legend=dict(orientation="h", y=-0.3))
+    if pk_fin.size:          # the rug: a thin strip under the bars, on the x axis
+        fig.update_layout(xaxis=dict(anchor="y2"), yaxis=dict(domain=[0.14, 1.0]),
+                          yaxis2=dict(domain=[0.0, 0.1], showticklabels=False, showgrid=False, zeroline=False,
+                                      range=[-1, 1], anchor="x"))
     return fig
 
 
@@ -220,9 +308,11 @@ def penalty_heatmap(strategies: Sequence[str], matrix: np.ndarray, column_means:
 
 
 def picks_side_by_side(xy: np.ndarray, colour: np.ndarray, picks: dict, labeled: np.ndarray, *,
-                       titles: dict | None = None, cols: int = 3, panel_height: int = 330) -> go.Figure:
+                       titles: dict | None = None, cols: int = 3, panel_height: int = 330,
+                       values: np.ndarray | None = None) -> go.Figure:
     """One small map per strategy: the pool (coloured by class, faint), the shared labeled set
-    (black squares) and that strategy's picks (gold stars). picks: name → (B,) indices."""
+    (black squares) and that strategy's picks (gold stars). picks: name → (B,) indices.
+    Regression: `values` (N,) colours the pool on a continuous scale (NaN: grey) instead of `colour`."""
     from plotly.subplots import make_subplots
 
     names = list(picks)
@@ -233,7 +323,15 @@ def picks_side_by_side(xy: np.ndarray, colour: np.ndarray, picks: dict, labeled:
     xy = np.asarray(xy, dtype=np.float64)
     colour = np.asarray(colour)
     lab = np.asarray(labeled, dtype=bool)
-    pool_colours = [PALETTE_10[int(c) % len(PALETTE_10)] if c >= 0 else "#bbbbbb" for c in colour]
+    if values is not None:
+        vals = np.asarray(values, dtype=np.float64).reshape(-1)
+        fin = np.isfinite(vals)
+        lo, hi = (float(vals[fin].min()), float(vals[fin].max())) if fin.any() else (0.0, 1.0)
+        scale = [PALETTE_VIRIDIS[int(round((len(PALETTE_VIRIDIS) - 1) * (x - lo) / (hi - lo or 1.0)))]
+                 if np.isfinite(x) else "#bbbbbb" for x in vals]
+        pool_colours = scale
+    else:
+        pool_colours = [PALETTE_10[int(c) % len(PALETTE_10)] if c >= 0 else "#bbbbbb" for c in colour]
     for k, name in enumerate(names):
         r, c = k // cols + 1, k % cols + 1
         pk = np.asarray(picks[name], dtype=np.int64)
