@@ -140,14 +140,71 @@ def init_state() -> None:
         ss.setdefault(key, value)
 
 
-def export_buttons(record: RunRecord, key_prefix: str) -> None:
-    """The three downloads of a run: record (JSON), per-round metrics and picks (CSV)."""
-    st.download_button("Download run record (JSON)", record.to_json(), file_name="bait_run.json",
+def download_name(ex: Explorer, what: str, ext: str) -> str:
+    """A download's file name: dataset, strategy, date and what it is (e.g.
+    'digits_bait_2026-11-30_record.json'), in characters every file system accepts."""
+    import re
+    stem = "_".join(re.sub(r"[^A-Za-z0-9.-]+", "-", str(v)).strip("-.")[:40] or "run"
+                    for v in (ex.dataset.name.rsplit(".", 1)[0], ex.config.strategy, ex.record.created[:10]))
+    return f"{stem}_{what}.{ext}"
+
+
+def export_buttons(ex: Explorer, key_prefix: str) -> None:
+    """The downloads of a run: record (JSON), per-round metrics and picks (CSV), and for a saved
+    live run the bundle (ZIP: record + set-up + data + model files) that opens on its own."""
+    record = ex.record
+    st.download_button("Download run record (JSON)", record.to_json(), file_name=download_name(ex, "record", "json"),
                        mime="application/json", key=f"{key_prefix}_json")
-    st.download_button("Download metrics (CSV)", record.metrics_csv(), file_name="bait_metrics.csv",
+    st.download_button("Download metrics (CSV)", record.metrics_csv(), file_name=download_name(ex, "metrics", "csv"),
                        mime="text/csv", key=f"{key_prefix}_metrics")
-    st.download_button("Download picks (CSV)", record.picks_csv(), file_name="bait_picks.csv",
+    st.download_button("Download picks (CSV)", record.picks_csv(), file_name=download_name(ex, "picks", "csv"),
                        mime="text/csv", key=f"{key_prefix}_picks")
+    if ex.saved and ex.store is not None and not ex.read_only:
+        store, run_id = ex.store, ex.run_id
+        st.download_button("Download run bundle (ZIP: record + data)", lambda: store.bundle(run_id),
+                           file_name=download_name(ex, "bundle", "zip"), mime="application/zip",
+                           key=f"{key_prefix}_bundle",
+                           help="The record with its data (and model) files: it opens on its own on the Records page "
+                                "of any BAIT Explorer, and the run can be continued there.")
+
+
+def open_bundle(data: bytes) -> Explorer:
+    """A run bundle (ZIP) copied into the runs folder and resumed as a live run."""
+    store = run_store()
+    store.check_writable()
+    return store.resume(store.import_bundle(data))
+
+
+def open_record_files(files: list[tuple[str, bytes]], current: Optional[Explorer] = None) -> tuple[Explorer, str]:
+    """What the Records page's uploader got: a run bundle (ZIP), a record (JSON), or a record with the
+    data file its run used (any data format). Returns (Explorer, what happened in words)."""
+    if not files:
+        raise ValueError("Choose a run record (JSON), a run bundle (ZIP), or a record together with its data file.")
+    zips = [f for f in files if f[0].lower().endswith(".zip") and f[1][:2] == b"PK"]
+    records = [f for f in files if f[0].lower().endswith(".json")]
+    if len(files) == 1 and zips:
+        try:
+            ex = open_bundle(zips[0][1])
+        except ValueError as bundle_error:
+            raise ValueError(f"{files[0][0]}: {bundle_error}") from None
+        return ex, "run bundle: a live run again, continue it on the Rounds page"
+    if len(records) != 1:
+        raise ValueError("Drop one run record (JSON), optionally with the one data file its run used.")
+    record = RunRecord.from_json(records[0][1])
+    others = [f for f in files if f is not records[0]]
+    if not others:
+        return view_record(record, current), "read-only record"
+    if len(others) > 1:
+        raise ValueError("Drop the record with one data file (the file its run used).")
+    name, raw = others[0]
+    dataset = load_upload(raw, name, record.config.label_column, seed=record.config.seed)
+    if dataset.fingerprint != record.dataset.get("fingerprint"):
+        raise ValueError(f"'{name}' is not the data this run used: it reads as fingerprint {dataset.fingerprint}, the "
+                         f"record names {record.dataset.get('fingerprint')}. If the file was read with other settings "
+                         "(separator, encoding, task), open it on Setup with those settings first, or use the run's "
+                         "bundle (ZIP).")
+    ex = Explorer.from_record(record, dataset=dataset)
+    return ex, f"read-only record with its data file {name}"
 
 
 def show_flash() -> None:

@@ -8,24 +8,26 @@ import views
 from bait_core.text import safe_markdown as md
 
 st.title("Records")
-st.caption("Open a run record downloaded from the Rounds page or written by the command line. It replaces the "
-           "current run and opens read-only: the Rounds page then shows all its views without running anything.")
+st.caption("Open a run record downloaded from the Rounds page or written by the command line (read-only: every view "
+           "works, nothing runs), drop a record together with the data file its run used, or open a run bundle "
+           "(ZIP), which becomes a live run you can continue. A file that cannot be read keeps the current run.")
 S.show_flash()
 
-up = st.file_uploader("Run record (JSON)", type=["json"], key="record_file")
-if up is not None:
-    raw = up.getvalue()
-    ukey = (up.name, len(raw), hash(raw))
+ups = st.file_uploader("Run record (JSON), record + data file, or run bundle (ZIP)", accept_multiple_files=True,
+                       key="record_file")
+if ups:
+    files = [(u.name, u.getvalue()) for u in ups]
+    ukey = tuple((n, S.content_key(b)) for n, b in files)
     if st.session_state[S.RECORD_KEY] != ukey:
         try:
-            ex = S.open_record(raw, current=S.explorer())
+            ex, how = S.open_record_files(files, current=S.explorer())
         except ValueError as e:
             st.error(md(e))
         else:
             S.set_explorer(ex)
             st.session_state[S.RECORD_KEY] = ukey
-            st.session_state[S.FLASH] = (f"Opened {up.name}: {ex.dataset.name} + {ex.config.strategy}, "
-                                         f"{len(ex.rounds)} rounds (read-only). See the Rounds page.")
+            st.session_state[S.FLASH] = (f"Opened {', '.join(n for n, _ in files)} ({how}): {ex.dataset.name} + "
+                                         f"{ex.config.strategy}, {len(ex.rounds)} rounds. See the Rounds page.")
             st.rerun()
 
 st.subheader("Recent runs")
@@ -69,5 +71,5 @@ if rec.rounds:
                                for r in rec.rounds]), hide_index=True, width="stretch")
     st.caption(f"Per round: labels trained on, the {md(views.metric_words(metric))}, and the seconds spent training, "
                "computing outputs and selecting, on the device shown.")
-S.export_buttons(rec, "rec_dl")
+S.export_buttons(ex, "rec_dl")
 st.caption("The record holds the config, every round's metric, predictions and picks; the CSVs are for spreadsheets.")

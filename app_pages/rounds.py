@@ -294,5 +294,5 @@ with left:
                "prediction's error, and its score before anything was picked (NaN for labeled points).")
 with right:
     st.subheader("Export")
-    S.export_buttons(ex.record, "dl")
+    S.export_buttons(ex, "dl")
     st.caption("The run record opens again on the Records page; the CSVs hold one row per round and one per pick.")

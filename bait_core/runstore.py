@@ -10,6 +10,10 @@ the app's ``-- --runs-dir DIR`` and the CLI's ``--runs-dir`` change it)::
     runs/<run id>/data/<file>       the uploaded data file, byte for byte (uploads only)
     runs/<run id>/model/<file>      the uploaded model file, byte for byte (uploads only)
 
+A run bundle (``RunStore.bundle``) is that folder as one ZIP: it opens on its own anywhere
+(``RunStore.import_bundle`` checks every entry, copies it in as a run and ``resume`` continues it),
+so a record of an uploaded file travels with its data.
+
 Every file is written to a temporary name in the same folder, flushed to disk and renamed over the
 old one (``os.replace`` is atomic on POSIX and Windows), so a crash mid-write leaves the previous
 version, never half a file. Nothing here unpickles: weights are safetensors, records are JSON read
@@ -22,11 +26,13 @@ Nothing here imports streamlit.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import secrets
 import threading
+import zipfile
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -46,6 +52,8 @@ SETUP_VERSION = 1
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 MAX_SETUP_BYTES = 1 << 20                           # setup.json / summary.json are small
+MAX_BUNDLE_BYTES = 600 << 20                        # a bundle's uncompressed content, all entries together
+_BUNDLE_FILES = ("setup.json", "record.json", "summary.json", "init.safetensors")
 
 
 def default_runs_dir() -> Path:
@@ -207,6 +215,74 @@ class RunStore:
                 "dataset": str(rec.dataset.get("name", "")), "model": rec.config.model,
                 "strategy": rec.config.strategy, "rounds": len(rec.rounds), "n_labeled": int(ex.n_labeled),
                 "finished": bool(ex.finished)}
+
+    # --- bundles -----------------------------------------------------------------------------------
+    def bundle(self, run_id: str) -> bytes:
+        """The saved run as one ZIP (set-up, record, initial weights, data and model files), to
+        download and open anywhere. ValueError when the run has not been saved."""
+        folder = self.path(run_id)
+        if not (folder / "record.json").is_file():
+            raise ValueError(f"Run '{run_id}' has not been saved yet; run a round (or apply the setup) first.")
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name in _BUNDLE_FILES:
+                if (folder / name).is_file():
+                    zf.write(folder / name, f"{run_id}/{name}")
+            for sub in ("data", "model"):
+                if (folder / sub).is_dir():
+                    for f in sorted((folder / sub).iterdir()):
+                        if f.is_file() and _safe_filename(f.name) == f.name:
+                            zf.write(f, f"{run_id}/{sub}/{f.name}")
+        return buf.getvalue()
+
+    def import_bundle(self, blob: bytes) -> str:
+        """Copy a run bundle (ZIP bytes) into this store; returns the run id it got (its own id, or a
+        new one when that is taken). Every entry is checked first: one top folder, only the known
+        file names, sizes within bounds; nothing is unpickled or run. ValueError with a sentence."""
+        try:
+            zf = zipfile.ZipFile(io.BytesIO(blob))
+        except (zipfile.BadZipFile, ValueError):
+            raise ValueError("This is not a run bundle (not a ZIP file).") from None
+        with zf:
+            infos = zf.infolist()
+            if not infos or len(infos) > 16:
+                raise ValueError("This ZIP is not a run bundle (a bundle holds a handful of files in one folder).")
+            tops = {i.filename.split("/", 1)[0] for i in infos}
+            if len(tops) != 1 or not valid_run_id(next(iter(tops))):
+                raise ValueError("This ZIP is not a run bundle: it must hold exactly one run folder.")
+            top = next(iter(tops))
+            wanted: dict[str, zipfile.ZipInfo] = {}
+            total = 0
+            for info in infos:
+                rel = info.filename[len(top) + 1:]
+                if info.is_dir() or rel == "":
+                    continue
+                parts = rel.split("/")
+                ok = (len(parts) == 1 and parts[0] in _BUNDLE_FILES) or (
+                    len(parts) == 2 and parts[0] in ("data", "model") and _safe_filename(parts[1]) == parts[1])
+                if not ok:
+                    raise ValueError(f"The run bundle holds an unexpected entry '{info.filename[:120]}'.")
+                if rel in wanted:
+                    raise ValueError(f"The run bundle holds '{rel}' twice.")
+                total += info.file_size
+                if total > MAX_BUNDLE_BYTES:
+                    raise ValueError(f"The run bundle unpacks to more than {MAX_BUNDLE_BYTES >> 20} MiB.")
+                wanted[rel] = info
+            for need in ("setup.json", "record.json"):
+                if need not in wanted:
+                    raise ValueError(f"The run bundle has no {need}.")
+            run_id = top if not (self.root / top).exists() else f"{top[:80]}-{secrets.token_hex(3)}"
+            folder = self.path(run_id)
+            try:
+                (folder / "data").mkdir(parents=True, exist_ok=False)
+                (folder / "model").mkdir(parents=True, exist_ok=True)
+                for rel, info in wanted.items():
+                    atomic_write(folder / rel, zf.read(info))
+            except (OSError, zipfile.BadZipFile) as e:
+                raise ValueError(f"Could not unpack the run bundle into '{folder}' ({e}).") from None
+            if "summary.json" not in wanted:
+                atomic_write(folder / "summary.json", json.dumps({"run_id": run_id, "updated": _now()}))
+        return run_id
 
     # --- reading ----------------------------------------------------------------------------------
     def list(self, limit: int = 50) -> list[RunSummary]:

@@ -134,7 +134,7 @@ def test_setup_bad_config_shows_error_and_keeps_the_run():
 def test_records_open_read_only(ran, tmp_path):
     record_json = ran.session_state[S.EXPLORER].record.to_json()
     at = _app("app_pages/records.py")
-    at.file_uploader(key="record_file").set_value(("run.json", record_json.encode(), "application/json")).run()
+    at.file_uploader(key="record_file").set_value([("run.json", record_json.encode(), "application/json")]).run()
     _ok(at)
     assert not at.error, [e.value for e in at.error]
     ex = at.session_state[S.EXPLORER]
@@ -151,7 +151,7 @@ def test_records_open_read_only(ran, tmp_path):
 def test_records_bad_json_shows_error():
     at = _app("app_pages/records.py")
     before = at.session_state[S.EXPLORER]
-    at.file_uploader(key="record_file").set_value(("x.json", b"{not json", "application/json")).run()
+    at.file_uploader(key="record_file").set_value([("x.json", b"{not json", "application/json")]).run()
     _ok(at)
     assert at.error
     assert at.session_state[S.EXPLORER] is before

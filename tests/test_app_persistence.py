@@ -125,3 +125,83 @@ def test_double_click_on_run_one_round_starts_one_round(runs_dir, monkeypatch):
     assert [r.round for r in ex.rounds] == [0]
     picks = ex.rounds[0].selection.indices.tolist()
     assert len(set(picks)) == len(picks) == ex.config.batch_size
+
+
+# --- a record travels with its data: record + data file, and run bundles (issue 10 item 14) -----------------
+
+def _csv_run(runs_dir):
+    import numpy as np
+
+    from bait_core.loop import RunConfig
+    rng = np.random.default_rng(0)
+    rows = ["a,b,label"] + [f"{x:.3f},{y:.3f},{'pq'[int(x + y > 0)]}" for x, y in rng.normal(size=(120, 2))]
+    raw = ("\n".join(rows) + "\n").encode()
+    ds = S.load_upload(raw, "mine.csv", "label", seed=0)
+    cfg = RunConfig(data="mine.csv", model="linear", strategy="bait", rounds=3, batch_size=5, initial=10, seed=0,
+                    device="cpu", label_column="label")
+    ex = S.build_explorer(cfg, dataset=ds, data_file=("mine.csv", raw))
+    ex.step()
+    return ex, raw
+
+
+def test_a_record_opens_with_its_data_file_dropped_beside_it(runs_dir):
+    ex, raw = _csv_run(runs_dir)
+    rec = ex.record.to_json().encode()
+    with pytest.raises(ValueError, match="load that file on the"):
+        S.open_record_files([("run.json", rec)])           # alone: the data are missing, and it says so
+    view, how = S.open_record_files([("run.json", rec), ("mine.csv", raw)])
+    assert view.read_only and len(view.rounds) == 1 and "data file" in how
+    other = raw.replace(b"p", b"z")
+    with pytest.raises(ValueError, match="is not the data this run used"):
+        S.open_record_files([("run.json", rec), ("other.csv", other)])
+
+
+def test_a_run_bundle_opens_alone_elsewhere_and_continues(runs_dir, tmp_path, monkeypatch):
+    ex, raw = _csv_run(runs_dir)
+    bundle = ex.store.bundle(ex.run_id)
+    elsewhere = tmp_path / "elsewhere"
+    monkeypatch.setenv(runstore.RUNS_ENV, str(elsewhere))    # another machine's runs folder
+    back, how = S.open_record_files([("run.zip", bundle)])
+    assert not back.read_only and len(back.rounds) == 1 and "live run" in how
+    assert (elsewhere / back.run_id / "data" / "mine.csv").read_bytes() == raw
+    back.step()
+    ex.step()
+    assert back.rounds[-1].selection.indices.tolist() == ex.rounds[-1].selection.indices.tolist()
+
+
+def test_a_crafted_bundle_is_refused_with_a_sentence(runs_dir):
+    import io
+    import zipfile
+
+    def make(entries):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            for name, data in entries:
+                zf.writestr(name, data)
+        return buf.getvalue()
+    good = [("r1/setup.json", "{}"), ("r1/record.json", "{}")]
+    cases = {
+        "unexpected entry": good + [("r1/evil.py", "import os")],
+        "one run folder": good + [("r2/setup.json", "{}")],
+        "unexpected entry '../": [("../x/setup.json", "{}"), ("../x/record.json", "{}")],
+        "no record.json": [("r1/setup.json", "{}")],
+        "unexpected entry 'r1/data/a/b": good + [("r1/data/a/b.csv", "x")],
+        "pickle": good + [("r1/init.pt", b"\x80\x04")],
+    }
+    for what, entries in cases.items():
+        with pytest.raises(ValueError):
+            runstore.RunStore(runs_dir).import_bundle(make(entries))
+    with pytest.raises(ValueError, match="not a ZIP"):
+        runstore.RunStore(runs_dir).import_bundle(b"not a zip")
+
+
+def test_records_page_opens_a_bundle_as_a_live_run(runs_dir):
+    ex, raw = _csv_run(runs_dir)
+    bundle = ex.store.bundle(ex.run_id)
+    runstore.LIVE.discard(ex.run_id)
+    at = open_app("app_pages/records.py")
+    at.file_uploader(key="record_file").set_value([("mine_bundle.zip", bundle, "application/zip")]).run()
+    assert_ok(at)
+    assert not at.error, [e.value for e in at.error]
+    got = at.session_state[S.EXPLORER]
+    assert not got.read_only and len(got.rounds) == 1 and got.dataset.name == "mine.csv"
