@@ -15,11 +15,16 @@ User models (:func:`load_user_model`):
 * weights (``.pt``/``.pth`` state_dict read with ``torch.load(weights_only=True)``, or
   ``.safetensors``) for one of the built-in architectures;
 * a ``torch.export`` program (``.pt2``) whose ``forward(x)`` returns ``(logits, embedding)``.
-  ``torch.export.load`` can fall back to pickle and to ``sympy.sympify`` (an ``eval``) on parts of
-  the archive, so the archive is vetted first (:func:`_vet_pt2_archive`): files that would be
-  unpickled, compiled code, unknown graph operators and unusual shape expressions are refused.
+  torch documents ``torch.export.load`` as unsafe for untrusted files (it unpickles parts of the
+  archive, falls back to ``weights_only=False`` and to torch <= 2.7's pickled layout, and parses
+  shape expressions with ``sympy.sympify``, an ``eval``), so it is never called on an upload:
+  :func:`load_exported` reads the zip itself, accepts only the current layout and a program within
+  the grammar real exports use (:func:`_vet_pt2_archive`), builds tensors from raw bytes and hands
+  torch's program deserializer parsed parts only.
 
-Pickled ``nn.Module`` objects are never accepted, and nothing here uses TorchScript.
+Nothing from an uploaded file is ever executed or unpickled (``.pt`` weights go through the
+restricted ``weights_only=True`` unpickler only); anything refused raises ``ValueError`` with a
+sentence. Pickled ``nn.Module`` objects are never accepted, and nothing here uses TorchScript.
 Shapes: B batch, d embedding size, K outputs, F flattened input size.
 """
 

@@ -353,8 +353,10 @@ def test_guards_code_is_never_executed(genuine, monkeypatch):
 
     def boom(*a, **k):
         raise AssertionError("guards code was compiled")
-    monkeypatch.setattr(unlift, "_convert_guards_code_to_fn", boom)
     model, blob = genuine["halves"]
+    prog = json.loads(dict(_entries(blob))[f"{_root(blob)}/models/model.json"])
+    assert prog["guards_code"], "the halves export carries guards (the test would be vacuous otherwise)"
+    monkeypatch.setattr(unlift, "_convert_guards_code_to_fn", boom)
     loaded = load_exported(blob)
     x = torch.rand(6, 6)
     assert torch.allclose(loaded(x), model(x)[0], atol=1e-6)
