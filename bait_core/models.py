@@ -15,11 +15,16 @@ User models (:func:`load_user_model`):
 * weights (``.pt``/``.pth`` state_dict read with ``torch.load(weights_only=True)``, or
   ``.safetensors``) for one of the built-in architectures;
 * a ``torch.export`` program (``.pt2``) whose ``forward(x)`` returns ``(logits, embedding)``.
-  ``torch.export.load`` can fall back to pickle and to ``sympy.sympify`` (an ``eval``) on parts of
-  the archive, so the archive is vetted first (:func:`_vet_pt2_archive`): files that would be
-  unpickled, compiled code, unknown graph operators and unusual shape expressions are refused.
+  torch documents ``torch.export.load`` as unsafe for untrusted files (it unpickles parts of the
+  archive, falls back to ``weights_only=False`` and to torch <= 2.7's pickled layout, and parses
+  shape expressions with ``sympy.sympify``, an ``eval``), so it is never called on an upload:
+  :func:`load_exported` reads the zip itself, accepts only the current layout and a program within
+  the grammar real exports use (:func:`_vet_pt2_archive`), builds tensors from raw bytes and hands
+  torch's program deserializer parsed parts only.
 
-Pickled ``nn.Module`` objects are never accepted, and nothing here uses TorchScript.
+Nothing from an uploaded file is ever executed or unpickled (``.pt`` weights go through the
+restricted ``weights_only=True`` unpickler only); anything refused raises ``ValueError`` with a
+sentence. Pickled ``nn.Module`` objects are never accepted, and nothing here uses TorchScript.
 Shapes: B batch, d embedding size, K outputs, F flattened input size.
 """
 
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import io
 import json
+import keyword
 import math
 import os
 import pickle
@@ -315,108 +321,387 @@ def load_weights(model: EmbedNet, data: DataLike, *, filename: Optional[str] = N
 # torch.export programs (.pt2)
 # ----------------------------------------------------------------------------------------------
 
-# graph operators a .pt2 may call (deserialisation resolves any torch.* attribute otherwise)
-_OP_RE = re.compile(r"^torch\.ops\.(aten|prims|higher_order)\.(?!.*__)[A-Za-z_]\w*(\.[A-Za-z_]\w*)?$")
-_SYM_OP_RE = re.compile(r"^(torch\.(sym_\w+|_sym_\w+)|_operator\.\w+|math\.\w+)$")
-# symbolic shape expressions are parsed with sympy.sympify (an eval): only srepr-like text passes
-_EXPR_TOKEN = re.compile(r"\s*(?:([A-Za-z_]\w*)|'[A-Za-z_]\w*'|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|[(),=+\-*/])")
-_EXPR_NAMES = frozenset("""
-    Symbol Integer Rational Float Add Mul Pow Mod FloorDiv CeilDiv CleanDiv PythonMod IntTrueDiv
-    FloatTrueDiv TruncToInt TruncToFloat RoundToInt ToFloat ModularIndexing Max Min Abs floor ceiling
-    Eq Ne Lt Le Gt Ge StrictLessThan LessThan StrictGreaterThan GreaterThan Equality Unequality
-    And Or Not Piecewise ExprCondPair true false True False oo Infinity NegativeInfinity Half One
-    Zero NegativeOne BooleanTrue BooleanFalse positive integer nonnegative negative real finite
-    precision PowByNatural FloatPow Where CeilToInt FloorToInt LShift RShift RoundDecimal Identity
-    IsNonOverlappingAndDenseIndicator
+# What a .pt2 upload may contain. torch documents torch.export.load as unsafe for untrusted files
+# ("uses pickle under the hood ... Never load data from an untrusted source"): besides the current
+# layout it reads torch <= 2.7 archives whose parts it unpickles with weights_only=False, custom
+# objects via pickle, sample inputs with a weights_only=False fallback, and it parses symbolic shape
+# expressions with sympy.sympify (an eval). ExportedProgram.module() also exec's the archive's
+# "guards_code", and FX compiles Python source from argument names stored in the archive. So an
+# upload is never handed to torch.export.load: load_exported reads the zip itself, admits only the
+# current layout (a strict allow-list of entry names), checks the program JSON against the grammar
+# that real exports use, builds every tensor from raw bytes (no unpickling at all) and gives torch's
+# program deserializer only parsed objects.
+
+_PT2_BAD = "The .pt2 file was refused"
+_PT2_RESAVE = "save the program again with torch.export.save in this torch version"
+_MAX_UNZIPPED = 4 << 30          # all entries together
+_MAX_JSON = 64 << 20             # models/model.json and the tensor configs
+_MAX_ENTRIES = 100_000
+_MAX_JSON_DEPTH = 64             # real programs nest about 10 deep (more with cond/map subgraphs)
+_INT_LIMIT = 1 << 63             # every integer in the program JSON fits int64
+
+_PT2_ROOT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")
+# every entry torch.export.save writes for one program named "model"; nothing else is accepted
+_PT2_FIXED = frozenset({
+    "archive_format", "archive_version", "byteorder", ".data/version", ".data/serialization_id",
+    "models/model.json", "data/sample_inputs/model.pt",
+    "data/weights/model_weights_config.json", "data/constants/model_constants_config.json",
+})
+_PT2_NUMBERED = re.compile(r"^data/(weights/weight|constants/tensor)_\d{1,6}$")
+
+# graph operators a program may call; deserialisation resolves the name with getattr on torch/operator/math
+_OP_RE = re.compile(r"^torch\.ops\.(aten|prims)\.(?!.*__)[A-Za-z_]\w*(\.[A-Za-z_]\w*)?$")
+_OP_DENY = re.compile(r"^torch\.ops\.aten\.(from_file|_print)\b")   # file access (from_file shared=True writes the file)
+_HOP_OK = frozenset(f"torch.ops.higher_order.{n}" for n in (
+    "cond", "map_impl", "scan", "wrap_with_set_grad_enabled", "wrap_with_autocast", "invoke_subgraph", "out_dtype",
+))  # no while_loop (unbounded), flat_apply/leaf functions/delegates/inline asm (foreign code)
+_SYM_OPS = frozenset(
+    [f"_operator.{n}" for n in ("eq", "ne", "le", "ge", "lt", "gt", "neg", "pos", "mul", "add", "sub",
+                                "floordiv", "mod", "truediv", "and_", "or_", "getitem")]
+    + ["math.trunc", "torch.sym_not", "torch.sym_int", "torch.sym_float", "torch.sym_ite",
+       "torch.sym_max", "torch.sym_min", "torch.sym_sqrt", "torch._sym_sqrt"]
+)  # torch's _SYM_OPS without pow and lshift (2**huge / 1<<huge at run time)
+
+# symbolic shape expressions are parsed with sympy.sympify, an eval whose arithmetic (10**10**7 alone
+# takes 13 s with the GIL held) cannot be interrupted: only this grammar, the one exports write, passes
+#   expr := FUNC '(' expr (',' expr)* ')' | 'Symbol(' NAME (',' ASSUMPTION '=' True|False)* ')'
+#         | 'Integer(' INT ')' | 'true' | 'false'
+# with INT below 2**63, at most _EXPR_MAX_LEN characters and _EXPR_MAX_DEPTH levels; no Pow/PowByNatural,
+# shifts, factorial, Float/Rational or anything else whose evaluation can blow up.
+_EXPR_FUNCS = frozenset("""
+    Add Mul FloorDiv CeilDiv CleanDiv Mod PythonMod ModularIndexing Max Min Abs TruncToInt IntTrueDiv
+    Eq Ne Lt Le Gt Ge StrictLessThan LessThan StrictGreaterThan GreaterThan Equality Unequality And Or Not
 """.split())
-_MAX_UNZIPPED = 4 << 30
+_EXPR_ASSUMPTIONS = frozenset({"positive", "negative", "nonnegative", "nonpositive", "integer", "real",
+                               "finite", "nonzero", "zero", "extended_real"})
+_EXPR_MAX_LEN = 2000
+_EXPR_MAX_DEPTH = 24
+_EXPR_MAX_ARGS = 64
+_EXPR_TOKEN = re.compile(r"\s*(?:([A-Za-z_]\w{0,63})|'([A-Za-z_]\w{0,63})'|(-?\d{1,19})(?![\w.])|([(),=]))")
+# guards_code is never run here (module(check_guards=False)); it is still held to what exports write
+_GUARD_TOKEN = re.compile(
+    r"\s*(?:L\['[A-Za-z_]\w{0,63}'\](?:\.(?:size|stride)\(\))?(?:\[\d{1,4}\])*|\d{1,19}(?![\w.])"
+    r"|//|[-+*%]|[<>]=?|==|!=|[(),]|(?:and|or|not|max|min)\b)"
+)
+_IDENT = re.compile(r"^(?:[A-Za-z_]\w{0,255}(?:\.\w{1,255}){0,32})?$")   # names, dotted FQNs, or ""
+_IDENT_KEYS = frozenset({"name", "as_name", "buffer_name", "parameter_name", "tensor_constant_name",
+                         "custom_obj_name", "fqn", "arg_name"})
+_SYMBOL_NAME = re.compile(r"^[a-z]{1,4}\d{1,5}$")  # s77, u0, ...: torch counts up to unbacked ones
 
 
 def _expr_ok(expr: str) -> bool:
+    """True when ``expr`` is a small srepr-style integer shape expression (see the grammar above)."""
+    if not isinstance(expr, str) or len(expr) > _EXPR_MAX_LEN:
+        return False
+    toks: list[tuple[str, str]] = []
     pos = 0
     while pos < len(expr):
         m = _EXPR_TOKEN.match(expr, pos)
-        if not m or m.end() == pos:
-            return expr[pos:].strip() == ""
-        if m.group(1) is not None and m.group(1) not in _EXPR_NAMES:
+        if not m:
+            if expr[pos:].strip() == "":
+                break
             return False
+        pos = m.end()
+        kind = next(i for i in range(4) if m.group(i + 1) is not None)
+        toks.append(("name str int punct".split()[kind], m.group(kind + 1)))
+    i = 0
+
+    def eat(kind: str, value: Optional[str] = None) -> Optional[str]:
+        nonlocal i
+        if i < len(toks) and toks[i][0] == kind and (value is None or toks[i][1] == value):
+            i += 1
+            return toks[i - 1][1]
+        return None
+
+    def node(depth: int) -> bool:
+        if depth > _EXPR_MAX_DEPTH:
+            return False
+        name = eat("name")
+        if name in ("true", "false"):
+            return True
+        if name is None or eat("punct", "(") is None:
+            return False
+        if name == "Integer":
+            lit = eat("int")
+            return lit is not None and abs(int(lit)) < _INT_LIMIT and eat("punct", ")") is not None
+        if name == "Symbol":
+            if eat("str") is None:
+                return False
+            while eat("punct", ","):
+                if eat("name") not in _EXPR_ASSUMPTIONS or not eat("punct", "=") or eat("name") not in ("True", "False"):
+                    return False
+            return eat("punct", ")") is not None
+        if name not in _EXPR_FUNCS:
+            return False
+        for _ in range(_EXPR_MAX_ARGS):
+            if not node(depth + 1):
+                return False
+            if eat("punct", ")"):
+                return True
+            if not eat("punct", ","):
+                return False
+        return False
+
+    return node(0) and i == len(toks)
+
+
+def _guard_ok(code: Any) -> bool:
+    if not isinstance(code, str) or len(code) > 1000:
+        return False
+    pos = 0
+    while pos < len(code):
+        m = _GUARD_TOKEN.match(code, pos)
+        if not m:
+            return code[pos:].strip() == ""
         pos = m.end()
     return True
 
 
-def _walk_json(obj: Any, path: str = "") -> Iterable[tuple[str, Any, Any]]:
-    """Yield (key, value, parent dict) for every key in a JSON tree."""
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            yield k, v, obj
-            yield from _walk_json(v, f"{path}/{k}")
-    elif isinstance(obj, list):
-        for v in obj:
-            yield from _walk_json(v, path)
+def _op_ok(target: Any) -> bool:
+    return isinstance(target, str) and (
+        (bool(_OP_RE.match(target)) and not _OP_DENY.match(target)) or target in _HOP_OK or target in _SYM_OPS
+    )
 
 
-def _vet_pt2_archive(blob: bytes) -> None:
-    """Refuse .pt2 archives whose loading would unpickle data, run compiled code, call operators
-    outside aten/prims/higher_order or ``eval`` unusual shape expressions. ``ValueError`` if so."""
-    bad = "The .pt2 file was refused"
+def _pt2_entries(blob: bytes) -> dict[str, bytes]:
+    """The archive's entries, keyed by their name below the archive folder, when the zip has exactly
+    the layout ``torch.export.save`` writes today; ``ValueError`` naming the first thing that differs.
+
+    Refused: anything outside the one archive folder (torch <= 2.7's top-level ``version`` /
+    ``serialized_*.pt`` entries, which torch.export.load would unpickle with weights_only=False),
+    names not on the allow-list (pickled custom objects, legacy ``.pt`` weights, compiled
+    AOTInductor/ExecuTorch code, extra programs, extra files), duplicate names, path tricks
+    (``..``, absolute names, backslashes), folders, encrypted or oddly compressed entries, and
+    archives that unpack to more than 4 GiB.
+    """
     try:
         zf = zipfile.ZipFile(io.BytesIO(blob))
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError):
         raise ValueError("The .pt2 file is not a torch.export archive (not a zip file).") from None
     infos = zf.infolist()
+    if len(infos) > _MAX_ENTRIES:
+        raise ValueError(f"{_PT2_BAD}: it has {len(infos)} entries, far more than a torch.export archive.")
     if sum(i.file_size for i in infos) > _MAX_UNZIPPED:
-        raise ValueError(f"{bad}: it unpacks to more than {_MAX_UNZIPPED >> 30} GiB.")
+        raise ValueError(f"{_PT2_BAD}: it unpacks to more than {_MAX_UNZIPPED >> 30} GiB.")
     names = [i.filename for i in infos]
-    fmt = [n for n in names if n.endswith("archive_format") and n.count("/") <= 1]
-    if not fmt:
+    roots = {n.split("/", 1)[0] for n in names}
+    if not any(n.endswith("/archive_format") for n in names):
         raise ValueError(
-            f"{bad}: it is not a torch.export archive saved by torch.export.save (older formats need pickle)."
+            f"{_PT2_BAD}: it is not a torch.export archive saved by torch.export.save in this torch "
+            "version (older formats need pickle, which is never used here)."
         )
-    root = fmt[0][: -len("archive_format")]
-    if zf.read(fmt[0]).decode(errors="replace").strip() != "pt2":
-        raise ValueError(f"{bad}: unknown archive format.")
-    rel = [n[len(root):] for n in names if n.startswith(root)]
-    for r in rel:
-        if r.startswith(("data/aotinductor/", "data/executorch/", "data/mtia", "xl_model_weights/")):
-            raise ValueError(f"{bad}: it contains compiled code ({r}); save the program with torch.export.save only.")
-        if r.startswith(("data/weights/", "data/constants/")) and r.endswith(".pt"):
-            raise ValueError(f"{bad}: it stores weights in the legacy pickled format; re-save it with this torch.")
-        base = r.rsplit("/", 1)[-1]
-        if r.startswith("data/constants/") and base.startswith(("custom_obj_", "opaque_obj_")):
-            raise ValueError(f"{bad}: it contains pickled custom objects ({base}).")
-    models = [r for r in rel if r.startswith("models/") and r.endswith(".json")]
-    if "models/model.json" not in rel:
-        raise ValueError(f"{bad}: it holds no exported program named 'model'.")
-    for r in rel:
-        if r.startswith(("data/weights/", "data/constants/")) and r.endswith("config.json"):
-            try:
-                cfg = json.loads(zf.read(root + r))
-            except ValueError:
-                raise ValueError(f"{bad}: unreadable {r}.") from None
-            for fqn, meta in (cfg.get("config") or {}).items():
-                if not isinstance(meta, dict) or meta.get("use_pickle", False):
-                    raise ValueError(f"{bad}: tensor {fqn!r} is stored pickled.")
-                if r.startswith("data/constants/") and not str(meta.get("path_name", "")).startswith("tensor_"):
-                    raise ValueError(f"{bad}: constant {fqn!r} is not a plain tensor.")
-    for m in models:
-        name = m[len("models/"):-len(".json")]
-        sample = f"data/sample_inputs/{name}.pt"
-        if sample in rel:
-            # torch.export.load falls back to weights_only=False when this fails: make sure it cannot
-            try:
-                torch.load(io.BytesIO(zf.read(root + sample)), weights_only=True, map_location="cpu")
-            except Exception:  # noqa: BLE001
-                raise ValueError(f"{bad}: its sample inputs are not plain tensors.") from None
+    if len(roots) != 1 or not all("/" in n for n in names):
+        outside = sorted(n for n in names if "/" not in n or not n.startswith(min(roots) + "/"))[:3]
+        raise ValueError(
+            f"{_PT2_BAD}: it holds entries outside its archive folder ({', '.join(map(repr, outside or sorted(roots)[:3]))}),"
+            f" such as the pickled parts of torch's older format; {_PT2_RESAVE}."
+        )
+    root = roots.pop()
+    if not _PT2_ROOT.match(root) or root in (".", ".."):
+        raise ValueError(f"{_PT2_BAD}: its archive folder has an unusual name {root[:60]!r}.")
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise ValueError(f"{_PT2_BAD}: the entry {dup[:80]!r} appears twice (a reader could pick either copy).")
+    entries: dict[str, bytes] = {}
+    for info in infos:
+        rel = info.filename[len(root) + 1:]
+        if rel not in _PT2_FIXED and not _PT2_NUMBERED.match(rel):
+            raise ValueError(
+                f"{_PT2_BAD}: it contains {rel[:80]!r}, which is not part of a torch.export.save archive "
+                "(pickled objects, compiled code, other programs and extra files are not accepted); "
+                f"{_PT2_RESAVE} without extra files."
+            )
+        if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ValueError(f"{_PT2_BAD}: the entry {rel!r} is encrypted or compressed in an unusual way.")
+        if rel.endswith(".json") and info.file_size > _MAX_JSON:
+            raise ValueError(f"{_PT2_BAD}: {rel} is larger than {_MAX_JSON >> 20} MiB.")
         try:
-            prog = json.loads(zf.read(root + m))
-        except ValueError:
-            raise ValueError(f"{bad}: unreadable {m}.") from None
-        for key, value, parent in _walk_json(prog):
-            if key == "target" and isinstance(value, str) and "inputs" in parent:
-                if not (_OP_RE.match(value) or _SYM_OP_RE.match(value)):
-                    raise ValueError(f"{bad}: it calls the operator {value[:80]!r}, which is not an aten/prims operator.")
-            elif key == "expr_str" and isinstance(value, str) and not _expr_ok(value):
-                raise ValueError(f"{bad}: it contains an unusual symbolic shape expression {value[:80]!r}.")
+            entries[rel] = zf.read(info)
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError, RuntimeError):
+            raise ValueError(f"{_PT2_BAD}: the entry {rel!r} cannot be read (damaged zip).") from None
+    if entries.get("archive_format", b"").strip() != b"pt2":
+        raise ValueError(f"{_PT2_BAD}: unknown archive format.")
+    if entries.get("archive_version", b"").strip() != b"0":
+        raise ValueError(f"{_PT2_BAD}: unknown archive version; {_PT2_RESAVE}.")
+    if entries.get("byteorder", b"little").strip() != b"little":
+        raise ValueError(f"{_PT2_BAD}: its tensors are stored big-endian; {_PT2_RESAVE} on a little-endian machine.")
+    for need in ("models/model.json", "data/weights/model_weights_config.json"):
+        if need not in entries:
+            raise ValueError(f"{_PT2_BAD}: it holds no {need} (no exported program named 'model').")
+    return entries
+
+
+def _json(entries: Mapping[str, bytes], rel: str) -> Any:
+    try:
+        return json.loads(entries[rel].decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ValueError(f"{_PT2_BAD}: {rel} is not readable JSON.") from None
+
+
+def _walk_json(obj: Any) -> Iterable[tuple[Any, Any, Any]]:
+    """Yield (key, value, parent) for every value of a JSON tree, without recursion; ``ValueError``
+    past ``_MAX_JSON_DEPTH`` levels. For list items the key is the list's own key."""
+    stack: list[tuple[Any, Any, Any, int]] = [(None, obj, None, 0)]
+    while stack:
+        key, value, parent, depth = stack.pop()
+        if depth > _MAX_JSON_DEPTH:
+            raise ValueError(f"{_PT2_BAD}: its program is nested more than {_MAX_JSON_DEPTH} levels deep.")
+        yield key, value, parent
+        if isinstance(value, dict):
+            stack.extend((k, v, value, depth + 1) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((key, v, value, depth + 1) for v in value)
+
+
+def _canonical_spec(tree: Any) -> Any:
+    from torch.utils._pytree import tree_structure, treespec_dumps
+
+    return json.loads(treespec_dumps(tree_structure(tree)))
+
+
+def _vet_program(prog: Any) -> None:
+    """Refuse a program JSON (models/model.json) outside what exports of a one-input, two-output
+    model contain; ``ValueError`` if so. Node metadata (stack traces, source notes) is dropped in
+    place: it is only debugging text, and FX can paste it into generated source."""
+    if not isinstance(prog, dict) or not isinstance(prog.get("graph_module"), dict):
+        raise ValueError(f"{_PT2_BAD}: models/model.json is not an exported program.")
+    for key, value, parent in _walk_json(prog):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _INT_LIMIT:
+            raise ValueError(f"{_PT2_BAD}: it contains the integer {str(value)[:20]}..., beyond 64 bits.")
+        if isinstance(value, float) and math.isnan(value) and key != "as_float":
+            raise ValueError(f"{_PT2_BAD}: it contains NaN where a number is expected.")
+        if key in ("target", "as_operator") and isinstance(parent, dict) and (key == "as_operator" or "inputs" in parent):
+            if not _op_ok(value):
+                raise ValueError(
+                    f"{_PT2_BAD}: it calls the operator {str(value)[:80]!r}, which is not an aten/prims operator "
+                    "allowed here."
+                )
+        elif key == "expr_str":
+            if not _expr_ok(value):
+                raise ValueError(
+                    f"{_PT2_BAD}: it contains an unusual symbolic shape expression {str(value)[:80]!r} "
+                    "(only sizes built from symbols, integers below 2**63, +, *, //, %, min, max and comparisons "
+                    f"are accepted, at most {_EXPR_MAX_LEN} characters)."
+                )
+        elif key == "as_custom_obj" or (key == "custom_obj_values" and value):
+            raise ValueError(f"{_PT2_BAD}: it uses custom script objects, which would be unpickled.")
+        elif key in _IDENT_KEYS and isinstance(value, str) and not _IDENT.match(value):
+            raise ValueError(f"{_PT2_BAD}: it contains the unusual name {value[:80]!r}.")
+        elif key == "forward_arg_names" and isinstance(value, str) and (
+                not _IDENT.match(value) or not value or "." in value or keyword.iskeyword(value)):
+            raise ValueError(f"{_PT2_BAD}: it names an argument {value[:80]!r}, which is not a Python name.")
+        elif key == "guards_code" and isinstance(value, str) and not _guard_ok(value):
+            raise ValueError(f"{_PT2_BAD}: it contains an unusual input guard {value[:80]!r}.")
+        if isinstance(parent, dict) and key == "metadata" and isinstance(value, dict) and "target" in parent:
+            value.clear()  # node metadata: stack traces, nn_module_stack, torch_fn, custom (debug text only)
+    gm = prog["graph_module"]
+    if isinstance(gm.get("metadata"), dict):
+        gm["metadata"].clear()
+    if gm.get("treespec_namedtuple_fields"):
+        raise ValueError(f"{_PT2_BAD}: its forward(x) returns named tuples; it must return (logits, embedding).")
+    ranges = prog.get("range_constraints") or {}
+    if not isinstance(ranges, dict) or len(ranges) > 10_000 or not all(_SYMBOL_NAME.match(str(k)) for k in ranges):
+        raise ValueError(f"{_PT2_BAD}: its symbolic size names are unusual.")
+    if not isinstance(prog.get("guards_code", []), list) or len(prog.get("guards_code", [])) > 1000:
+        raise ValueError(f"{_PT2_BAD}: its input guards are unusual.")
+    calls = gm.get("module_call_graph")
+    if not isinstance(calls, list) or not calls or not isinstance(calls[0], dict):
+        raise ValueError(f"{_PT2_BAD}: it has no module call graph.")
+    for i, entry in enumerate(calls):
+        sig = entry.get("signature") if isinstance(entry, dict) else None
+        if i and sig is not None:
+            raise ValueError(f"{_PT2_BAD}: it preserves submodule call signatures; export without "
+                             "preserve_module_call_signature.")
+    sig = calls[0].get("signature")
+    if not isinstance(sig, dict):
+        raise ValueError(f"{_PT2_BAD}: its root call signature is missing.")
+    try:
+        in_spec, out_spec = json.loads(sig.get("in_spec", "")), json.loads(sig.get("out_spec", ""))
+    except (TypeError, ValueError, RecursionError):
+        raise ValueError(f"{_PT2_BAD}: its call signature is unreadable.") from None
+    x = torch.zeros(())
+    if in_spec != _canonical_spec(((x,), {})):
+        raise ValueError("The exported program must take exactly one input (the batch x) and no keyword "
+                         "arguments: export forward(x) with torch.export.export(model, (x,)).")
+    if out_spec != _canonical_spec((x, x)):
+        raise ValueError("The exported program's forward(x) must return (logits, embedding), a tuple of two tensors.")
+
+
+def _pt2_tensors(entries: Mapping[str, bytes], kind: str) -> dict[str, Tensor]:
+    """The weights (``kind="weights"``) or constants of the program, built from their raw bytes as
+    described by ``data/<kind>/model_<kind>_config.json``; pickled tensors are refused."""
+    from torch._export.serde.serialize import deserialize_scalar_type
+
+    rel = f"data/{kind}/model_{kind}_config.json"
+    if rel not in entries:
+        return {}
+    cfg = _json(entries, rel)
+    items = cfg.get("config") if isinstance(cfg, dict) else None
+    if not isinstance(items, dict):
+        raise ValueError(f"{_PT2_BAD}: {rel} is not a tensor table.")
+    prefix = "weight_" if kind == "weights" else "tensor_"
+    flat: dict[str, Tensor] = {}
+    out: dict[str, Tensor] = {}
+    for fqn, meta in items.items():
+        what = f"{'tensor' if kind == 'weights' else 'constant'} {str(fqn)[:80]!r}"
+        if not isinstance(meta, dict) or meta.get("use_pickle", False) is not False:
+            raise ValueError(f"{_PT2_BAD}: {what} is stored pickled, which is never loaded; {_PT2_RESAVE}.")
+        path = meta.get("path_name")
+        if not isinstance(path, str) or not re.fullmatch(re.escape(prefix) + r"\d{1,6}", path):
+            raise ValueError(f"{_PT2_BAD}: {what} is not a plain tensor (custom or opaque objects are pickled).")
+        if f"data/{kind}/{path}" not in entries:
+            raise ValueError(f"{_PT2_BAD}: {what} has no data in the archive.")
+        tm = meta.get("tensor_meta")
+        try:
+            dtype = deserialize_scalar_type(tm["dtype"])
+            sizes = [int(s["as_int"]) for s in tm["sizes"]]
+            strides = [int(s["as_int"]) for s in tm["strides"]]
+            offset = int(tm["storage_offset"]["as_int"])
+            requires_grad = bool(tm.get("requires_grad", False))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise ValueError(f"{_PT2_BAD}: {what} has unreadable or symbolic size information.") from None
+        if (not isinstance(dtype, torch.dtype) or len(sizes) != len(strides)
+                or len(sizes) > 16 or any(s < 0 for s in sizes) or any(s < 0 for s in strides) or offset < 0):
+            raise ValueError(f"{_PT2_BAD}: {what} has an impossible shape.")
+        try:
+            if path not in flat:
+                raw = entries[f"data/{kind}/{path}"]
+                if len(raw) % torch.empty((), dtype=dtype).element_size():
+                    raise ValueError(f"{_PT2_BAD}: the data of {what} does not match its dtype.")
+                flat[path] = torch.frombuffer(bytearray(raw), dtype=dtype) if raw else torch.empty(0, dtype=dtype)
+            base = flat[path]
+            if math.prod(sizes) and offset + sum((n - 1) * s for n, s in zip(sizes, strides)) >= base.numel():
+                raise ValueError(f"{_PT2_BAD}: {what} reaches past its data.")
+            t = (torch.as_strided(base, sizes, strides, offset) if math.prod(sizes)
+                 else torch.zeros(sizes, dtype=dtype))
+            out[str(fqn)] = nn.Parameter(t, requires_grad=requires_grad) if meta.get("is_param") else t
+        except (RuntimeError, TypeError, OverflowError, MemoryError):
+            raise ValueError(f"{_PT2_BAD}: {what} cannot be built from its data.") from None
+    return out
+
+
+def _vet_pt2_archive(blob: bytes) -> tuple[Any, dict[str, Tensor], dict[str, Tensor]]:
+    """(program JSON, weights, constants) of a vetted ``.pt2``; ``ValueError`` when the archive is
+    refused (see :func:`_pt2_entries` for the layout and :func:`_vet_program` for the program)."""
+    entries = _pt2_entries(blob)
+    prog = _json(entries, "models/model.json")
+    _vet_program(prog)
+    weights = _pt2_tensors(entries, "weights")
+    constants = _pt2_tensors(entries, "constants")
+    return prog, weights, constants
+
+
+def _deserialize_program(prog: Any, weights: dict[str, Tensor], constants: dict[str, Tensor]) -> Any:
+    """torch's own program deserializer on parsed parts only: the state dict and constants are dicts
+    of tensors and there are no sample inputs, so its ``torch.load`` calls (with their weights_only=False
+    fallback) are never reached."""
+    from torch._export.serde import schema
+    from torch._export.serde.serialize import ExportedProgramDeserializer, _dict_to_dataclass
+
+    if not (isinstance(weights, dict) and isinstance(constants, dict)):  # bytes would be unpickled
+        raise TypeError("weights and constants must be dicts of tensors")
+    serialized = _dict_to_dataclass(schema.ExportedProgram, prog)
+    return ExportedProgramDeserializer().deserialize(serialized, weights, constants, None)
 
 
 def _node_val(program: Any, name: str) -> Any:
@@ -445,7 +730,8 @@ class ExportedModel(nn.Module):
     def __init__(self, program: Any) -> None:
         super().__init__()
         self._program = program
-        self.graph_module = program.module()  # GraphModule; train()/eval() on it raise by design
+        # check_guards=False: module() would otherwise exec the archive's guards_code as Python
+        self.graph_module = program.module(check_guards=False)  # train()/eval() on it raise by design
         for p in self.graph_module.parameters():
             if p.is_floating_point():
                 p.requires_grad_(True)
@@ -498,7 +784,7 @@ class ExportedModel(nn.Module):
 
         state = {k: v.detach().clone() for k, v in self.graph_module.state_dict().items()}
         self._program = move_to_device_pass(self._program, device)
-        self.graph_module = self._program.module()
+        self.graph_module = self._program.module(check_guards=False)
         self.graph_module.load_state_dict(state)
         for p in self.graph_module.parameters():
             if p.is_floating_point():
@@ -537,14 +823,28 @@ class ExportedModel(nn.Module):
 
 
 def load_exported(data: DataLike, *, filename: Optional[str] = None) -> ExportedModel:
-    """Load a ``.pt2`` saved by ``torch.export.save`` (vetted first) as an :class:`ExportedModel`."""
+    """Load a ``.pt2`` saved by ``torch.export.save`` as an :class:`ExportedModel`, never running or
+    unpickling anything from the file.
+
+    torch documents ``torch.export.load`` as unsafe for untrusted files (it uses pickle), so it is
+    not called: the archive is read here (:func:`_vet_pt2_archive`: only the current layout, a
+    program within the grammar real exports use, tensors from raw bytes) and only the parsed parts
+    reach torch's program deserializer. Anything refused raises ``ValueError`` with a sentence.
+    """
     blob, _ = _read_bytes(data, filename)
-    _vet_pt2_archive(blob)
+    prog, weights, constants = _vet_pt2_archive(blob)
     try:
-        program = torch.export.load(io.BytesIO(blob))
-    except Exception as exc:  # noqa: BLE001
-        raise ValueError(f"Could not load the torch.export program: {str(exc).strip()[:300]}") from None
-    return ExportedModel(program)
+        program = _deserialize_program(prog, weights, constants)
+    except Exception as exc:  # noqa: BLE001 - anything torch's deserializer rejects is a bad file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"Could not load the torch.export program: {first[:300]}") from None
+    try:
+        return ExportedModel(program)
+    except ValueError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a graph torch cannot turn into a module is a bad file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"Could not use the torch.export program: {first[:300]}") from None
 
 
 # ----------------------------------------------------------------------------------------------
