@@ -322,7 +322,11 @@ def _add_run_options(p: Any, *, single: bool) -> None:
     p.add_argument("--data", required=True, metavar="builtin:NAME|PATH",
                    help="a built-in dataset (builtin:digits, builtin:mnist1d, builtin:moons, ...) or a file")
     p.add_argument("--label-column", help="label column of a table file (default: label/target/class/y or the last)")
-    p.add_argument("--model", default="mlp", help="linear, mlp, cnn, or a .pt2 program / weights file")
+    p.add_argument("--model", default="mlp", help="a built-in architecture (linear, mlp, cnn) or a torch.export "
+                                                  "program (.pt2) returning (logits, embedding)")
+    p.add_argument("--weights", metavar="FILE", help="start --model ARCH from these weights (.pt/.pth state_dict, "
+                                                      ".safetensors; 'module.'/'model.' prefixes and {'state_dict': ...} "
+                                                      "wrappers are unwrapped, fp16/bf16 converted)")
     if single:
         p.add_argument("--strategy", default="bait", help="acquisition strategy (default: bait)")
     p.add_argument("--rounds", type=int, default=10, help="acquisition rounds (default 10)")
@@ -385,10 +389,19 @@ def _check_run_options(args: argparse.Namespace, strategies: Sequence[str], seed
     else:
         check_input_file(args.data, "data")
         read_options(args)
-    if args.model not in MODEL_NAMES:
+    if getattr(args, "weights", None):
+        if args.model not in MODEL_NAMES:
+            raise CliError(f"--weights needs --model to name their architecture ({', '.join(MODEL_NAMES)}), "
+                           f"got {args.model!r}.")
+        check_input_file(args.weights, "weights")
+    elif args.model not in MODEL_NAMES:
         if not Path(args.model).exists():
             raise CliError(f"model file not found: {args.model} (or use {', '.join(MODEL_NAMES)})")
         check_input_file(args.model, "model")
+        from .models import WEIGHT_SUFFIXES
+        if args.model.lower().endswith(WEIGHT_SUFFIXES):
+            raise CliError(f"{args.model} is a weights file: give its architecture with --model ARCH --weights "
+                           f"{args.model} (ARCH one of {', '.join(MODEL_NAMES)}).")
     _memory_limit(args)
 
 
@@ -436,18 +449,24 @@ def _load_data(args: argparse.Namespace, seed: int) -> Any:
     return dataset
 
 
-def _build_model(config: Any, dataset: Any) -> Any:
-    """The model `run` would build for this config (built here so its size is known before training)."""
+def _build_model(config: Any, dataset: Any, weights: Optional[str] = None) -> Any:
+    """The model this run starts from: a built-in architecture (with `weights` loaded into it when
+    given) or a .pt2 program. Built here so its size is known before training."""
     from .models import MODEL_NAMES, build_model, load_user_model
     n_out = len(dataset.classes) if dataset.task == "classification" else 1
-    if config.model in MODEL_NAMES:
+    p = Path(weights or config.model)
+    if config.model in MODEL_NAMES and not weights:
         return build_model(config.model, dataset.input_shape, n_out, seed=config.seed)
-    p = Path(config.model)
     try:
-        return load_user_model(p, filename=p.name, arch=None, input_shape=dataset.input_shape,
-                               n_outputs=n_out, seed=config.seed)
+        model = load_user_model(p, filename=p.name, arch=config.model if weights else None,
+                                input_shape=dataset.input_shape, n_outputs=n_out, seed=config.seed,
+                                sample=np.asarray(dataset.X[:4]))
     except OSError as e:
-        raise CliError(f"cannot read model file {config.model}: {e.strerror or e}") from None
+        raise CliError(f"cannot read model file {p}: {e.strerror or e}") from None
+    note = getattr(model, "weights_note", "")
+    if note:
+        print(f"Weights {p.name}: {note}.", file=sys.stderr)
+    return model
 
 
 def check_run_memory(config: Any, dataset: Any, model: Any, limit: Optional[int]) -> None:
@@ -464,7 +483,7 @@ def _run_one(args: argparse.Namespace, strategy: str, seed: int, label: str, dat
     config = _config(args, strategy, seed)
     if dataset is None:
         dataset = _load_data(args, seed)
-    model = _build_model(config, dataset)
+    model = _build_model(config, dataset, getattr(args, "weights", None))
     check_run_memory(config, dataset, model, _memory_limit(args))
     bar = _Bar(label, config.rounds + 1)
     try:
@@ -475,7 +494,7 @@ def _run_one(args: argparse.Namespace, strategy: str, seed: int, label: str, dat
         from .explorer import Explorer
         from .runstore import RunSources
         files = {}
-        for key, path in (("data", args.data), ("model", args.model)):
+        for key, path in (("data", args.data), ("model", getattr(args, "weights", None) or args.model)):
             p = Path(path)
             if not path.startswith("builtin:") and p.is_file():
                 files[key] = (p.name, p.read_bytes())
@@ -483,7 +502,8 @@ def _run_one(args: argparse.Namespace, strategy: str, seed: int, label: str, dat
                              data_bytes=files["data"][1] if "data" in files else None,
                              read_options=read_options(args) if "data" in files else None,
                              model_name=files["model"][0] if "model" in files else None,
-                             model_bytes=files["model"][1] if "model" in files else None)
+                             model_bytes=files["model"][1] if "model" in files else None,
+                             arch=config.model if getattr(args, "weights", None) else None)
         ex = Explorer.start(dataset, model, config, store=store, sources=sources)
         print(f"run {ex.run_id}: saved after every round in {store.root / ex.run_id}", file=sys.stderr)
         while not ex.finished:
@@ -513,7 +533,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise CliError(f"--seed must be a non-negative whole number, got {args.seed}.")
     _check_run_options(args, [args.strategy], [args.seed])
-    inputs = [("--data", args.data), ("--model", args.model)]
+    inputs = [("--data", args.data), ("--model", args.model), ("--weights", args.weights)]
     out = None if args.out is None else check_output_file(args.out, "--out", inputs)
     csv_out = None if args.metrics_csv is None else check_output_file(
         args.metrics_csv, "--metrics-csv", inputs + [("--out", args.out)])
@@ -573,7 +593,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     _check_run_options(args, strategies, range(args.seeds))
     files = [f"{name}_seed{seed}.json" for seed in range(args.seeds) for name in strategies] + [
         "comparison.json", "summary.csv", "curves.html"]
-    out = check_output_dir(args.out, "--out", files, [("--data", args.data), ("--model", args.model)])
+    out = check_output_dir(args.out, "--out", files, [("--data", args.data), ("--model", args.model), ("--weights", args.weights)])
     dataset = _load_data(args, 0)
     for name in strategies:                                # every strategy's memory, before any training
         config = _config(args, name, 0)

@@ -251,10 +251,31 @@ def _flatten_state(obj: Any) -> dict[str, Tensor]:
         isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items()
     ):
         raise ValueError(f"The file does not hold a state_dict of named tensors. {_NOT_ACCEPTED}")
-    state = dict(obj)
-    if all(k.startswith("module.") for k in state):  # saved from DataParallel
-        state = {k[len("module."):]: v for k, v in state.items()}
-    return state
+    return dict(obj)
+
+
+# Prefixes other tools put before a network's own parameter names: DataParallel / DDP ("module."),
+# Lightning and many training scripts ("model.", "net."), torch.compile ("_orig_mod.").
+CHECKPOINT_PREFIXES = ("module.", "model.", "net.", "network.", "_orig_mod.")
+
+
+def _match_prefixes(state: dict[str, Tensor], expected: Mapping[str, Any]) -> tuple[dict[str, Tensor], list[str]]:
+    """Strip the wrapper prefixes (CHECKPOINT_PREFIXES, possibly nested, e.g. "module.model.") that
+    every key shares, while that makes more keys match the model's own; returns (state, stripped)."""
+    stripped: list[str] = []
+    want = set(expected)
+    while not set(state) <= want:
+        best = None
+        for pre in CHECKPOINT_PREFIXES:
+            if all(k.startswith(pre) for k in state):
+                cand = {k[len(pre):]: v for k, v in state.items()}
+                if len(set(cand) & want) > len(set(state) & want) or best is None:
+                    best = (pre, cand)
+        if best is None:
+            break
+        stripped.append(best[0])
+        state = best[1]
+    return state, stripped
 
 
 def _few(items: list[str], n: int = 5) -> str:
@@ -292,6 +313,7 @@ def load_weights(model: EmbedNet, data: DataLike, *, filename: Optional[str] = N
         )
     state = _flatten_state(raw)
     expected = model.state_dict()
+    state, stripped = _match_prefixes(state, expected)
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     conflicts = [
@@ -312,8 +334,20 @@ def load_weights(model: EmbedNet, data: DataLike, *, filename: Optional[str] = N
             parts.append(f"Shape conflicts: {_few(conflicts, 3)}.")
         parts.append(f"The model expects keys {_few(list(expected), 8)}.")
         raise ValueError(" ".join(parts))
+    bad = [k for k, v in expected.items() if v.is_floating_point() and not state[k].is_floating_point()]
+    if bad:
+        raise ValueError(f"The weights {_few(bad)} are not floating-point numbers (quantised checkpoints are not "
+                         "supported); save them as float32, float16 or bfloat16.")
     cast = {k: state[k].to(dtype=v.dtype) for k, v in expected.items()}
+    nonfinite = [k for k, v in cast.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if nonfinite:
+        raise ValueError(f"The weights {_few(nonfinite)} hold NaN or infinite values (after conversion to "
+                         f"{next(iter(expected.values())).dtype}); they cannot be trained or evaluated.")
     model.load_state_dict(cast, strict=True)
+    dtypes = sorted({str(state[k].dtype).replace("torch.", "") for k in expected if state[k].is_floating_point()})
+    model.weights_note = ("; ".join(filter(None, [
+        f"key prefix {' + '.join(repr(p) for p in stripped)} removed" if stripped else "",
+        f"{'/'.join(dtypes)} weights converted to float32" if dtypes and dtypes != ["float32"] else ""])) or "")
     return model
 
 

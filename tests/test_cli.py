@@ -409,3 +409,40 @@ def test_reading_flags_are_checked_before_work(tmp_path):
     assert_one_line_error(run_cli(*base, "--column-role", "a=weird"), "role")
     assert_one_line_error(run_cli("run", "--data", "builtin:digits", "--task", "regression", "--device", "cpu"),
                           "--task")
+
+
+def test_run_with_weights_from_other_tools_checkpoints(tmp_path):
+    """Issue 10 item 10: --model ARCH --weights FILE; DataParallel/Lightning prefixes, a
+    {'state_dict': ...} wrapper with other entries, fp16 and bf16 all load; the CLI says what it did."""
+    import torch
+
+    from bait_core.data import load_builtin
+    from bait_core.loop import RunRecord
+    from bait_core.models import build_model
+
+    ds = load_builtin("digits", seed=0)
+    state = build_model("mlp", ds.input_shape, len(ds.classes), seed=7).state_dict()
+    variants = {
+        "plain.pt": state,
+        "ddp.pt": {f"module.{k}": v for k, v in state.items()},
+        "lightning.ckpt.pt": {"epoch": 3, "state_dict": {f"model.{k}": v for k, v in state.items()},
+                              "optimizer_states": [{"lr": torch.tensor(0.1)}]},
+        "nested.pth": {f"module.model.{k}": v for k, v in state.items()},
+        "half.pt": {k: v.half() for k, v in state.items()},
+        "bf16.pt": {"model_state_dict": {k: v.bfloat16() for k, v in state.items()}},
+    }
+    for name, obj in variants.items():
+        path = tmp_path / name
+        torch.save(obj, path)
+        out = tmp_path / f"{name}.json"
+        res = run_cli("run", "--data", "builtin:digits", "--model", "mlp", "--weights", path, "--rounds", "1",
+                      "--batch-size", "5", "--device", "cpu", "--no-save", "--out", out)
+        assert res.returncode == 0, (name, res.stderr)
+        if name != "plain.pt":
+            assert f"Weights {name}:" in res.stderr, res.stderr
+        assert RunRecord.load(out).rounds
+    res = run_cli("run", "--data", "builtin:digits", "--model", tmp_path / "plain.pt", "--device", "cpu")
+    assert_one_line_error(res, "--model ARCH --weights")
+    res = run_cli("run", "--data", "builtin:digits", "--model", "cnn", "--weights", tmp_path / "plain.pt",
+                  "--device", "cpu", "--no-save")
+    assert_one_line_error(res, "do not fit the cnn model")
