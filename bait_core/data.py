@@ -1338,51 +1338,64 @@ def _image_head(blob: bytes, member: str, name: str) -> _ImageHead:
     return _ImageHead(member, mode, hw, orientation, depth, divisor, is_float, note)
 
 
-def _over_white(a: np.ndarray) -> tuple[np.ndarray, bool]:
-    """(h, w, C+1) 8-bit values with alpha last → (h, w, C) composited over white, and whether any
-    pixel was transparent."""
-    alpha = a[..., -1:] / np.float32(255.0)
-    if (alpha >= 1).all():
-        return a[..., :-1], False
-    return a[..., :-1] * alpha + np.float32(255.0) * (1 - alpha), True
+def _as_8bit(im: Any) -> Any:
+    """An 8-bit-family image (see _EIGHT_BIT_MODES) as a PIL image in L, RGB, LA or RGBA (the last two
+    only when some pixel is transparent).
 
-
-def _pixels(im: Any, member: str, name: str) -> tuple[np.ndarray, bool]:
-    """An opened image's pixels as (h, w, C) float32 in the units of its type (0–255 for the 8-bit
-    modes, 0–65535 for 16-bit, raw for I and F), C = 1 or 3, and whether alpha was composited.
-
-    1-bit → 0/255 grey; P → its palette colours (RGBA when it has transparency); LA / RGBA / PA →
-    composited over white; CMYK, YCbCr, HSV → RGB by Pillow; LAB → sRGB by LittleCMS (Pillow's own
-    LAB → RGB conversion does not convert); I;16* / I / F → their values."""
+    1-bit → 0/255 grey; P → its palette colours (with alpha when it has transparency); La / RGBa
+    (premultiplied) → LA / RGBA; CMYK, YCbCr, HSV → RGB by Pillow; LAB → sRGB by LittleCMS (Pillow's
+    own LAB → RGB conversion does not convert the colour space)."""
     mode = im.mode
-    f32 = np.float32
-    if mode in ("1", "L") and "transparency" not in im.info:
-        return np.asarray(im.convert("L") if mode == "1" else im, dtype=f32)[..., None], False
-    if mode in ("L", "LA", "La"):                                        # grey with alpha / tRNS
-        a = np.asarray(im.convert("LA"), dtype=f32)
-        return _over_white(a)
-    if mode in ("P", "PA", "RGBA", "RGBa") or (mode == "RGB" and "transparency" in im.info):
-        if mode == "P" and "transparency" not in im.info:
-            return np.asarray(im.convert("RGB"), dtype=f32), False
-        return _over_white(np.asarray(im.convert("RGBA"), dtype=f32))
-    if mode == "RGB":
-        return np.asarray(im, dtype=f32), False
+    if mode == "1":
+        return im.convert("L")
+    if mode in ("L", "RGB") and "transparency" not in im.info:
+        return im
+    if mode == "P" and "transparency" not in im.info:
+        return im.convert("RGB")
     if mode in ("RGBX", "CMYK", "YCbCr", "HSV"):
-        return np.asarray(im.convert("RGB"), dtype=f32), False
+        return im.convert("RGB")
     if mode == "LAB":
         from PIL import ImageCms
         to_srgb = ImageCms.buildTransform(ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"),
                                           "LAB", "RGB")
-        return np.asarray(ImageCms.applyTransform(im, to_srgb), dtype=f32), False
-    if mode.startswith("I;16") or mode == "I":
+        return ImageCms.applyTransform(im, to_srgb)
+    if mode in ("L", "LA", "La"):                                       # grey with alpha (or a tRNS value)
+        out = im.convert("LA")
+    elif mode in ("P", "PA", "RGB", "RGBA", "RGBa"):
+        out = im.convert("RGBA")
+    else:
+        raise _Refused(f"has the image mode {mode!r}, which this loader does not read")
+    if out.getextrema()[-1][0] == 255:                                  # fully opaque: drop alpha
+        return out.convert(out.mode[:-1])
+    return out
+
+
+def _over_white(a: np.ndarray) -> np.ndarray:
+    """(h, w, C+1) 8-bit values with alpha last → (h, w, C) composited over white."""
+    alpha = a[..., -1:] / np.float32(255.0)
+    return a[..., :-1] * alpha + np.float32(255.0) * (1 - alpha)
+
+
+def _pixels(im: Any, member: str, name: str) -> tuple[np.ndarray, bool]:
+    """An opened image's pixels as (h, w, C) float32 in the units of its type (0–255 for the 8-bit
+    modes, 0–65535 for 16-bit, raw for I and F), C = 1 or 3, and whether alpha was composited
+    (transparent pixels over white). 8-bit modes go through :func:`_as_8bit`; I;16* / I / F keep
+    their values (NaN or infinite floats are refused)."""
+    f32 = np.float32
+    if im.mode in _EIGHT_BIT_MODES:
+        b = _as_8bit(im)
+        a = np.asarray(b, dtype=f32)
+        a = a[..., None] if a.ndim == 2 else a
+        return (_over_white(a), True) if b.mode in ("LA", "RGBA") else (a, False)
+    if im.mode.startswith("I;16") or im.mode == "I":
         return np.asarray(im).astype(np.float64).astype(f32)[..., None], False
-    if mode == "F":
+    if im.mode == "F":
         a = np.asarray(im, dtype=f32)
         if not np.isfinite(a).all():
             raise _Refused(f"{name!r}: {member!r} holds {int((~np.isfinite(a)).sum())} NaN or infinite "
                            f"values; replace them and upload again.")
         return a[..., None], False
-    raise _Refused(f"{name!r}: {member!r} has the image mode {mode!r}, which this loader does not read; "
+    raise _Refused(f"{name!r}: {member!r} has the image mode {im.mode!r}, which this loader does not read; "
                    f"save it as an 8-bit or 16-bit PNG.")
 
 
@@ -1390,10 +1403,12 @@ def _decode_image(blob: bytes, member: str, name: str, size_hw: tuple[int, int],
                   budget: Optional[_PixelBudget] = None, head: Optional[_ImageHead] = None
                   ) -> tuple[np.ndarray, dict]:
     """Image bytes → (H, W, C) float32 in the units of the image's type, resized to `size_hw`
-    (Lanczos, per channel in float: no clamping of 16-bit or float values), upright (EXIF orientation),
-    C = 1 for grey (colour images whose channels are all equal included) or 3; and facts
-    {"alpha": composited over white, "resized": bool}.
+    (Lanczos), upright (EXIF orientation), C = 1 for grey (colour images whose channels are all equal
+    included) or 3; and facts {"alpha": transparent pixels composited over white, "resized": bool}.
 
+    8-bit modes are converted and resized by Pillow in 8 bits (RGBA / LA with premultiplied alpha, then
+    composited over white), as small as the old loader's; 16-bit, 32-bit integer and float images are
+    resized per channel in floating point (mode F: nothing is clamped or rounded to 8 bits).
     The image's size is checked from its header first (:func:`_image_head`): over MAX_IMAGE_PIXELS it is
     refused, and the pixels it will decode are charged to `budget`, before any pixel is decoded.
     Only the first frame of an animated GIF / multi-page TIFF is read.  PIL's own process-wide
@@ -1405,6 +1420,9 @@ def _decode_image(blob: bytes, member: str, name: str, size_hw: tuple[int, int],
     H, W = size_hw
     turned = head.orientation in (5, 6, 7, 8)
     target = (H, W) if turned else (W, H)                                 # PIL (width, height) before turning
+    lanczos = Image.Resampling.LANCZOS
+    turn = (getattr(Image.Transpose, _ORIENTATION[head.orientation]) if head.orientation in _ORIENTATION
+            else None)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -1412,26 +1430,40 @@ def _decode_image(blob: bytes, member: str, name: str, size_hw: tuple[int, int],
                 im.draft("RGB", target)                                   # JPEG: decode at a reduced scale
                 if budget is not None:
                     budget.spend(im.width * im.height, member)
-                a, alpha = _pixels(im, member, name)                      # (h, w, C) float32
-    except _Refused:
+                resized = im.size != target
+                if im.mode in _EIGHT_BIT_MODES:
+                    b = _as_8bit(im)
+                    if resized:
+                        b = b.resize(target, lanczos, reducing_gap=3.0)  # LA / RGBA: premultiplied alpha
+                    if turn is not None:
+                        b = b.transpose(turn)
+                    out = np.asarray(b, dtype=np.float32)
+                    out = out[..., None] if out.ndim == 2 else out
+                    alpha = b.mode in ("LA", "RGBA")
+                    if alpha:
+                        out = _over_white(out)
+                else:
+                    a, alpha = _pixels(im, member, name)                  # (h, w, 1) float32
+                    chans = []
+                    for c in range(a.shape[2]):
+                        ch = Image.fromarray(np.ascontiguousarray(a[..., c]))     # mode F: no clamping
+                        if resized:
+                            ch = ch.resize(target, lanczos, reducing_gap=3.0)
+                        if turn is not None:
+                            ch = ch.transpose(turn)
+                        chans.append(np.asarray(ch, dtype=np.float32))
+                    out = np.stack(chans, axis=-1)
+                    if resized:                                           # Lanczos overshoot stays in range
+                        np.clip(out, a.min(), a.max(), out=out)
+    except _Refused as e:
+        if str(e).startswith("has the image mode"):
+            raise _Refused(f"{name!r}: {member!r} {e}; save it as an 8-bit or 16-bit PNG.") from None
         raise
     except Exception as e:          # noqa: BLE001 - any failure of the decoder on foreign bytes is the file's
         raise _image_failure(e, name, member) from None
-    if a.shape[2] == 3 and (a[..., 0] == a[..., 1]).all() and (a[..., 1] == a[..., 2]).all():
-        a = a[..., :1]                                                    # grey stored as RGB
-    resized = a.shape[:2] != (target[1], target[0])
-    chans = []
-    for c in range(a.shape[2]):
-        ch = Image.fromarray(np.ascontiguousarray(a[..., c]))             # mode F: no clamping
-        if resized:
-            ch = ch.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
-        if head.orientation in _ORIENTATION:
-            ch = ch.transpose(getattr(Image.Transpose, _ORIENTATION[head.orientation]))
-        chans.append(np.asarray(ch, dtype=np.float32))
-    out = np.stack(chans, axis=-1)
-    if resized:                                                           # Lanczos overshoot stays in range
-        np.clip(out, a.min(), a.max(), out=out)
-    return out, {"alpha": alpha, "resized": resized}
+    if out.shape[2] == 3 and (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all():
+        out = out[..., :1]                                                # grey stored as RGB
+    return np.ascontiguousarray(out), {"alpha": alpha, "resized": resized}
 
 
 def _counts(values: Sequence[str], top: int = 8) -> str:
@@ -1514,7 +1546,7 @@ def _scale_images(X: np.ndarray, heads: Sequence[_ImageHead], name: str, chosen:
                              f"them to 0–1; choose 'minmax'.")
         if hi > 0:
             X /= np.float32(hi)
-        why = "" if chosen else ", as the images' bit depth is not declared"
+        why = "" if chosen else f", as the images' range is not declared: {_counts([h.depth for h in heads])}"
         return X, (f"every value ÷ {hi:g}, the largest value in the archive (one rule for all images{why})"
                    f"{how}")
     if rule == "minmax":
