@@ -951,8 +951,9 @@ def _npz_scale(X: np.ndarray, Xt: np.ndarray, dtype: np.dtype, name: str, chosen
     Inferred: uint8 ÷ 255; uint16 ÷ 65535; bool kept (0/1); other integers ÷ 255 when all lie within
     0–255, else ÷ the largest value (min–max when negative); floats kept when within 0–1, ÷ 255 when
     they are whole numbers within 0–255 (8-bit values saved as floats), else kept as they are."""
-    both = np.concatenate([X.ravel(), Xt.ravel()])
-    lo, hi = (float(both.min()), float(both.max())) if both.size else (0.0, 1.0)
+    lo, hi = (float(X.min()), float(X.max())) if X.size else (0.0, 1.0)
+    if Xt.size:
+        lo, hi = min(lo, float(Xt.min())), max(hi, float(Xt.max()))
     kind = dtype.kind
     how = " (as chosen)" if chosen else ""
     rule, div, text = chosen, 1.0, ""
@@ -970,7 +971,7 @@ def _npz_scale(X: np.ndarray, Xt: np.ndarray, dtype: np.dtype, name: str, chosen
                 rule = "max" if lo >= 0 else "minmax"
         elif lo >= 0 and hi <= 1:
             rule, text = "none", "float values kept (all within 0–1)"
-        elif lo >= 0 and hi <= 255 and bool(np.all(both == np.round(both))):
+        elif lo >= 0 and hi <= 255 and all(bool(np.all(np.mod(a, 1) == 0)) for a in (X, Xt)):
             rule, div, text = "div", 255.0, ("float values are whole numbers within 0–255, read as 8-bit "
                                             "values: ÷ 255")
         else:
@@ -1115,7 +1116,7 @@ def _load_npz(raw: bytes, name: str, *, task: Optional[str], seed: int, test_fra
         if opts.image_channels is not None and opts.image_channels != C:
             report.warn(f"The image channels option ({opts.image_channels}) does not apply to {name!r}: its "
                         f"images are used with the {C} channel(s) stored.")
-        report.warnings.extend(_uniformity_warnings(np.concatenate([Xf, Xtf]), repr(name)))
+        report.warnings.extend(_uniformity_warnings(Xf, repr(name), Xtf))
 
     # labels: pool may have missing (NaN / empty string), test may not
     # integer / bool / text labels are classes; float labels: whole numbers with ≤ 20 distinct values
@@ -1562,25 +1563,25 @@ def _scale_images(X: np.ndarray, heads: Sequence[_ImageHead], name: str, chosen:
     return X, f"none: the values are used as they are ({lo:g}–{hi:g}){how}"
 
 
-def _uniformity_warnings(X: np.ndarray, what: str) -> list[str]:
-    """Sentences for a (near-)constant image set, from the scaled (N, C, H, W) pixels."""
-    out: list[str] = []
-    n = len(X)
+def _uniformity_warnings(X: np.ndarray, what: str, more: Optional[np.ndarray] = None) -> list[str]:
+    """Sentences for a (near-)constant image set, from the scaled (N, C, H, W) pixels (X and `more`,
+    e.g. an NPZ's X_test, taken together without copying them into one array)."""
+    parts = [a for a in (X, more) if a is not None and len(a)]
+    n = sum(len(a) for a in parts)
     if n == 0:
-        return out
-    flat = X.reshape(n, -1)
-    if n > 1 and (flat == flat[:1]).all():
-        out.append(f"All {n:,} images in {what} are identical after loading, so nothing in them can tell the "
-                   f"classes apart; check the files, and the bit depth and scaling above.")
-        return out
-    spread = X.reshape(n, X.shape[1], -1).std(axis=2).max(axis=1)       # across pixels, per channel
-    low = int((spread < NEAR_CONSTANT_STD).sum())
+        return []
+    first = parts[0][:1]
+    if n > 1 and all((a == first).all() for a in parts):
+        return [f"All {n:,} images in {what} are identical after loading, so nothing in them can tell the "
+                f"classes apart; check the files, and the bit depth and scaling above."]
+    low = sum(int((a.reshape(len(a), a.shape[1], -1).std(axis=2).max(axis=1) < NEAR_CONSTANT_STD).sum())
+              for a in parts)                                        # spread across pixels, per channel
     if low > n / 2:
-        out.append(f"{low:,} of {n:,} images in {what} are (nearly) uniform: their pixel values vary by less "
-                   f"than 1/255 after scaling. Check that they are not blank or saturated, and that the bit "
-                   f"depth and scaling above are right (e.g. 12-bit data saved in 16-bit files look almost "
-                   f"black ÷ 65535: choose the image scaling 'max').")
-    return out
+        return [f"{low:,} of {n:,} images in {what} are (nearly) uniform: their pixel values vary by less "
+                f"than 1/255 after scaling. Check that they are not blank or saturated, and that the bit "
+                f"depth and scaling above are right (e.g. 12-bit data saved in 16-bit files look almost "
+                f"black ÷ 65535: choose the image scaling 'max')."]
+    return []
 
 
 def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: Optional[tuple[int, int]],
