@@ -1230,8 +1230,8 @@ _EIGHT_BIT_MODES = ("1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGB
 _MODE_NAMES = {"1": "1-bit black and white", "L": "8-bit grey", "LA": "8-bit grey with alpha",
                "La": "8-bit grey with premultiplied alpha", "P": "palette", "PA": "palette with alpha",
                "RGB": "8-bit RGB", "RGBA": "8-bit RGB with alpha", "RGBa": "8-bit RGB with premultiplied alpha",
-               "RGBX": "8-bit RGB with padding", "CMYK": "CMYK", "YCbCr": "YCbCr", "LAB": "CIE L*a*b*",
-               "HSV": "HSV", "I;16": "16-bit grey", "I;16B": "16-bit grey (big-endian)",
+               "RGBX": "8-bit RGB with padding", "CMYK": "CMYK, converted to RGB", "YCbCr": "YCbCr, converted to RGB",
+               "LAB": "CIE L*a*b*, converted to sRGB", "HSV": "HSV, converted to RGB", "I;16": "16-bit grey", "I;16B": "16-bit grey (big-endian)",
                "I;16L": "16-bit grey (little-endian)", "I;16N": "16-bit grey", "I": "32-bit integer grey",
                "F": "32-bit float grey"}
 
@@ -1694,7 +1694,7 @@ def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: Optiona
     im: dict[str, Any] = {
         "size": f"{_hw(size)} (height×width): {size_why}",
         "native sizes": native,
-        "resized": f"{n_resized:,} of {n:,} images (Lanczos resampling, per channel in floating point)"
+        "resized": f"{n_resized:,} of {n:,} images (Lanczos resampling; 16-bit, integer and float images in floating point)"
                    if n_resized else f"none of {n:,} images",
         "modes": _counts([f"{h.mode} ({_MODE_NAMES.get(h.mode, h.mode)})" for h in heads]),
         "bit depth": _counts([h.depth for h in heads]),
