@@ -260,7 +260,7 @@ def test_ycbcr_and_lab_are_converted_to_rgb_properly():
     grey = Image.new("LAB", (1, 1), (128, 128, 128))               # L* ≈ 50, a* = b* = 0 → sRGB grey 119
     x, rep = _one(_save(grey, "TIFF"), "tif")
     assert x.shape == (1, 1, 1) and abs(x[0, 0, 0] - 119 / 255) < 2 / 255
-    assert rep.image["modes"].startswith("LAB (CIE L*a*b*)")
+    assert rep.image["modes"].startswith("LAB (CIE L*a*b*, converted to sRGB)")
     reddish = Image.new("LAB", (1, 1), (128, 200, 160))            # a* > 0: red, b* > 0: yellowish
     x, _ = _one(_save(reddish, "TIFF"), "tif")
     r, g, b = x[:, 0, 0]
