@@ -15,7 +15,7 @@ import sys
 import threading
 import zipfile
 from dataclasses import replace
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import streamlit as st
@@ -285,10 +285,11 @@ def load_upload(data: bytes, filename: str, label_column: Optional[str], seed: i
     return load_file(bytes(data), filename=filename, label_column=label_column or None, seed=seed, options=options)
 
 
-def folder_to_zip(files: list[tuple[str, bytes]], name: str = "folder", progress=None) -> bytes:
+def folder_to_zip(files: list[tuple[str, bytes]], name: str = "folder",
+                  progress: Optional[Callable[[int, int], None]] = None) -> bytes:
     """A folder upload (relative path, content) as an in-memory ZIP for the ZIP-of-class-folders
-    loader; `progress(done, total)` is called as files are packed (about 50 times). ValueError when
-    the browser sent no folder structure to read classes from."""
+    loader. ValueError when the browser sent no folder structure to read classes from.
+    `progress(done, total)`, when given, is called after each file is packed (and once with 0 first)."""
     if not files:
         raise ValueError("The folder upload is empty.")
     if not any("/" in p.replace("\\", "/").strip("/") for p, _ in files):
@@ -296,11 +297,12 @@ def folder_to_zip(files: list[tuple[str, bytes]], name: str = "folder", progress
                          "zip the folder (one subfolder per class) and upload the ZIP instead.")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
-        step = max(1, len(files) // 50)
-        for i, (path, data) in enumerate(files):
+        if progress is not None:
+            progress(0, len(files))
+        for k, (path, data) in enumerate(files, 1):
             zf.writestr(path.replace("\\", "/").lstrip("/"), data)
-            if progress is not None and (i % step == 0 or i + 1 == len(files)):
-                progress(i + 1, len(files))
+            if progress is not None:
+                progress(k, len(files))
     return buf.getvalue()
 
 

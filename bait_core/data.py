@@ -922,26 +922,128 @@ def _npy_headers(zf: zipfile.ZipFile, name: str, max_bytes: int) -> dict[str, tu
 
 def _npz_images(X: np.ndarray, name: str, key: str) -> np.ndarray:
     """Image stack (N, H, W) / (N, H, W, C) / (N, C, H, W) → (N, C, H, W), C ∈ {1, 3}."""
+    return _npz_layout(X, name, key)[0]
+
+
+def _npz_layout(X: np.ndarray, name: str, key: str) -> tuple[np.ndarray, str]:
+    """Image stack → ((N, C, H, W), how the axes were read, for the report)."""
     if X.ndim == 3:
-        X = X[:, None]
+        X, how = X[:, None], "(N, H, W): grey"
     elif X.shape[1] in (1, 3) and X.shape[3] not in (1, 3):
-        pass                                                     # (N, C, H, W)
+        how = "(N, C, H, W)"                                     # (N, C, H, W)
     elif X.shape[3] in (1, 3):
-        X = np.moveaxis(X, 3, 1) if X.shape[1] not in (1, 3) else X   # both ambiguous → NCHW
+        if X.shape[1] not in (1, 3):
+            X, how = np.moveaxis(X, 3, 1), "(N, H, W, C)"
+        else:                                                    # both ambiguous → NCHW
+            how = "(N, C, H, W) (axes 1 and 3 could both be channels; axis 1 was taken)"
     else:
         raise ValueError(f"{name!r}: {key} has shape {X.shape}; expected (N, H, W), (N, H, W, C) "
                          f"or (N, C, H, W) with C = 1 (grey) or 3 (RGB)")
     if X.shape[2] == 0 or X.shape[3] == 0:
         raise ValueError(f"{name!r}: {key} holds images of zero size {X.shape[2:]}")
-    return X
+    return X, how
+
+
+def _npz_scale(X: np.ndarray, Xt: np.ndarray, dtype: np.dtype, name: str, chosen: Optional[str]
+               ) -> tuple[np.ndarray, np.ndarray, str]:
+    """One scaling rule for X and X_test of an NPZ image stack (float64 values, original `dtype`).
+
+    Inferred: uint8 ÷ 255; uint16 ÷ 65535; bool kept (0/1); other integers ÷ 255 when all lie within
+    0–255, else ÷ the largest value (min–max when negative); floats kept when within 0–1, ÷ 255 when
+    they are whole numbers within 0–255 (8-bit values saved as floats), else kept as they are."""
+    lo, hi = (float(X.min()), float(X.max())) if X.size else (0.0, 1.0)
+    if Xt.size:
+        lo, hi = min(lo, float(Xt.min())), max(hi, float(Xt.max()))
+    kind = dtype.kind
+    how = " (as chosen)" if chosen else ""
+    rule, div, text = chosen, 1.0, ""
+    if rule is None:
+        if kind == "b":
+            rule, text = "none", "booleans kept as 0/1"
+        elif dtype == np.uint8:
+            rule = "type"
+        elif dtype == np.uint16:
+            rule = "type"
+        elif kind in "iu":
+            if lo >= 0 and hi <= 255:
+                rule, div, text = "div", 255.0, f"{dtype} values within 0–255 read as 8-bit: ÷ 255"
+            else:
+                rule = "max" if lo >= 0 else "minmax"
+        elif lo >= 0 and hi <= 1:
+            rule, text = "none", "float values kept (all within 0–1)"
+        elif lo >= 0 and hi <= 255 and all(bool(np.all(np.mod(a, 1) == 0)) for a in (X, Xt)):
+            rule, div, text = "div", 255.0, ("float values are whole numbers within 0–255, read as 8-bit "
+                                            "values: ÷ 255")
+        else:
+            rule, text = "none", (f"float values kept as they are ({lo:g}–{hi:g}, not within 0–1; choose the "
+                                  f"image scaling 'minmax' to map them to 0–1)")
+    if rule == "type":
+        if kind == "f":
+            if lo < 0 or hi > 1:
+                raise ValueError(f"{name!r}: X holds float values {lo:g}–{hi:g}, outside 0–1, so 'type' "
+                                 f"scaling cannot keep them; choose 'max' or 'minmax'.")
+            div, text = 1.0, "float values kept (all within 0–1)"
+        elif kind == "u":
+            div = float(np.iinfo(dtype).max)
+            text = f"{dtype} ÷ {div:,.0f}, the maximum of its type"
+        elif kind == "b":
+            div, text = 1.0, "booleans kept as 0/1"
+        else:
+            raise ValueError(f"{name!r}: X holds signed integers ({dtype}), so 'type' scaling has no range to "
+                             f"divide by; choose 'max' or 'minmax'.")
+    elif rule == "max":
+        if lo < 0:
+            raise ValueError(f"{name!r}: X holds negative values (down to {lo:g}), so 'max' scaling cannot map "
+                             f"them to 0–1; choose 'minmax'.")
+        div = hi if hi > 0 else 1.0
+        text = f"every value ÷ {hi:g}, the largest value in X and X_test"
+    elif rule == "minmax":
+        X, Xt = X - lo, Xt - lo
+        div = (hi - lo) if hi > lo else 1.0
+        text = f"(value − {lo:g}) ÷ ({hi:g} − {lo:g}): the smallest value in X and X_test → 0, the largest → 1"
+    elif rule == "none" and not text:
+        text = f"none: the values are used as they are ({lo:g}–{hi:g})"
+    if div != 1.0:
+        X, Xt = X / div, Xt / div
+    return X, Xt, text + how + ("" if chosen else " (inferred; an image scaling option overrides it)")
+
+
+def _npz_task(y_all: np.ndarray, task: Optional[str]) -> tuple[Optional[str], str]:
+    """(task, the rule that chose it) for an NPZ's labels (y and y_test together)."""
+    if task is not None:
+        return task, "as chosen"
+    kind = y_all.dtype.kind
+    if kind == "b":
+        return "classification", "y holds booleans"
+    if kind in "iu":
+        return "classification", f"y holds integers ({y_all.dtype}): in an NPZ integer labels are classes"
+    if kind in "US":
+        return "classification", "y holds text"
+    vals = y_all[~np.isnan(y_all)]
+    if len(vals) == 0:
+        return None, "y holds no labels"                 # _encode_labels says what is wrong
+    n_distinct = len(np.unique(vals))
+    if np.all(vals == np.round(vals)):
+        if n_distinct <= MAX_CLASSES_INFERRED:
+            return "classification", (f"y holds floats that are whole numbers with {n_distinct} distinct "
+                                      f"values (at most {MAX_CLASSES_INFERRED}: classes)")
+        return "regression", (f"y holds whole numbers with {n_distinct} distinct values (more than "
+                              f"{MAX_CLASSES_INFERRED}: a quantity)")
+    return "regression", "y holds floats that are not all whole numbers"
 
 
 def _load_npz(raw: bytes, name: str, *, task: Optional[str], seed: int, test_fraction: float,
               max_rows: int, max_bytes: int, standardize: bool,
               options: Optional[ReadOptions] = None) -> Dataset:
-    """NPZ with X, y and optionally X_test, y_test (and feature_names) → Dataset."""
+    """NPZ with X, y and optionally X_test, y_test (and feature_names) → Dataset.
+
+    The reading report states the arrays found (shapes, dtypes), the image layout and value scaling
+    (:func:`_npz_scale`), the feature names, and the task with its rule (:func:`_npz_task`)."""
+    from .reading import ColumnReading
+
+    opts = options or ReadOptions()
     with _zip_total(raw, name, "NPZ", max_bytes) as zf:
-        _npy_headers(zf, name, max_bytes)             # sizes and dtypes checked before any array is read
+        headers = _npy_headers(zf, name, max_bytes)   # sizes and dtypes checked before any array is read
     wanted = ("x", "y", "x_test", "y_test", "feature_names")
     try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
@@ -978,25 +1080,48 @@ def _load_npz(raw: bytes, name: str, *, task: Optional[str], seed: int, test_fra
             raise ValueError(f"{name!r}: {kx} has {len(a)} rows but {ky} has {len(b)} labels")
     if has_test and (Xt.ndim != X.ndim or (X.ndim == 2 and Xt.shape[1:] != X.shape[1:])):
         raise ValueError(f"{name!r}: X_test has shape {Xt.shape}, incompatible with X {X.shape}")
+    report = ReadingReport(file=name, format="NPZ")
+    shapes = {k: headers.get(k.lower()) for k in files}
+    used = {"x", "y", "x_test", "y_test"} | ({"feature_names"} if X.ndim == 2 else set())
+    report.arrays = [f"{k}: shape {tuple(sh[0])}, {sh[1]}" + ("" if k.lower() in used else " (not used)")
+                     for k, sh in shapes.items() if sh is not None]
     is_image = X.ndim > 2
+    x_dtype = X.dtype
     if is_image:
-        X = _npz_images(X, name, "X")
+        X, layout = _npz_layout(X, name, "X")
         if has_test:
             Xt = _npz_images(Xt, name, "X_test")
             if Xt.shape[1:] != X.shape[1:]:
                 raise ValueError(f"{name!r}: X_test images are {Xt.shape[1:]} but X images are "
                                  f"{X.shape[1:]} (C, H, W)")
+        else:
+            Xt = X[:0]
     Xf, Xtf = X.astype(np.float64), Xt.astype(np.float64)
     _check_finite(Xf, f"{name!r} X", None if is_image else [f"column {j}" for j in range(X.shape[1])])
     _check_finite(Xtf, f"{name!r} X_test", None if is_image else [f"column {j}" for j in range(X.shape[1])])
-    if is_image and (X.dtype == np.uint8 or (Xf.min() >= 0 and 1 < max(Xf.max(), Xtf.max(initial=0)) <= 255)):
-        Xf, Xtf = Xf / 255.0, Xtf / 255.0
+    if is_image:
+        both = (Xf.min(), Xf.max()) if not has_test else (min(Xf.min(), Xtf.min()), max(Xf.max(), Xtf.max()))
+        Xf, Xtf, scaling = _npz_scale(Xf, Xtf, x_dtype, name, opts.image_scaling)
+        C, H, W = X.shape[1:]
+        report.image = {
+            "size": f"{H}×{W} (height×width), as stored",
+            "layout": f"{layout} → (N, C, H, W) = {tuple(X.shape)}"
+                      + (f"; X_test {tuple(Xt.shape)}" if has_test else ""),
+            "channels": "1 (grey)" if C == 1 else "3 (RGB)",
+            "dtype": str(x_dtype),
+            "value range": f"{both[0]:g}–{both[1]:g} before scaling",
+            "scaling": scaling,
+        }
+        report.inferred["image_scaling"] = opts.image_scaling is None
+        if opts.image_channels is not None and opts.image_channels != C:
+            report.warn(f"The image channels option ({opts.image_channels}) does not apply to {name!r}: its "
+                        f"images are used with the {C} channel(s) stored.")
+        report.warnings.extend(_uniformity_warnings(Xf, repr(name), Xtf))
 
     # labels: pool may have missing (NaN / empty string), test may not
-    # integer / bool / text labels are classes; float labels follow the table inference rule
+    # integer / bool / text labels are classes; float labels: whole numbers with ≤ 20 distinct values
     y_all = np.concatenate([y, yt])
-    if task is None and y_all.dtype.kind in "biuUS":
-        task = "classification"
+    task, task_reason = _npz_task(y_all, task)
     series = pd.Series(y_all.astype(str) if y_all.dtype.kind in "US" else y_all)
     yv, classes, task = _encode_labels(series, task, col="y", name=name, text_file=False)
     yp, ytv = yv[: len(y)], yv[len(y):]
@@ -1018,21 +1143,61 @@ def _load_npz(raw: bytes, name: str, *, task: Optional[str], seed: int, test_fra
         fn = arrs.get("feature_names")
         if fn is not None and fn.ndim == 1 and len(fn) == X.shape[1]:
             feat_names = [str(v) for v in fn]
+            named = "from the feature_names array"
         else:
             feat_names = [f"x{j}" for j in range(X.shape[1])]
+            named = ("generated (x0, x1, …): " + ("no feature_names array" if fn is None else
+                     f"feature_names has shape {fn.shape}, not ({X.shape[1]},)"))
+            if fn is not None:
+                report.warn(f"{name!r}: feature_names has shape {fn.shape} but X has {X.shape[1]} columns, so "
+                            f"it was not used; the features are named x0, x1, …")
         if standardize:
             (Xpool, Xtest), _, _ = _standardize(Xpool, Xtest)
+        detail = "standardised with the pool's mean and std" if standardize else "values as stored"
+        report.columns = [ColumnReading(f, "numeric", detail if j == 0 else "") for j, f in enumerate(feat_names)]
+        report.columns.append(ColumnReading("y", "label"))
+        report.arrays.append(f"feature names {named}")
+    report.label_column = "y"
+    report.rows_read = len(y) + len(yt)
+    report.task, report.task_reason = task, task_reason
+    report.inferred["task"] = opts.task is None
+    if task == "classification":
+        counts = np.bincount(yv[yv >= 0], minlength=len(classes))
+        report.classes = {c: int(k) for c, k in zip(classes, counts)}
+        report.rows_without_label = int((yp < 0).sum())
+    else:
+        report.rows_without_label = int(np.isnan(yp).sum())
+    if report.rows_without_label:
+        report.unlabeled_reason = "NaN or empty values in y"
     return _finish(name=name, source=f"file:{name}", task=task, X=Xpool, y=yp[pool],
                    X_test=Xtest, y_test=ytest, classes=classes,
                    images=_to_uint8_images(Xpool) if is_image else None,
                    images_test=_to_uint8_images(Xtest) if is_image else None,
-                   feature_names=feat_names)
+                   feature_names=feat_names, report=report)
+
+
+_SKIP_REASONS = (
+    ("__MACOSX", "macOS metadata (under '__MACOSX/')"),
+    (".", "hidden files (names starting with '.', e.g. '.DS_Store')"),
+    ("Thumbs.db", "Windows thumbnails and folder settings (Thumbs.db, desktop.ini)"),
+)
+
+
+def _skip_reason(path: str) -> Optional[str]:
+    """Why an archive member is skipped (hidden files, macOS resource forks, OS clutter), or None."""
+    parts = PurePosixPath(path.replace("\\", "/")).parts
+    if "__MACOSX" in parts:
+        return _SKIP_REASONS[0][1]
+    if any(p.startswith(".") for p in parts):
+        return _SKIP_REASONS[1][1]
+    if any(p in _SKIPPED_NAMES for p in parts):
+        return _SKIP_REASONS[2][1]
+    return None
 
 
 def _skipped(path: str) -> bool:
     """Hidden files, macOS resource forks and OS clutter inside an archive."""
-    parts = PurePosixPath(path.replace("\\", "/")).parts
-    return any(p.startswith(".") or p in _SKIPPED_NAMES for p in parts)
+    return _skip_reason(path) is not None
 
 
 class _PixelBudget:
@@ -1056,20 +1221,98 @@ class _PixelBudget:
 _ORIENTATION = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE",
                 6: "ROTATE_270", 7: "TRANSVERSE", 8: "ROTATE_90"}
 
+# Image size and value rules (issue 10, items 4 and 13); all stated in the reading report.
+MAX_NATIVE_SIDE = 64            # a size shared by every image, up to 64×64, is kept as it is
+DEFAULT_IMAGE_SIZE = (28, 28)   # otherwise images are resized to this (height, width)
+NEAR_CONSTANT_STD = 1 / 255     # an image whose values vary less than this (after scaling) is "uniform"
+_EIGHT_BIT_MODES = ("1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB",
+                    "HSV")
+_MODE_NAMES = {"1": "1-bit black and white", "L": "8-bit grey", "LA": "8-bit grey with alpha",
+               "La": "8-bit grey with premultiplied alpha", "P": "palette", "PA": "palette with alpha",
+               "RGB": "8-bit RGB", "RGBA": "8-bit RGB with alpha", "RGBa": "8-bit RGB with premultiplied alpha",
+               "RGBX": "8-bit RGB with padding", "CMYK": "CMYK, converted to RGB", "YCbCr": "YCbCr, converted to RGB",
+               "LAB": "CIE L*a*b*, converted to sRGB", "HSV": "HSV, converted to RGB", "I;16": "16-bit grey", "I;16B": "16-bit grey (big-endian)",
+               "I;16L": "16-bit grey (little-endian)", "I;16N": "16-bit grey", "I": "32-bit integer grey",
+               "F": "32-bit float grey"}
 
-def _decode_image(blob: bytes, member: str, name: str, size_hw: tuple[int, int],
-                  budget: Optional[_PixelBudget] = None) -> np.ndarray:
-    """Image bytes → resized (H, W) uint8 if grey, (H, W, 3) if colour (alpha over white).
 
-    The image's size is read from its header first (PIL opens lazily): over MAX_IMAGE_PIXELS it is
-    refused, and the pixels it will decode are charged to `budget`, before any pixel is decoded.
-    Only the first frame of an animated GIF / multi-page TIFF is read.  PIL's own process-wide
-    decompression-bomb limit is left as it is; its warning is an error here."""
+class _Refused(ValueError):
+    """A limit refused the file (re-raised as is, not re-worded as 'not readable')."""
+
+
+@dataclass
+class _ImageHead:
+    """What an image's header says, before any pixel is decoded."""
+
+    member: str
+    mode: str
+    size_hw: tuple[int, int]             # upright (EXIF orientation applied): (height, width)
+    orientation: int
+    depth: str                           # "8-bit", "16-bit", "32-bit float", ... (for the report)
+    divisor: Optional[float]             # the maximum of the type's range; None when not declared
+    is_float: bool = False
+    note: str = ""                       # e.g. a 16-bit colour PNG that Pillow reads at 8 bits
+
+
+def _image_failure(e: BaseException, name: str, member: str) -> ValueError:
+    """A decoder's exception on an archive member, as a sentence naming it."""
+    from PIL import Image
+
+    if isinstance(e, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        # PIL's own check fired while reading the header (it knows the pixel count, not our limit)
+        got = re.search(r"\((\d+) pixels\)", str(e))
+        size = f"{int(got.group(1)) / 1e6:.0f} megapixels" if got else "larger than PIL's decompression-bomb limit"
+        return ValueError(f"{name!r}: {member!r} is {size}; images over {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels "
+                          f"are refused. Shrink it and upload again.")
+    if isinstance(e, MemoryError):
+        return ValueError(f"{name!r}: {member!r} needs more memory to decode than is available")
+    return ValueError(f"{name!r}: {member!r} is not a readable image ({type(e).__name__}: {e})")
+
+
+def _declared_depth(im: Any, blob: bytes) -> tuple[str, Optional[float], bool, str]:
+    """(bit depth for the report, type maximum or None, is float, note) of an opened image.
+
+    Pillow opens 16-bit grey PNG / TIFF as I;16 (values 0–65535), 32-bit TIFF as I or F, 16-bit PGM as I
+    (values rescaled by Pillow to 0–65535), and 16-bit colour PNG (48/64-bit RGB(A), 16-bit grey+alpha)
+    as 8-bit RGB(A): it keeps the high byte of each sample, so those values are right but quantised."""
+    mode = im.mode
+    if mode in _EIGHT_BIT_MODES:
+        bits = None
+        if blob[:8] == b"\x89PNG\r\n\x1a\n" and len(blob) >= 26 and blob[12:16] == b"IHDR":
+            bits = blob[24] if blob[25] in (2, 4, 6) else None          # colour / grey+alpha PNG
+        elif getattr(im, "format", None) == "TIFF":
+            b = im.tag_v2.get(258) if hasattr(im, "tag_v2") else None
+            bits = max(b) if isinstance(b, tuple) and b else b if isinstance(b, int) else None
+        if bits is not None and bits > 8:
+            return (f"{bits}-bit per channel (read at 8 bits)", 255.0, False,
+                    f"Pillow reads {bits}-bit colour at 8 bits per channel (the high byte)")
+        return ("1-bit" if mode == "1" else "8-bit"), 255.0, False, ""
+    if mode.startswith("I;16"):
+        return "16-bit", 65535.0, False, ""
+    if mode == "I":
+        if getattr(im, "format", None) in ("PPM", "PGM"):
+            return "16-bit", 65535.0, False, "Pillow rescales PGM/PPM values to 0–65535"
+        if getattr(im, "format", None) == "TIFF" and hasattr(im, "tag_v2"):
+            b, sf = im.tag_v2.get(258), im.tag_v2.get(339)
+            bits = b[0] if isinstance(b, tuple) and b else b if isinstance(b, int) else None
+            sf = sf[0] if isinstance(sf, tuple) and sf else sf
+            if bits and sf in (None, 1):
+                return f"{bits}-bit unsigned integer", float(2 ** int(bits) - 1), False, ""
+            if bits and sf == 2:
+                return f"{bits}-bit signed integer", None, False, ""
+        return "32-bit integer (range not declared)", None, False, ""
+    if mode == "F":
+        return "32-bit float", None, True, ""
+    raise _Refused(f"has the image mode {mode!r}, which this loader does not read")
+
+
+def _image_head(blob: bytes, member: str, name: str) -> _ImageHead:
+    """Header facts of one image (PIL opens lazily: no pixel is decoded). Refuses empty images, zero
+    sizes and images over MAX_IMAGE_PIXELS, naming the member."""
     from PIL import Image
 
     if len(blob) == 0:
         raise ValueError(f"{name!r}: image {member!r} is empty (0 bytes)")
-    H, W = size_hw
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -1078,75 +1321,306 @@ def _decode_image(blob: bytes, member: str, name: str, size_hw: tuple[int, int],
                 if w * h > MAX_IMAGE_PIXELS:
                     raise _Refused(
                         f"{name!r}: {member!r} is {w}×{h} = {w * h / 1e6:.0f} megapixels; images over "
-                        f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels are refused. Shrink it (the model sees "
-                        f"{W}×{H}) and upload again.")
+                        f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels are refused. Shrink it and upload again.")
                 if w == 0 or h == 0:
                     raise _Refused(f"{name!r}: image {member!r} has zero size {im.size}")
                 orientation = im.getexif().get(0x0112, 1)
-                turned = orientation in (5, 6, 7, 8)                    # width and height swap
-                im.draft("RGB", (H, W) if turned else (W, H))           # JPEG: decode at a reduced scale
-                if budget is not None:
-                    budget.spend(im.width * im.height, member)
-                target = (H, W) if turned else (W, H)
-                if im.mode in ("LA", "PA", "P", "RGBa", "La") or (im.mode != "RGBA" and "transparency" in im.info):
-                    im = im.convert("RGBA")
-                if im.mode == "RGBA":
-                    if im.getextrema()[3][0] < 255:                     # some transparency: over white
-                        small = im.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)  # premultiplied alpha
-                        bg = Image.new("RGBA", small.size, (255, 255, 255, 255))
-                        small = Image.alpha_composite(bg, small).convert("RGB")
-                    else:
-                        small = im.convert("RGB").resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
-                elif im.mode == "1":                                    # 1-bit: grey
-                    small = im.convert("L").resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
-                elif im.mode in ("L", "RGB"):
-                    small = im.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
-                else:                                                   # 1, I, F, CMYK, YCbCr, I;16, …
-                    small = im.convert("RGB").resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
-                if orientation in _ORIENTATION:
-                    small = small.transpose(getattr(Image.Transpose, _ORIENTATION[orientation]))
-                arr = np.asarray(small, dtype=np.uint8)                 # (H, W) or (H, W, 3)
+                orientation = orientation if orientation in _ORIENTATION else 1
+                try:
+                    depth, divisor, is_float, note = _declared_depth(im, blob)
+                except _Refused as e:
+                    raise _Refused(f"{name!r}: {member!r} {e}; save it as an 8-bit or 16-bit PNG.") from None
+                mode = im.mode
     except _Refused:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        # PIL's own check fired while reading the header (it knows the pixel count, not our limit)
-        got = re.search(r"\((\d+) pixels\)", str(e))
-        size = f"{int(got.group(1)) / 1e6:.0f} megapixels" if got else "larger than PIL's decompression-bomb limit"
-        raise ValueError(f"{name!r}: {member!r} is {size}; images over {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels "
-                         f"are refused. Shrink it (the model sees {W}×{H}) and upload again.") from None
-    except MemoryError:
-        raise ValueError(f"{name!r}: {member!r} needs more memory to decode than is available") from None
     except Exception as e:          # noqa: BLE001 - any failure of the decoder on foreign bytes is the file's
-        raise ValueError(f"{name!r}: {member!r} is not a readable image ({type(e).__name__}: {e})") from None
-    if arr.ndim == 2:
-        return arr.copy()
-    if (arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all():
-        return arr[..., 0].copy()                                                # (H, W)
-    return arr
+        raise _image_failure(e, name, member) from None
+    hw = (w, h) if orientation in (5, 6, 7, 8) else (h, w)               # width and height swap
+    return _ImageHead(member, mode, hw, orientation, depth, divisor, is_float, note)
 
 
-class _Refused(ValueError):
-    """A limit refused the file (re-raised as is, not re-worded as 'not readable')."""
+def _as_8bit(im: Any) -> Any:
+    """An 8-bit-family image (see _EIGHT_BIT_MODES) as a PIL image in L, RGB, LA or RGBA (the last two
+    only when some pixel is transparent).
+
+    1-bit → 0/255 grey; P → its palette colours (with alpha when it has transparency); La / RGBa
+    (premultiplied) → LA / RGBA; CMYK, YCbCr, HSV → RGB by Pillow; LAB → sRGB by LittleCMS (Pillow's
+    own LAB → RGB conversion does not convert the colour space)."""
+    mode = im.mode
+    if mode == "1":
+        return im.convert("L")
+    if mode in ("L", "RGB") and "transparency" not in im.info:
+        return im
+    if mode == "P" and "transparency" not in im.info:
+        return im.convert("RGB")
+    if mode in ("RGBX", "CMYK", "YCbCr", "HSV"):
+        return im.convert("RGB")
+    if mode == "LAB":
+        from PIL import ImageCms
+        to_srgb = ImageCms.buildTransform(ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"),
+                                          "LAB", "RGB")
+        return ImageCms.applyTransform(im, to_srgb)
+    if mode in ("L", "LA", "La"):                                       # grey with alpha (or a tRNS value)
+        out = im.convert("LA")
+    elif mode in ("P", "PA", "RGB", "RGBA", "RGBa"):
+        out = im.convert("RGBA")
+    else:
+        raise _Refused(f"has the image mode {mode!r}, which this loader does not read")
+    if out.getextrema()[-1][0] == 255:                                  # fully opaque: drop alpha
+        return out.convert(out.mode[:-1])
+    return out
 
 
-def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: tuple[int, int],
+def _over_white(a: np.ndarray) -> np.ndarray:
+    """(h, w, C+1) 8-bit values with alpha last → (h, w, C) composited over white."""
+    alpha = a[..., -1:] / np.float32(255.0)
+    return a[..., :-1] * alpha + np.float32(255.0) * (1 - alpha)
+
+
+def _pixels(im: Any, member: str, name: str) -> tuple[np.ndarray, bool]:
+    """An opened image's pixels as (h, w, C) float32 in the units of its type (0–255 for the 8-bit
+    modes, 0–65535 for 16-bit, raw for I and F), C = 1 or 3, and whether alpha was composited
+    (transparent pixels over white). 8-bit modes go through :func:`_as_8bit`; I;16* / I / F keep
+    their values (NaN or infinite floats are refused)."""
+    f32 = np.float32
+    if im.mode in _EIGHT_BIT_MODES:
+        b = _as_8bit(im)
+        a = np.asarray(b, dtype=f32)
+        a = a[..., None] if a.ndim == 2 else a
+        return (_over_white(a), True) if b.mode in ("LA", "RGBA") else (a, False)
+    if im.mode.startswith("I;16") or im.mode == "I":
+        return np.asarray(im).astype(np.float64).astype(f32)[..., None], False
+    if im.mode == "F":
+        a = np.asarray(im, dtype=f32)
+        if not np.isfinite(a).all():
+            raise _Refused(f"{name!r}: {member!r} holds {int((~np.isfinite(a)).sum())} NaN or infinite "
+                           f"values; replace them and upload again.")
+        return a[..., None], False
+    raise _Refused(f"{name!r}: {member!r} has the image mode {im.mode!r}, which this loader does not read; "
+                   f"save it as an 8-bit or 16-bit PNG.")
+
+
+def _decode_image(blob: bytes, member: str, name: str, size_hw: tuple[int, int],
+                  budget: Optional[_PixelBudget] = None, head: Optional[_ImageHead] = None
+                  ) -> tuple[np.ndarray, dict]:
+    """Image bytes → (H, W, C) float32 in the units of the image's type, resized to `size_hw`
+    (Lanczos), upright (EXIF orientation), C = 1 for grey (colour images whose channels are all equal
+    included) or 3; and facts {"alpha": transparent pixels composited over white, "resized": bool}.
+
+    8-bit modes are converted and resized by Pillow in 8 bits (RGBA / LA with premultiplied alpha, then
+    composited over white), as small as the old loader's; 16-bit, 32-bit integer and float images are
+    resized per channel in floating point (mode F: nothing is clamped or rounded to 8 bits).
+    The image's size is checked from its header first (:func:`_image_head`): over MAX_IMAGE_PIXELS it is
+    refused, and the pixels it will decode are charged to `budget`, before any pixel is decoded.
+    Only the first frame of an animated GIF / multi-page TIFF is read.  PIL's own process-wide
+    decompression-bomb limit is left as it is; its warning is an error here.  Values are NOT scaled
+    here: one rule for the whole archive is applied by the caller (:func:`_scale_images`)."""
+    from PIL import Image
+
+    head = head or _image_head(blob, member, name)
+    H, W = size_hw
+    turned = head.orientation in (5, 6, 7, 8)
+    target = (H, W) if turned else (W, H)                                 # PIL (width, height) before turning
+    lanczos = Image.Resampling.LANCZOS
+    turn = (getattr(Image.Transpose, _ORIENTATION[head.orientation]) if head.orientation in _ORIENTATION
+            else None)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(blob)) as im:
+                im.draft("RGB", target)                                   # JPEG: decode at a reduced scale
+                if budget is not None:
+                    budget.spend(im.width * im.height, member)
+                resized = im.size != target
+                if im.mode in _EIGHT_BIT_MODES:
+                    b = _as_8bit(im)
+                    if resized:
+                        b = b.resize(target, lanczos, reducing_gap=3.0)  # LA / RGBA: premultiplied alpha
+                    if turn is not None:
+                        b = b.transpose(turn)
+                    out = np.asarray(b, dtype=np.float32)
+                    out = out[..., None] if out.ndim == 2 else out
+                    alpha = b.mode in ("LA", "RGBA")
+                    if alpha:
+                        out = _over_white(out)
+                else:
+                    a, alpha = _pixels(im, member, name)                  # (h, w, 1) float32
+                    chans = []
+                    for c in range(a.shape[2]):
+                        ch = Image.fromarray(np.ascontiguousarray(a[..., c]))     # mode F: no clamping
+                        if resized:
+                            ch = ch.resize(target, lanczos, reducing_gap=3.0)
+                        if turn is not None:
+                            ch = ch.transpose(turn)
+                        chans.append(np.asarray(ch, dtype=np.float32))
+                    out = np.stack(chans, axis=-1)
+                    if resized:                                           # Lanczos overshoot stays in range
+                        np.clip(out, a.min(), a.max(), out=out)
+    except _Refused as e:
+        if str(e).startswith("has the image mode"):
+            raise _Refused(f"{name!r}: {member!r} {e}; save it as an 8-bit or 16-bit PNG.") from None
+        raise
+    except Exception as e:          # noqa: BLE001 - any failure of the decoder on foreign bytes is the file's
+        raise _image_failure(e, name, member) from None
+    if out.shape[2] == 3 and (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all():
+        out = out[..., :1]                                                # grey stored as RGB
+    return np.ascontiguousarray(out), {"alpha": alpha, "resized": resized}
+
+
+def _counts(values: Sequence[str], top: int = 8) -> str:
+    """'a: 3, b: 1' by decreasing count (the `top` most common, then how many more)."""
+    from collections import Counter
+    common = Counter(values).most_common()
+    more = f", … ({len(common) - top} more)" if len(common) > top else ""
+    return ", ".join(f"{k}: {n:,}" for k, n in common[:top]) + more
+
+
+def _hw(hw: tuple[int, int]) -> str:
+    return f"{hw[0]}×{hw[1]}"
+
+
+def _choose_size(sizes: Sequence[tuple[int, int]], chosen: Optional[tuple[int, int]]
+                 ) -> tuple[tuple[int, int], str]:
+    """(height, width) the images become, and why (for the report)."""
+    if chosen is not None:
+        return (int(chosen[0]), int(chosen[1])), "as chosen"
+    distinct = set(sizes)
+    if len(distinct) == 1:
+        (h, w), = distinct
+        if h <= MAX_NATIVE_SIDE and w <= MAX_NATIVE_SIDE:
+            return (h, w), f"the native size, shared by all images and at most {MAX_NATIVE_SIDE}×{MAX_NATIVE_SIDE}"
+        return DEFAULT_IMAGE_SIZE, (f"the default, as the images ({_hw((h, w))}) are larger than "
+                                    f"{MAX_NATIVE_SIDE}×{MAX_NATIVE_SIDE}; choose another image size to change it")
+    return DEFAULT_IMAGE_SIZE, (f"the default, as the images have {len(distinct)} different sizes; choose "
+                                f"another image size to change it")
+
+
+def _scale_images(X: np.ndarray, heads: Sequence[_ImageHead], name: str, chosen: Optional[str]
+                  ) -> tuple[np.ndarray, str]:
+    """One scaling rule for the whole archive, applied in place to X (N, C, H, W) float32 in each
+    image's own units; returns (X, the rule as a sentence).
+
+    Inferred rule: when every image's type range is known (8-bit, 16-bit, declared unsigned integers)
+    and any float images lie within 0–1, each value is divided by its type's maximum ("type") — never by
+    an image's own range, so brightness differences between images (and classes) survive.  When no
+    image's range is known (32-bit integers without a declared depth: "max", ÷ the archive's largest
+    value; floats outside 0–1 or signed integers: "minmax", the archive's smallest → 0 and largest → 1)
+    one data-derived rule covers all images.  A mix of the two is refused: no single rule fits."""
+    floats = [k for k, h in enumerate(heads) if h.is_float]
+    fmin = float(X[floats].min()) if floats else 0.0
+    fmax = float(X[floats].max()) if floats else 1.0
+    typed = [h.divisor is not None or (h.is_float and 0.0 <= fmin and fmax <= 1.0) for h in heads]
+    lo, hi = (float(X.min()), float(X.max())) if X.size else (0.0, 1.0)
+    rule = chosen
+    if rule is None:
+        if all(typed):
+            rule = "type"
+        elif not any(typed):
+            rule = "max" if lo >= 0 and not floats else "minmax"
+        else:
+            a = next(h for h, t in zip(heads, typed) if t)
+            b = next(h for h, t in zip(heads, typed) if not t)
+            raise ValueError(
+                f"{name!r} mixes images of a known range ({a.depth}, e.g. {a.member!r}) with images whose "
+                f"range is not declared ({b.depth}, e.g. {b.member!r}); no single scaling fits both. Save "
+                f"them in one format, or choose an image scaling ('max' or 'minmax') for the whole archive.")
+    how = "" if chosen is None else " (as chosen)"
+    if rule == "type":
+        bad = [h for h in heads if h.divisor is None and not h.is_float]
+        if bad:
+            raise ValueError(f"{name!r}: {bad[0].member!r} is a {bad[0].depth} image, so 'type' scaling has no "
+                             f"range to divide by; choose 'max' or 'minmax'.")
+        if floats and (fmin < 0.0 or fmax > 1.0):
+            raise ValueError(f"{name!r}: float images hold values {fmin:g}–{fmax:g}, outside 0–1, so 'type' "
+                             f"scaling cannot keep them; choose 'max' or 'minmax'.")
+        div = np.array([1.0 if h.divisor is None else h.divisor for h in heads], dtype=np.float32)
+        X /= div[:, None, None, None]
+        parts = sorted({(h.divisor, h.depth if h.divisor != 255 else "8-bit") for h in heads if h.divisor},
+                       key=lambda t: t[0])
+        text = ", ".join(f"{d} ÷ {v:,.0f}" for v, d in parts)
+        if floats:
+            text += (", " if text else "") + "float values kept (all within 0–1)"
+        return X, f"each value ÷ the maximum of its bit depth ({text}), one rule for the whole archive{how}"
+    if rule == "max":
+        if lo < 0:
+            raise ValueError(f"{name!r} holds negative values (down to {lo:g}), so 'max' scaling cannot map "
+                             f"them to 0–1; choose 'minmax'.")
+        if hi > 0:
+            X /= np.float32(hi)
+        why = "" if chosen else f", as the images' range is not declared: {_counts([h.depth for h in heads])}"
+        return X, (f"every value ÷ {hi:g}, the largest value in the archive (one rule for all images{why})"
+                   f"{how}")
+    if rule == "minmax":
+        if hi > lo:
+            X -= np.float32(lo)
+            X /= np.float32(hi - lo)
+        else:
+            X[...] = 0.0
+        why = "" if chosen else (", as the float values lie outside 0–1" if floats else
+                                 ", as the images hold signed integers")
+        return X, (f"(value − {lo:g}) ÷ ({hi:g} − {lo:g}): the archive's smallest value → 0 and largest → 1 "
+                   f"(one rule for all images{why}){how}")
+    return X, f"none: the values are used as they are ({lo:g}–{hi:g}){how}"
+
+
+def _uniformity_warnings(X: np.ndarray, what: str, more: Optional[np.ndarray] = None) -> list[str]:
+    """Sentences for a (near-)constant image set, from the scaled (N, C, H, W) pixels (X and `more`,
+    e.g. an NPZ's X_test, taken together without copying them into one array)."""
+    parts = [a for a in (X, more) if a is not None and len(a)]
+    n = sum(len(a) for a in parts)
+    if n == 0:
+        return []
+    first = parts[0][:1]
+    if n > 1 and all((a == first).all() for a in parts):
+        return [f"All {n:,} images in {what} are identical after loading, so nothing in them can tell the "
+                f"classes apart; check the files, and the bit depth and scaling above."]
+    low = sum(int((a.reshape(len(a), a.shape[1], -1).std(axis=2).max(axis=1) < NEAR_CONSTANT_STD).sum())
+              for a in parts)                                        # spread across pixels, per channel
+    if low > n / 2:
+        return [f"{low:,} of {n:,} images in {what} are (nearly) uniform: their pixel values vary by less "
+                f"than 1/255 after scaling. Check that they are not blank or saturated, and that the bit "
+                f"depth and scaling above are right (e.g. 12-bit data saved in 16-bit files look almost "
+                f"black ÷ 65535: choose the image scaling 'max')."]
+    return []
+
+
+def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: Optional[tuple[int, int]],
               seed: int, test_fraction: float, max_rows: int, max_bytes: int,
               options: Optional[ReadOptions] = None) -> Dataset:
-    """ZIP with one folder of images per class (optionally under one top folder) → Dataset."""
+    """ZIP with one folder of images per class (optionally under one top folder) → Dataset.
+
+    Size: `image_size` (height, width) when given; else the images' native size when they all share
+    one up to 64×64; else 28×28.  Values: one scaling rule for the whole archive (:func:`_scale_images`).
+    Channels: 3 when any image is in colour (grey images repeated), else 1 (`options.image_channels`
+    overrides; colour → grey uses the ITU-R 601 luma weights, as Pillow's "L").  Everything inferred
+    is stated in ``dataset.report``."""
+    opts = options or ReadOptions()
     if task == "regression":
         raise ValueError(f"{name!r}: a ZIP of class folders is a classification dataset; "
                          f"task='regression' is not possible")
-    try:
-        H, W = (int(v) for v in image_size)
-    except (TypeError, ValueError):
-        raise ValueError(f"image_size must be (height, width), got {image_size!r}") from None
-    if H < 1 or W < 1:
-        raise ValueError(f"image_size must be positive, got {image_size!r}")
+    if image_size is not None:
+        try:
+            H, W = (int(v) for v in image_size)
+        except (TypeError, ValueError):
+            raise ValueError(f"image_size must be (height, width), got {image_size!r}") from None
+        if H < 1 or W < 1:
+            raise ValueError(f"image_size must be positive, got {image_size!r}")
+        image_size = (H, W)
+    report = ReadingReport(file=name, format="ZIP of images")
     zf = _zip_total(raw, name, "ZIP", max_bytes, max_member_bytes=MAX_IMAGE_BYTES,
                     max_ratio=MAX_COMPRESSION_RATIO)
     budget = _PixelBudget(name)
     with zf:
-        infos = [i for i in zf.infolist() if not i.is_dir() and not _skipped(i.filename)]
+        skipped: dict[str, int] = {}
+        infos = []
+        for i in zf.infolist():
+            if i.is_dir():
+                continue
+            why = _skip_reason(i.filename)
+            if why is None:
+                infos.append(i)
+            else:
+                skipped[why] = skipped.get(why, 0) + 1
         if not infos:
             raise ValueError(f"{name!r} contains no files (expected one folder of images per class)")
         if len(infos) > max_rows:
@@ -1170,40 +1644,119 @@ def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: tuple[i
         if len(class_names) < 2:
             raise ValueError(f"{name!r} has only one class folder ({class_names[0]!r}); "
                              f"classification needs at least 2")
-        arrays: list[np.ndarray] = []
-        for _, info in members:
+
+        def read(info: zipfile.ZipInfo) -> bytes:
             try:
-                blob = zf.read(info)
+                return zf.read(info)
             except (RuntimeError, zipfile.BadZipFile, OSError, EOFError) as e:   # encrypted / corrupt
                 raise ValueError(f"{name!r}: could not extract {info.filename!r} ({e})") from None
-            arrays.append(_decode_image(blob, info.filename, name, (H, W), budget))
-    colour = any(a.ndim == 3 for a in arrays)
-    if colour:
-        img = np.stack([a if a.ndim == 3 else np.repeat(a[..., None], 3, axis=2) for a in arrays])
-        X = np.moveaxis(img, 3, 1)                                             # (n, 3, H, W)
-    else:
-        img = np.stack(arrays)                                                  # (n, H, W)
-        X = img[:, None]                                                        # (n, 1, H, W)
+
+        # pass 1: headers only (sizes, modes, bit depths) → one size and one rule for the archive
+        heads = [_image_head(read(info), info.filename, name) for _, info in members]
+        size, size_why = _choose_size([h.size_hw for h in heads], image_size)
+        # pass 2: decode, each image charged to the archive's pixel budget first
+        arrays: list[np.ndarray] = []
+        n_alpha = n_resized = 0
+        for (_, info), head in zip(members, heads):
+            a, facts = _decode_image(read(info), info.filename, name, size, budget, head)
+            arrays.append(a)
+            n_alpha += facts["alpha"]
+            n_resized += facts["resized"]
+    n = len(arrays)
+    n_colour = sum(a.shape[2] == 3 for a in arrays)
+    channels = opts.image_channels or (3 if n_colour else 1)
+    X = np.empty((n, channels, *size), dtype=np.float32)                   # (n, C, H, W)
+    for k, a in enumerate(arrays):
+        if a.shape[2] == channels:
+            X[k] = np.moveaxis(a, 2, 0)
+        elif channels == 3:
+            X[k] = a[..., 0][None]                                         # grey repeated in R, G, B
+        else:
+            X[k, 0] = a @ np.array([0.299, 0.587, 0.114], dtype=np.float32)   # ITU-R 601 luma
+    del arrays
+    raw_lo, raw_hi = (float(X.min()), float(X.max()))
+    X, scaling = _scale_images(X, heads, name, opts.image_scaling)
+    report.warnings.extend(_uniformity_warnings(X, repr(name)))
+    img = _to_uint8_images(X)                                              # (n, H, W[, 3]) for display
     index = {c: k for k, c in enumerate(class_names)}
     y = np.array([index[c] for c, _ in members], dtype=np.int64)
+
+    # the report: everything inferred above
+    report.rows_read = n
+    report.rows_dropped = [(k, f"archive member(s) skipped as {why}") for why, k in skipped.items()]
+    report.classes = {c: int(k) for c, k in zip(class_names, np.bincount(y, minlength=len(class_names)))}
+    report.task = "classification"
+    report.task_reason = (f"a ZIP of class folders: each of the {len(class_names)} folders is a class"
+                          + (" (task as chosen)" if opts.task == "classification" else ""))
+    report.inferred.update({"image_size": image_size is None, "image_scaling": opts.image_scaling is None,
+                            "image_channels": opts.image_channels is None})
+    native = _counts([_hw(h.size_hw) for h in heads])
+    im: dict[str, Any] = {
+        "size": f"{_hw(size)} (height×width): {size_why}",
+        "native sizes": native,
+        "resized": f"{n_resized:,} of {n:,} images (Lanczos resampling; 16-bit, integer and float images in floating point)"
+                   if n_resized else f"none of {n:,} images",
+        "modes": _counts([f"{h.mode} ({_MODE_NAMES.get(h.mode, h.mode)})" for h in heads]),
+        "bit depth": _counts([h.depth for h in heads]),
+        "value range": f"{raw_lo:g}–{raw_hi:g} before scaling",
+        "scaling": scaling + ("" if opts.image_scaling else " (inferred; an image scaling option overrides it)"),
+    }
+    if channels == 3:
+        rule = f"{n_colour:,} colour image(s)" + (f", {n - n_colour:,} grey image(s) repeated in R, G and B"
+                                                   if n - n_colour else "")
+        im["channels"] = f"3 (RGB): {rule}" + (" (as chosen)" if opts.image_channels else "")
+    else:
+        im["channels"] = ("1 (grey)" + (f": {n_colour:,} colour image(s) turned grey with the ITU-R 601 luma "
+                                        f"weights (as chosen)" if n_colour else "")
+                          + (" (as chosen)" if opts.image_channels and not n_colour else ""))
+    if n_alpha:
+        im["transparency"] = f"{n_alpha:,} image(s) with transparent pixels, composited over white"
+    turned = sum(h.orientation != 1 for h in heads)
+    if turned:
+        im["orientation"] = f"{turned:,} image(s) turned upright by their EXIF orientation"
+    notes = sorted({h.note for h in heads if h.note})
+    if notes:
+        im["notes"] = "; ".join(notes)
+    report.image = im
+    divisors = {h.divisor for h in heads if h.divisor is not None}
+    if len(divisors) > 1 and (opts.image_scaling or "type") == "type":
+        report.warn(f"{name!r} mixes bit depths ({_counts([h.depth for h in heads])}); each image is divided by "
+                    f"its own type's maximum, so a file saved at another bit depth looks alike. If the classes "
+                    f"were saved at different bit depths the model can learn the format instead of the content: "
+                    f"check that this is intended.")
+    for h in heads:
+        if h.divisor and h.divisor > 255 and (opts.image_scaling or "type") == "type":
+            top = max(float(raw_hi), 1.0)
+            if top < h.divisor / 8:
+                report.warn(f"The {h.depth} images in {name!r} use values only up to {top:g} of {h.divisor:,.0f}, "
+                            f"so after scaling they lie within 0–{top / h.divisor:.3f} (dark). If the data have "
+                            f"fewer bits (e.g. 12-bit from a camera), choose the image scaling 'max'.")
+            break
+    if image_size is None and size == DEFAULT_IMAGE_SIZE:
+        ratios = [h.size_hw[1] / h.size_hw[0] for h in heads]
+        off = sum(r > 1.25 or r < 0.8 for r in ratios)
+        if off > n / 2:
+            report.warn(f"{off:,} of {n:,} images in {name!r} are not square, and are stretched to "
+                        f"{_hw(size)}; choose an image size with their proportions to keep them.")
+
     pool, test = _split(y, np.ones(len(y), bool), task="classification", classes=class_names,
                         test_fraction=test_fraction, seed=seed, what=repr(name), unit="images")
-    Xf = X.astype(np.float32) / np.float32(255.0)
-    return _finish(name=name, source=f"file:{name}", task="classification", X=Xf[pool], y=y[pool],
-                   X_test=Xf[test], y_test=y[test], classes=class_names, images=img[pool],
-                   images_test=img[test])
+    return _finish(name=name, source=f"file:{name}", task="classification", X=X[pool], y=y[pool],
+                   X_test=X[test], y_test=y[test], classes=class_names, images=img[pool],
+                   images_test=img[test], report=report)
 
 
 def load_file(data: DataSource, *, filename: Optional[str] = None,
               label_column: Optional[str] = None, task: Optional[str] = None,
-              image_size: tuple[int, int] = (28, 28), seed: int = 0, test_fraction: float = 0.25,
+              image_size: Optional[tuple[int, int]] = None, seed: int = 0, test_fraction: float = 0.25,
               max_rows: int = 200_000, max_bytes: int = 500 * 2**20,
               standardize: bool = True, options: Optional[ReadOptions] = None) -> Dataset:
     """Load a user file: raw upload bytes (give `filename`), a file-like object, or a path.
 
     Format by extension: .csv (separator sniffed among , ; tab), .tsv/.tab, .parquet/.pq, .npz
     (arrays X, y, optionally X_test, y_test, feature_names), .zip (one image folder per class,
-    optionally under one top folder; images resized to `image_size` = (height, width)).
+    optionally under one top folder; images resized to `image_size` = (height, width), by default
+    kept at their native size when they all share one up to 64×64, else 28×28).
 
     Tables: `label_column` defaults to :func:`default_label_column`; numeric columns become
     float32 features (standardised with pool statistics when `standardize`, one-hot and bool

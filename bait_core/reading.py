@@ -18,6 +18,7 @@ __all__ = ["ROLES", "MISSING_POLICIES", "ReadOptions", "ColumnReading", "Reading
 
 ROLES = ("numeric", "one-hot", "ignored", "label")
 MISSING_POLICIES = ("median", "drop", "refuse")     # what to do with empty feature cells
+IMAGE_SCALINGS = ("type", "max", "minmax", "none")  # how image values map to 0–1 (see ReadOptions)
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,12 @@ class ReadOptions:
     missing_features: "median" (fill with the column median), "drop" (drop the rows) or "refuse".
     image_size: (height, width) images are resized to; None keeps a common native size up to 64×64,
         else 28×28 (stated in the report).
+    image_scaling: how image values map to 0–1, one rule for the whole file: "type" (÷ the maximum of
+        each image's bit depth: 8-bit ÷ 255, 16-bit ÷ 65535; floats kept), "max" (÷ the file's largest
+        value), "minmax" (the file's smallest value → 0, largest → 1) or "none" (values as they are).
+        None: inferred and stated ("type" when every image's range is known).
+    image_channels: 1 (grey; colour turned grey with the ITU-R 601 luma weights) or 3 (RGB; grey
+        repeated). None: 3 when any image is in colour, else 1.
     """
 
     encoding: Optional[str] = None
@@ -46,6 +53,8 @@ class ReadOptions:
     task: Optional[str] = None
     missing_features: str = "median"
     image_size: Optional[tuple[int, int]] = None
+    image_scaling: Optional[str] = None
+    image_channels: Optional[int] = None
 
     def role_of(self, column: str) -> Optional[str]:
         for c, r in self.roles:
@@ -87,6 +96,11 @@ class ReadOptions:
             h, w = self.image_size
             if not (4 <= int(h) <= 256 and 4 <= int(w) <= 256):
                 raise ValueError(f"The image size must be between 4×4 and 256×256 pixels, got {h}×{w}.")
+        if self.image_scaling is not None and self.image_scaling not in IMAGE_SCALINGS:
+            raise ValueError(f"The image scaling must be one of {', '.join(IMAGE_SCALINGS)}, "
+                             f"got {self.image_scaling!r}.")
+        if self.image_channels is not None and self.image_channels not in (1, 3):
+            raise ValueError(f"The image channels must be 1 (grey) or 3 (RGB), got {self.image_channels!r}.")
 
 
 @dataclass(frozen=True)
@@ -121,6 +135,7 @@ class ReadingReport:
     image: dict[str, Any] = field(default_factory=dict)   # size, native sizes, bit depth, channels, ...
     inferred: dict[str, bool] = field(default_factory=dict)  # which of encoding/separator/... were inferred
     warnings: list[str] = field(default_factory=list)
+    arrays: list[str] = field(default_factory=list)       # NPZ: "X: shape (120, 8, 8), uint8", ...
 
     def warn(self, sentence: str) -> None:
         if sentence not in self.warnings:
@@ -169,6 +184,8 @@ def report_lines(r: ReadingReport) -> list[str]:
         out.append(f"Rows without a label: {r.rows_without_label:,}"
                    + (f" ({r.unlabeled_reason})" if r.unlabeled_reason else "")
                    + "; they stay in the pool and can be picked, but never revealed.")
+    for a in r.arrays:
+        out.append(f"Array {a}")
     if r.image:
         im = r.image
         parts = [f"{k.replace('_', ' ')}: {v}" for k, v in im.items()]
