@@ -13,7 +13,7 @@ from bait_core.data import BUILTIN_DATASETS, FILE_EXTENSIONS, default_label_colu
 from bait_core.loop import RunConfig
 from bait_core.models import ACCEPTED_SUFFIXES, MODEL_NAMES, WEIGHT_SUFFIXES
 from bait_core.plots import class_bars
-from bait_core.reading import MISSING_POLICIES, ReadOptions, report_lines
+from bait_core.reading import IMAGE_SCALINGS, MISSING_POLICIES, ReadOptions, report_lines
 from bait_core.text import safe_markdown as md
 from bait_core.train import PRESETS
 
@@ -78,7 +78,14 @@ def reading_controls(kind: str, columns: list[str], label: Optional[str], ident:
         else:
             size = c2.selectbox("Image size", ["auto", *IMAGE_SIZES], key="read_image_size",
                                 help="auto keeps the images' own size when they all share one up to 64×64, else 28×28.")
+            scaling = c3.selectbox("Pixel scaling", ["auto", *IMAGE_SCALINGS], key="read_image_scaling",
+                                   help="auto: by bit depth (8-bit ÷ 255, 16-bit ÷ 65,535), one rule for the whole "
+                                        "archive; max: ÷ the archive's largest value; minmax: the archive's range to "
+                                        "0–1; none: values as stored.")
+            channels = c4.selectbox("Channels", ["auto", "grey (1)", "colour (3)"], key="read_image_channels")
             opts["image_size"] = None if size == "auto" else tuple(int(v) for v in size.split("×"))
+            opts["image_scaling"] = None if scaling == "auto" else scaling
+            opts["image_channels"] = None if channels == "auto" else (1 if channels.startswith("grey") else 3)
     return ReadOptions(**opts)
 
 

@@ -353,6 +353,9 @@ def _add_run_options(p: Any, *, single: bool) -> None:
                    help="force a column's role: numeric, one-hot, ignored or label (repeatable)")
     g.add_argument("--image-size", metavar="HxW", help="resize images to H×W pixels (default: their own size "
                                                         "when all share one up to 64×64, else 28×28)")
+    g.add_argument("--image-scaling", choices=("type", "max", "minmax", "none"),
+                   help="pixel scaling of images (default 'type': by bit depth, one rule for the whole archive)")
+    g.add_argument("--image-channels", type=int, choices=(1, 3), help="grey (1) or colour (3) images")
     g.add_argument("--quiet", action="store_true", help="do not print the reading report of a data file")
 
 
@@ -382,7 +385,8 @@ def _check_run_options(args: argparse.Namespace, strategies: Sequence[str], seed
             raise CliError(f"unknown built-in dataset {name!r}; known: {', '.join(BUILTIN_DATASETS)}")
         if args.label_column:
             raise CliError("--label-column applies only to a table file, not to a built-in dataset.")
-        reading = [f for f in ("task", "encoding", "sep", "decimal", "thousands", "na_values", "image_size")
+        reading = [f for f in ("task", "encoding", "sep", "decimal", "thousands", "na_values", "image_size",
+                               "image_scaling", "image_channels")
                    if getattr(args, f, None)] + (["column_role"] if args.column_role else [])
         if reading:
             raise CliError(f"--{reading[0].replace('_', '-')} applies to a data file, not to a built-in dataset.")
@@ -426,7 +430,8 @@ def read_options(args: argparse.Namespace) -> Any:
                        decimal=args.decimal,
                        thousands=names.get(args.thousands, args.thousands) if args.thousands is not None else None,
                        na_values=tuple(t.strip() for t in (args.na_values or "").split(",") if t.strip()),
-                       roles=tuple(roles), task=args.task, missing_features=args.missing_features, image_size=size)
+                       roles=tuple(roles), task=args.task, missing_features=args.missing_features, image_size=size,
+                       image_scaling=args.image_scaling, image_channels=args.image_channels)
     opts.validate()
     return opts
 
