@@ -752,7 +752,8 @@ def _encode_labels(s: pd.Series, task: Optional[str], *, col: str, name: str,
         if task is None:
             task = _infer_task(num[present]) if present.any() else "regression"
         if task == "regression":
-            y = num.astype(np.float32)
+            with np.errstate(over="ignore", invalid="ignore"):
+                y = num.astype(np.float32)
             if present.sum() and np.ptp(num[present]) == 0:
                 raise ValueError(f"{what} has the same value in every labeled row; nothing to "
                                  f"predict.")
@@ -881,7 +882,8 @@ def _table_labels(s: pd.Series, task: Optional[str], *, col: str, name: str, tex
         inferred_task, reason = _task_reason(num[present])
         task = task or inferred_task
         if task == "regression":
-            y = num.astype(np.float32)
+            with np.errstate(over="ignore", invalid="ignore"):
+                y = num.astype(np.float32)
             if np.isinf(y).any():
                 i = int(np.flatnonzero(np.isinf(y))[0])
                 raise ValueError(f"{what} has the value {num[i]:g} at {_row_ref(i, text_file)}, beyond the range "
@@ -1184,7 +1186,9 @@ def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
                      stage="overflows when standardised")
     else:
         both = np.concatenate([Xp, Xt])
-        _check_range(both.astype(np.float32), feat_names, name=name,
+        with np.errstate(over="ignore", invalid="ignore"):
+            both32 = both.astype(np.float32)
+        _check_range(both32, feat_names, name=name,
                      stage="holds values beyond the range of 32-bit floats (±3.4e38) the model computes in")
         big = np.abs(both[:, numeric]).max(axis=0, initial=0) if numeric.any() else np.zeros(0)
         for j, v in zip(np.flatnonzero(numeric), big):
@@ -1192,9 +1196,12 @@ def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
                 raise ValueError(f"{name!r}: column {feat_names[j]!r} holds values up to {v:.3g}; without "
                                  f"standardisation their squares overflow the 32-bit floats the model computes "
                                  f"in. Load with standardisation, or rescale that column.")
-    Xp32, Xt32 = Xp.astype(np.float32), Xt.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        Xp32, Xt32 = Xp.astype(np.float32), Xt.astype(np.float32)
     _check_range(np.concatenate([Xp32, Xt32]), feat_names, name=name,
-                 stage="holds values beyond the range of 32-bit floats (±3.4e38) the model computes in")
+                 stage=("holds values that, standardised with the pool's mean and spread, are beyond the "
+                        "range of 32-bit floats (±3.4e38) the model computes in") if standardize else
+                 "holds values beyond the range of 32-bit floats (±3.4e38) the model computes in")
     return _finish(name=name, source=f"file:{name}", task=task, X=Xp32, y=y[pool], X_test=Xt32,
                    y_test=y[test], classes=classes, feature_names=feat_names, report=rep)
 

@@ -100,7 +100,7 @@ def decode_text(raw: bytes, name: str, kind: str, options: ReadOptions,
     except UnicodeDecodeError:
         pass
     guess = _charset_guess(raw)
-    if guess in _CJK:
+    if guess in _CJK and _paired_high_bytes(raw) >= 0.5:
         try:
             text = raw.decode(guess)
             rep.encoding = guess
@@ -119,12 +119,24 @@ def decode_text(raw: bytes, name: str, kind: str, options: ReadOptions,
             continue
         rep.encoding = enc
         chars = sorted({c for c in text if ord(c) > 127})
-        shown = " ".join(chars[:16]) + (" …" if len(chars) > 16 else "")
+        shown = ", ".join(repr(c) for c in chars[:16]) + (f" and {len(chars) - 16} more" if len(chars) > 16 else "")
         rep.warn(f"{name!r} is not UTF-8; it was read as {label}, giving the non-ASCII characters {shown}. "
                  f"If they look wrong, choose the file's encoding (e.g. mac_roman, cp1250, latin-1"
                  + (f", {guess}" if guess and guess != enc else "") + ").")
         return _checked_text(text, name, kind, rep)
     raise AssertionError("latin-1 decodes any bytes")          # pragma: no cover
+
+
+def _paired_high_bytes(raw: bytes) -> float:
+    """Fraction of bytes ≥ 0x80 next to another such byte.  Chinese, Japanese and Korean text in its
+    multi-byte codecs is mostly runs of high bytes; Western 8-bit text (Köln, Straße, 10 €) has them
+    alone between ASCII letters.  charset-normalizer alone names a Korean codec for a short Mac Roman
+    file, so its CJK verdicts are taken only when the bytes look like this."""
+    b = np.frombuffer(raw[:200_000], dtype=np.uint8) >= 0x80
+    if not b.any():
+        return 0.0
+    paired = b & (np.r_[b[1:], False] | np.r_[False, b[:-1]])
+    return float(paired.sum() / b.sum())
 
 
 def _charset_guess(raw: bytes) -> Optional[str]:
@@ -154,6 +166,10 @@ def _checked_text(text: str, name: str, kind: str, rep: ReadingReport) -> str:
 
 def _rows(text: str, sep: str, limit: int = SNIFF_ROWS) -> list[list[str]]:
     out: list[list[str]] = []
+    cut = len(text) > 2**20
+    if cut:                                          # the first MiB, ending at a line end
+        text = text[:2**20]
+        text = text[:text.rfind("\n") + 1] or text
     try:
         for row in csv.reader(io.StringIO(text), delimiter=sep, quotechar='"', strict=False):
             if not row or (len(row) == 1 and not row[0].strip()):
@@ -259,7 +275,12 @@ def parse_numbers(t: pd.Series, decimal: str, thousands: str) -> tuple[np.ndarra
             good = good.str.replace(thousands, "", regex=False)
         if decimal != ".":
             good = good.str.replace(decimal, ".", regex=False)
-        vals[ok] = pd.to_numeric(good, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        try:                                          # Arrow's parser: fast, and 1e400 → inf as numpy
+            vals[ok] = good.astype("string[pyarrow]").astype("float64[pyarrow]").to_numpy(
+                dtype=np.float64, na_value=np.nan)
+        except (ValueError, TypeError, ImportError):  # pragma: no cover - without pyarrow
+            with np.errstate(over="ignore"):
+                vals[ok] = np.asarray(good.to_numpy(dtype=object), dtype=str).astype(np.float64)
     return vals, ok
 
 
@@ -282,10 +303,23 @@ def _show_pair(p: tuple[str, str]) -> str:
     return f"decimal {dn} with {tn} (decimal={d!r}, thousands={t!r})"
 
 
+def _informative(u: pd.Series, marked: int = 5000, plain: int = 500) -> pd.Series:
+    """The distinct values that can tell decimal marks apart (those with a mark or grouping character),
+    up to `marked` of them, plus up to `plain` others.  Choosing on this subset cannot pick a pair that
+    the whole column contradicts silently: every cell is parsed again with the chosen pair, and a
+    cell that does not parse is refused by name."""
+    u = u.astype("string")
+    if len(u) <= marked + plain:
+        return u.reset_index(drop=True)
+    has = u.str.contains("[,.' \u00a0\u202f]", regex=True).fillna(False).to_numpy(dtype=bool)
+    return pd.concat([u[has].iloc[:marked], u[~has].iloc[:plain]]).reset_index(drop=True)
+
+
 def detect_locale(uniques: dict[str, pd.Series], name: str, options: ReadOptions,
                   rep: ReadingReport) -> tuple[str, str]:
     """Choose (decimal, thousands) from each text column's distinct stripped non-empty values."""
     pairs = _pairs(options)
+    uniques = {c: _informative(u) for c, u in uniques.items()}
     if not pairs:
         raise ValueError(f"{name!r}: the decimal mark {options.decimal!r} and the thousands separator "
                          f"{options.thousands!r} you chose cannot be used together.")
