@@ -6,7 +6,8 @@ Never imports streamlit: everything here is usable from scripts, the CLI and tes
   by the mnist1d package, never downloaded), diabetes (regression) and the 2-D toy sets moons,
   circles, blobs, spirals.
 * :func:`load_file`     CSV / TSV / Parquet tables, NPZ arrays, ZIP archives of images with one
-  folder per class.  Raw upload bytes, a file-like object, or a path.
+  folder per class.  Raw upload bytes, a file-like object, or a path.  Tables come with a
+  :class:`~bait_core.reading.ReadingReport` stating every inference (see :mod:`bait_core.table_text`).
 * :func:`load_dataset`  "builtin:NAME" or a file path.
 
 Every loader either returns a complete :class:`Dataset` or raises a ``ValueError`` whose message says
@@ -778,6 +779,11 @@ def _encode_labels(s: pd.Series, task: Optional[str], *, col: str, name: str,
 _ID_NAME = re.compile(r"(?i)^(?:id|.*[_\s.-]id|.*[a-z]ID|uuid|guid|key|index|row(?:[_\s]?(?:id|number|no|nr))?)$")
 
 
+def _numbers_only(text: str, decimal: str, thousands: str) -> bool:
+    from .table_text import parse_numbers
+    return bool(parse_numbers(pd.Series([text.strip()], dtype="string"), decimal, thousands)[1].all())
+
+
 def _rows_ref(rows: Sequence[int], text_file: bool, limit: int = 5) -> str:
     """'row 4 (line 5 of the file)' or 'rows 4, 9 and 12 (lines 5, 10 and 13 of the file)' (0-based in)."""
     rows = list(rows)
@@ -846,6 +852,8 @@ def _table_labels(s: pd.Series, task: Optional[str], *, col: str, name: str, tex
 
     what = f"{name!r}: label column {col!r}"
     chosen = task is not None
+    if not s.notna().any():
+        raise ValueError(f"{what} is empty in every row; choose the column that holds the labels.")
     num: Optional[np.ndarray] = None
     text: Optional[pd.Series] = None
     reason = ""
@@ -1140,6 +1148,12 @@ def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
         if len(ks) > 1:
             rep.warn(f"{name!r}: the header has the column name {s!r} {len(ks)} times; they are kept as "
                      f"{', '.join(repr(cols[k]) for k in ks)}. Rename them in the file to choose the names.")
+    if text_file and rep.decimal is not None and all(
+            _numbers_only(s, rep.decimal, rep.thousands or "") for s in source):
+        rep.warn(f"{name!r}: every name in the first line is a number ({', '.join(source[:4])}"
+                 f"{', …' if len(source) > 4 else ''}); the first line is read as the header, not as data. "
+                 f"Add a header line if it is data.")
+    rep.inferred["task"] = task is None
     lab = df[label_column]
     for c in cols:
         if c != label_column and opts.role_of(c) != "ignored" and (
@@ -1588,17 +1602,27 @@ def load_file(data: DataSource, *, filename: Optional[str] = None,
               standardize: bool = True, options: Optional[ReadOptions] = None) -> Dataset:
     """Load a user file: raw upload bytes (give `filename`), a file-like object, or a path.
 
-    Format by extension: .csv (separator sniffed among , ; tab), .tsv/.tab, .parquet/.pq, .npz
-    (arrays X, y, optionally X_test, y_test, feature_names), .zip (one image folder per class,
-    optionally under one top folder; images resized to `image_size` = (height, width)).
+    Format by extension: .csv / .tsv / .tab (text tables), .parquet/.pq, .npz (arrays X, y,
+    optionally X_test, y_test, feature_names), .zip (one image folder per class, optionally under
+    one top folder; images resized to `image_size` = (height, width)).
 
-    Tables: `label_column` defaults to :func:`default_label_column`; numeric columns become
-    float32 features (standardised with pool statistics when `standardize`, one-hot and bool
-    columns are left 0/1), text columns with ≤ 50 distinct values are one-hot encoded.  Rows with a
-    missing label stay in the pool (y = -1 / NaN) and never enter the test split.
-    `task` (None = infer): text / bool labels → classification; numeric labels → classification
-    when integer-valued with ≤ 20 distinct values, else regression.  Regression targets are kept
-    in their original units.  `label_column` is ignored for NPZ and ZIP.
+    Text tables: the encoding (BOM, UTF-8, else cp1252 / charset-normalizer, with a warning), the
+    separator (, ; tab |), the decimal mark and the thousands grouping are inferred as described in
+    :mod:`bait_core.table_text`, or taken from `options`; an ambiguous file is refused with the option
+    to set.  Only empty cells (and ``options.na_values``) are missing: a class called "NA" is data.
+
+    Tables: `label_column` defaults to :func:`default_label_column` (a "label" role in `options`
+    wins); a header naming the label column twice is refused, other repeated names are kept as
+    "name (2)".  Numeric columns become float32 features (standardised with pool statistics when
+    `standardize`, one-hot and bool columns are left 0/1), text columns with ≤ 50 distinct values
+    are one-hot encoded, an id column (a name like 'id', all values distinct) is ignored, wider text
+    is refused.  Empty feature cells follow ``options.missing_features`` ("median" of the pool,
+    "drop" the rows, "refuse").  Infinite values and values that overflow 32-bit floats (after
+    standardising) are refused by column.  Rows with a missing label stay in the pool (y = -1 / NaN)
+    and never enter the test split.  `task` (None = infer): text / bool labels → classification;
+    numeric labels → classification when integer-valued with ≤ 20 distinct values, else regression
+    (the rule is stated in the report).  Regression targets are kept in their original units.
+    `label_column` is ignored for NPZ and ZIP.
 
     `options` (:class:`bait_core.reading.ReadOptions`) overrides the loader's inferences (encoding,
     separator, decimal mark, missing tokens, column roles, task, image size); its `task` and

@@ -186,6 +186,7 @@ def sniff_separator(text: str, name: str, ext: str, options: ReadOptions, rep: R
     """The field separator by the rules in the module docstring (recorded in `rep`)."""
     if options.sep is not None:
         rep.separator, rep.inferred["separator"] = options.sep, False
+        check_rows(text, options.sep, name, "(as chosen)")
         return options.sep
     rep.inferred["separator"] = True
     order = ("\t",) + tuple(s for s in SEPARATORS if s != "\t") if ext in (".tsv", ".tab") else SEPARATORS
@@ -216,14 +217,32 @@ def sniff_separator(text: str, name: str, ext: str, options: ReadOptions, rep: R
                  f"{others} would also split every row evenly. If the columns look wrong, choose the separator.")
     else:
         ragged = [s for s in order if s in widths and widths[s][0] >= 2]
-        if ragged:                     # rows of unequal length: the best match, pandas names the bad line
+        if ragged:                     # rows of unequal length: the best match, and the first bad line
             sep = max(ragged, key=lambda s: (widths[s][1], widths[s][0], -order.index(s)))
+            check_rows(text, sep, name, "(the best fit)")
         else:
             sep = order[0]                                    # one column: no separator in the file
             rep.warn(f"{name!r}: no separator ({', '.join(sep_word(s) for s in SEPARATORS)}) splits its lines; "
                      f"it was read as a single column.")
     rep.separator = sep
     return sep
+
+
+def check_rows(text: str, sep: str, name: str, how: str = "") -> None:
+    """Refuse a row (among the first SNIFF_ROWS) with more or fewer fields than the header: pandas
+    would fill a short row's last cells as missing, which silently turns a label into 'no label'."""
+    rows = _rows(text, sep)
+    if not rows:
+        return
+    n = len(rows[0])
+    k = next((i for i, r in enumerate(rows) if len(r) != n), None)
+    if k is None:
+        return
+    raise ValueError(
+        f"{name!r}: with the {sep_word(sep)} as separator{' ' + how if how else ''} the header has {n} field(s) "
+        f"but data row {k} has {len(rows[k])} ({', '.join(repr(v) for v in rows[k][:6])}"
+        f"{', …' if len(rows[k]) > 6 else ''}). Every row needs one value per column (an empty one for a "
+        f"missing value); fix that row, or choose the separator.")
 
 
 def header_names(text: str, sep: str) -> list[str]:

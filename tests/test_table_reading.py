@@ -464,3 +464,33 @@ def test_written_numbers_read_back_with_the_report_naming_the_format(data):
     order_w = np.lexsort(vals.T[::-1])
     order_g = np.lexsort(got.T[::-1])
     np.testing.assert_array_equal(got[order_g], vals[order_w])
+
+
+# ---------------------------------------------------------------------------------------------
+# rows of the wrong width, a header that is data, list_columns with options
+# ---------------------------------------------------------------------------------------------
+
+def test_a_short_or_long_row_is_refused_not_read_as_missing():
+    short = "a,b,label\n" + "\n".join(f"{i},{i}" + (f",{i % 2}" if i != 5 else "") for i in range(20))
+    with pytest.raises(ValueError, match=r"header has 3 field\(s\) but data row 6 has 2 \('5', '5'\)"):
+        _load(short)
+    with pytest.raises(ValueError, match=r"\(as chosen\) the header has 3 field\(s\) but data row 6 has 2"):
+        _load(short, options=ReadOptions(sep=","))
+    with pytest.raises(ValueError, match=r"data row 6 has 2"):
+        list_columns(short.encode(), filename="s.csv")
+
+
+def test_header_of_numbers_is_warned_and_empty_label_column_refused():
+    ds = _load("1,2,3\n" + "\n".join(f"{i},{i},{i % 2}" for i in range(20)))
+    assert any("every name in the first line is a number" in w for w in ds.report.warnings)
+    with pytest.raises(ValueError, match=r"label column 'column 3' is empty in every row"):
+        _load("a;b;\n" + "\n".join(f"{i};{i % 2};" for i in range(20)))
+
+
+def test_list_columns_uses_the_same_reading_options():
+    raw = ("x,y;label\n" + "\n".join(f"{i},5;{'ab'[i % 2]}" for i in range(20))).encode("utf-16")
+    assert list_columns(raw, filename="o.csv", options=ReadOptions(sep=";")) == ["x,y", "label"]
+    raw2 = "Größe\tlabel\n1\ta\n".encode("cp1252")
+    assert list_columns(raw2, filename="g.csv") == ["Größe", "label"]
+    with pytest.raises(ValueError, match="separator must be one character"):
+        list_columns(raw2, filename="g.csv", options=ReadOptions(sep=";;"))
