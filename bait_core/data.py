@@ -753,8 +753,7 @@ def _encode_labels(s: pd.Series, task: Optional[str], *, col: str, name: str,
         if task is None:
             task = _infer_task(num[present]) if present.any() else "regression"
         if task == "regression":
-            with np.errstate(over="ignore", invalid="ignore"):
-                y = num.astype(np.float32)
+            y = num.astype(np.float32)
             if present.sum() and np.ptp(num[present]) == 0:
                 raise ValueError(f"{what} has the same value in every labeled row; nothing to "
                                  f"predict.")
@@ -776,7 +775,8 @@ def _encode_labels(s: pd.Series, task: Optional[str], *, col: str, name: str,
     return y, names, task
 
 
-_ID_NAME = re.compile(r"(?i)^(?:id|.*[_\s.-]id|.*[a-z]ID|uuid|guid|key|index|row(?:[_\s]?(?:id|number|no|nr))?)$")
+# an id column's name: 'id', 'customer_id', 'order id', 'customerID' / 'customerId' (not 'paid', 'valid')
+_ID_NAME = re.compile(r"^(?i:id|uuid|guid|key|index|row(?:[_\s]?(?:id|number|no|nr))?|.*[_\s.-]id)$|^.*[a-z](?:ID|Id)$")
 
 
 def _numbers_only(text: str, decimal: str, thousands: str) -> bool:
@@ -1013,7 +1013,6 @@ def _encode_features(df: pd.DataFrame, *, name: str, text_file: bool, decimal: s
         dummies = pd.get_dummies(t, prefix=col, prefix_sep="=", dtype=np.float64)
         block = dummies.to_numpy(copy=True)
         block[~present] = np.nan
-        n_empty = int((~present).sum())
         add(col, block, [str(c) for c in dummies.columns], False, "one-hot",
             f"one-hot, {dummies.shape[1]} categories", chosen)
     if too_wide:
