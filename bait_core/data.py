@@ -1137,7 +1137,8 @@ def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
     j = cols.index(label_column)
     same = [k for k, s in enumerate(source) if s == source[j]]
     if len(same) > 1:
-        raise ValueError(f"{name!r}: the header names the label column {source[j]!r} {len(same)} times "
+        raise ValueError(f"{name!r}: the {'header' if text_file else 'schema'} names the label column "
+                         f"{source[j]!r} {len(same)} times "
                          f"(columns {', '.join(str(k + 1) for k in same)}); a second copy would become a "
                          f"feature and give the label away. Rename or remove the duplicate column.")
     seen: dict[str, list[int]] = {}
@@ -1145,7 +1146,8 @@ def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
         seen.setdefault(s, []).append(k)
     for s, ks in seen.items():
         if len(ks) > 1:
-            rep.warn(f"{name!r}: the header has the column name {s!r} {len(ks)} times; they are kept as "
+            rep.warn(f"{name!r}: the {'header' if text_file else 'schema'} has the column name {s!r} "
+                     f"{len(ks)} times; they are kept as "
                      f"{', '.join(repr(cols[k]) for k in ks)}. Rename them in the file to choose the names.")
     if text_file and rep.decimal is not None and all(
             _numbers_only(s, rep.decimal, rep.thousands or "") for s in source):

@@ -494,3 +494,37 @@ def test_list_columns_uses_the_same_reading_options():
     assert list_columns(raw2, filename="g.csv") == ["Größe", "label"]
     with pytest.raises(ValueError, match="separator must be one character"):
         list_columns(raw2, filename="g.csv", options=ReadOptions(sep=";;"))
+
+
+def test_parquet_duplicated_names_follow_the_same_rule():
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def parquet(names, cols):
+        buf = io.BytesIO()
+        pq.write_table(pa.table([pa.array(c) for c in cols], names=names), buf)
+        return buf.getvalue()
+
+    a, lab = np.arange(20.0), [0, 1] * 10
+    leak = parquet(["a", "a", "label", "label"], [a, 2 * a, lab, lab])
+    assert list_columns(leak, filename="d.parquet") == ["a", "a (2)", "label", "label (2)"]
+    with pytest.raises(ValueError, match=r"schema names the label column 'label' 2 times"):
+        load_file(leak, filename="d.parquet")
+    ds = load_file(parquet(["a", "a", "label"], [a, 2 * a, lab]), filename="d.parquet", standardize=False)
+    assert ds.feature_names == ("a", "a (2)") and any("'a' 2 times" in w for w in ds.report.warnings)
+
+
+def test_wrong_decimal_choice_is_refused_with_the_locale_hint():
+    text = "temperatur;label\n" + "\n".join(f"{i},{i % 10};{'ab'[i % 2]}" for i in range(80))
+    with pytest.raises(ValueError, match=r"'temperatur' \(80 distinct values\).*reads as numbers with "
+                                         r"decimal=','"):
+        _load(text, options=ReadOptions(decimal="."))
+
+
+def test_decimal_comma_regression_target_and_tsv_extension():
+    text = "a\tziel\n" + "\n".join(f"{i}\t{i * 1.25:.2f}".replace(".", ",") for i in range(30))
+    ds = _load(text, name="r.tsv", label_column="ziel")
+    r = ds.report
+    assert ds.task == "regression" and r.format == "TSV" and (r.separator, r.decimal) == ("\t", ",")
+    assert sorted(np.concatenate([ds.y, ds.y_test]).tolist())[:3] == [0.0, 1.25, 2.5]
+    assert "fractional values (e.g. 1.25)" in r.task_reason
