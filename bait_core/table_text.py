@@ -215,6 +215,8 @@ def sniff_separator(text: str, name: str, ext: str, options: ReadOptions, rep: R
         others = ", ".join(sep_word(s) for s in consistent if s != sep)
         rep.warn(f"{name!r}: the {sep_word(sep)} was taken as the separator ({widths[sep][0]} columns); the "
                  f"{others} would also split every row evenly. If the columns look wrong, choose the separator.")
+    if consistent:
+        check_rows(text, sep, name)
     else:
         ragged = [s for s in order if s in widths and widths[s][0] >= 2]
         if ragged:                     # rows of unequal length: the best match, and the first bad line
@@ -229,13 +231,28 @@ def sniff_separator(text: str, name: str, ext: str, options: ReadOptions, rep: R
 
 
 def check_rows(text: str, sep: str, name: str, how: str = "") -> None:
-    """Refuse a row (among the first SNIFF_ROWS) with more or fewer fields than the header: pandas
-    would fill a short row's last cells as missing, which silently turns a label into 'no label'."""
+    """Refuse a row with more or fewer fields than the header: pandas would fill a short row's last
+    cells as empty, which silently turns its label into 'no label'.  Every line is counted (a text
+    without quotes by counting separators, else with the csv reader)."""
     rows = _rows(text, sep)
     if not rows:
         return
     n = len(rows[0])
     k = next((i for i, r in enumerate(rows) if len(r) != n), None)
+    if k is None and len(rows) >= SNIFF_ROWS:                 # the rest of the file
+        if '"' not in text:
+            lines = pd.Series(text.splitlines(), dtype="string")
+            lines = lines[lines.str.strip() != ""].reset_index(drop=True)
+            width = (lines.str.count(re.escape(sep)) + 1).to_numpy()
+            bad = np.flatnonzero(width != n)
+            if len(bad):
+                k = int(bad[0])
+                rows = {k: lines.iloc[k].split(sep)}
+        else:
+            for i, r in enumerate(csv.reader(io.StringIO(text), delimiter=sep, quotechar='"', strict=False)):
+                if r and not (len(r) == 1 and not r[0].strip()) and len(r) != n:
+                    k, rows = i, {i: r}
+                    break
     if k is None:
         return
     raise ValueError(

@@ -528,3 +528,12 @@ def test_decimal_comma_regression_target_and_tsv_extension():
     assert ds.task == "regression" and r.format == "TSV" and (r.separator, r.decimal) == ("\t", ",")
     assert sorted(np.concatenate([ds.y, ds.y_test]).tolist())[:3] == [0.0, 1.25, 2.5]
     assert "fractional values (e.g. 1.25)" in r.task_reason
+
+
+@pytest.mark.parametrize("quoted", [False, True])
+def test_a_short_row_far_into_the_file_is_refused(quoted):
+    q = '"' if quoted else ""
+    rows = ["a,b,label"] + [f"{q}{i}{q},{i},{i % 2}" for i in range(2000)]
+    rows[1500] = f"{q}7{q},7"
+    with pytest.raises(ValueError, match=r"header has 3 field\(s\) but data row 1500 has 2 \('7', '7'\)"):
+        _load("\n".join(rows))
