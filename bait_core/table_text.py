@@ -171,7 +171,7 @@ def _rows(text: str, sep: str, limit: int = SNIFF_ROWS) -> list[list[str]]:
         text = text[:2**20]
         text = text[:text.rfind("\n") + 1] or text
     try:
-        for row in csv.reader(io.StringIO(text), delimiter=sep, quotechar='"', strict=False):
+        for row in csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar='"', strict=False):
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue                                      # blank lines (pandas skips them too)
             out.append(row)
@@ -241,7 +241,7 @@ def check_rows(text: str, sep: str, name: str, how: str = "") -> None:
     k = next((i for i, r in enumerate(rows) if len(r) != n), None)
     if k is None and len(rows) >= SNIFF_ROWS:                 # the rest of the file
         if '"' not in text:
-            lines = pd.Series(text.splitlines(), dtype="string")
+            lines = pd.Series(re.split(r"\r\n|\n|\r", text), dtype="string")   # csv's line ends only
             lines = lines[lines.str.strip() != ""].reset_index(drop=True)
             width = (lines.str.count(re.escape(sep)) + 1).to_numpy()
             bad = np.flatnonzero(width != n)
@@ -249,7 +249,7 @@ def check_rows(text: str, sep: str, name: str, how: str = "") -> None:
                 k = int(bad[0])
                 rows = {k: lines.iloc[k].split(sep)}
         else:
-            for i, r in enumerate(csv.reader(io.StringIO(text), delimiter=sep, quotechar='"', strict=False)):
+            for i, r in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar='"', strict=False)):
                 if r and not (len(r) == 1 and not r[0].strip()) and len(r) != n:
                     k, rows = i, {i: r}
                     break

@@ -537,3 +537,11 @@ def test_a_short_row_far_into_the_file_is_refused(quoted):
     rows[1500] = f"{q}7{q},7"
     with pytest.raises(ValueError, match=r"header has 3 field\(s\) but data row 1500 has 2 \('7', '7'\)"):
         _load("\n".join(rows))
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\r"])
+def test_windows_and_old_mac_line_ends(newline):
+    rows = ["a;b;label"] + [f"{i},5;{i};{'ab'[i % 2]}" for i in range(600)]
+    ds = _load(newline.join(rows))
+    assert ds.report.rows_read == 600 and ds.report.separator == ";" and ds.report.decimal == ","
+    assert _col(ds, "a").max() == np.float32(599.5)
