@@ -120,9 +120,10 @@ def decode_text(raw: bytes, name: str, kind: str, options: ReadOptions,
         rep.encoding = enc
         chars = sorted({c for c in text if ord(c) > 127})
         shown = ", ".join(repr(c) for c in chars[:16]) + (f" and {len(chars) - 16} more" if len(chars) > 16 else "")
+        alternatives = [e for e in ("mac_roman", "cp1250", "latin-1", guess) if e and e != enc]
         rep.warn(f"{name!r} is not UTF-8; it was read as {label}, giving the non-ASCII characters {shown}. "
-                 f"If they look wrong, choose the file's encoding (e.g. mac_roman, cp1250, latin-1"
-                 + (f", {guess}" if guess and guess != enc else "") + ").")
+                 f"If they look wrong, choose the file's encoding (e.g. "
+                 f"{', '.join(dict.fromkeys(alternatives))}).")
         return _checked_text(text, name, kind, rep)
     raise AssertionError("latin-1 decodes any bytes")          # pragma: no cover
 
