@@ -1124,8 +1124,8 @@ def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
     forced = [c for c, r in opts.roles if r == "label"]
     if forced:
         label_column = forced[0]
-    elif label_column is None:
-        label_column = default_label_column(cols)
+    elif label_column is None:                      # an ignored column is never the default label
+        label_column = default_label_column([c for c in cols if opts.role_of(c) != "ignored"] or cols)
     if label_column not in cols:
         raise ValueError(f"{name!r} has no column {label_column!r}; the columns are: "
                          f"{', '.join(repr(c) for c in cols)}")

@@ -545,3 +545,9 @@ def test_windows_and_old_mac_line_ends(newline):
     ds = _load(newline.join(rows))
     assert ds.report.rows_read == 600 and ds.report.separator == ";" and ds.report.decimal == ","
     assert _col(ds, "a").max() == np.float32(599.5)
+
+
+def test_an_ignored_column_is_not_the_default_label():
+    text = "a,b,label\n" + "\n".join(f"{i},{'xy'[i % 2]},{i}" for i in range(20))
+    ds = _load(text, options=ReadOptions(roles=(("label", "ignored"),)))
+    assert ds.report.label_column == "b" and ds.classes == ("x", "y") and ds.feature_names == ("a",)
