@@ -6,7 +6,8 @@ Never imports streamlit: everything here is usable from scripts, the CLI and tes
   by the mnist1d package, never downloaded), diabetes (regression) and the 2-D toy sets moons,
   circles, blobs, spirals.
 * :func:`load_file`     CSV / TSV / Parquet tables, NPZ arrays, ZIP archives of images with one
-  folder per class.  Raw upload bytes, a file-like object, or a path.
+  folder per class.  Raw upload bytes, a file-like object, or a path.  Tables come with a
+  :class:`~bait_core.reading.ReadingReport` stating every inference (see :mod:`bait_core.table_text`).
 * :func:`load_dataset`  "builtin:NAME" or a file path.
 
 Every loader either returns a complete :class:`Dataset` or raises a ``ValueError`` whose message says
@@ -23,6 +24,7 @@ Shapes: N pool points, M test points, F table features, K classes, C/H/W image c
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import io
@@ -40,7 +42,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from .reading import ReadingReport, ReadOptions
+from .reading import ColumnReading, ReadingReport, ReadOptions
 
 __all__ = ["TASKS", "Dataset", "BUILTIN_DATASETS", "BUILTIN_DEFAULTS", "load_builtin", "load_file",
            "load_dataset", "list_columns", "default_label_column", "MIN_PER_SPLIT"]
@@ -612,51 +614,86 @@ def _extension(name: str) -> str:
     return PurePosixPath(str(name).replace("\\", "/")).suffix.lower()
 
 
-def _read_table(raw: bytes, name: str, ext: str, *, max_rows: Optional[int],
-                header_only: bool = False) -> pd.DataFrame:
-    """CSV / TSV / Parquet bytes → DataFrame with string column names (ValueError on bad input)."""
+def _read_table(raw: bytes, name: str, ext: str, *, max_rows: Optional[int], header_only: bool = False,
+                options: Optional[ReadOptions] = None,
+                report: Optional[ReadingReport] = None) -> tuple[pd.DataFrame, list[str]]:
+    """CSV / TSV / Parquet bytes → (DataFrame with distinct string column names, the header's names as
+    written).  Text files: every cell is stripped text, missing (NA) only when empty or one of
+    ``options.na_values``; encoding, separator, decimal mark and thousands grouping are inferred (or
+    taken from `options`) and recorded in `report` (see :mod:`bait_core.table_text`)."""
+    from . import table_text as T
+
+    opts = options or ReadOptions()
+    rep = report if report is not None else ReadingReport(file=name, format=_table_format(ext))
     if ext in (".parquet", ".pq"):
         import pyarrow.parquet as pq
         try:
             pf = pq.ParquetFile(io.BytesIO(raw))
-            n_rows, columns = pf.metadata.num_rows, [str(c) for c in pf.schema_arrow.names]
+            n_rows, source = pf.metadata.num_rows, [str(c) for c in pf.schema_arrow.names]
         except Exception as e:                      # pyarrow's own errors (ArrowInvalid, OSError)
             raise ValueError(f"could not read {name!r} as Parquet: {e}") from None
+        names = T.unique_names(source)
         if header_only:
-            return pd.DataFrame(columns=columns)
+            return pd.DataFrame(columns=names), source
         if max_rows is not None and n_rows > max_rows:
             raise ValueError(f"{name!r} has {n_rows} rows; the limit is {max_rows}. "
                              f"Subsample the file.")
         try:
-            df = pf.read().to_pandas()
+            table = pf.read()
+            df = table.rename_columns(names).to_pandas()
         except Exception as e:
             raise ValueError(f"could not read {name!r} as Parquet: {e}") from None
-    else:
-        if b"\x00" in raw[:8192]:
-            raise ValueError(f"{name!r} looks like a binary file, not {ext[1:].upper()} text")
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = raw.decode("latin-1")                       # e.g. Excel's Windows-1252 export
-        if not text.strip():
-            raise ValueError(f"{name!r} is empty (no header line)")
-        first = text.lstrip().splitlines()[0]
-        if ext == ".csv":
-            sep = max((",", ";", "\t"), key=lambda s: (first.count(s), s == ","))
-        else:
-            sep = "\t"
-        try:
-            df = pd.read_csv(io.StringIO(text), sep=sep,
-                             nrows=0 if header_only else (None if max_rows is None else max_rows + 1))
-        except pd.errors.EmptyDataError:
-            raise ValueError(f"{name!r} is empty (no header line)") from None
-        except (pd.errors.ParserError, ValueError) as e:
-            raise ValueError(f"could not parse {name!r} as {ext[1:].upper()}: {e}") from None
-        if max_rows is not None and len(df) > max_rows:
-            raise ValueError(f"{name!r} has more than {max_rows} rows; the limit is {max_rows}. "
-                             f"Subsample the file.")
-    df.columns = [str(c) for c in df.columns]
-    return df.reset_index(drop=True)
+        df.columns = names
+        tokens = set(opts.na_values)
+        counts: dict[str, dict[str, int]] = {}
+        for c in df.columns:                        # text columns follow the same missing-cell rule
+            s = df[c]
+            if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
+                t = s.astype("string").str.strip()
+                hit = t.isin(tokens)
+                if tokens and hit.any():
+                    counts[c] = {k: int(v) for k, v in t[hit].value_counts().items()}
+                df[c] = t.mask((t == "") | hit)
+        df.attrs["na_tokens"] = counts
+        return df.reset_index(drop=True), source
+    kind = ext[1:].upper()
+    text = T.decode_text(raw, name, kind, opts, rep)
+    if not text.strip():
+        raise ValueError(f"{name!r} is empty (no header line)")
+    sep = T.sniff_separator(text, name, ext, opts, rep)
+    source = T.header_names(text, sep)
+    names = T.unique_names(source)
+    if header_only:
+        return pd.DataFrame(columns=names), source
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=sep, header=0, names=names, index_col=False, dtype=str,
+                         na_filter=False, skip_blank_lines=True, quotechar='"',
+                         nrows=None if max_rows is None else max_rows + 1)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{name!r} is empty (no header line)") from None
+    except (pd.errors.ParserError, ValueError) as e:
+        raise ValueError(f"could not parse {name!r} as {kind} with the {T.sep_word(sep)} as separator: {e}. "
+                         f"Check that line, or choose the separator.") from None
+    if max_rows is not None and len(df) > max_rows:
+        raise ValueError(f"{name!r} has more than {max_rows} rows; the limit is {max_rows}. "
+                         f"Subsample the file.")
+    tokens = set(opts.na_values)
+    counts: dict[str, dict[str, int]] = {}
+    for c in df.columns:
+        t = df[c].astype("string").str.strip()
+        hit = t.isin(tokens)
+        if tokens and hit.any():
+            counts[c] = {k: int(v) for k, v in t[hit].value_counts().items()}
+        df[c] = t.mask((t == "") | hit)
+    df.attrs["na_tokens"] = counts
+    uniques = {c: pd.Series(df[c].dropna().unique(), dtype="string") for c in df.columns
+               if opts.role_of(c) != "ignored"}
+    T.detect_locale(uniques, name, opts, rep)
+    return df.reset_index(drop=True), source
+
+
+def _table_format(ext: str) -> str:
+    return {".parquet": "Parquet", ".pq": "Parquet", ".tsv": "TSV", ".tab": "TSV"}.get(ext, "CSV")
 
 
 def _row_ref(i: int, text_file: bool) -> str:
@@ -738,85 +775,450 @@ def _encode_labels(s: pd.Series, task: Optional[str], *, col: str, name: str,
     return y, names, task
 
 
-def _encode_features(df: pd.DataFrame, *, name: str, text_file: bool
-                     ) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """Feature columns → (X (n, F) float32, feature names, (F,) bool mask of numeric columns).
+# an id column's name: 'id', 'customer_id', 'order id', 'customerID' / 'customerId' (not 'paid', 'valid')
+_ID_NAME = re.compile(r"^(?i:id|uuid|guid|key|index|row(?:[_\s]?(?:id|number|no|nr))?|.*[_\s.-]id)$|^.*[a-z](?:ID|Id)$")
 
-    Numbers stay numbers; bool columns become 0/1; text / category columns with ≤ 50 distinct
-    values are one-hot encoded as "col=value" (a missing cell is all zeros); wider ones are refused.
+
+def _numbers_only(text: str, decimal: str, thousands: str) -> bool:
+    from .table_text import parse_numbers
+    return bool(parse_numbers(pd.Series([text.strip()], dtype="string"), decimal, thousands)[1].all())
+
+
+def _rows_ref(rows: Sequence[int], text_file: bool, limit: int = 5) -> str:
+    """'row 4 (line 5 of the file)' or 'rows 4, 9 and 12 (lines 5, 10 and 13 of the file)' (0-based in)."""
+    rows = list(rows)
+    if len(rows) == 1:
+        return _row_ref(rows[0], text_file)
+    more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
+    shown = rows[:limit]
+
+    def join(v: list[str]) -> str:
+        return ", ".join(v) + more if more else ", ".join(v[:-1]) + " and " + v[-1]
+    out = "rows " + join([str(i + 1) for i in shown])
+    return out + (" (lines " + join([str(i + 2) for i in shown]) + " of the file)" if text_file else "")
+
+
+def _policy_phrase(policy: str) -> str:
+    return {"median": "filled with the column's median (missing_features='median')",
+            "drop": "dropped with their rows (missing_features='drop')",
+            "refuse": "refused, as missing_features='refuse' is chosen; choose 'median' or 'drop' to accept "
+                      "them"}[policy]
+
+
+def _text_tokens_error(t: pd.Series, bad: np.ndarray, *, what: str, name: str, text_file: bool,
+                       policy: str, label: bool = False) -> ValueError:
+    """A numeric column with a few non-numeric cells: which texts, which rows, and what to do."""
+    vals = t.to_numpy(dtype=object, na_value=None)
+    by_token: dict[str, list[int]] = {}
+    for i in np.flatnonzero(bad):
+        by_token.setdefault(str(vals[i]), []).append(int(i))
+    parts = []
+    for tok, rows in list(by_token.items())[:3]:
+        parts.append(f"{_rows_ref(rows, text_file)} {'has' if len(rows) == 1 else 'have'} the text {tok!r}")
+    if len(by_token) > 3:
+        parts.append(f"{len(by_token) - 3} more distinct texts")
+    toks = tuple(list(by_token)[:3])
+    then = ("such rows then have no label" if label else f"such cells are then {_policy_phrase(policy)}")
+    return ValueError(
+        f"{name!r}: {what} holds numbers but {'; '.join(parts)}. If {'that text means' if len(toks) == 1 else 'these texts mean'} "
+        f"a missing value, add it to the missing-value tokens (ReadOptions(na_values={toks!r})); {then}. "
+        f"Otherwise fix or remove those values"
+        + ("." if label else ", or give the column the role 'one-hot' to treat its values as categories."))
+
+
+def _task_reason(num: np.ndarray) -> tuple[str, str]:
+    """The stated rule for numeric labels (non-missing values): (task, reason)."""
+    uniq = np.unique(num)
+    whole = bool(np.all(uniq == np.round(uniq)))
+    k = len(uniq)
+    if whole:
+        span = f"{_class_name(uniq[0])}..{_class_name(uniq[-1])}"
+        if k <= MAX_CLASSES_INFERRED:
+            return "classification", (f"numeric labels with {k} distinct whole values {span} → classification "
+                                      f"(at most {MAX_CLASSES_INFERRED}); choose regression to override")
+        return "regression", (f"numeric labels with {k} distinct whole values {span} → regression (more than "
+                              f"{MAX_CLASSES_INFERRED}); choose classification to override")
+    frac = next(v for v in uniq if v != round(v))
+    return "regression", (f"numeric labels with fractional values (e.g. {_class_name(frac)}) → regression; "
+                          f"choose classification to override")
+
+
+def _table_labels(s: pd.Series, task: Optional[str], *, col: str, name: str, text_file: bool,
+                  decimal: str, thousands: str, raw_missing: dict[str, int],
+                  rep: ReadingReport) -> tuple[np.ndarray, list[str], str]:
+    """Label column → (y (n,) int64 with -1 | float32 with NaN, class names, task); the task, its
+    reason, the classes with counts and the rows without a label go to `rep`."""
+    from .table_text import parse_numbers
+
+    what = f"{name!r}: label column {col!r}"
+    chosen = task is not None
+    if not s.notna().any():
+        raise ValueError(f"{what} is empty in every row; choose the column that holds the labels.")
+    num: Optional[np.ndarray] = None
+    text: Optional[pd.Series] = None
+    reason = ""
+    if pd.api.types.is_bool_dtype(s):
+        present = s.notna().to_numpy()
+        if task == "regression":
+            num = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            text = s.map(lambda v: str(bool(v)), na_action="ignore").astype("string")
+            reason = "true/false labels → classification"
+    elif pd.api.types.is_numeric_dtype(s):
+        num = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        present = ~np.isnan(num)
+    else:
+        t = s.astype("string")
+        present = t.notna().to_numpy()
+        vals, ok = parse_numbers(t, decimal, thousands)
+        bad = present & ~ok
+        if not bad.any() and present.any():
+            num = vals
+        elif present.any() and ok[present].mean() >= NUMERIC_LOOKING and task != "classification":
+            raise _text_tokens_error(t, bad, what=f"label column {col!r}", name=name, text_file=text_file,
+                                     policy="median", label=True)
+        else:
+            text = t
+            reason = "text labels → classification"
+    if num is not None:
+        if np.isinf(num).any():
+            i = int(np.flatnonzero(np.isinf(num))[0])
+            raise ValueError(f"{what} has an infinite value at {_row_ref(i, text_file)}; labels must be finite "
+                             f"numbers or class names.")
+        if not present.any():
+            raise ValueError(f"{what} has no values: every row is without a label.")
+        inferred_task, reason = _task_reason(num[present])
+        task = task or inferred_task
+        if task == "regression":
+            with np.errstate(over="ignore", invalid="ignore"):
+                y = num.astype(np.float32)
+            if np.isinf(y).any():
+                i = int(np.flatnonzero(np.isinf(y))[0])
+                raise ValueError(f"{what} has the value {num[i]:g} at {_row_ref(i, text_file)}, beyond the range "
+                                 f"of 32-bit floats (±3.4e38); rescale the target.")
+            if np.ptp(num[present]) == 0:
+                raise ValueError(f"{what} has the same value in every labeled row; nothing to predict.")
+            classes: list[str] = []
+        else:
+            codes, classes = _encode_classes(num[present], what=what)
+            y = np.full(len(s), -1, np.int64)
+            y[present] = codes
+    else:
+        assert text is not None
+        if task == "regression":
+            i = int(np.flatnonzero(present & ~parse_numbers(text, decimal, thousands)[1])[0])
+            raise ValueError(f"{what} must hold numbers for regression, but "
+                             f"{_row_ref(i, text_file)} has {text.iloc[i]!r}")
+        task = "classification"
+        vals = text.to_numpy(dtype=object, na_value=None)[present].astype(str)
+        codes, classes = _encode_classes(vals, what=what)
+        y = np.full(len(s), -1, np.int64)
+        y[present] = codes
+    rep.label_column, rep.task = col, task
+    rep.task_reason = f"chosen; the rule alone: {reason}" if chosen else reason
+    if task == "classification":
+        counts = np.bincount(y[y >= 0], minlength=len(classes))
+        rep.classes = {c: int(n) for c, n in zip(classes, counts)}
+    n_missing = int((~present).sum())
+    rep.rows_without_label = n_missing
+    if n_missing:
+        parts = []
+        n_empty = n_missing - sum(raw_missing.values())
+        if n_empty:
+            parts.append(f"{n_empty} empty label cell{'s' if n_empty != 1 else ''}")
+        parts += [f"{n} cell{'s' if n != 1 else ''} with the missing-value token {tok!r} you chose"
+                  for tok, n in raw_missing.items() if n]
+        rep.unlabeled_reason = "; ".join(parts)
+    return y, classes, task
+
+
+def _encode_features(df: pd.DataFrame, *, name: str, text_file: bool, decimal: str = ".",
+                     thousands: str = "", options: Optional[ReadOptions] = None,
+                     rep: Optional[ReadingReport] = None
+                     ) -> tuple[np.ndarray, list[str], np.ndarray, list[tuple[str, str, list[int]]]]:
+    """Feature columns → (X (n, F) float64 with NaN for empty cells, feature names, (F,) bool mask of
+    numeric columns (standardised), groups (source column, kind, its feature indices)).
+
+    Numbers stay numbers (decimal mark / grouping as detected); bool columns become 0/1; text columns
+    with ≤ 50 distinct values are one-hot encoded as "col=value" (an empty cell is NaN in every
+    indicator until the missing-feature policy is applied); an obvious id column (a name like 'id',
+    every value distinct text) is ignored and said so; other wider text columns are refused.
+    Roles in `options` force numeric / one-hot / ignored.  Each column's reading goes to `rep`.
     """
+    from . import table_text as T
+
+    opts = options or ReadOptions()
     blocks: list[np.ndarray] = []
     names: list[str] = []
     numeric: list[bool] = []
+    groups: list[tuple[str, str, list[int]]] = []
+    readings: list[ColumnReading] = []
     too_wide: list[str] = []
+    hints: list[str] = []
+
+    def add(col: str, block: np.ndarray, fnames: list[str], is_num: bool, kind: str, detail: str,
+            chosen: bool) -> None:
+        start = len(names)
+        blocks.append(block)
+        names.extend(fnames)
+        numeric.extend([is_num] * len(fnames))
+        groups.append((col, kind, list(range(start, start + len(fnames)))))
+        readings.append(ColumnReading(col, "numeric" if kind in ("numeric", "bool") else "one-hot", detail,
+                                      inferred=not chosen))
+
     for col in df.columns:
         s = df[col]
-        if pd.api.types.is_bool_dtype(s):
-            blocks.append(s.to_numpy(dtype=np.float64, na_value=np.nan)[:, None])
-            names.append(col)
-            numeric.append(False)
+        role = opts.role_of(col)
+        chosen = role is not None
+        if role == "ignored":
+            readings.append(ColumnReading(col, "ignored", "", inferred=False))
             continue
-        if pd.api.types.is_numeric_dtype(s):
-            blocks.append(s.to_numpy(dtype=np.float64, na_value=np.nan)[:, None])
-            names.append(col)
-            numeric.append(True)
+        present = s.notna().to_numpy()
+        if not present.any():
+            readings.append(ColumnReading(col, "ignored", "every cell is empty"))
+            if rep is not None:
+                rep.warn(f"{name!r}: column {col!r} has no values; it is ignored.")
             continue
-        t = _as_text(s)
-        num = _numeric_or_none(t, col=col, name=name, text_file=text_file)
-        if num is not None:
-            blocks.append(num[:, None])
-            names.append(col)
-            numeric.append(True)
+        if pd.api.types.is_bool_dtype(s) and role != "one-hot":
+            add(col, s.to_numpy(dtype=np.float64, na_value=np.nan)[:, None], [col], False, "bool",
+                "true/false as 1/0", chosen)
             continue
+        if pd.api.types.is_numeric_dtype(s) and role != "one-hot":
+            vals = s.to_numpy(dtype=np.float64, na_value=np.nan)
+            _refuse_infinite(vals, s, col=col, name=name, text_file=text_file, policy=opts.missing_features)
+            add(col, vals[:, None], [col], True, "numeric", "numeric", chosen)
+            continue
+        t = s.astype("string")
+        if role != "one-hot":
+            vals, ok = T.parse_numbers(t, decimal, thousands)
+            bad = present & ~ok
+            if not bad.any() or role == "numeric" or ok[present].mean() >= NUMERIC_LOOKING:
+                if bad.any():
+                    raise _text_tokens_error(t, bad, what=f"column {col!r}", name=name, text_file=text_file,
+                                             policy=opts.missing_features)
+                _refuse_infinite(vals, t, col=col, name=name, text_file=text_file, policy=opts.missing_features)
+                add(col, vals[:, None], [col], True, "numeric", "numeric", chosen)
+                continue
         n_distinct = int(t.nunique(dropna=True))
-        if n_distinct > MAX_CATEGORIES:
+        limit = MAX_CLASSES if role == "one-hot" else MAX_CATEGORIES
+        if n_distinct > limit:
+            if (role is None and present.all() and n_distinct == len(t) and _ID_NAME.match(col)):
+                readings.append(ColumnReading(col, "ignored", f"an id column (all {n_distinct} values distinct text)"))
+                continue
             too_wide.append(f"{col!r} ({n_distinct} distinct values)")
+            pair = T.looks_numeric_with(pd.Series(t.dropna().unique(), dtype="string"), opts)
+            if pair is not None:
+                hints.append(f"column {col!r} reads as numbers with decimal={pair[0]!r} and thousands={pair[1]!r}")
             continue
         dummies = pd.get_dummies(t, prefix=col, prefix_sep="=", dtype=np.float64)
-        blocks.append(dummies.to_numpy())
-        names.extend(str(c) for c in dummies.columns)
-        numeric.extend([False] * dummies.shape[1])
+        block = dummies.to_numpy(copy=True)
+        block[~present] = np.nan
+        add(col, block, [str(c) for c in dummies.columns], False, "one-hot",
+            f"one-hot, {dummies.shape[1]} categories", chosen)
     if too_wide:
+        hint = (" (" + "; ".join(hints) + ": choose that decimal mark and thousands separator)") if hints else ""
         raise ValueError(
             f"{name!r}: text columns {', '.join(too_wide)} have more than {MAX_CATEGORIES} distinct "
-            f"values and cannot be one-hot encoded. Drop them or turn them into numbers.")
+            f"values and cannot be one-hot encoded{hint}. Give them the role 'ignored' (e.g. an id or "
+            f"free-text column), or turn them into numbers.")
+    if rep is not None:
+        rep.columns.extend(readings)
     if not blocks:
         raise ValueError(f"{name!r} has no feature columns besides the label")
     X = np.concatenate(blocks, axis=1)                                          # (n, F)
-    _check_finite(X, repr(name), columns=names)
-    return X, names, np.asarray(numeric, bool)
+    return X, names, np.asarray(numeric, bool), groups
+
+
+def _refuse_infinite(vals: np.ndarray, t: pd.Series, *, col: str, name: str, text_file: bool,
+                     policy: str = "median") -> None:
+    """Infinite numbers ('inf' text, or beyond float64 such as 1e999) refused, naming the column and row."""
+    inf = np.isinf(vals)
+    if inf.any():
+        i = int(np.flatnonzero(inf)[0])
+        raise ValueError(f"{name!r}: column {col!r} holds an infinite value ({str(t.iloc[i])!r} at "
+                         f"{_row_ref(i, text_file)}{f' and {int(inf.sum()) - 1} more' if inf.sum() > 1 else ''}); "
+                         f"features must be finite numbers. Replace it, or empty the cell to mark it missing (empty cells are "
+                         f"{_policy_phrase(policy)}).")
+
+
+def _check_range(X: np.ndarray, names: Sequence[str], *, name: str, stage: str) -> None:
+    """After the float32 cast / standardisation: every feature finite, naming the first bad column."""
+    bad = ~np.isfinite(X)
+    if bad.any():
+        j = int(np.flatnonzero(bad.any(axis=0))[0])
+        raise ValueError(f"{name!r}: column {names[j]!r} {stage}; rescale that column (e.g. smaller units or "
+                         f"a logarithm) or give it the role 'ignored'.")
+
+
+def _missing_features(X: np.ndarray, y: np.ndarray, names: list[str],
+                      groups: list[tuple[str, str, list[int]]], *, name: str, text_file: bool,
+                      policy: str, rep: ReadingReport) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Apply the missing-feature policy before the split: 'refuse' raises, 'drop' drops the rows
+    (stated in `rep`); returns (X, y, kept row indices)."""
+    miss = np.isnan(X)
+    rows = np.flatnonzero(miss.any(axis=1))
+    keep = np.arange(len(X))
+    if not len(rows):
+        return X, y, keep
+    per_col = [(col, int(miss[:, idx].any(axis=1).sum())) for col, _, idx in groups]
+    where = ", ".join(f"{c!r} ({n})" for c, n in per_col if n)
+    n_cells = sum(n for _, n in per_col)
+    if policy == "refuse":
+        raise ValueError(f"{name!r}: {n_cells} feature cell(s) are empty, in columns {where} (first at "
+                         f"{_row_ref(int(rows[0]), text_file)}), and missing_features='refuse' is chosen. "
+                         f"Fill them, or choose missing_features='median' (fill each with its column's "
+                         f"median) or 'drop' (drop those rows).")
+    if policy == "drop":
+        keep = np.flatnonzero(~miss.any(axis=1))
+        rep.rows_dropped.append((len(rows), f"an empty feature cell in columns {where} (missing_features='drop')"))
+        return X[keep], y[keep], keep
+    return X, y, keep
+
+
+def _fill_medians(X: np.ndarray, pool: np.ndarray, groups: list[tuple[str, str, list[int]]],
+                  rep: ReadingReport, policy: str) -> np.ndarray:
+    """'median': empty numeric cells get the pool column's median, empty one-hot cells all zeros;
+    each column's reading says how many cells and with what."""
+    X = X.copy()
+    details = {}
+    for col, kind, idx in groups:
+        miss = np.isnan(X[:, idx]).any(axis=1)
+        n = int(miss.sum())
+        if kind == "one-hot":
+            if n:
+                X[np.ix_(miss, idx)] = 0.0
+                details[col] = f"{n} empty → all zeros"
+            continue
+        j = idx[0]
+        if n:
+            ref = X[pool, j]
+            ref = ref[~np.isnan(ref)]
+            if not len(ref):
+                ref = X[~miss, j]
+            med = float(np.median(ref))
+            X[miss, j] = med
+            details[col] = f"{n} empty → median {med:.6g}"
+    if details:
+        rep.columns = [dataclasses.replace(c, detail=f"{c.detail}, {details[c.name]}") if c.name in details else c
+                       for c in rep.columns]
+    return X
 
 
 def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
                 task: Optional[str], seed: int, test_fraction: float, max_rows: int,
                 standardize: bool, options: Optional[ReadOptions] = None) -> Dataset:
-    """CSV / TSV / Parquet → Dataset (see :func:`load_file`)."""
-    df = _read_table(raw, name, ext, max_rows=max_rows)
+    """CSV / TSV / Parquet → Dataset (see :func:`load_file`); `dataset.report` states every inference."""
+    opts = options or ReadOptions()
+    label_given = label_column is not None
+    rep = ReadingReport(file=name, format=_table_format(ext))
+    df, source = _read_table(raw, name, ext, max_rows=max_rows, options=opts, report=rep)
     text_file = ext not in (".parquet", ".pq")
     cols = list(df.columns)
+    rep.rows_read = len(df)
     if len(df) == 0:
         raise ValueError(f"{name!r} has a header but no data rows")
-    if label_column is None:
-        label_column = default_label_column(cols)
+    unknown = [c for c, _ in opts.roles if c not in cols]
+    if unknown:
+        raise ValueError(f"{name!r} has no column {', '.join(repr(c) for c in unknown)} (given a role); the "
+                         f"columns are: {', '.join(repr(c) for c in cols)}")
+    forced = [c for c, r in opts.roles if r == "label"]
+    if forced:
+        label_column = forced[0]
+    elif label_column is None:                      # an ignored column is never the default label
+        label_column = default_label_column([c for c in cols if opts.role_of(c) != "ignored"] or cols)
     if label_column not in cols:
         raise ValueError(f"{name!r} has no column {label_column!r}; the columns are: "
                          f"{', '.join(repr(c) for c in cols)}")
     if len(cols) < 2:
-        hint = " (is the separator right?)" if any(c in cols[0] for c in ",;\t") else ""
+        hint = " (is the separator right?)" if any(c in cols[0] for c in ",;\t|") else ""
         raise ValueError(f"{name!r} has only the column {cols[0]!r}{hint}; it needs feature "
                          f"columns and a label column")
-    y, classes, task = _encode_labels(df[label_column], task, col=label_column, name=name,
-                                      text_file=text_file)
-    X, feat_names, numeric = _encode_features(df.drop(columns=[label_column]), name=name,
-                                              text_file=text_file)
+    # duplicated header names: a copy of the label must never become a feature
+    j = cols.index(label_column)
+    same = [k for k, s in enumerate(source) if s == source[j]]
+    if len(same) > 1:
+        raise ValueError(f"{name!r}: the {'header' if text_file else 'schema'} names the label column "
+                         f"{source[j]!r} {len(same)} times "
+                         f"(columns {', '.join(str(k + 1) for k in same)}); a second copy would become a "
+                         f"feature and give the label away. Rename or remove the duplicate column.")
+    seen: dict[str, list[int]] = {}
+    for k, s in enumerate(source):
+        seen.setdefault(s, []).append(k)
+    for s, ks in seen.items():
+        if len(ks) > 1:
+            rep.warn(f"{name!r}: the {'header' if text_file else 'schema'} has the column name {s!r} "
+                     f"{len(ks)} times; they are kept as "
+                     f"{', '.join(repr(cols[k]) for k in ks)}. Rename them in the file to choose the names.")
+    if text_file and rep.decimal is not None and all(
+            _numbers_only(s, rep.decimal, rep.thousands or "") for s in source):
+        rep.warn(f"{name!r}: every name in the first line is a number ({', '.join(source[:4])}"
+                 f"{', …' if len(source) > 4 else ''}); the first line is read as the header, not as data. "
+                 f"Add a header line if it is data.")
+    rep.inferred["task"] = task is None
+    lab = df[label_column]
+    for c in cols:
+        if c != label_column and opts.role_of(c) != "ignored" and (
+                c.strip().lower() == label_column.strip().lower() or df[c].equals(lab)):
+            rep.warn(f"{name!r}: column {c!r} {'has the same values as' if df[c].equals(lab) else 'is named like'} "
+                     f"the label column {label_column!r}; as a feature it may give the label away. Give it the "
+                     f"role 'ignored' if it is a copy of the label.")
+    raw_missing = dict(df.attrs.get("na_tokens", {}).get(label_column, {}))
+    y, classes, task = _table_labels(lab, task, col=label_column, name=name, text_file=text_file,
+                                     decimal=rep.decimal or ".", thousands=rep.thousands or "",
+                                     raw_missing=raw_missing, rep=rep)
+    label_reading = ColumnReading(label_column, "label",
+                                  f"{len(classes)} classes" if task == "classification" else "numeric target",
+                                  inferred=not forced and not label_given)
+    feats = [c for c in cols if c != label_column]
+    X, feat_names, numeric, groups = _encode_features(df[feats], name=name, text_file=text_file,
+                                                      decimal=rep.decimal or ".", thousands=rep.thousands or "",
+                                                      options=opts, rep=rep)
+    rep.columns.insert(0, label_reading)
+    order = {c: k for k, c in enumerate(cols)}
+    rep.columns.sort(key=lambda c: order.get(c.name, 0))
+    X, y, kept = _missing_features(X, y, feat_names, groups, name=name, text_file=text_file,
+                                   policy=opts.missing_features, rep=rep)
     labeled = y >= 0 if task == "classification" else ~np.isnan(y)
+    if len(kept) < len(df):                         # the report counts the rows that were kept
+        if task == "classification":
+            counts = np.bincount(y[labeled], minlength=len(classes))
+            rep.classes = {c: int(n) for c, n in zip(classes, counts)}
+        if rep.rows_without_label and int((~labeled).sum()) != rep.rows_without_label:
+            rep.unlabeled_reason += f" (of {rep.rows_without_label} before rows were dropped)"
+        rep.rows_without_label = int((~labeled).sum())
     pool, test = _split(y, labeled, task=task, classes=classes, test_fraction=test_fraction,
                         seed=seed, what=repr(name))
+    X = _fill_medians(X, pool, groups, rep, opts.missing_features)
     Xp, Xt = X[pool], X[test]
     if standardize:
-        (Xp, Xt), _, _ = _standardize(Xp, Xt, cols=numeric)
-    return _finish(name=name, source=f"file:{name}", task=task, X=Xp, y=y[pool], X_test=Xt,
-                   y_test=y[test], classes=classes, feature_names=feat_names)
+        with np.errstate(over="ignore", invalid="ignore"):
+            (Xp, Xt), mean, std = _standardize(Xp, Xt, cols=numeric)
+        for j in np.flatnonzero(numeric & ~(np.isfinite(mean) & np.isfinite(std))):
+            raise ValueError(f"{name!r}: column {feat_names[j]!r} has values too large to standardise (its "
+                             f"spread overflows 64-bit floats); rescale that column (e.g. smaller units or a "
+                             f"logarithm) or give it the role 'ignored'.")
+        _check_range(np.concatenate([Xp, Xt]), feat_names, name=name,
+                     stage="overflows when standardised")
+    else:
+        both = np.concatenate([Xp, Xt])
+        with np.errstate(over="ignore", invalid="ignore"):
+            both32 = both.astype(np.float32)
+        _check_range(both32, feat_names, name=name,
+                     stage="holds values beyond the range of 32-bit floats (±3.4e38) the model computes in")
+        big = np.abs(both[:, numeric]).max(axis=0, initial=0) if numeric.any() else np.zeros(0)
+        for j, v in zip(np.flatnonzero(numeric), big):
+            if v > 1.8e19:
+                raise ValueError(f"{name!r}: column {feat_names[j]!r} holds values up to {v:.3g}; without "
+                                 f"standardisation their squares overflow the 32-bit floats the model computes "
+                                 f"in. Load with standardisation, or rescale that column.")
+    with np.errstate(over="ignore", invalid="ignore"):
+        Xp32, Xt32 = Xp.astype(np.float32), Xt.astype(np.float32)
+    _check_range(np.concatenate([Xp32, Xt32]), feat_names, name=name,
+                 stage=("holds values that, standardised with the pool's mean and spread, are beyond the "
+                        "range of 32-bit floats (±3.4e38) the model computes in") if standardize else
+                 "holds values beyond the range of 32-bit floats (±3.4e38) the model computes in")
+    return _finish(name=name, source=f"file:{name}", task=task, X=Xp32, y=y[pool], X_test=Xt32,
+                   y_test=y[test], classes=classes, feature_names=feat_names, report=rep)
 
 
 def _declared_entries(raw: bytes) -> Optional[int]:
@@ -1753,18 +2155,28 @@ def load_file(data: DataSource, *, filename: Optional[str] = None,
               standardize: bool = True, options: Optional[ReadOptions] = None) -> Dataset:
     """Load a user file: raw upload bytes (give `filename`), a file-like object, or a path.
 
-    Format by extension: .csv (separator sniffed among , ; tab), .tsv/.tab, .parquet/.pq, .npz
-    (arrays X, y, optionally X_test, y_test, feature_names), .zip (one image folder per class,
-    optionally under one top folder; images resized to `image_size` = (height, width), by default
-    kept at their native size when they all share one up to 64×64, else 28×28).
+    Format by extension: .csv / .tsv / .tab (text tables), .parquet/.pq, .npz (arrays X, y,
+    optionally X_test, y_test, feature_names), .zip (one image folder per class, optionally under
+    one top folder; images resized to `image_size` = (height, width), by default kept at their
+    native size when they all share one up to 64×64, else 28×28).
 
-    Tables: `label_column` defaults to :func:`default_label_column`; numeric columns become
-    float32 features (standardised with pool statistics when `standardize`, one-hot and bool
-    columns are left 0/1), text columns with ≤ 50 distinct values are one-hot encoded.  Rows with a
-    missing label stay in the pool (y = -1 / NaN) and never enter the test split.
-    `task` (None = infer): text / bool labels → classification; numeric labels → classification
-    when integer-valued with ≤ 20 distinct values, else regression.  Regression targets are kept
-    in their original units.  `label_column` is ignored for NPZ and ZIP.
+    Text tables: the encoding (BOM, UTF-8, else cp1252 / charset-normalizer, with a warning), the
+    separator (, ; tab |), the decimal mark and the thousands grouping are inferred as described in
+    :mod:`bait_core.table_text`, or taken from `options`; an ambiguous file is refused with the option
+    to set.  Only empty cells (and ``options.na_values``) are missing: a class called "NA" is data.
+
+    Tables: `label_column` defaults to :func:`default_label_column` (a "label" role in `options`
+    wins); a header naming the label column twice is refused, other repeated names are kept as
+    "name (2)".  Numeric columns become float32 features (standardised with pool statistics when
+    `standardize`, one-hot and bool columns are left 0/1), text columns with ≤ 50 distinct values
+    are one-hot encoded, an id column (a name like 'id', all values distinct) is ignored, wider text
+    is refused.  Empty feature cells follow ``options.missing_features`` ("median" of the pool,
+    "drop" the rows, "refuse").  Infinite values and values that overflow 32-bit floats (after
+    standardising) are refused by column.  Rows with a missing label stay in the pool (y = -1 / NaN)
+    and never enter the test split.  `task` (None = infer): text / bool labels → classification;
+    numeric labels → classification when integer-valued with ≤ 20 distinct values, else regression
+    (the rule is stated in the report).  Regression targets are kept in their original units.
+    `label_column` is ignored for NPZ and ZIP.
 
     `options` (:class:`bait_core.reading.ReadOptions`) overrides the loader's inferences (encoding,
     separator, decimal mark, missing tokens, column roles, task, image size); its `task` and
@@ -1790,8 +2202,14 @@ def load_file(data: DataSource, *, filename: Optional[str] = None,
                      test_fraction=test_fraction, max_rows=max_rows, max_bytes=max_bytes, options=opts)
 
 
-def list_columns(data: DataSource, *, filename: Optional[str] = None) -> list[str]:
-    """Column names of a CSV / TSV / Parquet upload (for the label picker); [] for NPZ and ZIP."""
+def list_columns(data: DataSource, *, filename: Optional[str] = None,
+                 options: Optional[ReadOptions] = None) -> list[str]:
+    """Column names of a CSV / TSV / Parquet upload (for the label picker); [] for NPZ and ZIP.
+
+    The same encoding and separator inference (or `options`) as :func:`load_file`, and the same
+    names: stripped, an empty name as 'column N', a repeated one as 'name (2)'."""
+    opts = options or ReadOptions()
+    opts.validate()
     if hasattr(data, "read") and hasattr(data, "seek"):
         pos = data.tell()
         try:
@@ -1802,7 +2220,7 @@ def list_columns(data: DataSource, *, filename: Optional[str] = None) -> list[st
         raw, name, ext = _read_input(data, filename, 500 * 2**20)
     if ext not in TABLE_EXTENSIONS:
         return []
-    return list(_read_table(raw, name, ext, max_rows=None, header_only=True).columns)
+    return list(_read_table(raw, name, ext, max_rows=None, header_only=True, options=opts)[0].columns)
 
 
 def default_label_column(columns: Sequence[str]) -> str:

@@ -437,7 +437,7 @@ GOOD = {"a": list(range(20)), "label": [0, 1] * 10}
     (_bad_csv(a=range(20), label=["x"] * 20), "one.csv", {}, r"only one class \('x'\)"),
     (_bad_csv(**GOOD), "c.csv", {"task": "ordinal"}, "task must be one of"),
     (_bad_csv(a=[1.0, np.nan, 3, np.inf] * 5, b=[np.nan] + [1.0] * 19, label=[0, 1] * 10),
-     "nan.csv", {}, r"6 missing \(NaN\) and 5 infinite values in columns 'a' \(10\), 'b' \(1\)"),
+     "nan.csv", {}, r"column 'a' holds an infinite value \('inf' at row 4 \(line 5 of the file\) and 4 more\)"),
     (_bad_csv(a=[str(i) for i in range(19)] + ["oops"], label=[0, 1] * 10), "s.csv", {},
      r"column 'a' holds numbers but row 20 \(line 21 of the file\) has the text 'oops'"),
     (_bad_csv(a=range(20), name=[f"n{i}" for i in range(20)], label=[0, 1] * 10), "w.csv",
