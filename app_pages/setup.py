@@ -1,5 +1,6 @@
 """Setup: choose the dataset, the model, the strategy and its settings, then apply them as a new run."""
 
+from dataclasses import replace
 from typing import Optional
 
 import numpy as np
@@ -39,10 +40,12 @@ data_spec = None
 read_opts = None            # the ReadOptions of an upload (stored with the run)
 data_file = None            # (name, bytes) of the upload: stored with the run so it can be resumed
 label_column = None
-def reading_controls(kind: str, columns: list[str], label: Optional[str], ident: str = "") -> ReadOptions:
-    """The "Change how it is read" expander: every inference of the loader, overridable. `kind` is
-    "table" or "images"; returns the ReadOptions the load uses (auto = infer and report)."""
-    with st.expander("Change how it is read", expanded=False):
+def reading_controls(kind: str):
+    """The "Change how it is read" expander: every file-level inference of the loader, overridable
+    (auto = infer and report). `kind` is "table", "images" (ZIP) or "arrays" (NPZ: the task only).
+    Returns (ReadOptions, the expander)."""
+    exp = st.expander("Change how it is read", expanded=False)
+    with exp:
         c1, c2, c3, c4 = st.columns(4)
         task = c1.selectbox("Task", ["auto", "classification", "regression"], key="read_task",
                             help="auto: text labels → classification; numeric labels → classification when they are "
@@ -60,22 +63,13 @@ def reading_controls(kind: str, columns: list[str], label: Optional[str], ident:
                                help="Only empty cells are missing by default: a class called NA is data. Add tokens "
                                     "such as ?, n/a, -999 that mean 'missing' in this file.")
             missing = d3.selectbox("Empty feature cells", list(MISSING_POLICIES), key="read_missing",
-                                   help="median: fill with the column's median (one-hot: its own 'missing' category); "
+                                   help="median: fill with the column's median (one-hot: all zeros); "
                                         "drop: drop those rows; refuse: stop with a message.")
-            features = [c for c in columns if c != label]
-            roles = st.data_editor(pd.DataFrame({"column": features, "role": ["auto"] * len(features)}),
-                                   column_config={"column": st.column_config.TextColumn("Column", disabled=True),
-                                                  "role": st.column_config.SelectboxColumn(
-                                                      "Role", options=["auto", "numeric", "one-hot", "ignored"],
-                                                      required=True)},
-                                   hide_index=True, key=f"read_roles_{ident}_{label}", width="stretch") if features else None
             opts.update(encoding=None if enc == "auto" else enc, sep=None if sep == "auto" else sep,
                         decimal=None if dec == "auto" else dec,
                         thousands=None if thou == "auto" else ("" if thou == "none" else thou),
-                        na_values=tuple(t.strip() for t in na.split(",") if t.strip()), missing_features=missing,
-                        roles=tuple((str(c), str(r)) for c, r in zip(roles["column"], roles["role"]) if r != "auto")
-                        if roles is not None else ())
-        else:
+                        na_values=tuple(t.strip() for t in na.split(",") if t.strip()), missing_features=missing)
+        elif kind == "images":
             size = c2.selectbox("Image size", ["auto", *IMAGE_SIZES], key="read_image_size",
                                 help="auto keeps the images' own size when they all share one up to 64×64, else 28×28.")
             scaling = c3.selectbox("Pixel scaling", ["auto", *IMAGE_SCALINGS], key="read_image_scaling",
@@ -86,7 +80,22 @@ def reading_controls(kind: str, columns: list[str], label: Optional[str], ident:
             opts["image_size"] = None if size == "auto" else tuple(int(v) for v in size.split("×"))
             opts["image_scaling"] = None if scaling == "auto" else scaling
             opts["image_channels"] = None if channels == "auto" else (1 if channels.startswith("grey") else 3)
-    return ReadOptions(**opts)
+    return ReadOptions(**opts), exp
+
+
+def role_controls(exp, columns: list[str], label: Optional[str], ident: str) -> tuple:
+    """The column-roles editor inside the expander: ((column, role), ...) the user changed."""
+    features = [c for c in columns if c != label]
+    if not features:
+        return ()
+    with exp:
+        roles = st.data_editor(pd.DataFrame({"column": features, "role": ["auto"] * len(features)}),
+                               column_config={"column": st.column_config.TextColumn("Column", disabled=True),
+                                              "role": st.column_config.SelectboxColumn(
+                                                  "Role", options=["auto", "numeric", "one-hot", "ignored"],
+                                                  required=True)},
+                               hide_index=True, key=f"read_roles_{ident}_{label}", width="stretch")
+    return tuple((str(c), str(r)) for c, r in zip(roles["column"], roles["role"]) if r != "auto")
 
 
 def show_report(dataset) -> None:
@@ -96,7 +105,8 @@ def show_report(dataset) -> None:
         return
     with st.container(border=True):
         st.markdown("**How your file was read**")
-        st.markdown("\n".join(f"- {md(line)}" for line in report_lines(rep) if not line.startswith("Warning: ")))
+        st.markdown("\n".join(("    - " + md(line.strip())) if line.startswith("  ") else f"- {md(line)}"
+                               for line in report_lines(rep) if not line.startswith("Warning: ")))
         for w in rep.warnings:
             st.warning(md(w))
         st.caption("Anything wrong? Change it under “Change how it is read”; nothing is applied until “Apply setup”.")
@@ -108,13 +118,14 @@ if source == "Upload a file":
     if up is not None:
         raw = up.getvalue()
         try:
-            kind = "images" if up.name.lower().endswith(".zip") else "table"
-            base = ReadOptions()
-            cols = list_columns(raw, filename=up.name) if kind == "table" else []
+            low = up.name.lower()
+            kind = "images" if low.endswith(".zip") else "arrays" if low.endswith(".npz") else "table"
+            read_opts, exp = reading_controls(kind)
+            cols = list_columns(raw, filename=up.name, options=read_opts) if kind == "table" else []
             if cols:
                 default = default_label_column(cols)
                 label_column = st.selectbox("Label column", cols, index=cols.index(default), key="setup_label_col")
-            read_opts = reading_controls(kind, cols, label_column, S.content_key(raw)[:16])
+                read_opts = replace(read_opts, roles=role_controls(exp, cols, label_column, S.content_key(raw)[:16]))
             ukey = (up.name, S.content_key(raw), label_column, seed, read_opts)
             cached = st.session_state[S.UPLOAD_DATASET]
             if cached is not None and cached[0] == ukey:
@@ -134,7 +145,7 @@ elif source == "Upload a folder":
                              key="setup_data_folder")
     if files:
         try:
-            read_opts = reading_controls("images", [], None)
+            read_opts, _ = reading_controls("images")
             bar = st.progress(0.0, text=f"Packing {len(files)} files…")
             raw = S.folder_to_zip([(f.name, f.getvalue()) for f in files],
                                   progress=lambda done, total: bar.progress(done / max(1, total),

@@ -161,9 +161,10 @@ def report_lines(r: ReadingReport) -> list[str]:
         out.append(f"Separator: {_show(r.separator)}{how('separator')} · decimal mark: {_show(r.decimal)}"
                    f"{how('decimal')} · thousands: {_show(r.thousands)}{how('thousands')}")
     dropped = sum(n for n, _ in r.rows_dropped)
-    out.append(f"Rows read: {r.rows_read:,}" + (f" · dropped: {dropped:,}" if dropped else ""))
+    unit = "Images" if r.format.startswith("ZIP") else "Rows"
+    out.append(f"{unit} read: {r.rows_read:,}" + (f" · dropped or skipped: {dropped:,}" if dropped else ""))
     for n, why in r.rows_dropped:
-        out.append(f"  dropped {n:,} row(s): {why}")
+        out.append(f"  {unit.lower()} dropped or skipped: {n:,} — {why}")
     if r.columns:
         by_role: dict[str, list[str]] = {}
         for c in r.columns:
@@ -187,9 +188,8 @@ def report_lines(r: ReadingReport) -> list[str]:
     for a in r.arrays:
         out.append(f"Array {a}")
     if r.image:
-        im = r.image
-        parts = [f"{k.replace('_', ' ')}: {v}" for k, v in im.items()]
-        out.append("Images: " + "; ".join(parts))
+        out.append("Images:")
+        out.extend(f"  {k.replace('_', ' ')}: {v}" for k, v in r.image.items())
     for w in r.warnings:
         out.append(f"Warning: {w}")
     return out

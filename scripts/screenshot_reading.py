@@ -40,7 +40,7 @@ def png16_zip() -> bytes:
             for k in range(30):
                 a = rng.integers(lo, hi, size=(16, 16)).astype(np.uint16)
                 b = io.BytesIO()
-                Image.fromarray(a, mode="I;16").save(b, format="PNG")
+                Image.fromarray(a).save(b, format="PNG")          # uint16 → a 16-bit greyscale PNG
                 zf.writestr(f"scans/{cls}/img{k:02d}.png", b.getvalue())
     return buf.getvalue()
 
@@ -55,8 +55,7 @@ def shot(page, url: str, path: Path, name: str, data: bytes) -> None:
         page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(f))
         page.get_by_text("How your file was read").first.wait_for(timeout=120_000)
         page.wait_for_timeout(2500)
-        box = page.get_by_text("How your file was read").first.locator(
-            "xpath=ancestor::div[@data-testid='stVerticalBlockBorderWrapper'][1]")
+        box = page.locator('[data-testid="stVerticalBlock"]', has_text="How your file was read").last
         box.scroll_into_view_if_needed()
         box.screenshot(path=str(path))
 
