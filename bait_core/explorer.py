@@ -86,8 +86,9 @@ class Explorer:
         if dataset is None:
             source = str(record.dataset.get("source", ""))
             if not source.startswith("builtin:"):
-                raise ValueError(f"This run used the file '{record.dataset.get('name')}'; load that file on the "
-                                 "Setup page first, then open the record again.")
+                raise ValueError(f"This run used the file '{record.dataset.get('name')}', which a record does not "
+                                 "hold: drop the record together with that data file, or open the run's bundle "
+                                 "(ZIP, downloaded from the Rounds page), which holds both.")
             from .data import load_builtin
             dataset = load_builtin(source.split(":", 1)[1], seed=record.config.seed)
         if dataset.fingerprint != record.dataset.get("fingerprint"):

@@ -147,7 +147,7 @@ def _csv_run(runs_dir):
 def test_a_record_opens_with_its_data_file_dropped_beside_it(runs_dir):
     ex, raw = _csv_run(runs_dir)
     rec = ex.record.to_json().encode()
-    with pytest.raises(ValueError, match="load that file on the"):
+    with pytest.raises(ValueError, match="drop the record together with that data file"):
         S.open_record_files([("run.json", rec)])           # alone: the data are missing, and it says so
     view, how = S.open_record_files([("run.json", rec), ("mine.csv", raw)])
     assert view.read_only and len(view.rounds) == 1 and "data file" in how
