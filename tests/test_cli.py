@@ -345,7 +345,7 @@ def test_run_wide_csv_with_linear_model_is_refused_before_training(tmp_path, cap
     rows = [",".join(f"{v:.2f}" for v in rng.standard_normal(10_000)) + f",{i % 3}" for i in range(45)]
     path.write_text(header + "\n" + "\n".join(rows) + "\n")
     _one_line(capsys, ["run", "--data", str(path), "--model", "linear", "--rounds", "2", "--initial", "10",
-                       "--batch-size", "5", "--memory-limit", "8G"],
+                       "--batch-size", "5", "--memory-limit", "8G", "--quiet"],
               "D = K·d = 30,000: two 30,000×30,000 float64 matrices", "memory limit is 8.0 GB")
 
 
