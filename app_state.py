@@ -172,7 +172,14 @@ def open_bundle(data: bytes) -> Explorer:
     """A run bundle (ZIP) copied into the runs folder and resumed as a live run."""
     store = run_store()
     store.check_writable()
-    return store.resume(store.import_bundle(data))
+    run_id, copied = store.import_bundle(data)
+    try:
+        ex = store.resume(run_id)
+    except Exception:
+        store.delete(run_id)                        # nothing half-imported stays in Recent runs
+        raise
+    ex.copied_from_bundle = copied
+    return ex
 
 
 def open_record_files(files: list[tuple[str, bytes]], current: Optional[Explorer] = None) -> tuple[Explorer, str]:
@@ -187,7 +194,10 @@ def open_record_files(files: list[tuple[str, bytes]], current: Optional[Explorer
             ex = open_bundle(zips[0][1])
         except ValueError as bundle_error:
             raise ValueError(f"{files[0][0]}: {bundle_error}") from None
-        return ex, "run bundle: a live run again, continue it on the Rounds page"
+        how = "run bundle: a live run again, continue it on the Rounds page"
+        if getattr(ex, "copied_from_bundle", False):
+            how += f"; this server already had a run with the bundle's id, so it was copied in as {ex.run_id}"
+        return ex, how
     if len(records) != 1:
         raise ValueError("Drop one run record (JSON), optionally with the one data file its run used.")
     record = RunRecord.from_json(records[0][1])

@@ -235,14 +235,23 @@ class RunStore:
                             zf.write(f, f"{run_id}/{sub}/{f.name}")
         return buf.getvalue()
 
-    def import_bundle(self, blob: bytes) -> str:
-        """Copy a run bundle (ZIP bytes) into this store; returns the run id it got (its own id, or a
-        new one when that is taken). Every entry is checked first: one top folder, only the known
-        file names, sizes within bounds; nothing is unpickled or run. ValueError with a sentence."""
+    def import_bundle(self, blob: bytes) -> tuple[str, bool]:
+        """Copy a run bundle (ZIP bytes) into this store; returns (run id, copied) where `copied`
+        says the bundle's own id was taken here and the run got a new one. Every entry is checked
+        first: one top folder, only the known files (the data and model file the set-up names, no
+        other), no links, sizes within bounds, readable JSON; the record is validated by its schema.
+        Nothing is unpickled or run. A failed import leaves nothing behind. ValueError with a sentence."""
+        import shutil
+        import stat
+        import zlib
+
+        from .loop import RunRecord
+
         try:
             zf = zipfile.ZipFile(io.BytesIO(blob))
-        except (zipfile.BadZipFile, ValueError):
-            raise ValueError("This is not a run bundle (not a ZIP file).") from None
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+            raise ValueError("This is not a run bundle (not a readable ZIP file).") from None
+        bad_read = (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError, OSError, ValueError)
         with zf:
             infos = zf.infolist()
             if not infos or len(infos) > 16:
@@ -257,6 +266,8 @@ class RunStore:
                 rel = info.filename[len(top) + 1:]
                 if info.is_dir() or rel == "":
                     continue
+                if stat.S_ISLNK(info.external_attr >> 16):
+                    raise ValueError(f"The run bundle holds a link ('{info.filename[:120]}'); bundles hold plain files.")
                 parts = rel.split("/")
                 ok = (len(parts) == 1 and parts[0] in _BUNDLE_FILES) or (
                     len(parts) == 2 and parts[0] in ("data", "model") and _safe_filename(parts[1]) == parts[1])
@@ -268,21 +279,54 @@ class RunStore:
                 if total > MAX_BUNDLE_BYTES:
                     raise ValueError(f"The run bundle unpacks to more than {MAX_BUNDLE_BYTES >> 20} MiB.")
                 wanted[rel] = info
+
+            def read(rel: str) -> bytes:
+                try:
+                    return zf.read(wanted[rel])
+                except bad_read as e:
+                    raise ValueError(f"The run bundle's '{rel}' cannot be read ({type(e).__name__}); the ZIP is "
+                                     "damaged or uses an unsupported compression or encryption.") from None
+
             for need in ("setup.json", "record.json"):
                 if need not in wanted:
                     raise ValueError(f"The run bundle has no {need}.")
-            run_id = top if not (self.root / top).exists() else f"{top[:80]}-{secrets.token_hex(3)}"
-            folder = self.path(run_id)
-            try:
-                (folder / "data").mkdir(parents=True, exist_ok=False)
-                (folder / "model").mkdir(parents=True, exist_ok=True)
-                for rel, info in wanted.items():
-                    atomic_write(folder / rel, zf.read(info))
-            except (OSError, zipfile.BadZipFile) as e:
-                raise ValueError(f"Could not unpack the run bundle into '{folder}' ({e}).") from None
-            if "summary.json" not in wanted:
-                atomic_write(folder / "summary.json", json.dumps({"run_id": run_id, "updated": _now()}))
-        return run_id
+            from .schemas import parse_json
+            setup = parse_json(read("setup.json"), "bundle's set-up file", max_bytes=MAX_SETUP_BYTES, max_depth=8)
+            if not isinstance(setup, dict) or setup.get("kind") != "bait-explorer-run-setup":
+                raise ValueError("The run bundle's setup.json is not a run's set-up file.")
+            for sub, key in (("data", "data_file"), ("model", "model_file")):
+                named = setup.get(key)
+                present = sorted(r.split("/", 1)[1] for r in wanted if r.startswith(sub + "/"))
+                if present != ([named] if isinstance(named, str) else []):
+                    raise ValueError(f"The run bundle's {sub}/ folder holds {present or 'nothing'}, but its set-up "
+                                     f"names {named!r}: a bundle holds exactly the files its run used.")
+            record_raw = read("record.json")
+            record = RunRecord.from_json(record_raw)        # the schema check, before anything is written
+            files = {rel: read(rel) for rel in wanted if rel not in ("summary.json", "record.json")}
+        copied = (self.root / top).exists()
+        run_id = top if not copied else f"{top[:80]}-{secrets.token_hex(3)}"
+        folder = self.path(run_id)
+        try:
+            (folder / "data").mkdir(parents=True, exist_ok=False)
+            (folder / "model").mkdir(parents=True, exist_ok=True)
+            for rel, data in files.items():
+                atomic_write(folder / rel, data)
+            atomic_write(folder / "record.json", record_raw)
+            atomic_write(folder / "summary.json", json.dumps({
+                "run_id": run_id, "created": record.created, "updated": _now(),
+                "dataset": str(record.dataset.get("name", "")), "model": record.config.model,
+                "strategy": record.config.strategy, "rounds": len(record.rounds),
+                "n_labeled": int(record.rounds[-1].n_labeled) if record.rounds else 0,
+                "finished": bool(record.rounds and record.rounds[-1].is_final)}))
+        except OSError as e:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise ValueError(f"Could not unpack the run bundle into '{folder}' ({e.strerror or e}).") from None
+        return run_id, copied
+
+    def delete(self, run_id: str) -> None:
+        """Remove a run's folder (e.g. a bundle that was copied in but cannot be resumed)."""
+        import shutil
+        shutil.rmtree(self.path(run_id), ignore_errors=True)
 
     # --- reading ----------------------------------------------------------------------------------
     def list(self, limit: int = 50) -> list[RunSummary]:
@@ -294,31 +338,31 @@ class RunStore:
             if not valid_run_id(folder.name) or not (folder / "summary.json").is_file():
                 continue
             try:
-                raw = (folder / "summary.json").read_bytes()
-                if len(raw) > MAX_SETUP_BYTES:
-                    continue
-                s = json.loads(raw)
-                out.append(RunSummary(run_id=folder.name, created=str(s.get("created", "")),
-                                      updated=str(s.get("updated", "")), dataset=str(s.get("dataset", ""))[:200],
+                s = self._read_json(folder / "summary.json", "summary")
+
+                def whole(v: Any) -> int:
+                    return int(v) if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 10**9 else 0
+                out.append(RunSummary(run_id=folder.name, created=str(s.get("created", ""))[:40],
+                                      updated=str(s.get("updated", ""))[:40], dataset=str(s.get("dataset", ""))[:200],
                                       model=str(s.get("model", ""))[:200], strategy=str(s.get("strategy", ""))[:50],
-                                      rounds=int(s.get("rounds", 0)), n_labeled=int(s.get("n_labeled", 0)),
-                                      finished=bool(s.get("finished", False)), path=folder))
-            except (OSError, ValueError, TypeError, AttributeError):
+                                      rounds=whole(s.get("rounds")), n_labeled=whole(s.get("n_labeled")),
+                                      finished=s.get("finished") is True, path=folder))
+            except (OSError, ValueError):                    # a broken folder is left out, never breaks the list
                 continue
         out.sort(key=lambda s: s.updated, reverse=True)
         return out[:limit]
 
     def _read_json(self, path: Path, what: str) -> dict:
+        """A small JSON object file of a run (set-up, summary), within the size and depth caps."""
+        from .schemas import parse_json
         try:
             raw = path.read_bytes()
         except OSError:
             raise ValueError(f"This saved run has no {what} ('{path}' is missing); it cannot be resumed.") from None
-        if len(raw) > MAX_SETUP_BYTES:
-            raise ValueError(f"'{path}' is too large for a run's {what}.")
         try:
-            d = json.loads(raw)
-        except ValueError:
-            raise ValueError(f"'{path}' is not valid JSON; the run cannot be resumed.") from None
+            d = parse_json(raw, f"run's {what}", max_bytes=MAX_SETUP_BYTES, max_depth=8)
+        except ValueError as e:
+            raise ValueError(f"'{path}' is not valid ({e}); the run cannot be resumed.") from None
         if not isinstance(d, dict):
             raise ValueError(f"'{path}' is not a run's {what}.")
         return d
@@ -386,9 +430,20 @@ class RunStore:
             from safetensors.torch import load as load_tensors
             try:
                 state = load_tensors(init.read_bytes())
-                model.load_state_dict(state)
-            except (SafetensorError, RuntimeError, OSError) as e:
+            except (SafetensorError, RuntimeError, OSError, ValueError) as e:
                 raise ValueError(f"The saved run's initial weights could not be read ({str(e)[:200]}).") from None
+            import torch
+            expected = model.state_dict()
+            if set(state) != set(expected):
+                raise ValueError("The saved run's initial weights do not fit its model (other parameter names).")
+            for k, v in expected.items():
+                got = state[k]
+                if got.dtype != v.dtype or tuple(got.shape) != tuple(v.shape):
+                    raise ValueError(f"The saved run's initial weight '{k[:80]}' is {got.dtype} {tuple(got.shape)}; "
+                                     f"the model needs {v.dtype} {tuple(v.shape)}.")
+                if got.is_floating_point() and not bool(torch.isfinite(got).all()):
+                    raise ValueError(f"The saved run's initial weight '{k[:80]}' holds NaN or infinite values.")
+            model.load_state_dict(state)
         sources = RunSources(data_name=setup.get("data_name") if data else None, data_bytes=data[1] if data else None,
                              model_name=setup.get("model_name") if model_src else None,
                              model_bytes=model_src[1] if model_src else None, arch=arch,

@@ -187,11 +187,12 @@ def test_a_crafted_bundle_is_refused_with_a_sentence(runs_dir):
         "no record.json": [("r1/setup.json", "{}")],
         "unexpected entry 'r1/data/a/b": good + [("r1/data/a/b.csv", "x")],
         "pickle": good + [("r1/init.pt", b"\x80\x04")],
+        "not a set-up file": good,
     }
     for what, entries in cases.items():
         with pytest.raises(ValueError):
             runstore.RunStore(runs_dir).import_bundle(make(entries))
-    with pytest.raises(ValueError, match="not a ZIP"):
+    with pytest.raises(ValueError, match="not a readable ZIP"):
         runstore.RunStore(runs_dir).import_bundle(b"not a zip")
 
 

@@ -233,3 +233,102 @@ def test_reading_a_saved_run_never_unpickles(moons, small_config, tmp_path):
     with pytest.raises(ValueError, match="initial weights"):
         store.resume(ex.run_id)
     assert not marker.exists()
+
+
+# --- a hostile runs folder or bundle never breaks the list, the URL or the store (breaker findings) ---------
+
+def test_a_poisoned_summary_or_setup_never_breaks_recent_runs_or_the_url(moons, small_config, tmp_path):
+    store = RunStore(tmp_path)
+    good = _explorer(moons, small_config, store)
+    good.step()
+    bad = _explorer(moons, small_config, store)
+    bad.step()
+    for text in ('{"rounds": 1e999}', "[" * 5000 + "]" * 5000, '{"rounds": "many", "finished": "yes"}', "\x00\xff"):
+        (tmp_path / bad.run_id / "summary.json").write_bytes(text.encode("utf-8", "surrogatepass"))
+        ids = [s.run_id for s in store.list()]
+        assert good.run_id in ids                          # the list still works
+    (tmp_path / bad.run_id / "setup.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match="not valid"):
+        store.resume(bad.run_id)
+
+
+def _bundle_of(ex) -> bytes:
+    return ex.store.bundle(ex.run_id)
+
+
+def _rezip(blob: bytes, edit) -> bytes:
+    import io
+    import zipfile
+    src = zipfile.ZipFile(io.BytesIO(blob))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info in src.infolist():
+            edit(zf, info, src.read(info))
+    return out.getvalue()
+
+
+def test_damaged_bundles_are_sentences_and_leave_nothing_behind(moons, small_config, tmp_path):
+    import stat
+    import zipfile
+
+    ex = _explorer(moons, small_config, RunStore(tmp_path / "a"))
+    ex.step()
+    blob = _bundle_of(ex)
+    target = RunStore(tmp_path / "b")
+
+    def corrupt(zf, info, data):                          # flip bytes in the middle of the record's stream
+        zf.writestr(info, data)
+    damaged = bytearray(_rezip(blob, corrupt))
+    pos = damaged.find(b"record.json") + 200
+    damaged[pos:pos + 40] = b"\x00" * 40
+
+    def method99(zf, info, data):
+        zf.writestr(info, data)
+    weird = bytearray(_rezip(blob, method99))
+    cd = weird.find(b"PK\x01\x02")                         # the first central-directory entry (setup.json)
+    weird[cd + 10:cd + 12] = (99).to_bytes(2, "little")     # its compression method: unknown
+
+    def link(zf, info, data):
+        zf.writestr(info, data)
+        if info.filename.endswith("setup.json"):
+            z = zipfile.ZipInfo(info.filename.replace("setup.json", "data/x.csv"))
+            z.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(z, "/etc/passwd")
+
+    def extra(zf, info, data):
+        zf.writestr(info, data)
+        if info.filename.endswith("setup.json"):
+            zf.writestr(info.filename.replace("setup.json", "data/unused.csv"), b"a,b\n" * 1000)
+
+    for name, case in (("damaged", bytes(damaged)), ("method 99", bytes(weird)), ("link", _rezip(blob, link)),
+                       ("extra file", _rezip(blob, extra))):
+        with pytest.raises(ValueError):
+            target.import_bundle(case)
+        assert not (tmp_path / "b").exists() or not any((tmp_path / "b").iterdir())
+    run_id, copied = target.import_bundle(blob)             # the genuine one still imports
+    assert not copied and target.resume(run_id).rounds
+    again, copied = target.import_bundle(blob)
+    assert copied and again != run_id
+
+
+@pytest.mark.parametrize("kind", ["nan", "int", "shape"])
+def test_resume_refuses_initial_weights_that_are_not_the_models(moons, small_config, tmp_path, kind):
+    import torch
+    from safetensors.torch import load as load_tensors
+    from safetensors.torch import save as save_tensors
+
+    store = RunStore(tmp_path)
+    ex = _explorer(moons, small_config, store)
+    ex.step()
+    path = tmp_path / ex.run_id / "init.safetensors"
+    state = load_tensors(path.read_bytes())
+    k = next(iter(state))
+    if kind == "nan":
+        state[k] = torch.full_like(state[k], float("nan"))
+    elif kind == "int":
+        state[k] = state[k].to(torch.int64)
+    else:
+        state[k] = torch.zeros(3, 3)
+    path.write_bytes(save_tensors(state))
+    with pytest.raises(ValueError, match="initial weight"):
+        store.resume(ex.run_id)
