@@ -27,7 +27,8 @@ if ups:
             S.set_explorer(ex)
             st.session_state[S.RECORD_KEY] = ukey
             st.session_state[S.FLASH] = (f"Opened {', '.join(n for n, _ in files)} ({how}): {ex.dataset.name} + "
-                                         f"{ex.config.strategy}, {len(ex.rounds)} rounds. See the Rounds page.")
+                                         f"{ex.config.strategy}, {len(ex.rounds)} round{'' if len(ex.rounds) == 1 else 's'}. "
+                                         "See the Rounds page.")
             st.rerun()
 
 st.subheader("Recent runs")

@@ -224,7 +224,9 @@ if model_src == "Upload":
     if mf is not None:
         model_file, model_name = mf.getvalue(), mf.name
         if mf.name.lower().endswith(WEIGHT_SUFFIXES):
-            arch = st.selectbox("Architecture of these weights", MODEL_NAMES, key="setup_arch")
+            chosen = st.session_state.get("setup_model", cur.model)   # the architecture picked under Built-in
+            arch = st.selectbox("Architecture of these weights", MODEL_NAMES, key="setup_arch",
+                                index=MODEL_NAMES.index(chosen) if chosen in MODEL_NAMES else MODEL_NAMES.index("mlp"))
     st.caption("Weights need the architecture they were trained for; a .pt2 program brings its own.")
     model_label = model_name or ""
 else:
