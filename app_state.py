@@ -107,7 +107,7 @@ def open_saved_run(run_id: str) -> Explorer:
     """The run `run_id`: the live object if this server holds it (with its running job), else
     rebuilt from the runs folder. ValueError with a sentence otherwise."""
     if not valid_run_id(run_id):
-        raise ValueError(f"The address names a run '{str(run_id)[:80]}' that is not a run id.")
+        raise ValueError(f"The address names a run {str(run_id)[:80]!r} that is not a run id.")
     ex = LIVE.get(run_id)
     return ex if ex is not None else run_store().resume(run_id)
 
@@ -119,7 +119,7 @@ def _explorer_from_url() -> Optional[Explorer]:
     try:
         ex = open_saved_run(run_id)
     except ValueError as e:
-        st.session_state[RUN_NOTICE] = f"Could not reopen run '{str(run_id)[:80]}': {e} The demo run is shown instead."
+        st.session_state[RUN_NOTICE] = f"Could not reopen run {str(run_id)[:80]!r}: {e} The demo run is shown instead."
         return None
     if ex.job is not None:
         st.session_state[JOB] = ex.job               # re-attach to a round job still running (or its end)

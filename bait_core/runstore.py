@@ -152,7 +152,7 @@ class RunStore:
     # --- paths ------------------------------------------------------------------------------------
     def path(self, run_id: str) -> Path:
         if not valid_run_id(run_id):
-            raise ValueError(f"'{str(run_id)[:100]}' is not a run id (letters, digits, '_', '.', '-' only).")
+            raise ValueError(f"{str(run_id)[:100]!r} is not a run id (letters, digits, '_', '.', '-' only).")
         return self.root / run_id
 
     def new_id(self, dataset_name: str, strategy: str) -> str:
