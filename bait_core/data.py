@@ -73,6 +73,11 @@ MAX_IMAGE_BYTES = 64 * 2**20          # uncompressed size of one image file insi
 MAX_COMPRESSION_RATIO = 200           # uncompressed ÷ compressed of one image file over 1 MiB
 MAX_IMAGE_PIXELS = 40_000_000         # width × height of one image, from its header
 MAX_ARCHIVE_PIXELS = 500_000_000      # pixels decoded over one ZIP, all images together
+# An image ZIP's dataset: X float32 (N, C, H, W) plus the uint8 display copy, 5 bytes per value, all
+# the loader holds at its peak (images are decoded into X in place; temporaries are chunked).  1.5 GB
+# keeps a loader within what one app session on a shared 8–16 GB server can take, and fits 60,000
+# 28×28 grey images (0.24 GB) or 20,000 64×64 colour images (1.2 GB).
+MAX_IMAGE_DATASET_BYTES = 1_500_000_000
 MAX_NPZ_ELEMENTS = 50_000_000         # elements over all arrays of one NPZ (60k MNIST images fit)
 _LABEL_NAMES = ("label", "target", "class", "y")
 
@@ -223,12 +228,19 @@ def _finish(*, name: str, source: str, task: str, X: np.ndarray, y: np.ndarray,
             feature_names: Optional[Sequence[str]] = None, xy2d: Optional[np.ndarray] = None,
             xy2d_test: Optional[np.ndarray] = None,
             xy_transform: Optional[tuple[tuple[float, float], tuple[float, float]]] = None,
-            report: Optional[ReadingReport] = None) -> Dataset:
-    """Build a Dataset: own contiguous copies in the right dtypes, input_shape and fingerprint."""
+            report: Optional[ReadingReport] = None, fresh: bool = False) -> Dataset:
+    """Build a Dataset: own contiguous copies in the right dtypes, input_shape and fingerprint.
+
+    fresh=True: the caller made the arrays for this Dataset alone (e.g. the image loader's one stack,
+    split into two views); contiguous arrays of the right dtype are then kept, not copied again."""
     ydt = np.int64 if task == "classification" else np.float32
 
     def own(a: Optional[np.ndarray], dtype: Any = None) -> Optional[np.ndarray]:
-        return None if a is None else np.array(a, dtype=dtype, order="C", copy=True)
+        if a is None:
+            return None
+        if fresh and a.flags.c_contiguous and (dtype is None or a.dtype == dtype):
+            return a
+        return np.array(a, dtype=dtype, order="C", copy=True)
 
     X, X_test = own(X, np.float32), own(X_test, np.float32)
     y, y_test = own(y, ydt), own(y_test, ydt)
@@ -313,10 +325,17 @@ def _to_uint8_images(X: np.ndarray) -> np.ndarray:
     Values in [0, 1] map to 0–255; anything else is min–max scaled over the whole stack.
     """
     lo, hi = (float(X.min()), float(X.max())) if X.size else (0.0, 1.0)
-    if lo < 0.0 or hi > 1.0:
-        X = (X - lo) / (hi - lo) if hi > lo else np.zeros_like(X)
-    img = np.clip(np.rint(np.asarray(X, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
-    return img[:, 0] if img.shape[1] == 1 else np.moveaxis(img, 1, -1)
+    if not (lo < 0.0 or hi > 1.0):
+        lo, hi = 0.0, 1.0
+    n = len(X)
+    img = np.empty((n, *X.shape[2:], X.shape[1]), dtype=np.uint8)       # (N, H, W, C): no extra copy
+    step = max(1, 2**22 // max(1, int(np.prod(X.shape[1:]))))            # ~16 MB of float64 at a time
+    for i in range(0, n, step):
+        part = np.asarray(X[i:i + step], dtype=np.float64)
+        part = (part - lo) / (hi - lo) if hi > lo else np.zeros_like(part)
+        part = np.clip(np.rint(part * 255.0), 0, 255)
+        img[i:i + step] = np.moveaxis(part, 1, -1)
+    return img[..., 0] if X.shape[1] == 1 else img
 
 
 def _class_name(v: Any) -> str:
@@ -1648,6 +1667,22 @@ def _skipped(path: str) -> bool:
     return _skip_reason(path) is not None
 
 
+_GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F")
+
+
+def _check_image_stack(n: int, channels: int, size_hw: tuple[int, int], name: str) -> None:
+    """Refuse, before any pixel is decoded, an image dataset whose arrays would exceed
+    MAX_IMAGE_DATASET_BYTES (X float32 plus the uint8 display images: 5 bytes per value)."""
+    H, W = size_hw
+    need = n * channels * H * W * 5
+    if need > MAX_IMAGE_DATASET_BYTES:
+        fit = MAX_IMAGE_DATASET_BYTES // (channels * H * W * 5)
+        raise ValueError(
+            f"{_quote(name)}: {n:,} images of {H}×{W} pixels × {channels} channel(s) would take "
+            f"{need / 1e9:.1f} GB in memory; the limit is {MAX_IMAGE_DATASET_BYTES / 1e9:.1f} GB "
+            f"(about {fit:,} such images). Upload fewer images or choose a smaller image size.")
+
+
 class _PixelBudget:
     """Pixels decoded so far over one archive, against MAX_ARCHIVE_PIXELS."""
 
@@ -1878,7 +1913,7 @@ def _decode_image(blob: bytes, member: str, name: str, size_hw: tuple[int, int],
             with Image.open(io.BytesIO(blob)) as im:
                 im.draft("RGB", target)                                   # JPEG: decode at a reduced scale
                 if budget is not None:
-                    budget.spend(im.width * im.height, member)
+                    budget.spend(max(im.width * im.height, H * W), member)   # decode and resize work
                 resized = im.size != target
                 if im.mode in _EIGHT_BIT_MODES:
                     b = _as_8bit(im)
@@ -1943,8 +1978,8 @@ def _choose_size(sizes: Sequence[tuple[int, int]], chosen: Optional[tuple[int, i
                                 f"another image size to change it")
 
 
-def _scale_images(X: np.ndarray, heads: Sequence[_ImageHead], name: str, chosen: Optional[str]
-                  ) -> tuple[np.ndarray, str]:
+def _scale_images(X: np.ndarray, heads: Sequence[_ImageHead], name: str, chosen: Optional[str],
+                  rank: Optional[Sequence[int]] = None) -> tuple[np.ndarray, str]:
     """One scaling rule for the whole archive, applied in place to X (N, C, H, W) float32 in each
     image's own units; returns (X, the rule as a sentence).
 
@@ -1966,8 +2001,9 @@ def _scale_images(X: np.ndarray, heads: Sequence[_ImageHead], name: str, chosen:
         elif not any(typed):
             rule = "max" if lo >= 0 and not floats else "minmax"
         else:
-            a = next(h for h, t in zip(heads, typed) if t)
-            b = next(h for h, t in zip(heads, typed) if not t)
+            first = sorted(range(len(heads)), key=lambda k: k if rank is None else rank[k])  # archive order
+            a = next(heads[k] for k in first if typed[k])
+            b = next(heads[k] for k in first if not typed[k])
             raise ValueError(
                 f"{_quote(name)} mixes images of a known range ({a.depth}, e.g. {_quote(a.member)}) with images whose "
                 f"range is not declared ({b.depth}, e.g. {_quote(b.member)}); no single scaling fits both. Save "
@@ -2019,11 +2055,13 @@ def _uniformity_warnings(X: np.ndarray, what: str, more: Optional[np.ndarray] = 
     if n == 0:
         return []
     first = parts[0][:1]
-    if n > 1 and all((a == first).all() for a in parts):
+    step = max(1, 2**22 // max(1, int(np.prod(first.shape[1:]))))      # bounded temporaries
+    chunks = [a[i:i + step] for a in parts for i in range(0, len(a), step)]
+    if n > 1 and all((c == first).all() for c in chunks):
         return [f"All {n:,} images in {what} are identical after loading, so nothing in them can tell the "
                 f"classes apart; check the files, and the bit depth and scaling above."]
-    low = sum(int((a.reshape(len(a), a.shape[1], -1).std(axis=2).max(axis=1) < NEAR_CONSTANT_STD).sum())
-              for a in parts)                                        # spread across pixels, per channel
+    low = sum(int((c.reshape(len(c), c.shape[1], -1).std(axis=2).max(axis=1) < NEAR_CONSTANT_STD).sum())
+              for c in chunks)                                       # spread across pixels, per channel
     if low > n / 2:
         return [f"{low:,} of {n:,} images in {what} are (nearly) uniform: their pixel values vary by less "
                 f"than 1/255 after scaling. Check that they are not blank or saturated, and that the bit "
@@ -2099,32 +2137,45 @@ def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: Optiona
         # pass 1: headers only (sizes, modes, bit depths) → one size and one rule for the archive
         heads = [_image_head(read(info), info.filename, name) for _, info in members]
         size, size_why = _choose_size([h.size_hw for h in heads], image_size)
+        n = len(members)
+        index = {c: k for k, c in enumerate(class_names)}
+        y = np.array([index[c] for c, _ in members], dtype=np.int64)
+        # the split first (it needs only the labels): each image is decoded straight into its row of
+        # one (n, C, H, W) array ordered pool-then-test, so the splits are views, not copies
+        pool, test = _split(y, np.ones(n, bool), task="classification", classes=class_names,
+                            test_fraction=test_fraction, seed=seed, what=repr(name), unit="images")
+        order = np.concatenate([pool, test])
+        row = np.empty(n, dtype=np.int64)
+        row[order] = np.arange(n)
+        # channels: as chosen, else 3 when any header declares a colour mode (grey stored as RGB is
+        # found while decoding, and the stack is then cut to one channel)
+        colour_modes = any(h.mode not in _GREY_MODES for h in heads)
+        channels = opts.image_channels or (3 if colour_modes else 1)
+        _check_image_stack(n, channels, size, name)
+        X = np.empty((n, channels, *size), dtype=np.float32)               # (n, C, H, W), pool then test
         # pass 2: decode, each image charged to the archive's pixel budget first
-        arrays: list[np.ndarray] = []
-        n_alpha = n_resized = 0
-        for (_, info), head in zip(members, heads):
+        n_alpha = n_resized = n_colour = 0
+        for (_, info), head, k in zip(members, heads, row):
             a, facts = _decode_image(read(info), info.filename, name, size, budget, head)
-            arrays.append(a)
             n_alpha += facts["alpha"]
             n_resized += facts["resized"]
-    n = len(arrays)
-    n_colour = sum(a.shape[2] == 3 for a in arrays)
-    channels = opts.image_channels or (3 if n_colour else 1)
-    X = np.empty((n, channels, *size), dtype=np.float32)                   # (n, C, H, W)
-    for k, a in enumerate(arrays):
-        if a.shape[2] == channels:
-            X[k] = np.moveaxis(a, 2, 0)
-        elif channels == 3:
-            X[k] = a[..., 0][None]                                         # grey repeated in R, G, B
-        else:
-            X[k, 0] = a @ np.array([0.299, 0.587, 0.114], dtype=np.float32)   # ITU-R 601 luma
-    del arrays
+            n_colour += a.shape[2] == 3
+            if a.shape[2] == channels:
+                X[k] = np.moveaxis(a, 2, 0)
+            elif channels == 3:
+                X[k] = a[..., 0][None]                                     # grey repeated in R, G, B
+            else:
+                X[k, 0] = a @ np.array([0.299, 0.587, 0.114], dtype=np.float32)   # ITU-R 601 luma
+    if channels == 3 and not n_colour and not opts.image_channels:
+        X = np.ascontiguousarray(X[:, :1])                                 # every colour image was grey
+        channels = 1
+    heads_rows = [heads[i] for i in order]
+    y = y[order]
+    n_pool = len(pool)
     raw_lo, raw_hi = (float(X.min()), float(X.max()))
-    X, scaling = _scale_images(X, heads, name, opts.image_scaling)
+    X, scaling = _scale_images(X, heads_rows, name, opts.image_scaling, rank=order)
     report.warnings.extend(_uniformity_warnings(X, repr(name)))
     img = _to_uint8_images(X)                                              # (n, H, W[, 3]) for display
-    index = {c: k for k, c in enumerate(class_names)}
-    y = np.array([index[c] for c, _ in members], dtype=np.int64)
 
     # the report: everything inferred above
     report.rows_read = n
@@ -2184,11 +2235,9 @@ def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: Optiona
             report.warn(f"{off:,} of {n:,} images in {_quote(name)} are not square, and are stretched to "
                         f"{_hw(size)}; choose an image size with their proportions to keep them.")
 
-    pool, test = _split(y, np.ones(len(y), bool), task="classification", classes=class_names,
-                        test_fraction=test_fraction, seed=seed, what=repr(name), unit="images")
-    return _finish(name=name, source=f"file:{name}", task="classification", X=X[pool], y=y[pool],
-                   X_test=X[test], y_test=y[test], classes=class_names, images=img[pool],
-                   images_test=img[test], report=report)
+    return _finish(name=name, source=f"file:{name}", task="classification", X=X[:n_pool], y=y[:n_pool],
+                   X_test=X[n_pool:], y_test=y[n_pool:], classes=class_names, images=img[:n_pool],
+                   images_test=img[n_pool:], report=report, fresh=True)
 
 
 def load_file(data: DataSource, *, filename: Optional[str] = None,
