@@ -73,6 +73,12 @@ MAX_IMAGE_BYTES = 64 * 2**20          # uncompressed size of one image file insi
 MAX_COMPRESSION_RATIO = 200           # uncompressed ÷ compressed of one image file over 1 MiB
 MAX_IMAGE_PIXELS = 40_000_000         # width × height of one image, from its header
 MAX_ARCHIVE_PIXELS = 500_000_000      # pixels decoded over one ZIP, all images together
+# A table's encoded features: rows × features (one-hot indicators included).  The table path holds
+# several float64 working copies (missing values, split, standardisation, float32 checks) and
+# measured ~28 bytes per value at its peak (16,000 rows × 3,000 one-hot features: 1.36 GB over the
+# parsed CSV), so 50 million values keep it near 1.4 GB, like MAX_IMAGE_DATASET_BYTES (200,000 rows
+# × 250 features, or 50,000 rows × 1,000).
+MAX_TABLE_CELLS = 50_000_000
 # An image ZIP's dataset: X float32 (N, C, H, W) plus the uint8 display copy, 5 bytes per value, all
 # the loader holds at its peak (images are decoded into X in place; temporaries are chunked).  1.5 GB
 # keeps a loader within what one app session on a shared 8–16 GB server can take, and fits 60,000
@@ -977,8 +983,9 @@ def _encode_features(df: pd.DataFrame, *, name: str, text_file: bool, decimal: s
     too_wide: list[str] = []
     hints: list[str] = []
 
-    def add(col: str, block: np.ndarray, fnames: list[str], is_num: bool, kind: str, detail: str,
+    def add(col: str, block: Any, fnames: list[str], is_num: bool, kind: str, detail: str,
             chosen: bool) -> None:
+        """block: an (n, 1) float column, or (codes, present) of a one-hot column, built later."""
         start = len(names)
         blocks.append(block)
         names.extend(fnames)
@@ -1031,11 +1038,9 @@ def _encode_features(df: pd.DataFrame, *, name: str, text_file: bool, decimal: s
             if pair is not None:
                 hints.append(f"column {_quote(col)} reads as numbers with decimal={_quote(pair[0])} and thousands={_quote(pair[1])}")
             continue
-        dummies = pd.get_dummies(t, prefix=col, prefix_sep="=", dtype=np.float64)
-        block = dummies.to_numpy(copy=True)
-        block[~present] = np.nan
-        add(col, block, [str(c) for c in dummies.columns], False, "one-hot",
-            f"one-hot, {dummies.shape[1]} categories", chosen)
+        cat = pd.Categorical(t)                       # sorted categories, as get_dummies; empty → code -1
+        add(col, (np.asarray(cat.codes), present), [f"{col}={c}" for c in cat.categories], False, "one-hot",
+            f"one-hot, {len(cat.categories)} categories", chosen)
     if too_wide:
         hint = (" (" + "; ".join(hints) + ": choose that decimal mark and thousands separator)") if hints else ""
         raise ValueError(
@@ -1046,7 +1051,25 @@ def _encode_features(df: pd.DataFrame, *, name: str, text_file: bool, decimal: s
         rep.columns.extend(readings)
     if not blocks:
         raise ValueError(f"{_quote(name)} has no feature columns besides the label")
-    X = np.concatenate(blocks, axis=1)                                          # (n, F)
+    n, width = len(df), len(names)
+    if n * width > MAX_TABLE_CELLS:
+        widest = sorted(groups, key=lambda g: -len(g[2]))[:5]
+        raise ValueError(
+            f"{_quote(name)}: its {n:,} rows would encode to {width:,} features ({n * width / 1e6:,.0f} million "
+            f"values); the limit is {MAX_TABLE_CELLS / 1e6:,.0f} million (rows × features). The widest columns "
+            f"are {', '.join(f'{_quote(c)} ({len(idx)} features)' for c, _, idx in widest)}: give some "
+            f"text columns the role 'ignored', or use fewer rows.")
+    X = np.empty((n, width), dtype=np.float64)                                  # (n, F), filled in place
+    rows = np.arange(n)
+    for (col, kind, idx), block in zip(groups, blocks):
+        if kind == "one-hot":
+            codes, present = block
+            part = X[:, idx[0]:idx[-1] + 1]
+            part[:] = 0.0
+            part[rows[present], codes[present]] = 1.0
+            part[~present] = np.nan
+        else:
+            X[:, idx[0]] = block[:, 0]
     return X, names, np.asarray(numeric, bool), groups
 
 
@@ -1099,8 +1122,8 @@ def _missing_features(X: np.ndarray, y: np.ndarray, names: list[str],
 def _fill_medians(X: np.ndarray, pool: np.ndarray, groups: list[tuple[str, str, list[int]]],
                   rep: ReadingReport, policy: str) -> np.ndarray:
     """'median': empty numeric cells get the pool column's median, empty one-hot cells all zeros;
-    each column's reading says how many cells and with what."""
-    X = X.copy()
+    each column's reading says how many cells and with what.  X is filled in place (the table loader's
+    own array)."""
     details = {}
     for col, kind, idx in groups:
         miss = np.isnan(X[:, idx]).any(axis=1)
