@@ -31,8 +31,10 @@ import json
 import os
 import re
 import secrets
+import shutil
 import threading
 import zipfile
+import zlib
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -275,11 +277,17 @@ class RunStore:
             folder = self.path(run_id)
             try:
                 (folder / "data").mkdir(parents=True, exist_ok=False)
+            except OSError as e:
+                raise ValueError(f"Could not unpack the run bundle into '{folder}' ({e}).") from None
+            try:
                 (folder / "model").mkdir(parents=True, exist_ok=True)
                 for rel, info in wanted.items():
                     atomic_write(folder / rel, zf.read(info))
-            except (OSError, zipfile.BadZipFile) as e:
-                raise ValueError(f"Could not unpack the run bundle into '{folder}' ({e}).") from None
+            except (OSError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError) as e:
+                shutil.rmtree(folder, ignore_errors=True)          # no half-imported run is left behind
+                why = ("an entry is encrypted or compressed in an unusual way"
+                       if isinstance(e, (NotImplementedError, RuntimeError)) else f"damaged: {str(e)[:200]}")
+                raise ValueError(f"Could not unpack the run bundle ({why}); export it again.") from None
             if "summary.json" not in wanted:
                 atomic_write(folder / "summary.json", json.dumps({"run_id": run_id, "updated": _now()}))
         return run_id

@@ -224,3 +224,21 @@ def test_semicolon_and_decimal_comma_are_honoured():
                    standardize=False)
     X = np.sort(np.concatenate([ds.X, ds.X_test])[:, 0])
     assert np.allclose(X, np.arange(40) + 0.25)
+
+
+# ZIP members elsewhere: run bundles -------------------------------------------------------------
+
+@pytest.mark.parametrize("damage,fragment", [
+    (_corrupt, "damaged"),
+    (lambda b: _set_flags(b, method=99), "unusual way"),
+    (lambda b: _set_flags(b, flags=1), "encrypted"),
+])
+def test_unreadable_bundle_is_a_sentence_and_leaves_nothing(tmp_path, damage, fragment):
+    from bait_core.runstore import RunStore
+    setup = b'{"x": "' + b"a" * 500 + b'"}'
+    raw = _zip({"r1/setup.json": setup, "r1/record.json": setup},
+               zipfile.ZIP_DEFLATED if damage is _corrupt else zipfile.ZIP_STORED)
+    store = RunStore(tmp_path)
+    with pytest.raises(ValueError, match=fragment):
+        store.import_bundle(damage(raw))
+    assert not any(p.is_dir() for p in tmp_path.iterdir())
