@@ -2157,6 +2157,8 @@ def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: Optiona
         def read(info: zipfile.ZipInfo) -> bytes:
             return _read_member(zf, info, name)
 
+        if image_size is not None:        # a chosen size: refused before any header is read (≥ 1 channel)
+            _check_image_stack(len(members), opts.image_channels or 1, tuple(image_size), name)
         # pass 1: headers only (sizes, modes, bit depths) → one size and one rule for the archive
         heads = [_image_head(read(info), info.filename, name) for _, info in members]
         size, size_why = _choose_size([h.size_hw for h in heads], image_size)
