@@ -35,6 +35,7 @@ import re
 import struct
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Optional, Sequence, Union
@@ -42,6 +43,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
+from .quoting import quote as _quote
 from .reading import ColumnReading, ReadingReport, ReadOptions
 
 __all__ = ["TASKS", "Dataset", "BUILTIN_DATASETS", "BUILTIN_DEFAULTS", "load_builtin", "load_file",
@@ -71,6 +73,17 @@ MAX_IMAGE_BYTES = 64 * 2**20          # uncompressed size of one image file insi
 MAX_COMPRESSION_RATIO = 200           # uncompressed ÷ compressed of one image file over 1 MiB
 MAX_IMAGE_PIXELS = 40_000_000         # width × height of one image, from its header
 MAX_ARCHIVE_PIXELS = 500_000_000      # pixels decoded over one ZIP, all images together
+# A table's encoded features: rows × features (one-hot indicators included).  The table path holds
+# several float64 working copies (missing values, split, standardisation, float32 checks) and
+# measured ~28 bytes per value at its peak (16,000 rows × 3,000 one-hot features: 1.36 GB over the
+# parsed CSV), so 50 million values keep it near 1.4 GB, like MAX_IMAGE_DATASET_BYTES (200,000 rows
+# × 250 features, or 50,000 rows × 1,000).
+MAX_TABLE_CELLS = 50_000_000
+# An image ZIP's dataset: X float32 (N, C, H, W) plus the uint8 display copy, 5 bytes per value, all
+# the loader holds at its peak (images are decoded into X in place; temporaries are chunked).  1.5 GB
+# keeps a loader within what one app session on a shared 8–16 GB server can take, and fits 60,000
+# 28×28 grey images (0.24 GB) or 20,000 64×64 colour images (1.2 GB).
+MAX_IMAGE_DATASET_BYTES = 1_500_000_000
 MAX_NPZ_ELEMENTS = 50_000_000         # elements over all arrays of one NPZ (60k MNIST images fit)
 _LABEL_NAMES = ("label", "target", "class", "y")
 
@@ -141,7 +154,7 @@ class Dataset:
         Only for the 2-D toy sets (``xy2d`` is not None); raises ``ValueError`` otherwise.
         """
         if self.xy_transform is None:
-            raise ValueError(f"dataset {self.name!r} has no 2-D coordinates")
+            raise ValueError(f"dataset {_quote(self.name)} has no 2-D coordinates")
         mean, std = (np.asarray(v, dtype=np.float64) for v in self.xy_transform)
         return ((np.asarray(xy, dtype=np.float64) - mean) / std).astype(np.float32)
 
@@ -175,7 +188,7 @@ class Dataset:
 def _check_dataset(ds: Dataset) -> None:
     """Internal consistency of a Dataset (a bug, not a user error, when it fails)."""
     if ds.task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {ds.task!r}")
+        raise ValueError(f"task must be one of {TASKS}, got {_quote(ds.task)}")
     for nm in ("X", "X_test"):
         a = getattr(ds, nm)
         if not isinstance(a, np.ndarray) or a.dtype != np.float32:
@@ -221,12 +234,19 @@ def _finish(*, name: str, source: str, task: str, X: np.ndarray, y: np.ndarray,
             feature_names: Optional[Sequence[str]] = None, xy2d: Optional[np.ndarray] = None,
             xy2d_test: Optional[np.ndarray] = None,
             xy_transform: Optional[tuple[tuple[float, float], tuple[float, float]]] = None,
-            report: Optional[ReadingReport] = None) -> Dataset:
-    """Build a Dataset: own contiguous copies in the right dtypes, input_shape and fingerprint."""
+            report: Optional[ReadingReport] = None, fresh: bool = False) -> Dataset:
+    """Build a Dataset: own contiguous copies in the right dtypes, input_shape and fingerprint.
+
+    fresh=True: the caller made the arrays for this Dataset alone (e.g. the image loader's one stack,
+    split into two views); contiguous arrays of the right dtype are then kept, not copied again."""
     ydt = np.int64 if task == "classification" else np.float32
 
     def own(a: Optional[np.ndarray], dtype: Any = None) -> Optional[np.ndarray]:
-        return None if a is None else np.array(a, dtype=dtype, order="C", copy=True)
+        if a is None:
+            return None
+        if fresh and a.flags.c_contiguous and (dtype is None or a.dtype == dtype):
+            return a
+        return np.array(a, dtype=dtype, order="C", copy=True)
 
     X, X_test = own(X, np.float32), own(X_test, np.float32)
     y, y_test = own(y, ydt), own(y_test, ydt)
@@ -247,7 +267,7 @@ def _finish(*, name: str, source: str, task: str, X: np.ndarray, y: np.ndarray,
 def _check_fraction(test_fraction: float) -> float:
     tf = float(test_fraction)
     if not 0.0 < tf < 1.0:
-        raise ValueError(f"test_fraction must be strictly between 0 and 1, got {test_fraction!r}")
+        raise ValueError(f"test_fraction must be strictly between 0 and 1, got {_quote(test_fraction)}")
     return tf
 
 
@@ -272,7 +292,7 @@ def _split(y: np.ndarray, labeled: np.ndarray, *, task: str, classes: Sequence[s
     stratify = None
     if task == "classification":
         counts = np.bincount(y[lab], minlength=len(classes))
-        rare = [f"{classes[k]!r} ({counts[k]})" for k in np.flatnonzero(counts < 2)]
+        rare = [f"{_quote(classes[k])} ({counts[k]})" for k in np.flatnonzero(counts < 2)]
         if rare:
             raise ValueError(
                 f"{what}: every class needs at least 2 labeled {unit} (one for the pool, one for "
@@ -311,10 +331,17 @@ def _to_uint8_images(X: np.ndarray) -> np.ndarray:
     Values in [0, 1] map to 0–255; anything else is min–max scaled over the whole stack.
     """
     lo, hi = (float(X.min()), float(X.max())) if X.size else (0.0, 1.0)
-    if lo < 0.0 or hi > 1.0:
-        X = (X - lo) / (hi - lo) if hi > lo else np.zeros_like(X)
-    img = np.clip(np.rint(np.asarray(X, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
-    return img[:, 0] if img.shape[1] == 1 else np.moveaxis(img, 1, -1)
+    if not (lo < 0.0 or hi > 1.0):
+        lo, hi = 0.0, 1.0
+    n = len(X)
+    img = np.empty((n, *X.shape[2:], X.shape[1]), dtype=np.uint8)       # (N, H, W, C): no extra copy
+    step = max(1, 2**22 // max(1, int(np.prod(X.shape[1:]))))            # ~16 MB of float64 at a time
+    for i in range(0, n, step):
+        part = np.asarray(X[i:i + step], dtype=np.float64)
+        part = (part - lo) / (hi - lo) if hi > lo else np.zeros_like(part)
+        part = np.clip(np.rint(part * 255.0), 0, 255)
+        img[i:i + step] = np.moveaxis(part, 1, -1)
+    return img[..., 0] if X.shape[1] == 1 else img
 
 
 def _class_name(v: Any) -> str:
@@ -340,7 +367,7 @@ def _encode_classes(values: np.ndarray, *, what: str) -> tuple[np.ndarray, list[
     uniq = np.unique(values)                    # numeric sort for numbers, lexicographic for text
     if len(uniq) < 2:
         only = _class_name(uniq[0]) if len(uniq) else "(none)"
-        raise ValueError(f"{what} has only one class ({only!r}) among the labeled rows; "
+        raise ValueError(f"{what} has only one class ({_quote(only)}) among the labeled rows; "
                          f"classification needs at least 2 classes.")
     if len(uniq) > MAX_CLASSES:
         raise ValueError(f"{what} has {len(uniq)} distinct values, too many classes (limit "
@@ -358,7 +385,7 @@ def _check_finite(X: np.ndarray, what: str, columns: Optional[Sequence[str]] = N
     if columns is not None:
         flat = bad.reshape(len(X), -1)
         per_col = flat.sum(axis=0)
-        where = ", ".join(f"{columns[j]!r} ({per_col[j]})" for j in np.flatnonzero(per_col))
+        where = ", ".join(f"{_quote(columns[j])} ({per_col[j]})" for j in np.flatnonzero(per_col))
         loc = f"in columns {where}"
     else:
         rows = np.flatnonzero(bad.reshape(len(X), -1).any(axis=1))
@@ -409,12 +436,12 @@ def load_builtin(name: str, *, seed: int = 0, test_fraction: float = 0.25,
     Results are cached (a Dataset is immutable).
     """
     if name not in BUILTIN_DATASETS:
-        raise ValueError(f"unknown built-in dataset {name!r}; known: {', '.join(BUILTIN_DATASETS)}")
+        raise ValueError(f"unknown built-in dataset {_quote(name)}; known: {', '.join(BUILTIN_DATASETS)}")
     allowed = BUILTIN_DEFAULTS[name]
     if noise is not None and "noise" not in allowed:
-        raise ValueError(f"built-in {name!r} has no noise option (only {', '.join(_TOY)} do)")
+        raise ValueError(f"built-in {_quote(name)} has no noise option (only {', '.join(_TOY)} do)")
     if n_classes is not None and "n_classes" not in allowed and not (name in _TOY and n_classes == 2):
-        raise ValueError(f"built-in {name!r} has a fixed number of classes; n_classes applies to "
+        raise ValueError(f"built-in {_quote(name)} has a fixed number of classes; n_classes applies to "
                          f"blobs and spirals")
     if n_classes is not None and not 2 <= int(n_classes) <= 20:
         raise ValueError(f"n_classes must be between 2 and 20, got {n_classes}")
@@ -476,7 +503,7 @@ def _subsample(n: int, n_points: Optional[int], y: Optional[np.ndarray], seed: i
     if n_points is None or n_points == n:
         return np.arange(n)
     if n_points > n:
-        raise ValueError(f"built-in {name!r} has only {n} points; n_points={n_points} is too many")
+        raise ValueError(f"built-in {_quote(name)} has only {n} points; n_points={n_points} is too many")
     from sklearn.model_selection import train_test_split
     idx, _ = train_test_split(np.arange(n), train_size=n_points, random_state=seed, stratify=y)
     return np.sort(idx)
@@ -583,10 +610,10 @@ def _read_input(data: DataSource, filename: Optional[str], max_bytes: int) -> tu
         path = Path(data)
         name = filename or path.name
         if not path.is_file():
-            raise ValueError(f"file not found: {str(path)!r}")
+            raise ValueError(f"file not found: {_quote(str(path))}")
         size = path.stat().st_size
         if size > max_bytes:
-            raise ValueError(f"{name!r} is {size / 2**20:.1f} MiB; the limit is "
+            raise ValueError(f"{_quote(name)} is {size / 2**20:.1f} MiB; the limit is "
                              f"{max_bytes / 2**20:.0f} MiB")
         raw = path.read_bytes()
     elif hasattr(data, "read"):                          # file-like, e.g. an uploaded file object
@@ -600,12 +627,12 @@ def _read_input(data: DataSource, filename: Optional[str], max_bytes: int) -> tu
         raise ValueError(f"expected bytes, a path or a file object, got {type(data).__name__}")
     ext = _extension(name)
     if ext not in FILE_EXTENSIONS:
-        raise ValueError(f"{name!r}: unsupported file type {ext or '(no extension)'!r}; "
+        raise ValueError(f"{_quote(name)}: unsupported file type {_quote(ext or '(no extension)')}; "
                          f"supported: {', '.join(FILE_EXTENSIONS)}")
     if len(raw) == 0:
-        raise ValueError(f"{name!r} is empty (0 bytes)")
+        raise ValueError(f"{_quote(name)} is empty (0 bytes)")
     if len(raw) > max_bytes:
-        raise ValueError(f"{name!r} is {len(raw) / 2**20:.1f} MiB; the limit is "
+        raise ValueError(f"{_quote(name)} is {len(raw) / 2**20:.1f} MiB; the limit is "
                          f"{max_bytes / 2**20:.0f} MiB")
     return raw, name, ext
 
@@ -631,18 +658,18 @@ def _read_table(raw: bytes, name: str, ext: str, *, max_rows: Optional[int], hea
             pf = pq.ParquetFile(io.BytesIO(raw))
             n_rows, source = pf.metadata.num_rows, [str(c) for c in pf.schema_arrow.names]
         except Exception as e:                      # pyarrow's own errors (ArrowInvalid, OSError)
-            raise ValueError(f"could not read {name!r} as Parquet: {e}") from None
+            raise ValueError(f"could not read {_quote(name)} as Parquet: {e}") from None
         names = T.unique_names(source)
         if header_only:
             return pd.DataFrame(columns=names), source
         if max_rows is not None and n_rows > max_rows:
-            raise ValueError(f"{name!r} has {n_rows} rows; the limit is {max_rows}. "
+            raise ValueError(f"{_quote(name)} has {n_rows} rows; the limit is {max_rows}. "
                              f"Subsample the file.")
         try:
             table = pf.read()
             df = table.rename_columns(names).to_pandas()
         except Exception as e:
-            raise ValueError(f"could not read {name!r} as Parquet: {e}") from None
+            raise ValueError(f"could not read {_quote(name)} as Parquet: {e}") from None
         df.columns = names
         tokens = set(opts.na_values)
         counts: dict[str, dict[str, int]] = {}
@@ -659,7 +686,7 @@ def _read_table(raw: bytes, name: str, ext: str, *, max_rows: Optional[int], hea
     kind = ext[1:].upper()
     text = T.decode_text(raw, name, kind, opts, rep)
     if not text.strip():
-        raise ValueError(f"{name!r} is empty (no header line)")
+        raise ValueError(f"{_quote(name)} is empty (no header line)")
     sep = T.sniff_separator(text, name, ext, opts, rep)
     source = T.header_names(text, sep)
     names = T.unique_names(source)
@@ -670,12 +697,12 @@ def _read_table(raw: bytes, name: str, ext: str, *, max_rows: Optional[int], hea
                          na_filter=False, skip_blank_lines=True, quotechar='"',
                          nrows=None if max_rows is None else max_rows + 1)
     except pd.errors.EmptyDataError:
-        raise ValueError(f"{name!r} is empty (no header line)") from None
+        raise ValueError(f"{_quote(name)} is empty (no header line)") from None
     except (pd.errors.ParserError, ValueError) as e:
-        raise ValueError(f"could not parse {name!r} as {kind} with the {T.sep_word(sep)} as separator: {e}. "
+        raise ValueError(f"could not parse {_quote(name)} as {kind} with the {T.sep_word(sep)} as separator: {e}. "
                          f"Check that line, or choose the separator.") from None
     if max_rows is not None and len(df) > max_rows:
-        raise ValueError(f"{name!r} has more than {max_rows} rows; the limit is {max_rows}. "
+        raise ValueError(f"{_quote(name)} has more than {max_rows} rows; the limit is {max_rows}. "
                          f"Subsample the file.")
     tokens = set(opts.na_values)
     counts: dict[str, dict[str, int]] = {}
@@ -723,15 +750,15 @@ def _numeric_or_none(t: pd.Series, *, col: str, name: str, text_file: bool) -> O
     if frac >= NUMERIC_LOOKING:
         i = int(np.flatnonzero(~ok)[0])
         raise ValueError(
-            f"{name!r}: column {col!r} holds numbers but {_row_ref(i, text_file)} has the text "
-            f"{t.iloc[i]!r}. Fix or remove that value (leave a cell empty for a missing value).")
+            f"{_quote(name)}: column {_quote(col)} holds numbers but {_row_ref(i, text_file)} has the text "
+            f"{_quote(t.iloc[i])}. Fix or remove that value (leave a cell empty for a missing value).")
     return None
 
 
 def _encode_labels(s: pd.Series, task: Optional[str], *, col: str, name: str,
                    text_file: bool) -> tuple[np.ndarray, list[str], str]:
     """Label column → (y (n,) int64 with -1 | float32 with NaN, class names, task)."""
-    what = f"{name!r}: label column {col!r}"
+    what = f"{_quote(name)}: label column {_quote(col)}"
     if pd.api.types.is_bool_dtype(s) and task != "regression":
         present = s.notna().to_numpy()
         vals = s.to_numpy(dtype=object)[present].astype(bool)
@@ -766,7 +793,7 @@ def _encode_labels(s: pd.Series, task: Optional[str], *, col: str, name: str,
             num2 = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
             i = int(np.flatnonzero(present & np.isnan(num2))[0])
             raise ValueError(f"{what} must hold numbers for regression, but "
-                             f"{_row_ref(i, text_file)} has {text.iloc[i]!r}")
+                             f"{_row_ref(i, text_file)} has {_quote(text.iloc[i])}")
         task = "classification"
         vals = text.to_numpy(dtype=object, na_value=None)[present].astype(str)
         codes, names = _encode_classes(vals, what=what)
@@ -814,14 +841,14 @@ def _text_tokens_error(t: pd.Series, bad: np.ndarray, *, what: str, name: str, t
         by_token.setdefault(str(vals[i]), []).append(int(i))
     parts = []
     for tok, rows in list(by_token.items())[:3]:
-        parts.append(f"{_rows_ref(rows, text_file)} {'has' if len(rows) == 1 else 'have'} the text {tok!r}")
+        parts.append(f"{_rows_ref(rows, text_file)} {'has' if len(rows) == 1 else 'have'} the text {_quote(tok)}")
     if len(by_token) > 3:
         parts.append(f"{len(by_token) - 3} more distinct texts")
     toks = tuple(list(by_token)[:3])
     then = ("such rows then have no label" if label else f"such cells are then {_policy_phrase(policy)}")
     return ValueError(
-        f"{name!r}: {what} holds numbers but {'; '.join(parts)}. If {'that text means' if len(toks) == 1 else 'these texts mean'} "
-        f"a missing value, add it to the missing-value tokens (ReadOptions(na_values={toks!r})); {then}. "
+        f"{_quote(name)}: {what} holds numbers but {'; '.join(parts)}. If {'that text means' if len(toks) == 1 else 'these texts mean'} "
+        f"a missing value, add it to the missing-value tokens (ReadOptions(na_values={_quote(toks)})); {then}. "
         f"Otherwise fix or remove those values"
         + ("." if label else ", or give the column the role 'one-hot' to treat its values as categories."))
 
@@ -850,7 +877,7 @@ def _table_labels(s: pd.Series, task: Optional[str], *, col: str, name: str, tex
     reason, the classes with counts and the rows without a label go to `rep`."""
     from .table_text import parse_numbers
 
-    what = f"{name!r}: label column {col!r}"
+    what = f"{_quote(name)}: label column {_quote(col)}"
     chosen = task is not None
     if not s.notna().any():
         raise ValueError(f"{what} is empty in every row; choose the column that holds the labels.")
@@ -875,7 +902,7 @@ def _table_labels(s: pd.Series, task: Optional[str], *, col: str, name: str, tex
         if not bad.any() and present.any():
             num = vals
         elif present.any() and ok[present].mean() >= NUMERIC_LOOKING and task != "classification":
-            raise _text_tokens_error(t, bad, what=f"label column {col!r}", name=name, text_file=text_file,
+            raise _text_tokens_error(t, bad, what=f"label column {_quote(col)}", name=name, text_file=text_file,
                                      policy="median", label=True)
         else:
             text = t
@@ -908,7 +935,7 @@ def _table_labels(s: pd.Series, task: Optional[str], *, col: str, name: str, tex
         if task == "regression":
             i = int(np.flatnonzero(present & ~parse_numbers(text, decimal, thousands)[1])[0])
             raise ValueError(f"{what} must hold numbers for regression, but "
-                             f"{_row_ref(i, text_file)} has {text.iloc[i]!r}")
+                             f"{_row_ref(i, text_file)} has {_quote(text.iloc[i])}")
         task = "classification"
         vals = text.to_numpy(dtype=object, na_value=None)[present].astype(str)
         codes, classes = _encode_classes(vals, what=what)
@@ -926,7 +953,7 @@ def _table_labels(s: pd.Series, task: Optional[str], *, col: str, name: str, tex
         n_empty = n_missing - sum(raw_missing.values())
         if n_empty:
             parts.append(f"{n_empty} empty label cell{'s' if n_empty != 1 else ''}")
-        parts += [f"{n} cell{'s' if n != 1 else ''} with the missing-value token {tok!r} you chose"
+        parts += [f"{n} cell{'s' if n != 1 else ''} with the missing-value token {_quote(tok)} you chose"
                   for tok, n in raw_missing.items() if n]
         rep.unlabeled_reason = "; ".join(parts)
     return y, classes, task
@@ -956,8 +983,9 @@ def _encode_features(df: pd.DataFrame, *, name: str, text_file: bool, decimal: s
     too_wide: list[str] = []
     hints: list[str] = []
 
-    def add(col: str, block: np.ndarray, fnames: list[str], is_num: bool, kind: str, detail: str,
+    def add(col: str, block: Any, fnames: list[str], is_num: bool, kind: str, detail: str,
             chosen: bool) -> None:
+        """block: an (n, 1) float column, or (codes, present) of a one-hot column, built later."""
         start = len(names)
         blocks.append(block)
         names.extend(fnames)
@@ -977,7 +1005,7 @@ def _encode_features(df: pd.DataFrame, *, name: str, text_file: bool, decimal: s
         if not present.any():
             readings.append(ColumnReading(col, "ignored", "every cell is empty"))
             if rep is not None:
-                rep.warn(f"{name!r}: column {col!r} has no values; it is ignored.")
+                rep.warn(f"{_quote(name)}: column {_quote(col)} has no values; it is ignored.")
             continue
         if pd.api.types.is_bool_dtype(s) and role != "one-hot":
             add(col, s.to_numpy(dtype=np.float64, na_value=np.nan)[:, None], [col], False, "bool",
@@ -994,7 +1022,7 @@ def _encode_features(df: pd.DataFrame, *, name: str, text_file: bool, decimal: s
             bad = present & ~ok
             if not bad.any() or role == "numeric" or ok[present].mean() >= NUMERIC_LOOKING:
                 if bad.any():
-                    raise _text_tokens_error(t, bad, what=f"column {col!r}", name=name, text_file=text_file,
+                    raise _text_tokens_error(t, bad, what=f"column {_quote(col)}", name=name, text_file=text_file,
                                              policy=opts.missing_features)
                 _refuse_infinite(vals, t, col=col, name=name, text_file=text_file, policy=opts.missing_features)
                 add(col, vals[:, None], [col], True, "numeric", "numeric", chosen)
@@ -1005,27 +1033,43 @@ def _encode_features(df: pd.DataFrame, *, name: str, text_file: bool, decimal: s
             if (role is None and present.all() and n_distinct == len(t) and _ID_NAME.match(col)):
                 readings.append(ColumnReading(col, "ignored", f"an id column (all {n_distinct} values distinct text)"))
                 continue
-            too_wide.append(f"{col!r} ({n_distinct} distinct values)")
+            too_wide.append(f"{_quote(col)} ({n_distinct} distinct values)")
             pair = T.looks_numeric_with(pd.Series(t.dropna().unique(), dtype="string"), opts)
             if pair is not None:
-                hints.append(f"column {col!r} reads as numbers with decimal={pair[0]!r} and thousands={pair[1]!r}")
+                hints.append(f"column {_quote(col)} reads as numbers with decimal={_quote(pair[0])} and thousands={_quote(pair[1])}")
             continue
-        dummies = pd.get_dummies(t, prefix=col, prefix_sep="=", dtype=np.float64)
-        block = dummies.to_numpy(copy=True)
-        block[~present] = np.nan
-        add(col, block, [str(c) for c in dummies.columns], False, "one-hot",
-            f"one-hot, {dummies.shape[1]} categories", chosen)
+        cat = pd.Categorical(t)                       # sorted categories, as get_dummies; empty → code -1
+        add(col, (np.asarray(cat.codes), present), [f"{col}={c}" for c in cat.categories], False, "one-hot",
+            f"one-hot, {len(cat.categories)} categories", chosen)
     if too_wide:
         hint = (" (" + "; ".join(hints) + ": choose that decimal mark and thousands separator)") if hints else ""
         raise ValueError(
-            f"{name!r}: text columns {', '.join(too_wide)} have more than {MAX_CATEGORIES} distinct "
+            f"{_quote(name)}: text columns {', '.join(too_wide)} have more than {MAX_CATEGORIES} distinct "
             f"values and cannot be one-hot encoded{hint}. Give them the role 'ignored' (e.g. an id or "
             f"free-text column), or turn them into numbers.")
     if rep is not None:
         rep.columns.extend(readings)
     if not blocks:
-        raise ValueError(f"{name!r} has no feature columns besides the label")
-    X = np.concatenate(blocks, axis=1)                                          # (n, F)
+        raise ValueError(f"{_quote(name)} has no feature columns besides the label")
+    n, width = len(df), len(names)
+    if n * width > MAX_TABLE_CELLS:
+        widest = sorted(groups, key=lambda g: -len(g[2]))[:5]
+        raise ValueError(
+            f"{_quote(name)}: its {n:,} rows would encode to {width:,} features ({n * width / 1e6:,.0f} million "
+            f"values); the limit is {MAX_TABLE_CELLS / 1e6:,.0f} million (rows × features). The widest columns "
+            f"are {', '.join(f'{_quote(c)} ({len(idx)} features)' for c, _, idx in widest)}: give some "
+            f"text columns the role 'ignored', or use fewer rows.")
+    X = np.empty((n, width), dtype=np.float64)                                  # (n, F), filled in place
+    rows = np.arange(n)
+    for (col, kind, idx), block in zip(groups, blocks):
+        if kind == "one-hot":
+            codes, present = block
+            part = X[:, idx[0]:idx[-1] + 1]
+            part[:] = 0.0
+            part[rows[present], codes[present]] = 1.0
+            part[~present] = np.nan
+        else:
+            X[:, idx[0]] = block[:, 0]
     return X, names, np.asarray(numeric, bool), groups
 
 
@@ -1035,7 +1079,7 @@ def _refuse_infinite(vals: np.ndarray, t: pd.Series, *, col: str, name: str, tex
     inf = np.isinf(vals)
     if inf.any():
         i = int(np.flatnonzero(inf)[0])
-        raise ValueError(f"{name!r}: column {col!r} holds an infinite value ({str(t.iloc[i])!r} at "
+        raise ValueError(f"{_quote(name)}: column {_quote(col)} holds an infinite value ({_quote(str(t.iloc[i]))} at "
                          f"{_row_ref(i, text_file)}{f' and {int(inf.sum()) - 1} more' if inf.sum() > 1 else ''}); "
                          f"features must be finite numbers. Replace it, or empty the cell to mark it missing (empty cells are "
                          f"{_policy_phrase(policy)}).")
@@ -1046,7 +1090,7 @@ def _check_range(X: np.ndarray, names: Sequence[str], *, name: str, stage: str) 
     bad = ~np.isfinite(X)
     if bad.any():
         j = int(np.flatnonzero(bad.any(axis=0))[0])
-        raise ValueError(f"{name!r}: column {names[j]!r} {stage}; rescale that column (e.g. smaller units or "
+        raise ValueError(f"{_quote(name)}: column {_quote(names[j])} {stage}; rescale that column (e.g. smaller units or "
                          f"a logarithm) or give it the role 'ignored'.")
 
 
@@ -1061,10 +1105,10 @@ def _missing_features(X: np.ndarray, y: np.ndarray, names: list[str],
     if not len(rows):
         return X, y, keep
     per_col = [(col, int(miss[:, idx].any(axis=1).sum())) for col, _, idx in groups]
-    where = ", ".join(f"{c!r} ({n})" for c, n in per_col if n)
+    where = ", ".join(f"{_quote(c)} ({n})" for c, n in per_col if n)
     n_cells = sum(n for _, n in per_col)
     if policy == "refuse":
-        raise ValueError(f"{name!r}: {n_cells} feature cell(s) are empty, in columns {where} (first at "
+        raise ValueError(f"{_quote(name)}: {n_cells} feature cell(s) are empty, in columns {where} (first at "
                          f"{_row_ref(int(rows[0]), text_file)}), and missing_features='refuse' is chosen. "
                          f"Fill them, or choose missing_features='median' (fill each with its column's "
                          f"median) or 'drop' (drop those rows).")
@@ -1078,8 +1122,8 @@ def _missing_features(X: np.ndarray, y: np.ndarray, names: list[str],
 def _fill_medians(X: np.ndarray, pool: np.ndarray, groups: list[tuple[str, str, list[int]]],
                   rep: ReadingReport, policy: str) -> np.ndarray:
     """'median': empty numeric cells get the pool column's median, empty one-hot cells all zeros;
-    each column's reading says how many cells and with what."""
-    X = X.copy()
+    each column's reading says how many cells and with what.  X is filled in place (the table loader's
+    own array)."""
     details = {}
     for col, kind, idx in groups:
         miss = np.isnan(X[:, idx]).any(axis=1)
@@ -1116,10 +1160,10 @@ def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
     cols = list(df.columns)
     rep.rows_read = len(df)
     if len(df) == 0:
-        raise ValueError(f"{name!r} has a header but no data rows")
+        raise ValueError(f"{_quote(name)} has a header but no data rows")
     unknown = [c for c, _ in opts.roles if c not in cols]
     if unknown:
-        raise ValueError(f"{name!r} has no column {', '.join(repr(c) for c in unknown)} (given a role); the "
+        raise ValueError(f"{_quote(name)} has no column {', '.join(repr(c) for c in unknown)} (given a role); the "
                          f"columns are: {', '.join(repr(c) for c in cols)}")
     forced = [c for c, r in opts.roles if r == "label"]
     if forced:
@@ -1127,18 +1171,18 @@ def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
     elif label_column is None:                      # an ignored column is never the default label
         label_column = default_label_column([c for c in cols if opts.role_of(c) != "ignored"] or cols)
     if label_column not in cols:
-        raise ValueError(f"{name!r} has no column {label_column!r}; the columns are: "
+        raise ValueError(f"{_quote(name)} has no column {_quote(label_column)}; the columns are: "
                          f"{', '.join(repr(c) for c in cols)}")
     if len(cols) < 2:
         hint = " (is the separator right?)" if any(c in cols[0] for c in ",;\t|") else ""
-        raise ValueError(f"{name!r} has only the column {cols[0]!r}{hint}; it needs feature "
+        raise ValueError(f"{_quote(name)} has only the column {_quote(cols[0])}{hint}; it needs feature "
                          f"columns and a label column")
     # duplicated header names: a copy of the label must never become a feature
     j = cols.index(label_column)
     same = [k for k, s in enumerate(source) if s == source[j]]
     if len(same) > 1:
-        raise ValueError(f"{name!r}: the {'header' if text_file else 'schema'} names the label column "
-                         f"{source[j]!r} {len(same)} times "
+        raise ValueError(f"{_quote(name)}: the {'header' if text_file else 'schema'} names the label column "
+                         f"{_quote(source[j])} {len(same)} times "
                          f"(columns {', '.join(str(k + 1) for k in same)}); a second copy would become a "
                          f"feature and give the label away. Rename or remove the duplicate column.")
     seen: dict[str, list[int]] = {}
@@ -1146,12 +1190,12 @@ def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
         seen.setdefault(s, []).append(k)
     for s, ks in seen.items():
         if len(ks) > 1:
-            rep.warn(f"{name!r}: the {'header' if text_file else 'schema'} has the column name {s!r} "
+            rep.warn(f"{_quote(name)}: the {'header' if text_file else 'schema'} has the column name {_quote(s)} "
                      f"{len(ks)} times; they are kept as "
                      f"{', '.join(repr(cols[k]) for k in ks)}. Rename them in the file to choose the names.")
     if text_file and rep.decimal is not None and all(
             _numbers_only(s, rep.decimal, rep.thousands or "") for s in source):
-        rep.warn(f"{name!r}: every name in the first line is a number ({', '.join(source[:4])}"
+        rep.warn(f"{_quote(name)}: every name in the first line is a number ({', '.join(source[:4])}"
                  f"{', …' if len(source) > 4 else ''}); the first line is read as the header, not as data. "
                  f"Add a header line if it is data.")
     rep.inferred["task"] = task is None
@@ -1159,8 +1203,8 @@ def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
     for c in cols:
         if c != label_column and opts.role_of(c) != "ignored" and (
                 c.strip().lower() == label_column.strip().lower() or df[c].equals(lab)):
-            rep.warn(f"{name!r}: column {c!r} {'has the same values as' if df[c].equals(lab) else 'is named like'} "
-                     f"the label column {label_column!r}; as a feature it may give the label away. Give it the "
+            rep.warn(f"{_quote(name)}: column {_quote(c)} {'has the same values as' if df[c].equals(lab) else 'is named like'} "
+                     f"the label column {_quote(label_column)}; as a feature it may give the label away. Give it the "
                      f"role 'ignored' if it is a copy of the label.")
     raw_missing = dict(df.attrs.get("na_tokens", {}).get(label_column, {}))
     y, classes, task = _table_labels(lab, task, col=label_column, name=name, text_file=text_file,
@@ -1194,7 +1238,7 @@ def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
         with np.errstate(over="ignore", invalid="ignore"):
             (Xp, Xt), mean, std = _standardize(Xp, Xt, cols=numeric)
         for j in np.flatnonzero(numeric & ~(np.isfinite(mean) & np.isfinite(std))):
-            raise ValueError(f"{name!r}: column {feat_names[j]!r} has values too large to standardise (its "
+            raise ValueError(f"{_quote(name)}: column {_quote(feat_names[j])} has values too large to standardise (its "
                              f"spread overflows 64-bit floats); rescale that column (e.g. smaller units or a "
                              f"logarithm) or give it the role 'ignored'.")
         _check_range(np.concatenate([Xp, Xt]), feat_names, name=name,
@@ -1208,7 +1252,7 @@ def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
         big = np.abs(both[:, numeric]).max(axis=0, initial=0) if numeric.any() else np.zeros(0)
         for j, v in zip(np.flatnonzero(numeric), big):
             if v > 1.8e19:
-                raise ValueError(f"{name!r}: column {feat_names[j]!r} holds values up to {v:.3g}; without "
+                raise ValueError(f"{_quote(name)}: column {_quote(feat_names[j])} holds values up to {v:.3g}; without "
                                  f"standardisation their squares overflow the 32-bit floats the model computes "
                                  f"in. Load with standardisation, or rescale that column.")
     with np.errstate(over="ignore", invalid="ignore"):
@@ -1247,29 +1291,29 @@ def _zip_total(raw: bytes, name: str, kind: str, max_bytes: int,
     these declared sizes bound the work and the memory of reading the archive."""
     n_declared = _declared_entries(raw)
     if n_declared is not None and n_declared > MAX_ARCHIVE_MEMBERS:
-        raise ValueError(f"{name!r} holds {n_declared} entries; {kind} archives with more than "
+        raise ValueError(f"{_quote(name)} holds {n_declared} entries; {kind} archives with more than "
                          f"{MAX_ARCHIVE_MEMBERS} are refused")
     try:
         zf = zipfile.ZipFile(io.BytesIO(raw))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError,
             NotImplementedError, struct.error) as e:
-        raise ValueError(f"{name!r} is not a valid {kind} archive (could not open it as a ZIP: {e})") from None
+        raise ValueError(f"{_quote(name)} is not a valid {kind} archive (could not open it as a ZIP: {e})") from None
     infos = zf.infolist()
     try:
         if len(infos) > MAX_ARCHIVE_MEMBERS:
-            raise ValueError(f"{name!r} holds {len(infos)} entries; {kind} archives with more than "
+            raise ValueError(f"{_quote(name)} holds {len(infos)} entries; {kind} archives with more than "
                              f"{MAX_ARCHIVE_MEMBERS} are refused")
         total = sum(i.file_size for i in infos)
         if total > max_bytes:
-            raise ValueError(f"{name!r} unpacks to {total / 2**20:.1f} MiB; the limit is "
+            raise ValueError(f"{_quote(name)} unpacks to {total / 2**20:.1f} MiB; the limit is "
                              f"{max_bytes / 2**20:.0f} MiB")
         for i in infos:
             if max_member_bytes is not None and i.file_size > max_member_bytes:
-                raise ValueError(f"{name!r}: {i.filename!r} unpacks to {i.file_size / 2**20:.1f} MiB; files "
+                raise ValueError(f"{_quote(name)}: {_quote(i.filename)} unpacks to {i.file_size / 2**20:.1f} MiB; files "
                                  f"over {max_member_bytes / 2**20:.0f} MiB inside a {kind} are refused")
             if (max_ratio is not None and i.file_size > 2**20
                     and i.file_size > max_ratio * max(i.compress_size, 1)):
-                raise ValueError(f"{name!r}: {i.filename!r} unpacks to {i.file_size / 2**20:.1f} MiB from "
+                raise ValueError(f"{_quote(name)}: {_quote(i.filename)} unpacks to {i.file_size / 2**20:.1f} MiB from "
                                  f"{i.compress_size / 2**10:.1f} KiB (ratio "
                                  f"{i.file_size / max(i.compress_size, 1):.0f}:1); files over 1 MiB "
                                  f"compressed more than {max_ratio:.0f}:1 are refused as a likely zip bomb")
@@ -1277,6 +1321,34 @@ def _zip_total(raw: bytes, name: str, kind: str, max_bytes: int,
         zf.close()
         raise
     return zf
+
+
+# everything reading one ZIP member can raise on a damaged, encrypted or exotic archive
+ZIP_READ_ERRORS = (zlib.error, NotImplementedError, RuntimeError, EOFError, zipfile.BadZipFile,
+                   zipfile.LargeZipFile, OSError, struct.error, ValueError)
+
+
+class _MemberError(ValueError):
+    """A ZIP member that could not be read; its message names the archive and the member."""
+
+
+def _zip_failure(e: BaseException, name: str, member: str) -> ValueError:
+    """The sentence for a ZIP member that could not be read (corrupt, encrypted, unknown method)."""
+    if isinstance(e, NotImplementedError):
+        why = "it uses a compression method this reader does not support (use plain deflate, the usual ZIP)"
+    elif isinstance(e, RuntimeError) and "encrypted" in str(e):
+        why = "it is encrypted (password-protected archives are not read; zip it again without a password)"
+    else:
+        why = f"its data are damaged ({_quote(str(e))}); create the archive again and upload it"
+    return _MemberError(f"{_quote(name)}: could not extract {_quote(member)}: {why}")
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> bytes:
+    """The bytes of one ZIP member, any read failure turned into a sentence naming the member."""
+    try:
+        return zf.read(info)
+    except ZIP_READ_ERRORS as e:
+        raise _zip_failure(e, name, info.filename) from None
 
 
 def _npy_headers(zf: zipfile.ZipFile, name: str, max_bytes: int) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -1299,16 +1371,18 @@ def _npy_headers(zf: zipfile.ZipFile, name: str, max_bytes: int) -> dict[str, tu
                     shape, _, dtype = fmt.read_array_header_2_0(f)
                 else:
                     raise ValueError(f".npy format version {version} is not supported")
-        except (ValueError, OSError, EOFError, SyntaxError, TypeError, RuntimeError, zipfile.BadZipFile,
-                struct.error) as e:
-            raise ValueError(f"{name!r}: {member!r} is not a readable .npy array ({e})") from None
+        except (zlib.error, NotImplementedError, RuntimeError, zipfile.BadZipFile) as e:
+            raise _zip_failure(e, name, member) from None
+        except Exception as e:    # any header parse failure: TokenError, SyntaxError, ValueError, MemoryError…
+            raise ValueError(f"{_quote(name)}: {_quote(member)} is not a readable .npy array "
+                             f"({type(e).__name__}: {_quote(str(e))}); save it again with numpy.savez") from None
         if dtype.hasobject:
-            raise ValueError(f"could not read {name!r} as NPZ (numeric arrays, no pickles): array "
-                             f"{member!r} holds Python objects (dtype {dtype}), which are never loaded")
+            raise ValueError(f"could not read {_quote(name)} as NPZ (numeric arrays, no pickles): array "
+                             f"{_quote(member)} holds Python objects (dtype {dtype}), which are never loaded")
         count = math.prod(int(d) for d in shape)
         nbytes = count * dtype.itemsize
         if nbytes > min(max_bytes, info.file_size):
-            raise ValueError(f"{name!r}: array {member!r} declares shape {tuple(shape)} of {dtype} = "
+            raise ValueError(f"{_quote(name)}: array {_quote(member)} declares shape {tuple(shape)} of {dtype} = "
                              f"{nbytes / 2**20:.1f} MiB, but "
                              + (f"the limit is {max_bytes / 2**20:.0f} MiB" if nbytes > max_bytes else
                                 f"the file holds only {info.file_size} bytes"))
@@ -1316,7 +1390,7 @@ def _npy_headers(zf: zipfile.ZipFile, name: str, max_bytes: int) -> dict[str, tu
         out[key.lower()] = (tuple(int(d) for d in shape), dtype)
         total += count
         if total > MAX_NPZ_ELEMENTS:
-            raise ValueError(f"{name!r}: with array {member!r} (shape {tuple(shape)}) the arrays hold {total} "
+            raise ValueError(f"{_quote(name)}: with array {_quote(member)} (shape {tuple(shape)}) the arrays hold {total} "
                              f"elements; NPZ files over {MAX_NPZ_ELEMENTS // 1_000_000} million elements in all "
                              f"are refused (each becomes 8-byte floats while loading)")
     return out
@@ -1339,10 +1413,10 @@ def _npz_layout(X: np.ndarray, name: str, key: str) -> tuple[np.ndarray, str]:
         else:                                                    # both ambiguous → NCHW
             how = "(N, C, H, W) (axes 1 and 3 could both be channels; axis 1 was taken)"
     else:
-        raise ValueError(f"{name!r}: {key} has shape {X.shape}; expected (N, H, W), (N, H, W, C) "
+        raise ValueError(f"{_quote(name)}: {key} has shape {X.shape}; expected (N, H, W), (N, H, W, C) "
                          f"or (N, C, H, W) with C = 1 (grey) or 3 (RGB)")
     if X.shape[2] == 0 or X.shape[3] == 0:
-        raise ValueError(f"{name!r}: {key} holds images of zero size {X.shape[2:]}")
+        raise ValueError(f"{_quote(name)}: {key} holds images of zero size {X.shape[2:]}")
     return X, how
 
 
@@ -1382,7 +1456,7 @@ def _npz_scale(X: np.ndarray, Xt: np.ndarray, dtype: np.dtype, name: str, chosen
     if rule == "type":
         if kind == "f":
             if lo < 0 or hi > 1:
-                raise ValueError(f"{name!r}: X holds float values {lo:g}–{hi:g}, outside 0–1, so 'type' "
+                raise ValueError(f"{_quote(name)}: X holds float values {lo:g}–{hi:g}, outside 0–1, so 'type' "
                                  f"scaling cannot keep them; choose 'max' or 'minmax'.")
             div, text = 1.0, "float values kept (all within 0–1)"
         elif kind == "u":
@@ -1391,11 +1465,11 @@ def _npz_scale(X: np.ndarray, Xt: np.ndarray, dtype: np.dtype, name: str, chosen
         elif kind == "b":
             div, text = 1.0, "booleans kept as 0/1"
         else:
-            raise ValueError(f"{name!r}: X holds signed integers ({dtype}), so 'type' scaling has no range to "
+            raise ValueError(f"{_quote(name)}: X holds signed integers ({dtype}), so 'type' scaling has no range to "
                              f"divide by; choose 'max' or 'minmax'.")
     elif rule == "max":
         if lo < 0:
-            raise ValueError(f"{name!r}: X holds negative values (down to {lo:g}), so 'max' scaling cannot map "
+            raise ValueError(f"{_quote(name)}: X holds negative values (down to {lo:g}), so 'max' scaling cannot map "
                              f"them to 0–1; choose 'minmax'.")
         div = hi if hi > 0 else 1.0
         text = f"every value ÷ {hi:g}, the largest value in X and X_test"
@@ -1450,38 +1524,52 @@ def _load_npz(raw: bytes, name: str, *, task: Optional[str], seed: int, test_fra
     try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
             files = list(npz.files)
-            arrs = {k.lower(): npz[k] for k in files if k.lower() in wanted}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError, MemoryError) as e:   # e.g. pickled object arrays
-        raise ValueError(f"could not read {name!r} as NPZ (numeric arrays, no pickles): {e}") from None
+            arrs = {}
+            for k in files:
+                if k.lower() in wanted:
+                    try:
+                        arrs[k.lower()] = npz[k]
+                    except (zlib.error, NotImplementedError, RuntimeError, zipfile.BadZipFile) as e:
+                        raise _zip_failure(e, name, k + ".npy") from None
+    except _MemberError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, MemoryError, struct.error,
+            zlib.error, NotImplementedError, RuntimeError) as e:   # e.g. pickled object arrays
+        raise ValueError(f"could not read {_quote(name)} as NPZ (numeric arrays, no pickles): "
+                         f"{_quote(str(e))}") from None
     for key, a in arrs.items():
         if not isinstance(a, np.ndarray):
-            raise ValueError(f"{name!r}: member {key!r} is not a .npy array")
+            raise ValueError(f"{_quote(name)}: member {_quote(key)} is not a .npy array")
     missing = [k for k in ("X", "y") if k.lower() not in arrs]
     if missing:
-        raise ValueError(f"{name!r} must contain arrays 'X' and 'y' (optionally 'X_test', "
+        raise ValueError(f"{_quote(name)} must contain arrays 'X' and 'y' (optionally 'X_test', "
                          f"'y_test'); missing {', '.join(missing)}; it has: "
-                         f"{', '.join(files) or 'nothing'}")
+                         f"{', '.join(_quote(f) for f in files[:20]) or 'nothing'}"
+                         + (f" and {len(files) - 20:,} more" if len(files) > 20 else ""))
     if ("x_test" in arrs) != ("y_test" in arrs):
-        raise ValueError(f"{name!r} has only one of 'X_test' / 'y_test'; give both or neither")
+        raise ValueError(f"{_quote(name)} has only one of 'X_test' / 'y_test'; give both or neither")
     X, y = arrs["x"], arrs["y"]
     for key, a in arrs.items():
         if key != "feature_names" and (a.dtype.kind not in "biufUS" or a.ndim == 0):
-            raise ValueError(f"{name!r}: array {key!r} has dtype {a.dtype} and shape {a.shape}; "
+            raise ValueError(f"{_quote(name)}: array {_quote(key)} has dtype {a.dtype} and shape {a.shape}; "
                              f"numeric arrays are expected")
     if X.ndim not in (2, 3, 4) or len(X) == 0 or X.dtype.kind not in "biuf":
-        raise ValueError(f"{name!r}: X has shape {X.shape} and dtype {X.dtype}; expected a numeric "
+        raise ValueError(f"{_quote(name)}: X has shape {X.shape} and dtype {X.dtype}; expected a numeric "
                          f"table (N, F) or an image stack (N, H, W[, C]) with N ≥ 1")
+    if 0 in X.shape[1:]:
+        raise ValueError(f"{_quote(name)}: X has shape {X.shape}, with no features (a dimension of zero size); "
+                         f"save X with at least one feature per row (one pixel per image)")
     if len(X) > max_rows:
-        raise ValueError(f"{name!r}: X has {len(X)} rows; the limit is {max_rows}")
+        raise ValueError(f"{_quote(name)}: X has {len(X)} rows; the limit is {max_rows}")
     has_test = "x_test" in arrs
     Xt, yt = (arrs["x_test"], arrs["y_test"]) if has_test else (X[:0], y[:0])
     for kx, ky, a, b in (("X", "y", X, y), ("X_test", "y_test", Xt, yt)):
         if b.ndim != 1:
-            raise ValueError(f"{name!r}: {ky} must be 1-D (one label per row), got shape {b.shape}")
+            raise ValueError(f"{_quote(name)}: {ky} must be 1-D (one label per row), got shape {b.shape}")
         if len(a) != len(b):
-            raise ValueError(f"{name!r}: {kx} has {len(a)} rows but {ky} has {len(b)} labels")
+            raise ValueError(f"{_quote(name)}: {kx} has {len(a)} rows but {ky} has {len(b)} labels")
     if has_test and (Xt.ndim != X.ndim or (X.ndim == 2 and Xt.shape[1:] != X.shape[1:])):
-        raise ValueError(f"{name!r}: X_test has shape {Xt.shape}, incompatible with X {X.shape}")
+        raise ValueError(f"{_quote(name)}: X_test has shape {Xt.shape}, incompatible with X {X.shape}")
     report = ReadingReport(file=name, format="NPZ")
     shapes = {k: headers.get(k.lower()) for k in files}
     used = {"x", "y", "x_test", "y_test"} | ({"feature_names"} if X.ndim == 2 else set())
@@ -1494,13 +1582,13 @@ def _load_npz(raw: bytes, name: str, *, task: Optional[str], seed: int, test_fra
         if has_test:
             Xt = _npz_images(Xt, name, "X_test")
             if Xt.shape[1:] != X.shape[1:]:
-                raise ValueError(f"{name!r}: X_test images are {Xt.shape[1:]} but X images are "
+                raise ValueError(f"{_quote(name)}: X_test images are {Xt.shape[1:]} but X images are "
                                  f"{X.shape[1:]} (C, H, W)")
         else:
             Xt = X[:0]
     Xf, Xtf = X.astype(np.float64), Xt.astype(np.float64)
-    _check_finite(Xf, f"{name!r} X", None if is_image else [f"column {j}" for j in range(X.shape[1])])
-    _check_finite(Xtf, f"{name!r} X_test", None if is_image else [f"column {j}" for j in range(X.shape[1])])
+    _check_finite(Xf, f"{_quote(name)} X", None if is_image else [f"column {j}" for j in range(X.shape[1])])
+    _check_finite(Xtf, f"{_quote(name)} X_test", None if is_image else [f"column {j}" for j in range(X.shape[1])])
     if is_image:
         both = (Xf.min(), Xf.max()) if not has_test else (min(Xf.min(), Xtf.min()), max(Xf.max(), Xtf.max()))
         Xf, Xtf, scaling = _npz_scale(Xf, Xtf, x_dtype, name, opts.image_scaling)
@@ -1516,7 +1604,7 @@ def _load_npz(raw: bytes, name: str, *, task: Optional[str], seed: int, test_fra
         }
         report.inferred["image_scaling"] = opts.image_scaling is None
         if opts.image_channels is not None and opts.image_channels != C:
-            report.warn(f"The image channels option ({opts.image_channels}) does not apply to {name!r}: its "
+            report.warn(f"The image channels option ({opts.image_channels}) does not apply to {_quote(name)}: its "
                         f"images are used with the {C} channel(s) stored.")
         report.warnings.extend(_uniformity_warnings(Xf, repr(name), Xtf))
 
@@ -1531,9 +1619,9 @@ def _load_npz(raw: bytes, name: str, *, task: Optional[str], seed: int, test_fra
     if has_test:
         n_miss = int((ytv < 0).sum() if task == "classification" else np.isnan(ytv).sum())
         if n_miss:
-            raise ValueError(f"{name!r}: y_test has {n_miss} missing labels; every test row needs one")
+            raise ValueError(f"{_quote(name)}: y_test has {n_miss} missing labels; every test row needs one")
         if lab.sum() < MIN_PER_SPLIT or len(ytv) < MIN_PER_SPLIT:
-            raise ValueError(f"{name!r}: need at least {MIN_PER_SPLIT} labeled rows in X and in "
+            raise ValueError(f"{_quote(name)}: need at least {MIN_PER_SPLIT} labeled rows in X and in "
                              f"X_test; got {int(lab.sum())} and {len(ytv)}")
         pool, Xpool, Xtest, ytest = np.arange(len(yp)), Xf, Xtf, ytv
     else:
@@ -1551,7 +1639,7 @@ def _load_npz(raw: bytes, name: str, *, task: Optional[str], seed: int, test_fra
             named = ("generated (x0, x1, …): " + ("no feature_names array" if fn is None else
                      f"feature_names has shape {fn.shape}, not ({X.shape[1]},)"))
             if fn is not None:
-                report.warn(f"{name!r}: feature_names has shape {fn.shape} but X has {X.shape[1]} columns, so "
+                report.warn(f"{_quote(name)}: feature_names has shape {fn.shape} but X has {X.shape[1]} columns, so "
                             f"it was not used; the features are named x0, x1, …")
         if standardize:
             (Xpool, Xtest), _, _ = _standardize(Xpool, Xtest)
@@ -1602,6 +1690,22 @@ def _skipped(path: str) -> bool:
     return _skip_reason(path) is not None
 
 
+_GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F")
+
+
+def _check_image_stack(n: int, channels: int, size_hw: tuple[int, int], name: str) -> None:
+    """Refuse, before any pixel is decoded, an image dataset whose arrays would exceed
+    MAX_IMAGE_DATASET_BYTES (X float32 plus the uint8 display images: 5 bytes per value)."""
+    H, W = size_hw
+    need = n * channels * H * W * 5
+    if need > MAX_IMAGE_DATASET_BYTES:
+        fit = MAX_IMAGE_DATASET_BYTES // (channels * H * W * 5)
+        raise ValueError(
+            f"{_quote(name)}: {n:,} images of {H}×{W} pixels × {channels} channel(s) would take "
+            f"{need / 1e9:.1f} GB in memory; the limit is {MAX_IMAGE_DATASET_BYTES / 1e9:.1f} GB "
+            f"(about {fit:,} such images). Upload fewer images or choose a smaller image size.")
+
+
 class _PixelBudget:
     """Pixels decoded so far over one archive, against MAX_ARCHIVE_PIXELS."""
 
@@ -1612,7 +1716,7 @@ class _PixelBudget:
     def spend(self, pixels: int, member: str) -> None:
         if self.spent + pixels > self.limit:
             raise ValueError(
-                f"{self.name!r}: decoding {member!r} would bring the images' total to "
+                f"{_quote(self.name)}: decoding {_quote(member)} would bring the images' total to "
                 f"{(self.spent + pixels) / 1e6:.0f} megapixels; an archive may decode at most "
                 f"{self.limit / 1e6:.0f} megapixels in all (e.g. {self.limit // 1_000_000} images of one "
                 f"megapixel). Shrink the images before zipping them, or upload fewer.")
@@ -1664,11 +1768,11 @@ def _image_failure(e: BaseException, name: str, member: str) -> ValueError:
         # PIL's own check fired while reading the header (it knows the pixel count, not our limit)
         got = re.search(r"\((\d+) pixels\)", str(e))
         size = f"{int(got.group(1)) / 1e6:.0f} megapixels" if got else "larger than PIL's decompression-bomb limit"
-        return ValueError(f"{name!r}: {member!r} is {size}; images over {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels "
+        return ValueError(f"{_quote(name)}: {_quote(member)} is {size}; images over {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels "
                           f"are refused. Shrink it and upload again.")
     if isinstance(e, MemoryError):
-        return ValueError(f"{name!r}: {member!r} needs more memory to decode than is available")
-    return ValueError(f"{name!r}: {member!r} is not a readable image ({type(e).__name__}: {e})")
+        return ValueError(f"{_quote(name)}: {_quote(member)} needs more memory to decode than is available")
+    return ValueError(f"{_quote(name)}: {_quote(member)} is not a readable image ({type(e).__name__}: {e})")
 
 
 def _declared_depth(im: Any, blob: bytes) -> tuple[str, Optional[float], bool, str]:
@@ -1705,7 +1809,7 @@ def _declared_depth(im: Any, blob: bytes) -> tuple[str, Optional[float], bool, s
         return "32-bit integer (range not declared)", None, False, ""
     if mode == "F":
         return "32-bit float", None, True, ""
-    raise _Refused(f"has the image mode {mode!r}, which this loader does not read")
+    raise _Refused(f"has the image mode {_quote(mode)}, which this loader does not read")
 
 
 def _image_head(blob: bytes, member: str, name: str) -> _ImageHead:
@@ -1714,7 +1818,7 @@ def _image_head(blob: bytes, member: str, name: str) -> _ImageHead:
     from PIL import Image
 
     if len(blob) == 0:
-        raise ValueError(f"{name!r}: image {member!r} is empty (0 bytes)")
+        raise ValueError(f"{_quote(name)}: image {_quote(member)} is empty (0 bytes)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -1722,16 +1826,16 @@ def _image_head(blob: bytes, member: str, name: str) -> _ImageHead:
                 w, h = im.size
                 if w * h > MAX_IMAGE_PIXELS:
                     raise _Refused(
-                        f"{name!r}: {member!r} is {w}×{h} = {w * h / 1e6:.0f} megapixels; images over "
+                        f"{_quote(name)}: {_quote(member)} is {w}×{h} = {w * h / 1e6:.0f} megapixels; images over "
                         f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels are refused. Shrink it and upload again.")
                 if w == 0 or h == 0:
-                    raise _Refused(f"{name!r}: image {member!r} has zero size {im.size}")
+                    raise _Refused(f"{_quote(name)}: image {_quote(member)} has zero size {im.size}")
                 orientation = im.getexif().get(0x0112, 1)
                 orientation = orientation if orientation in _ORIENTATION else 1
                 try:
                     depth, divisor, is_float, note = _declared_depth(im, blob)
                 except _Refused as e:
-                    raise _Refused(f"{name!r}: {member!r} {e}; save it as an 8-bit or 16-bit PNG.") from None
+                    raise _Refused(f"{_quote(name)}: {_quote(member)} {e}; save it as an 8-bit or 16-bit PNG.") from None
                 mode = im.mode
     except _Refused:
         raise
@@ -1767,7 +1871,7 @@ def _as_8bit(im: Any) -> Any:
     elif mode in ("P", "PA", "RGB", "RGBA", "RGBa"):
         out = im.convert("RGBA")
     else:
-        raise _Refused(f"has the image mode {mode!r}, which this loader does not read")
+        raise _Refused(f"has the image mode {_quote(mode)}, which this loader does not read")
     if out.getextrema()[-1][0] == 255:                                  # fully opaque: drop alpha
         return out.convert(out.mode[:-1])
     return out
@@ -1795,10 +1899,10 @@ def _pixels(im: Any, member: str, name: str) -> tuple[np.ndarray, bool]:
     if im.mode == "F":
         a = np.asarray(im, dtype=f32)
         if not np.isfinite(a).all():
-            raise _Refused(f"{name!r}: {member!r} holds {int((~np.isfinite(a)).sum())} NaN or infinite "
+            raise _Refused(f"{_quote(name)}: {_quote(member)} holds {int((~np.isfinite(a)).sum())} NaN or infinite "
                            f"values; replace them and upload again.")
         return a[..., None], False
-    raise _Refused(f"{name!r}: {member!r} has the image mode {im.mode!r}, which this loader does not read; "
+    raise _Refused(f"{_quote(name)}: {_quote(member)} has the image mode {_quote(im.mode)}, which this loader does not read; "
                    f"save it as an 8-bit or 16-bit PNG.")
 
 
@@ -1832,7 +1936,7 @@ def _decode_image(blob: bytes, member: str, name: str, size_hw: tuple[int, int],
             with Image.open(io.BytesIO(blob)) as im:
                 im.draft("RGB", target)                                   # JPEG: decode at a reduced scale
                 if budget is not None:
-                    budget.spend(im.width * im.height, member)
+                    budget.spend(max(im.width * im.height, H * W), member)   # decode and resize work
                 resized = im.size != target
                 if im.mode in _EIGHT_BIT_MODES:
                     b = _as_8bit(im)
@@ -1860,7 +1964,7 @@ def _decode_image(blob: bytes, member: str, name: str, size_hw: tuple[int, int],
                         np.clip(out, a.min(), a.max(), out=out)
     except _Refused as e:
         if str(e).startswith("has the image mode"):
-            raise _Refused(f"{name!r}: {member!r} {e}; save it as an 8-bit or 16-bit PNG.") from None
+            raise _Refused(f"{_quote(name)}: {_quote(member)} {e}; save it as an 8-bit or 16-bit PNG.") from None
         raise
     except Exception as e:          # noqa: BLE001 - any failure of the decoder on foreign bytes is the file's
         raise _image_failure(e, name, member) from None
@@ -1897,8 +2001,8 @@ def _choose_size(sizes: Sequence[tuple[int, int]], chosen: Optional[tuple[int, i
                                 f"another image size to change it")
 
 
-def _scale_images(X: np.ndarray, heads: Sequence[_ImageHead], name: str, chosen: Optional[str]
-                  ) -> tuple[np.ndarray, str]:
+def _scale_images(X: np.ndarray, heads: Sequence[_ImageHead], name: str, chosen: Optional[str],
+                  rank: Optional[Sequence[int]] = None) -> tuple[np.ndarray, str]:
     """One scaling rule for the whole archive, applied in place to X (N, C, H, W) float32 in each
     image's own units; returns (X, the rule as a sentence).
 
@@ -1920,20 +2024,21 @@ def _scale_images(X: np.ndarray, heads: Sequence[_ImageHead], name: str, chosen:
         elif not any(typed):
             rule = "max" if lo >= 0 and not floats else "minmax"
         else:
-            a = next(h for h, t in zip(heads, typed) if t)
-            b = next(h for h, t in zip(heads, typed) if not t)
+            first = sorted(range(len(heads)), key=lambda k: k if rank is None else rank[k])  # archive order
+            a = next(heads[k] for k in first if typed[k])
+            b = next(heads[k] for k in first if not typed[k])
             raise ValueError(
-                f"{name!r} mixes images of a known range ({a.depth}, e.g. {a.member!r}) with images whose "
-                f"range is not declared ({b.depth}, e.g. {b.member!r}); no single scaling fits both. Save "
+                f"{_quote(name)} mixes images of a known range ({a.depth}, e.g. {_quote(a.member)}) with images whose "
+                f"range is not declared ({b.depth}, e.g. {_quote(b.member)}); no single scaling fits both. Save "
                 f"them in one format, or choose an image scaling ('max' or 'minmax') for the whole archive.")
     how = "" if chosen is None else " (as chosen)"
     if rule == "type":
         bad = [h for h in heads if h.divisor is None and not h.is_float]
         if bad:
-            raise ValueError(f"{name!r}: {bad[0].member!r} is a {bad[0].depth} image, so 'type' scaling has no "
+            raise ValueError(f"{_quote(name)}: {_quote(bad[0].member)} is a {bad[0].depth} image, so 'type' scaling has no "
                              f"range to divide by; choose 'max' or 'minmax'.")
         if floats and (fmin < 0.0 or fmax > 1.0):
-            raise ValueError(f"{name!r}: float images hold values {fmin:g}–{fmax:g}, outside 0–1, so 'type' "
+            raise ValueError(f"{_quote(name)}: float images hold values {fmin:g}–{fmax:g}, outside 0–1, so 'type' "
                              f"scaling cannot keep them; choose 'max' or 'minmax'.")
         div = np.array([1.0 if h.divisor is None else h.divisor for h in heads], dtype=np.float32)
         X /= div[:, None, None, None]
@@ -1945,7 +2050,7 @@ def _scale_images(X: np.ndarray, heads: Sequence[_ImageHead], name: str, chosen:
         return X, f"each value ÷ the maximum of its bit depth ({text}), one rule for the whole archive{how}"
     if rule == "max":
         if lo < 0:
-            raise ValueError(f"{name!r} holds negative values (down to {lo:g}), so 'max' scaling cannot map "
+            raise ValueError(f"{_quote(name)} holds negative values (down to {lo:g}), so 'max' scaling cannot map "
                              f"them to 0–1; choose 'minmax'.")
         if hi > 0:
             X /= np.float32(hi)
@@ -1973,11 +2078,13 @@ def _uniformity_warnings(X: np.ndarray, what: str, more: Optional[np.ndarray] = 
     if n == 0:
         return []
     first = parts[0][:1]
-    if n > 1 and all((a == first).all() for a in parts):
+    step = max(1, 2**22 // max(1, int(np.prod(first.shape[1:]))))      # bounded temporaries
+    chunks = [a[i:i + step] for a in parts for i in range(0, len(a), step)]
+    if n > 1 and all((c == first).all() for c in chunks):
         return [f"All {n:,} images in {what} are identical after loading, so nothing in them can tell the "
                 f"classes apart; check the files, and the bit depth and scaling above."]
-    low = sum(int((a.reshape(len(a), a.shape[1], -1).std(axis=2).max(axis=1) < NEAR_CONSTANT_STD).sum())
-              for a in parts)                                        # spread across pixels, per channel
+    low = sum(int((c.reshape(len(c), c.shape[1], -1).std(axis=2).max(axis=1) < NEAR_CONSTANT_STD).sum())
+              for c in chunks)                                       # spread across pixels, per channel
     if low > n / 2:
         return [f"{low:,} of {n:,} images in {what} are (nearly) uniform: their pixel values vary by less "
                 f"than 1/255 after scaling. Check that they are not blank or saturated, and that the bit "
@@ -1998,15 +2105,15 @@ def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: Optiona
     is stated in ``dataset.report``."""
     opts = options or ReadOptions()
     if task == "regression":
-        raise ValueError(f"{name!r}: a ZIP of class folders is a classification dataset; "
+        raise ValueError(f"{_quote(name)}: a ZIP of class folders is a classification dataset; "
                          f"task='regression' is not possible")
     if image_size is not None:
         try:
             H, W = (int(v) for v in image_size)
         except (TypeError, ValueError):
-            raise ValueError(f"image_size must be (height, width), got {image_size!r}") from None
+            raise ValueError(f"image_size must be (height, width), got {_quote(image_size)}") from None
         if H < 1 or W < 1:
-            raise ValueError(f"image_size must be positive, got {image_size!r}")
+            raise ValueError(f"image_size must be positive, got {_quote(image_size)}")
         image_size = (H, W)
     report = ReadingReport(file=name, format="ZIP of images")
     zf = _zip_total(raw, name, "ZIP", max_bytes, max_member_bytes=MAX_IMAGE_BYTES,
@@ -2024,64 +2131,76 @@ def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: Optiona
             else:
                 skipped[why] = skipped.get(why, 0) + 1
         if not infos:
-            raise ValueError(f"{name!r} contains no files (expected one folder of images per class)")
+            raise ValueError(f"{_quote(name)} contains no files (expected one folder of images per class)")
         if len(infos) > max_rows:
-            raise ValueError(f"{name!r} contains {len(infos)} files; the limit is {max_rows} images")
+            raise ValueError(f"{_quote(name)} contains {len(infos)} files; the limit is {max_rows} images")
         parts = [PurePosixPath(i.filename.replace("\\", "/")).parts for i in infos]
         if all(len(p) >= 3 for p in parts) and len({p[0] for p in parts}) == 1:
             parts = [p[1:] for p in parts]                       # strip one common top folder
         members: list[tuple[str, zipfile.ZipInfo]] = []
         for info, p in zip(infos, parts):
             if _extension(p[-1]) in ARCHIVE_EXTENSIONS:
-                raise ValueError(f"{name!r}: {info.filename!r} is an archive inside the archive; nested "
+                raise ValueError(f"{_quote(name)}: {_quote(info.filename)} is an archive inside the archive; nested "
                                  f"archives are refused (put the images themselves in the class folders)")
             if _extension(p[-1]) not in IMAGE_EXTENSIONS:
-                raise ValueError(f"{name!r}: {info.filename!r} is not an image file (expected "
+                raise ValueError(f"{_quote(name)}: {_quote(info.filename)} is not an image file (expected "
                                  f"{', '.join(IMAGE_EXTENSIONS)})")
             if len(p) < 2:
-                raise ValueError(f"{name!r}: image {info.filename!r} is not inside a class folder; "
+                raise ValueError(f"{_quote(name)}: image {_quote(info.filename)} is not inside a class folder; "
                                  f"put each class's images in a folder named after the class")
             members.append((p[0], info))
         class_names = sorted({c for c, _ in members})
         if len(class_names) < 2:
-            raise ValueError(f"{name!r} has only one class folder ({class_names[0]!r}); "
+            raise ValueError(f"{_quote(name)} has only one class folder ({_quote(class_names[0])}); "
                              f"classification needs at least 2")
 
         def read(info: zipfile.ZipInfo) -> bytes:
-            try:
-                return zf.read(info)
-            except (RuntimeError, zipfile.BadZipFile, OSError, EOFError) as e:   # encrypted / corrupt
-                raise ValueError(f"{name!r}: could not extract {info.filename!r} ({e})") from None
+            return _read_member(zf, info, name)
 
+        if image_size is not None:        # a chosen size: refused before any header is read (≥ 1 channel)
+            _check_image_stack(len(members), opts.image_channels or 1, tuple(image_size), name)
         # pass 1: headers only (sizes, modes, bit depths) → one size and one rule for the archive
         heads = [_image_head(read(info), info.filename, name) for _, info in members]
         size, size_why = _choose_size([h.size_hw for h in heads], image_size)
+        n = len(members)
+        index = {c: k for k, c in enumerate(class_names)}
+        y = np.array([index[c] for c, _ in members], dtype=np.int64)
+        # the split first (it needs only the labels): each image is decoded straight into its row of
+        # one (n, C, H, W) array ordered pool-then-test, so the splits are views, not copies
+        pool, test = _split(y, np.ones(n, bool), task="classification", classes=class_names,
+                            test_fraction=test_fraction, seed=seed, what=repr(name), unit="images")
+        order = np.concatenate([pool, test])
+        row = np.empty(n, dtype=np.int64)
+        row[order] = np.arange(n)
+        # channels: as chosen, else 3 when any header declares a colour mode (grey stored as RGB is
+        # found while decoding, and the stack is then cut to one channel)
+        colour_modes = any(h.mode not in _GREY_MODES for h in heads)
+        channels = opts.image_channels or (3 if colour_modes else 1)
+        _check_image_stack(n, channels, size, name)
+        X = np.empty((n, channels, *size), dtype=np.float32)               # (n, C, H, W), pool then test
         # pass 2: decode, each image charged to the archive's pixel budget first
-        arrays: list[np.ndarray] = []
-        n_alpha = n_resized = 0
-        for (_, info), head in zip(members, heads):
+        n_alpha = n_resized = n_colour = 0
+        for (_, info), head, k in zip(members, heads, row):
             a, facts = _decode_image(read(info), info.filename, name, size, budget, head)
-            arrays.append(a)
             n_alpha += facts["alpha"]
             n_resized += facts["resized"]
-    n = len(arrays)
-    n_colour = sum(a.shape[2] == 3 for a in arrays)
-    channels = opts.image_channels or (3 if n_colour else 1)
-    X = np.empty((n, channels, *size), dtype=np.float32)                   # (n, C, H, W)
-    for k, a in enumerate(arrays):
-        if a.shape[2] == channels:
-            X[k] = np.moveaxis(a, 2, 0)
-        elif channels == 3:
-            X[k] = a[..., 0][None]                                         # grey repeated in R, G, B
-        else:
-            X[k, 0] = a @ np.array([0.299, 0.587, 0.114], dtype=np.float32)   # ITU-R 601 luma
-    del arrays
+            n_colour += a.shape[2] == 3
+            if a.shape[2] == channels:
+                X[k] = np.moveaxis(a, 2, 0)
+            elif channels == 3:
+                X[k] = a[..., 0][None]                                     # grey repeated in R, G, B
+            else:
+                X[k, 0] = a @ np.array([0.299, 0.587, 0.114], dtype=np.float32)   # ITU-R 601 luma
+    if channels == 3 and not n_colour and not opts.image_channels:
+        X = np.ascontiguousarray(X[:, :1])                                 # every colour image was grey
+        channels = 1
+    heads_rows = [heads[i] for i in order]
+    y = y[order]
+    n_pool = len(pool)
     raw_lo, raw_hi = (float(X.min()), float(X.max()))
-    X, scaling = _scale_images(X, heads, name, opts.image_scaling)
+    X, scaling = _scale_images(X, heads_rows, name, opts.image_scaling, rank=order)
     report.warnings.extend(_uniformity_warnings(X, repr(name)))
     img = _to_uint8_images(X)                                              # (n, H, W[, 3]) for display
-    index = {c: k for k, c in enumerate(class_names)}
-    y = np.array([index[c] for c, _ in members], dtype=np.int64)
 
     # the report: everything inferred above
     report.rows_read = n
@@ -2122,7 +2241,7 @@ def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: Optiona
     report.image = im
     divisors = {h.divisor for h in heads if h.divisor is not None}
     if len(divisors) > 1 and (opts.image_scaling or "type") == "type":
-        report.warn(f"{name!r} mixes bit depths ({_counts([h.depth for h in heads])}); each image is divided by "
+        report.warn(f"{_quote(name)} mixes bit depths ({_counts([h.depth for h in heads])}); each image is divided by "
                     f"its own type's maximum, so a file saved at another bit depth looks alike. If the classes "
                     f"were saved at different bit depths the model can learn the format instead of the content: "
                     f"check that this is intended.")
@@ -2130,7 +2249,7 @@ def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: Optiona
         if h.divisor and h.divisor > 255 and (opts.image_scaling or "type") == "type":
             top = max(float(raw_hi), 1.0)
             if top < h.divisor / 8:
-                report.warn(f"The {h.depth} images in {name!r} use values only up to {top:g} of {h.divisor:,.0f}, "
+                report.warn(f"The {h.depth} images in {_quote(name)} use values only up to {top:g} of {h.divisor:,.0f}, "
                             f"so after scaling they lie within 0–{top / h.divisor:.3f} (dark). If the data have "
                             f"fewer bits (e.g. 12-bit from a camera), choose the image scaling 'max'.")
             break
@@ -2138,14 +2257,12 @@ def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: Optiona
         ratios = [h.size_hw[1] / h.size_hw[0] for h in heads]
         off = sum(r > 1.25 or r < 0.8 for r in ratios)
         if off > n / 2:
-            report.warn(f"{off:,} of {n:,} images in {name!r} are not square, and are stretched to "
+            report.warn(f"{off:,} of {n:,} images in {_quote(name)} are not square, and are stretched to "
                         f"{_hw(size)}; choose an image size with their proportions to keep them.")
 
-    pool, test = _split(y, np.ones(len(y), bool), task="classification", classes=class_names,
-                        test_fraction=test_fraction, seed=seed, what=repr(name), unit="images")
-    return _finish(name=name, source=f"file:{name}", task="classification", X=X[pool], y=y[pool],
-                   X_test=X[test], y_test=y[test], classes=class_names, images=img[pool],
-                   images_test=img[test], report=report)
+    return _finish(name=name, source=f"file:{name}", task="classification", X=X[:n_pool], y=y[:n_pool],
+                   X_test=X[n_pool:], y_test=y[n_pool:], classes=class_names, images=img[:n_pool],
+                   images_test=img[n_pool:], report=report, fresh=True)
 
 
 def load_file(data: DataSource, *, filename: Optional[str] = None,
@@ -2188,7 +2305,7 @@ def load_file(data: DataSource, *, filename: Optional[str] = None,
     task = opts.task if opts.task is not None else task
     image_size = opts.image_size if opts.image_size is not None else image_size
     if task is not None and task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS} or None, got {task!r}")
+        raise ValueError(f"task must be one of {TASKS} or None, got {_quote(task)}")
     test_fraction = _check_fraction(test_fraction)
     raw, name, ext = _read_input(data, filename, max_bytes)
     if ext in TABLE_EXTENSIONS:
@@ -2244,6 +2361,6 @@ def load_dataset(spec: str, **kw: Any) -> Dataset:
         return load_file(spec, **kw)
     if spec in BUILTIN_DATASETS:
         return load_builtin(spec, **kw)
-    raise ValueError(f"unknown dataset {spec!r}: not a file, and not a built-in (known: "
+    raise ValueError(f"unknown dataset {_quote(spec)}: not a file, and not a built-in (known: "
                      f"{', '.join('builtin:' + n for n in BUILTIN_DATASETS)}); files may be "
                      f"{', '.join(FILE_EXTENSIONS)}")

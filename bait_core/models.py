@@ -38,6 +38,7 @@ import os
 import pickle
 import re
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Union
 
@@ -551,7 +552,8 @@ def _pt2_entries(blob: bytes) -> dict[str, bytes]:
             raise ValueError(f"{_PT2_BAD}: {rel} is larger than {_MAX_JSON >> 20} MiB.")
         try:
             entries[rel] = zf.read(info)
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError, RuntimeError):
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError, RuntimeError,
+                zlib.error):
             raise ValueError(f"{_PT2_BAD}: the entry {rel!r} cannot be read (damaged zip).") from None
     if entries.get("archive_format", b"").strip() != b"pt2":
         raise ValueError(f"{_PT2_BAD}: unknown archive format.")

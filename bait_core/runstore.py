@@ -31,8 +31,10 @@ import json
 import os
 import re
 import secrets
+import shutil
 import threading
 import zipfile
+import zlib
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -241,9 +243,7 @@ class RunStore:
         first: one top folder, only the known files (the data and model file the set-up names, no
         other), no links, sizes within bounds, readable JSON; the record is validated by its schema.
         Nothing is unpickled or run. A failed import leaves nothing behind. ValueError with a sentence."""
-        import shutil
         import stat
-        import zlib
 
         from .loop import RunRecord
 
@@ -325,7 +325,6 @@ class RunStore:
 
     def delete(self, run_id: str) -> None:
         """Remove a run's folder (e.g. a bundle that was copied in but cannot be resumed)."""
-        import shutil
         shutil.rmtree(self.path(run_id), ignore_errors=True)
 
     # --- reading ----------------------------------------------------------------------------------

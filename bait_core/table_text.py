@@ -37,6 +37,7 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from .quoting import quote as _quote
 from .reading import ReadingReport, ReadOptions
 
 SEPARATORS = (",", ";", "\t", "|")
@@ -69,7 +70,7 @@ def decode_text(raw: bytes, name: str, kind: str, options: ReadOptions,
         try:
             text = raw.decode(enc)
         except UnicodeDecodeError as e:
-            raise ValueError(f"{name!r} cannot be read with the encoding {enc!r} you chose: byte "
+            raise ValueError(f"{_quote(name)} cannot be read with the encoding {_quote(enc)} you chose: byte "
                              f"0x{raw[e.start]:02x} at position {e.start} is not valid there. Choose "
                              f"another encoding (utf-8, cp1252, latin-1, utf-16) or leave it to be "
                              f"detected.") from None
@@ -84,12 +85,12 @@ def decode_text(raw: bytes, name: str, kind: str, options: ReadOptions,
             try:
                 text = raw[len(bom):].decode(codec)
             except UnicodeDecodeError as e:
-                raise ValueError(f"{name!r} starts with a {shown} byte-order mark but byte {e.start + len(bom)} "
+                raise ValueError(f"{_quote(name)} starts with a {shown} byte-order mark but byte {e.start + len(bom)} "
                                  f"is not valid {shown}; save it again as UTF-8, or choose its encoding.") from None
             rep.encoding, rep.inferred["encoding"] = f"{shown} (with BOM)", True
             return _checked_text(text, name, kind, rep)
     if b"\x00" in raw[:8192]:
-        raise ValueError(f"{name!r} looks like a binary file, not {kind} text (it has NUL bytes and no "
+        raise ValueError(f"{_quote(name)} looks like a binary file, not {kind} text (it has NUL bytes and no "
                          f"byte-order mark); if it is UTF-16 text without a BOM choose the encoding "
                          f"utf-16-le or utf-16-be.")
     rep.inferred["encoding"] = True
@@ -104,7 +105,7 @@ def decode_text(raw: bytes, name: str, kind: str, options: ReadOptions,
         try:
             text = raw.decode(guess)
             rep.encoding = guess
-            rep.warn(f"{name!r} is not UTF-8; charset-normalizer identified it as {guess}, which was used. If "
+            rep.warn(f"{_quote(name)} is not UTF-8; charset-normalizer identified it as {guess}, which was used. If "
                      f"the text looks wrong, choose the file's encoding.")
             return _checked_text(text, name, kind, rep)
         except (UnicodeDecodeError, LookupError):
@@ -121,7 +122,7 @@ def decode_text(raw: bytes, name: str, kind: str, options: ReadOptions,
         chars = sorted({c for c in text if ord(c) > 127})
         shown = ", ".join(repr(c) for c in chars[:16]) + (f" and {len(chars) - 16} more" if len(chars) > 16 else "")
         alternatives = [e for e in ("mac_roman", "cp1250", "latin-1", guess) if e and e != enc]
-        rep.warn(f"{name!r} is not UTF-8; it was read as {label}, giving the non-ASCII characters {shown}. "
+        rep.warn(f"{_quote(name)} is not UTF-8; it was read as {label}, giving the non-ASCII characters {shown}. "
                  f"If they look wrong, choose the file's encoding (e.g. "
                  f"{', '.join(dict.fromkeys(alternatives))}).")
         return _checked_text(text, name, kind, rep)
@@ -151,12 +152,12 @@ def _charset_guess(raw: bytes) -> Optional[str]:
 
 def _checked_text(text: str, name: str, kind: str, rep: ReadingReport) -> str:
     if "\x00" in text[:8192]:
-        raise ValueError(f"{name!r} looks like a binary file, not {kind} text (it has NUL characters with the "
+        raise ValueError(f"{_quote(name)} looks like a binary file, not {kind} text (it has NUL characters with the "
                          f"encoding {rep.encoding}); choose its encoding if it is text.")
     c1 = _C1.findall(text)
     if c1:
-        rep.warn(f"{name!r} read as {rep.encoding} contains {len(c1)} control character(s) "
-                 f"(U+0080–U+009F, e.g. {c1[0]!r}), a sign that the encoding is wrong; choose the file's "
+        rep.warn(f"{_quote(name)} read as {rep.encoding} contains {len(c1)} control character(s) "
+                 f"(U+0080–U+009F, e.g. {_quote(c1[0])}), a sign that the encoding is wrong; choose the file's "
                  f"encoding (often cp1252 for files from Excel on Windows).")
     return text
 
@@ -214,7 +215,7 @@ def sniff_separator(text: str, name: str, ext: str, options: ReadOptions, rep: R
         if sep is None:
             sep = max(consistent, key=lambda s: (widths[s][0], -order.index(s)))
         others = ", ".join(sep_word(s) for s in consistent if s != sep)
-        rep.warn(f"{name!r}: the {sep_word(sep)} was taken as the separator ({widths[sep][0]} columns); the "
+        rep.warn(f"{_quote(name)}: the {sep_word(sep)} was taken as the separator ({widths[sep][0]} columns); the "
                  f"{others} would also split every row evenly. If the columns look wrong, choose the separator.")
     if consistent:
         check_rows(text, sep, name)
@@ -225,7 +226,7 @@ def sniff_separator(text: str, name: str, ext: str, options: ReadOptions, rep: R
             check_rows(text, sep, name, "(the best fit)")
         else:
             sep = order[0]                                    # one column: no separator in the file
-            rep.warn(f"{name!r}: no separator ({', '.join(sep_word(s) for s in SEPARATORS)}) splits its lines; "
+            rep.warn(f"{_quote(name)}: no separator ({', '.join(sep_word(s) for s in SEPARATORS)}) splits its lines; "
                      f"it was read as a single column.")
     rep.separator = sep
     return sep
@@ -257,7 +258,7 @@ def check_rows(text: str, sep: str, name: str, how: str = "") -> None:
     if k is None:
         return
     raise ValueError(
-        f"{name!r}: with the {sep_word(sep)} as separator{' ' + how if how else ''} the header has {n} field(s) "
+        f"{_quote(name)}: with the {sep_word(sep)} as separator{' ' + how if how else ''} the header has {n} field(s) "
         f"but data row {k} has {len(rows[k])} ({', '.join(repr(v) for v in rows[k][:6])}"
         f"{', …' if len(rows[k]) > 6 else ''}). Every row needs one value per column (an empty one for a "
         f"missing value); fix that row, or choose the separator.")
@@ -337,7 +338,7 @@ def _show_pair(p: tuple[str, str]) -> str:
     tn = {"": "no thousands grouping", ",": "comma thousands grouping", ".": "point thousands grouping",
           " ": "space thousands grouping", "\u00a0": "no-break-space thousands grouping",
           "\u202f": "narrow-no-break-space thousands grouping", "'": "apostrophe thousands grouping"}[t]
-    return f"decimal {dn} with {tn} (decimal={d!r}, thousands={t!r})"
+    return f"decimal {dn} with {tn} (decimal={_quote(d)}, thousands={_quote(t)})"
 
 
 def _informative(u: pd.Series, marked: int = 5000, plain: int = 500) -> pd.Series:
@@ -358,8 +359,8 @@ def detect_locale(uniques: dict[str, pd.Series], name: str, options: ReadOptions
     pairs = _pairs(options)
     uniques = {c: _informative(u) for c, u in uniques.items()}
     if not pairs:
-        raise ValueError(f"{name!r}: the decimal mark {options.decimal!r} and the thousands separator "
-                         f"{options.thousands!r} you chose cannot be used together.")
+        raise ValueError(f"{_quote(name)}: the decimal mark {_quote(options.decimal)} and the thousands separator "
+                         f"{_quote(options.thousands)} you chose cannot be used together.")
     scored = []
     for p in pairs:
         full, cells, parsed = 0, 0, {}
@@ -382,11 +383,11 @@ def detect_locale(uniques: dict[str, pd.Series], name: str, options: ReadOptions
                 u = uniques[col]
                 if a is not None and b is not None:
                     i = int(np.flatnonzero(~((a == b) | (np.isnan(a) & np.isnan(b))))[0])
-                    ex = f"values such as {u.iloc[i]!r} read as {a[i]:g} or as {b[i]:g}"
+                    ex = f"values such as {_quote(u.iloc[i])} read as {a[i]:g} or as {b[i]:g}"
                 else:
                     ex = "its values read as numbers either way"
                 raise ValueError(
-                    f"{name!r}: the decimal mark is ambiguous in column {col!r}: {ex}. The file fits both "
+                    f"{_quote(name)}: the decimal mark is ambiguous in column {_quote(col)}: {ex}. The file fits both "
                     f"{_show_pair(chosen)} and {_show_pair(p)}; choose the decimal mark and thousands "
                     f"separator (ReadOptions(decimal=..., thousands=...)) to read it.")
     d, t = chosen
