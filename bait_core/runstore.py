@@ -284,8 +284,10 @@ class RunStore:
                 try:
                     return zf.read(wanted[rel])
                 except bad_read as e:
-                    raise ValueError(f"The run bundle's '{rel}' cannot be read ({type(e).__name__}); the ZIP is "
-                                     "damaged or uses an unsupported compression or encryption.") from None
+                    why = ("it is compressed in an unusual way" if isinstance(e, NotImplementedError) else
+                           "it is encrypted" if isinstance(e, RuntimeError) else f"its data are damaged ({str(e)[:120]})")
+                    raise ValueError(f"The run bundle's '{rel}' cannot be read: {why}; export the bundle again.") \
+                        from None
 
             for need in ("setup.json", "record.json"):
                 if need not in wanted:
