@@ -895,6 +895,17 @@ def _vet_pt2_archive(blob: bytes) -> tuple[Any, dict[str, Tensor], dict[str, Ten
     entries = _pt2_entries(blob)
     prog = _json(entries, "models/model.json")
     _vet_program(prog)
+    for kind in ("weights", "constants"):  # pickled entries named first, whichever table holds them
+        rel = f"data/{kind}/model_{kind}_config.json"
+        cfg = _json(entries, rel) if rel in entries else {}
+        items = cfg.get("config") if isinstance(cfg, dict) else None
+        for fqn, meta in (items.items() if isinstance(items, dict) else ()):
+            what = f"{'tensor' if kind == 'weights' else 'constant'} {str(fqn)[:80]!r}"
+            if not isinstance(meta, dict) or meta.get("use_pickle", False) is not False:
+                raise ValueError(f"{_PT2_BAD}: {what} is stored pickled, which is never loaded; {_PT2_RESAVE}.")
+            path = meta.get("path_name")
+            if not isinstance(path, str) or not re.fullmatch(("weight_" if kind == "weights" else "tensor_") + r"\d{1,6}", path):
+                raise ValueError(f"{_PT2_BAD}: {what} is not a plain tensor (custom or opaque objects are pickled).")
     weights = _pt2_tensors(entries, "weights")
     constants = _pt2_tensors(entries, "constants")
     return prog, weights, constants
