@@ -491,8 +491,7 @@ def test_zip_bombs_are_refused_from_the_header(genuine, rel):
 
 
 def test_tensor_entries_must_match_their_declared_tensors(genuine):
-    """A weight entry shorter than its tensor reaches is refused before it is read; a stored (not
-    deflated) entry beyond the 1 GiB total is refused from the header."""
+    """A weight entry shorter than its tensor reaches is refused from the header, before it is read."""
     blob = genuine["mlp"][1]
     short = _zip([(n, d[:8] if n.endswith("/data/weights/weight_0") else d) for n, d in _entries(blob)])
     _refused(load_exported, short, match="reaches past its data")
