@@ -60,19 +60,47 @@ def load_npy(path: str, what: str) -> np.ndarray:
     if magic != _NPY_MAGIC:
         raise CliError(f"{what} file {path} is not a .npy file (no NumPy header); save it with np.save.")
     from .estimate import DEFAULT_FRACTION, available_memory, format_bytes
+    # the header first: what it declares is checked against the file and the free memory before
+    # numpy allocates anything (a 100-byte file may declare a terabyte)
+    try:
+        with open(p, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version in ((2, 0), (3, 0)):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise ValueError(f"unsupported .npy version {version}")
+            data_at = f.tell()
+    except OSError as e:
+        raise CliError(f"cannot read {what} file {path}: {e.strerror or e}") from None
+    except Exception as e:  # noqa: BLE001 - ValueError, SyntaxError, ...: any malformed header
+        msg = " ".join(str(e).split())[:200] or type(e).__name__
+        raise CliError(f"cannot read {what} file {path}: its .npy header is unreadable ({msg}).") from None
+    if dtype.hasobject:
+        raise CliError(f"{what} file {path} holds a Python object (pickled) array, which is never "
+                       "loaded; save a numeric array instead.")
+    if dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
+        raise CliError(f"{what} file {path} holds {dtype} values, not numeric ones (bool, int or float).")
+    if not all(isinstance(n, int) and n >= 0 for n in shape):
+        raise CliError(f"{what} file {path} declares an impossible shape {shape}.")
+    need = math.prod(shape) * dtype.itemsize
     size, free = p.stat().st_size, available_memory("cpu")
-    if size > DEFAULT_FRACTION * free:
-        raise CliError(f"{what} file {path} holds {format_bytes(size)} but only {format_bytes(free)} of memory is "
+    if need > size - data_at:
+        raise CliError(f"cannot read {what} file {path}: its header declares an array of shape {tuple(shape)} "
+                       f"({format_bytes(need)}) but the file holds only {format_bytes(max(size - data_at, 0))} of "
+                       "data (truncated or damaged).")
+    if need > DEFAULT_FRACTION * free:
+        raise CliError(f"{what} file {path} holds {format_bytes(need)} but only {format_bytes(free)} of memory is "
                        "free; use a pool sample or a machine with more memory.")
     try:
         a = np.load(p, allow_pickle=False)
-    except ValueError as e:
+    except Exception as e:  # noqa: BLE001 - anything numpy refuses in a checked header is a bad file
         if "pickle" in str(e).lower() or "object" in str(e).lower():
             raise CliError(f"{what} file {path} holds a Python object (pickled) array, which is never "
                            "loaded; save a numeric array instead.") from None
-        raise CliError(f"cannot read {what} file {path} as a .npy array: {e}") from None
-    except (OSError, EOFError) as e:
-        raise CliError(f"cannot read {what} file {path} as a .npy array: {e}") from None
+        msg = " ".join(str(e).split())[:200] or type(e).__name__
+        raise CliError(f"cannot read {what} file {path} as a .npy array: {msg}") from None
     if not isinstance(a, np.ndarray):
         raise CliError(f"{what} file {path} does not hold a single array.")
     return a

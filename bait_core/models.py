@@ -224,7 +224,7 @@ def _sniff(blob: bytes) -> str:
     if blob[:2] == b"PK":
         try:
             names = zipfile.ZipFile(io.BytesIO(blob)).namelist()
-        except zipfile.BadZipFile:
+        except Exception:  # noqa: BLE001 - any damaged zip: not recognised
             return ""
         return ".pt2" if any(n.endswith("archive_format") for n in names) else ".pt"
     if len(blob) >= 9:
@@ -369,8 +369,28 @@ def load_weights(model: EmbedNet, data: DataLike, *, filename: Optional[str] = N
 
 _PT2_BAD = "The .pt2 file was refused"
 _PT2_RESAVE = "save the program again with torch.export.save in this torch version"
-_MAX_UNZIPPED = 4 << 30          # all entries together
+# Tensor data: the weight/constant entries together may unpack to at most 1 GiB (268M float32
+# values, several times the largest network a CPU active-learning loop can train; the bytes are held
+# once in memory, so this is also the peak the data costs). Each entry must hold at least what its
+# declared tensors reach (their dtype size x storage extent, checked from the zip header before a byte
+# is inflated), and a large entry may not be more than _MAX_RATIO times smaller compressed than
+# unpacked: torch.export.save stores tensors uncompressed, real float weights deflate by under 2x,
+# while a deflated block of zeros reaches ~1000x (the zip-bomb shape).
+_MAX_TENSOR_BYTES = 1 << 30
+_MAX_RATIO = 100
+_RATIO_FROM = 1 << 20            # entries below 1 MiB may compress as well as they like
 _MAX_JSON = 64 << 20             # models/model.json and the tensor configs
+_MAX_SMALL = 4096                # archive_format, byteorder, version, serialization_id
+# The program's own tensors: every intermediate value declares its sizes in the program JSON (symbolic
+# sizes are evaluated with every symbol at the dry-run batch, _DRY_BATCH rows). One value over 2**27
+# elements (512 MiB as float32, i.e. over 32 MiB per row of a 4-row dry run) or all values together over
+# 2**30 elements is refused before anything runs: no model this app trains needs it, and such a value is
+# how a tiny file makes the dry run compute for minutes (ones(1).expand(10**11).sum()). Real exports have
+# a few hundred to a few thousand nodes (ResNet-152 about 1,500); more than _MAX_NODES is refused.
+_MAX_VALUE_ELEMENTS = 1 << 27
+_MAX_PROGRAM_ELEMENTS = 1 << 30
+_MAX_NODES = 20_000
+_DRY_BATCH = 4
 _MAX_ENTRIES = 100_000
 _MAX_JSON_DEPTH = 64             # real programs nest about 10 deep (more with cond/map subgraphs)
 _INT_LIMIT = 1 << 63             # every integer in the program JSON fits int64
@@ -480,6 +500,97 @@ def _expr_ok(expr: str) -> bool:
     return node(0) and i == len(toks)
 
 
+def _expr_value(expr: str, symbol: int = _DRY_BATCH) -> Optional[int]:
+    """The integer value of a shape expression that :func:`_expr_ok` admits, every symbol taken as
+    ``symbol``; None when it cannot be evaluated (division by zero, unknown function)."""
+    if not _expr_ok(expr):
+        return None
+    toks = [next(g for g in m.groups() if g is not None) for m in _EXPR_TOKEN.finditer(expr)]
+    i = 0
+
+    def node() -> int:  # depth bounded by _expr_ok
+        nonlocal i
+        name = toks[i]
+        i += 1
+        if name in ("true", "false"):
+            return int(name == "true")
+        i += 1  # "("
+        if name == "Integer":
+            v = int(toks[i])
+            i += 2
+            return v
+        if name == "Symbol":
+            while toks[i] != ")":
+                i += 1
+            i += 1
+            return symbol
+        args = [node()]
+        while toks[i] == ",":
+            i += 1
+            args.append(node())
+        i += 1  # ")"
+        a = args[0]
+        b = args[1] if len(args) > 1 else 0
+        if name == "Add":
+            return sum(args)
+        if name == "Mul":
+            return math.prod(args)
+        if name in ("FloorDiv", "CleanDiv", "IntTrueDiv"):
+            return a // b
+        if name == "CeilDiv":
+            return -(-a // b)
+        if name in ("Mod", "PythonMod"):
+            return a % b
+        if name == "ModularIndexing":
+            return (a // b) % args[2]
+        if name == "Max":
+            return max(args)
+        if name == "Min":
+            return min(args)
+        if name in ("Abs",):
+            return abs(a)
+        if name == "TruncToInt":
+            return a
+        raise ArithmeticError(name)  # comparisons and logic never size a tensor
+
+    try:
+        return node()
+    except (ArithmeticError, IndexError, ValueError):
+        return None
+
+
+def _bad_expr(value: Any) -> ValueError:
+    return ValueError(
+        f"{_PT2_BAD}: it contains an unusual symbolic shape expression {str(value)[:80]!r} "
+        "(only sizes built from symbols, integers below 2**63, +, *, //, %, min, max and comparisons "
+        f"are accepted, at most {_EXPR_MAX_LEN} characters)."
+    )
+
+
+def _value_elements(meta: Any) -> Optional[int]:
+    """Element count of a serialized TensorMeta (symbols at the dry-run batch); None if unreadable."""
+    sizes = meta.get("sizes") if isinstance(meta, dict) else None
+    if not isinstance(sizes, list):
+        return None
+    n = 1
+    for size in sizes:
+        if not isinstance(size, dict):
+            return None
+        if "as_int" in size:
+            v = size["as_int"]
+        elif isinstance(size.get("as_expr"), dict):
+            expr = size["as_expr"].get("expr_str")
+            if not _expr_ok(expr):
+                raise _bad_expr(expr)
+            v = _expr_value(expr)
+        else:
+            return None
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            return None
+        n *= v
+    return n
+
+
 def _guard_ok(code: Any) -> bool:
     if not isinstance(code, str) or len(code) > 1000:
         return False
@@ -498,7 +609,30 @@ def _op_ok(target: Any) -> bool:
     )
 
 
-def _pt2_entries(blob: bytes) -> dict[str, bytes]:
+def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, rel: str) -> bytearray:
+    """The ``info.file_size`` bytes of one entry, read in chunks into one buffer (no second copy);
+    ``ValueError`` naming the entry for any damage (bad deflate stream, CRC, truncation, ...)."""
+    buf = bytearray(info.file_size)
+    view = memoryview(buf)
+    pos = 0
+    try:
+        with zf.open(info) as f:
+            while pos < len(buf):
+                chunk = f.read(min(1 << 20, len(buf) - pos))
+                if not chunk:
+                    break
+                view[pos:pos + len(chunk)] = chunk
+                pos += len(chunk)
+            if pos < len(buf) or f.read(1):  # the final read also checks the CRC
+                raise EOFError
+    except Exception:  # noqa: BLE001 - zlib.error, BadZipFile, EOFError, NotImplementedError, RuntimeError, ...
+        raise ValueError(f"{_PT2_BAD}: the entry {rel[:80]!r} cannot be read (damaged or unusual zip data).") from None
+    finally:
+        view.release()
+    return buf
+
+
+def _pt2_entries(blob: bytes) -> dict[str, Any]:
     """The archive's entries, keyed by their name below the archive folder, when the zip has exactly
     the layout ``torch.export.save`` writes today; ``ValueError`` naming the first thing that differs.
 
@@ -506,18 +640,20 @@ def _pt2_entries(blob: bytes) -> dict[str, bytes]:
     ``serialized_*.pt`` entries, which torch.export.load would unpickle with weights_only=False),
     names not on the allow-list (pickled custom objects, legacy ``.pt`` weights, compiled
     AOTInductor/ExecuTorch code, extra programs, extra files), duplicate names, path tricks
-    (``..``, absolute names, backslashes), folders, encrypted or oddly compressed entries, and
-    archives that unpack to more than 4 GiB.
+    (``..``, absolute names, backslashes), folders, encrypted or oddly compressed entries, tensor data
+    over ``_MAX_TENSOR_BYTES`` or compressed more than ``_MAX_RATIO`` times (all from the zip headers,
+    before anything is inflated).
+
+    Metadata entries are read here (bytes); the tensor entries are left unread, as (ZipFile, ZipInfo)
+    under the key ``"\0tensors"``, for :func:`_pt2_tensors` to read once their tensors are checked.
     """
     try:
         zf = zipfile.ZipFile(io.BytesIO(blob))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError):
-        raise ValueError("The .pt2 file is not a torch.export archive (not a zip file).") from None
+    except Exception:  # noqa: BLE001 - BadZipFile, struct.error, ...: any damaged zip
+        raise ValueError("The .pt2 file is not a torch.export archive (not a zip file or a damaged one).") from None
     infos = zf.infolist()
     if len(infos) > _MAX_ENTRIES:
         raise ValueError(f"{_PT2_BAD}: it has {len(infos)} entries, far more than a torch.export archive.")
-    if sum(i.file_size for i in infos) > _MAX_UNZIPPED:
-        raise ValueError(f"{_PT2_BAD}: it unpacks to more than {_MAX_UNZIPPED >> 30} GiB.")
     names = [i.filename for i in infos]
     roots = {n.split("/", 1)[0] for n in names}
     if not any(n.endswith("/archive_format") for n in names):
@@ -537,7 +673,9 @@ def _pt2_entries(blob: bytes) -> dict[str, bytes]:
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise ValueError(f"{_PT2_BAD}: the entry {dup[:80]!r} appears twice (a reader could pick either copy).")
-    entries: dict[str, bytes] = {}
+    entries: dict[str, Any] = {}
+    tensors: dict[str, tuple[zipfile.ZipFile, zipfile.ZipInfo]] = {}
+    tensor_bytes = 0
     for info in infos:
         rel = info.filename[len(root) + 1:]
         if rel not in _PT2_FIXED and not _PT2_NUMBERED.match(rel):
@@ -548,13 +686,22 @@ def _pt2_entries(blob: bytes) -> dict[str, bytes]:
             )
         if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             raise ValueError(f"{_PT2_BAD}: the entry {rel!r} is encrypted or compressed in an unusual way.")
-        if rel.endswith(".json") and info.file_size > _MAX_JSON:
-            raise ValueError(f"{_PT2_BAD}: {rel} is larger than {_MAX_JSON >> 20} MiB.")
-        try:
-            entries[rel] = zf.read(info)
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError, RuntimeError,
-                zlib.error):
-            raise ValueError(f"{_PT2_BAD}: the entry {rel!r} cannot be read (damaged zip).") from None
+        if info.file_size >= _RATIO_FROM and info.file_size > _MAX_RATIO * max(info.compress_size, 1):
+            raise ValueError(f"{_PT2_BAD}: the entry {rel!r} unpacks to {info.file_size:,} bytes from "
+                             f"{info.compress_size:,}, more than {_MAX_RATIO} times its size (a zip bomb).")
+        if _PT2_NUMBERED.match(rel):
+            tensor_bytes += info.file_size
+            if tensor_bytes > _MAX_TENSOR_BYTES:
+                raise ValueError(f"{_PT2_BAD}: its tensors need more than {_MAX_TENSOR_BYTES >> 30} GiB.")
+            tensors[rel] = (zf, info)
+            continue
+        if rel == "data/sample_inputs/model.pt":
+            continue  # pickled sample inputs: never read
+        cap = _MAX_JSON if rel.endswith(".json") else _MAX_SMALL
+        if info.file_size > cap:
+            raise ValueError(f"{_PT2_BAD}: {rel} is larger than {cap:,} bytes.")
+        entries[rel] = bytes(_read_entry(zf, info, rel))
+    entries["\0tensors"] = tensors
     if entries.get("archive_format", b"").strip() != b"pt2":
         raise ValueError(f"{_PT2_BAD}: unknown archive format.")
     if entries.get("archive_version", b"").strip() != b"0":
@@ -601,7 +748,27 @@ def _vet_program(prog: Any) -> None:
     place: it is only debugging text, and FX can paste it into generated source."""
     if not isinstance(prog, dict) or not isinstance(prog.get("graph_module"), dict):
         raise ValueError(f"{_PT2_BAD}: models/model.json is not an exported program.")
+    nodes = elements = 0
     for key, value, parent in _walk_json(prog):
+        if key == "nodes" and isinstance(value, list) and isinstance(parent, dict) and "tensor_values" in parent:
+            nodes += len(value)
+            if nodes > _MAX_NODES:
+                raise ValueError(f"{_PT2_BAD}: its graph has more than {_MAX_NODES:,} operations.")
+        elif key == "tensor_values" and isinstance(value, dict):
+            for name, meta in value.items():
+                n = _value_elements(meta)
+                if n is None:
+                    raise ValueError(f"{_PT2_BAD}: the value {str(name)[:80]!r} has unreadable sizes.")
+                if n > _MAX_VALUE_ELEMENTS:
+                    raise ValueError(
+                        f"{_PT2_BAD}: its value {str(name)[:80]!r} has {n:,} elements (with a batch of "
+                        f"{_DRY_BATCH} rows), more than the {_MAX_VALUE_ELEMENTS:,} allowed; running it would "
+                        "take too long or too much memory.")
+                elements += n
+                if elements > _MAX_PROGRAM_ELEMENTS:
+                    raise ValueError(
+                        f"{_PT2_BAD}: its values together have more than {_MAX_PROGRAM_ELEMENTS:,} elements "
+                        f"(with a batch of {_DRY_BATCH} rows); running it would take too long or too much memory.")
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _INT_LIMIT:
             raise ValueError(f"{_PT2_BAD}: it contains the integer {str(value)[:20]}..., beyond 64 bits.")
         if isinstance(value, float) and math.isnan(value) and key != "as_float":
@@ -614,11 +781,7 @@ def _vet_program(prog: Any) -> None:
                 )
         elif key == "expr_str":
             if not _expr_ok(value):
-                raise ValueError(
-                    f"{_PT2_BAD}: it contains an unusual symbolic shape expression {str(value)[:80]!r} "
-                    "(only sizes built from symbols, integers below 2**63, +, *, //, %, min, max and comparisons "
-                    f"are accepted, at most {_EXPR_MAX_LEN} characters)."
-                )
+                raise _bad_expr(value)
         elif key == "as_custom_obj" or (key == "custom_obj_values" and value):
             raise ValueError(f"{_PT2_BAD}: it uses custom script objects, which would be unpickled.")
         elif key in _IDENT_KEYS and isinstance(value, str) and not _IDENT.match(value):
@@ -663,7 +826,7 @@ def _vet_program(prog: Any) -> None:
         raise ValueError("The exported program's forward(x) must return (logits, embedding), a tuple of two tensors.")
 
 
-def _pt2_tensors(entries: Mapping[str, bytes], kind: str) -> dict[str, Tensor]:
+def _pt2_tensors(entries: Mapping[str, Any], kind: str) -> dict[str, Tensor]:
     """The weights (``kind="weights"``) or constants of the program, built from their raw bytes as
     described by ``data/<kind>/model_<kind>_config.json``; pickled tensors are refused."""
     from torch._export.serde.serialize import deserialize_scalar_type
@@ -676,8 +839,10 @@ def _pt2_tensors(entries: Mapping[str, bytes], kind: str) -> dict[str, Tensor]:
     if not isinstance(items, dict):
         raise ValueError(f"{_PT2_BAD}: {rel} is not a tensor table.")
     prefix = "weight_" if kind == "weights" else "tensor_"
+    stored = entries.get("\0tensors", {})
     flat: dict[str, Tensor] = {}
     out: dict[str, Tensor] = {}
+    parsed = []
     for fqn, meta in items.items():
         what = f"{'tensor' if kind == 'weights' else 'constant'} {str(fqn)[:80]!r}"
         if not isinstance(meta, dict) or meta.get("use_pickle", False) is not False:
@@ -685,7 +850,7 @@ def _pt2_tensors(entries: Mapping[str, bytes], kind: str) -> dict[str, Tensor]:
         path = meta.get("path_name")
         if not isinstance(path, str) or not re.fullmatch(re.escape(prefix) + r"\d{1,6}", path):
             raise ValueError(f"{_PT2_BAD}: {what} is not a plain tensor (custom or opaque objects are pickled).")
-        if f"data/{kind}/{path}" not in entries:
+        if f"data/{kind}/{path}" not in stored:
             raise ValueError(f"{_PT2_BAD}: {what} has no data in the archive.")
         tm = meta.get("tensor_meta")
         try:
@@ -699,12 +864,21 @@ def _pt2_tensors(entries: Mapping[str, bytes], kind: str) -> dict[str, Tensor]:
         if (not isinstance(dtype, torch.dtype) or len(sizes) != len(strides)
                 or len(sizes) > 16 or any(s < 0 for s in sizes) or any(s < 0 for s in strides) or offset < 0):
             raise ValueError(f"{_PT2_BAD}: {what} has an impossible shape.")
+        # checked from the zip header before the entry is inflated: its size fits the dtype and holds
+        # every element the tensor reaches (the total is capped by _pt2_entries)
+        info = stored[f"data/{kind}/{path}"][1]
+        elsize = torch.empty((), dtype=dtype).element_size()
+        if info.file_size % elsize:
+            raise ValueError(f"{_PT2_BAD}: the data of {what} does not match its dtype.")
+        if math.prod(sizes) and (offset + sum((n - 1) * s for n, s in zip(sizes, strides)) + 1) * elsize > info.file_size:
+            raise ValueError(f"{_PT2_BAD}: {what} reaches past its data.")
+        parsed.append((fqn, meta, what, path, dtype, sizes, strides, offset, requires_grad))
+    for fqn, meta, what, path, dtype, sizes, strides, offset, requires_grad in parsed:
         try:
             if path not in flat:
-                raw = entries[f"data/{kind}/{path}"]
-                if len(raw) % torch.empty((), dtype=dtype).element_size():
-                    raise ValueError(f"{_PT2_BAD}: the data of {what} does not match its dtype.")
-                flat[path] = torch.frombuffer(bytearray(raw), dtype=dtype) if raw else torch.empty(0, dtype=dtype)
+                zf, info = stored[f"data/{kind}/{path}"]
+                raw = _read_entry(zf, info, f"data/{kind}/{path}")
+                flat[path] = torch.frombuffer(raw, dtype=dtype) if raw else torch.empty(0, dtype=dtype)
             base = flat[path]
             if math.prod(sizes) and offset + sum((n - 1) * s for n, s in zip(sizes, strides)) >= base.numel():
                 raise ValueError(f"{_PT2_BAD}: {what} reaches past its data.")
@@ -722,6 +896,17 @@ def _vet_pt2_archive(blob: bytes) -> tuple[Any, dict[str, Tensor], dict[str, Ten
     entries = _pt2_entries(blob)
     prog = _json(entries, "models/model.json")
     _vet_program(prog)
+    for kind in ("weights", "constants"):  # pickled entries named first, whichever table holds them
+        rel = f"data/{kind}/model_{kind}_config.json"
+        cfg = _json(entries, rel) if rel in entries else {}
+        items = cfg.get("config") if isinstance(cfg, dict) else None
+        for fqn, meta in (items.items() if isinstance(items, dict) else ()):
+            what = f"{'tensor' if kind == 'weights' else 'constant'} {str(fqn)[:80]!r}"
+            if not isinstance(meta, dict) or meta.get("use_pickle", False) is not False:
+                raise ValueError(f"{_PT2_BAD}: {what} is stored pickled, which is never loaded; {_PT2_RESAVE}.")
+            path = meta.get("path_name")
+            if not isinstance(path, str) or not re.fullmatch(("weight_" if kind == "weights" else "tensor_") + r"\d{1,6}", path):
+                raise ValueError(f"{_PT2_BAD}: {what} is not a plain tensor (custom or opaque objects are pickled).")
     weights = _pt2_tensors(entries, "weights")
     constants = _pt2_tensors(entries, "constants")
     return prog, weights, constants

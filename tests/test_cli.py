@@ -446,3 +446,20 @@ def test_run_with_weights_from_other_tools_checkpoints(tmp_path):
     res = run_cli("run", "--data", "builtin:digits", "--model", "cnn", "--weights", tmp_path / "plain.pt",
                   "--device", "cpu", "--no-save")
     assert_one_line_error(res, "do not fit the cnn model")
+
+
+@pytest.mark.parametrize("case", ["huge-header", "object", "complex"])
+def test_select_checks_the_npy_header_before_allocating(files, case):
+    """A .npy whose header declares (10**6, 10**6) float64 (8 TB) in a 128-byte file is refused from the
+    header alone: exit 2, one line, fast, nothing allocated (it used to die with _ArrayMemoryError).
+    The same for an object dtype (never unpickled) and a non-real dtype."""
+    path = files["dir"] / "h.npy"
+    with open(path, "wb") as f:
+        descr = {"object": "|O", "complex": "<c16"}.get(case, "<f8")
+        np.lib.format.write_array_header_1_0(f, {"descr": descr, "fortran_order": False, "shape": (10**6, 10**6)})
+    start = time.perf_counter()
+    res = run_cli("select", "--embeddings", path, "--probs", files["P"], "--labeled", files["L"], "--batch-size", 2)
+    assert time.perf_counter() - start < 30  # interpreter start-up included; nothing is allocated
+    frag = {"huge-header": "truncated", "object": "pickled",
+            "complex": "not numeric"}[case]
+    assert_one_line_error(res, frag)

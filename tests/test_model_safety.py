@@ -453,3 +453,97 @@ def test_a_genuine_export_runs_through_the_app_helper(genuine):
     ex = S.build_explorer(config, model_file=blob, model_filename="mlp.pt2")
     assert isinstance(ex.model, ExportedModel) and np.isfinite(
         ex.model(torch.zeros(2, *DIGITS)).detach().numpy()).all()
+
+
+# ------------------------------------------------------------------ sizes from headers, before work
+
+def _rss() -> int:
+    import psutil
+
+    return psutil.Process().memory_info().rss
+
+
+def _bomb(blob: bytes, rel: str, size: int) -> bytes:
+    """The archive with entry `rel` replaced by `size` zero bytes, deflated (~1000x smaller)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in _entries(blob):
+            if name.endswith("/" + rel):
+                with z.open(name, "w", force_zip64=True) as f:
+                    chunk = b"\0" * (1 << 24)
+                    for _ in range(size >> 24):
+                        f.write(chunk)
+            else:
+                z.writestr(name, data)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("rel", ["data/weights/weight_0", "models/model.json", "archive_version"])
+def test_zip_bombs_are_refused_from_the_header(genuine, rel):
+    """512 MiB of deflated zeros (a ~0.5 MB file) in a weight, the program or a small entry: refused
+    from the zip header in < 2 s without inflating it (< 300 MB more memory)."""
+    evil = _bomb(genuine["mlp"][1], rel, 512 << 20)
+    assert len(evil) < 2 << 20
+    before, start = _rss(), time.perf_counter()
+    msg = _refused(load_user_model, evil, filename="m.pt2", arch=None, input_shape=DIGITS, n_outputs=10)
+    assert time.perf_counter() - start < 2 and _rss() - before < 300 << 20
+    assert rel in msg or "larger than" in msg
+
+
+def test_tensor_entries_must_match_their_declared_tensors(genuine):
+    """A weight entry shorter than its tensor reaches is refused from the header, before it is read."""
+    blob = genuine["mlp"][1]
+    short = _zip([(n, d[:8] if n.endswith("/data/weights/weight_0") else d) for n, d in _entries(blob)])
+    _refused(load_exported, short, match="reaches past its data")
+
+
+def test_a_damaged_deflate_stream_is_a_sentence_naming_the_entry(genuine):
+    blob = genuine["mlp"][1]
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in _entries(blob):
+            z.writestr(name, data)
+    raw = bytearray(out.getvalue())
+    info = next(i for i in zipfile.ZipFile(io.BytesIO(bytes(raw))).infolist() if i.filename.endswith("models/model.json"))
+    at = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    for i in range(at + 2, at + 40):
+        raw[i] ^= 0x55
+    _refused(load_exported, bytes(raw), match="models/model.json")
+
+
+class _Expand(nn.Module):
+    """A genuine aten-only program whose dry run would sum a 10**11-element expanded view (44 s)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(64, 10)
+
+    def forward(self, x):
+        e = x.reshape(x.shape[0], -1)
+        z = torch.ones(1).expand(10**11).sum() * 0
+        return self.lin(e) + z, e
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_a_program_with_a_huge_value_is_refused_before_running(dynamic):
+    blob = _export(_Expand(), DIGITS, torch.export.Dim("batch") if dynamic else None)
+    before, start = _rss(), time.perf_counter()
+    _refused(load_user_model, blob, filename="m.pt2", arch=None, input_shape=DIGITS, n_outputs=10,
+             match="100,000,000,000 elements")
+    assert time.perf_counter() - start < 2 and _rss() - before < 300 << 20
+
+
+def test_symbolic_sizes_count_at_the_dry_run_batch(genuine):
+    """Symbols count as the 4-row dry-run batch: (batch, 2**26) is 2**28 elements; a weight widened
+    to 2**26 columns in the program is refused before anything is built."""
+    from bait_core.models import _value_elements
+
+    sym = {"as_expr": {"expr_str": "Symbol('s77', positive=True, integer=True)", "hint": {"as_int": 1}}}
+    assert _value_elements({"sizes": [sym, {"as_int": 1 << 26}]}) == 1 << 28
+    floor = {"as_expr": {"expr_str": "FloorDiv(Symbol('s77', positive=True, integer=True), Integer(2))"}}
+    assert _value_elements({"sizes": [floor, {"as_int": 3}]}) == 6
+    def widen(prog):
+        text = json.dumps(prog)
+        return text.replace('{"as_int": 64}', '{"as_int": 67108864}', 1)
+    evil = _edit_program(genuine["mlp"][1], widen)
+    _refused(load_exported, evil, match="elements")
