@@ -34,6 +34,7 @@ import torch
 
 from .estimate import memory_checked
 from .selection import Inputs, ProgressFn, Selection, check_options, nan_safe, pool_scores, prepare_inputs
+from .threads import single_cpu_thread
 
 __all__ = ["random_select", "entropy_select", "margin_select", "confidence_select",
            "badge_select", "badge_sklearn_select", "coreset_select"]
@@ -236,7 +237,9 @@ def badge_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *, 
                          needs_probs=True, strategy="badge")
     B = inp.batch_size
     cand = torch.as_tensor(inp.unlabeled, device=inp.h.device)
-    with torch.no_grad():
+    # one CPU thread: every step is a few memory-bound passes over Nu numbers, where waiting for a
+    # second OpenMP thread on a busy machine costs more than the work (threads.py)
+    with torch.no_grad(), single_cpu_thread(inp.h.device.type == "cpu"):
         h = inp.h[cand].to(dtype)                                            # (Nu, d)
         a = _factors(inp.p[cand].to(dtype))                              # (Nu, K)
         a_sq, h_sq = (a * a).sum(1), (h * h).sum(1)                          # (Nu,), (Nu,)
