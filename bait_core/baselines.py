@@ -21,6 +21,7 @@ Ties in the score-ranking strategies go to the lowest dataset index. Randomness 
 `seed` (np.random.default_rng / sklearn random_state); no global seeding.
 
 Shapes: N pool points, d embedding size, K classes, B batch, Nu unlabeled points.
+BADGE's factored distances are derived in docs/bait-math.md (section 6).
 """
 
 from __future__ import annotations
