@@ -325,25 +325,27 @@ def _cmd_select(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- run / compare
 
 class _Bar:
-    """A one-line terminal progress bar on stderr (no dependency)."""
+    """Progress of a run's rounds on stderr: a tqdm bar on a terminal; when stderr is not a terminal,
+    no bar, only one summary line once the run is done."""
 
     def __init__(self, label: str, total: int) -> None:
+        from tqdm import tqdm
+
         self.label, self.total, self.t0 = label, max(1, total), time.perf_counter()
         self.tty = sys.stderr.isatty()
+        self.bar = tqdm(total=self.total, desc=label, file=sys.stderr, disable=not self.tty, leave=True,
+                        dynamic_ncols=True, unit="round")
 
     def update(self, done: int, extra: str = "") -> None:
-        frac = min(1.0, done / self.total)
-        bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
-        line = f"{self.label} [{bar}] {done}/{self.total} {time.perf_counter() - self.t0:6.1f}s {extra}"
         if self.tty:
-            sys.stderr.write("\r" + line[:120].ljust(120))
-            sys.stderr.flush()
+            self.bar.n = min(done, self.total)
+            self.bar.set_postfix_str(extra.strip(), refresh=False)
+            self.bar.refresh()
         elif done >= self.total:
-            sys.stderr.write(line + "\n")
+            sys.stderr.write(f"{self.label} {done}/{self.total} {time.perf_counter() - self.t0:6.1f}s {extra}\n")
 
     def close(self) -> None:
-        if self.tty:
-            sys.stderr.write("\n")
+        self.bar.close()
 
 
 def _add_run_options(p: Any, *, single: bool) -> None:

@@ -18,7 +18,7 @@ them and update them after each rank-K commit A ← A − U C Uᵀ (U = A V*, C 
     P ← P − R C Rᵀ,   Q ← Q − S C Rᵀ − R C Sᵀ + R C W C Rᵀ,   objective ← objective − tr(C W)
 
 which costs O(N·K²·d + N·K³) for the candidates plus O(K·D²) for A per step (see
-shared/docs/bait-math.md). Gains are compared exactly as computed; ties go to the lowest index
+docs/bait-math.md in this repository). Gains are compared exactly as computed; ties go to the lowest index
 (forward) or the earliest pick (backward); NaN never wins.
 
 Shapes: h (Nu, d) candidate embeddings; G, P, Q (Nu, K, K); A, F (D, D), D = K·d.

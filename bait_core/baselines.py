@@ -7,8 +7,11 @@
 * entropy     highest predictive entropy  H(p) = −Σ_k p_k log p_k.
 * margin      smallest margin p_top1 − p_top2 (picked in ascending margin).
 * confidence  least confidence, largest 1 − max_k p_k.
-* badge       k-means++ seeding (scikit-learn) on gradient embeddings (p − onehot(ŷ)) ⊗ h
-              (Ash et al., ICLR 2020).
+* badge       the paper's k-means++ seeding on gradient embeddings (p − onehot(ŷ)) ⊗ h (Ash et al.,
+              ICLR 2020): largest-norm point first, then one D² draw per step, distances from the
+              factored form (the Nu×(K·d) matrix is never built).
+* badge-sklearn  the same embeddings through scikit-learn's kmeans_plusplus (random first point,
+              greedy best-of-(2 + ln B) trials): not the paper's algorithm, kept for comparison.
 * coreset     greedy k-center on the embeddings (Sener & Savarese, ICLR 2018).
 
 Every function validates with :func:`prepare_inputs` (so probs, when given, is checked even by
@@ -18,6 +21,7 @@ Ties in the score-ranking strategies go to the lowest dataset index. Randomness 
 `seed` (np.random.default_rng / sklearn random_state); no global seeding.
 
 Shapes: N pool points, d embedding size, K classes, B batch, Nu unlabeled points.
+BADGE's factored distances are derived in docs/bait-math.md (section 6).
 """
 
 from __future__ import annotations
@@ -31,9 +35,10 @@ import torch
 
 from .estimate import memory_checked
 from .selection import Inputs, ProgressFn, Selection, check_options, nan_safe, pool_scores, prepare_inputs
+from .threads import single_cpu_thread
 
 __all__ = ["random_select", "entropy_select", "margin_select", "confidence_select",
-           "badge_select", "coreset_select"]
+           "badge_select", "badge_sklearn_select", "coreset_select"]
 
 _CHUNK_ELEMS = 1 << 24  # largest (rows × cols) distance block materialised at once by coreset
 
@@ -173,16 +178,127 @@ def gradient_embeddings(h: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
 
     h (M, d), p (M, K) -> (M, K·d), class-major: block k is (p_k − [k == argmax p]) · h.
     """
-    coef = p.clone()                                                         # (M, K)
-    coef[torch.arange(p.shape[0], device=p.device), p.argmax(dim=1)] -= 1.0
+    coef = _factors(p)                                                       # (M, K)
     return (coef[:, :, None] * h[:, None, :]).reshape(h.shape[0], -1)        # (M, K·d)
+
+
+def _factors(p: torch.Tensor) -> torch.Tensor:
+    """a = p − e_ŷ (ŷ = argmax p, first on ties): the class factor of g = a ⊗ h.  (M, K)"""
+    a = p.clone()
+    a[torch.arange(p.shape[0], device=p.device), p.argmax(dim=1)] -= 1.0
+    return a
+
+
+def factored_sq_distances(a: torch.Tensor, h: torch.Tensor, a_sq: torch.Tensor, h_sq: torch.Tensor,
+                          j: int) -> torch.Tensor:
+    """‖g_i − g_j‖² for every row i, with g_i = a_i ⊗ h_i never formed.  (M,)
+
+    ‖g_i − g_j‖² = ‖a_i‖²‖h_i‖² + ‖a_j‖²‖h_j‖² − 2 (a_i·a_j)(h_i·h_j): O(M·(K+d)) instead of O(M·K·d).
+    a (M, K), h (M, d); a_sq, h_sq (M,) their squared row norms. Values below the expansion's rounding
+    (8·eps·(‖g_i‖² + ‖g_j‖²)) are set to 0, so a point coincident with g_j is at distance exactly 0
+    (as with explicit differences) and can never be drawn by D² sampling; never negative.
+    """
+    n_sq = a_sq * h_sq                                                       # (M,) ‖g_i‖²
+    cross = (a @ a[j]) * (h @ h[j])                                          # (M,) g_i·g_j
+    d2 = n_sq + n_sq[j] - 2.0 * cross
+    tol = 8.0 * torch.finfo(d2.dtype).eps * (n_sq + n_sq[j])
+    return d2.masked_fill(d2 <= tol, 0.0)
 
 
 @memory_checked("badge")
 def badge_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *, seed: int = 0,
                  device: Any = None, dtype: torch.dtype = torch.float64,
                  progress: Optional[ProgressFn] = None, **options: Any) -> Selection:
-    """BADGE: k-means++ seeding (sklearn.cluster.kmeans_plusplus) on the gradient embeddings.
+    """BADGE as in the paper (Ash et al., ICLR 2020, Algorithm 1; original code `init_centers` in
+    badge's query_strategies/badge_sampling.py): k-means++ seeding on the gradient embeddings
+    g_i = a_i ⊗ h_i, a_i = p_i − e_ŷ (ŷ = argmax p_i; the paper's sign is opposite, which changes
+    no distance).
+
+    1. The first center is the unlabeled point of largest ‖g_i‖ (lowest index on ties).
+    2. Each next center is ONE draw with probability D²(x)/Σ D², D(x) = distance to the nearest
+       chosen center (scikit-learn's kmeans_plusplus differs: random first point and the best of
+       2 + ln B trials per step; it is registered separately as "badge-sklearn").
+
+    Distances come from the factored form (see :func:`factored_sq_distances`): the Nu×(K·d) matrix
+    is never built, each new center costs O(Nu·(K+d)). Computed on `device` in `dtype` (float64
+    default). Randomness: one numpy Generator, np.random.default_rng(seed), one uniform per draw.
+    When every remaining point coincides with a chosen center (Σ D² = 0; the original code stops in
+    a debugger there) the rest of the batch is a seeded uniform draw from the untouched unlabeled
+    points (params["n_topped_up"] counts them).
+
+    embeddings (N, d), probs (N, K) (classification only: a ValueError without probs), labeled (N,)
+    bool mask or indices. Returns a Selection: indices (B,) int64 in pick order; gains (B,) float64:
+    each pick's distance to the nearest earlier pick (the first: its norm); scores (N,): the
+    gradient-embedding norm ‖a‖·‖h‖ (NaN for labeled points). progress("select", t, B, None) after
+    each pick; raising in it cancels the selection.
+    """
+    t0 = time.perf_counter()
+    seed = check_options("badge", seed, options)
+    inp = prepare_inputs(embeddings, probs, labeled, batch_size, device=device, dtype=dtype,
+                         needs_probs=True, strategy="badge")
+    B = inp.batch_size
+    cand = torch.as_tensor(inp.unlabeled, device=inp.h.device)
+    # one CPU thread: every step is a few memory-bound passes over Nu numbers, where waiting for a
+    # second OpenMP thread on a busy machine costs more than the work (threads.py)
+    with torch.no_grad(), single_cpu_thread(inp.h.device.type == "cpu"):
+        h = inp.h[cand].to(dtype)                                            # (Nu, d)
+        a = _factors(inp.p[cand].to(dtype))                              # (Nu, K)
+        a_sq, h_sq = (a * a).sum(1), (h * h).sum(1)                          # (Nu,), (Nu,)
+        norms_t = (a_sq * h_sq).sqrt()                                       # (Nu,) ‖g_i‖
+        norms = norms_t.to("cpu", torch.float64).numpy()
+        Nu = h.shape[0]
+        _sync(h.device)
+        t_setup = time.perf_counter()
+        if progress:
+            progress("select", 0, B, None)
+
+        rng = np.random.default_rng(seed)
+        taken = torch.zeros(Nu, dtype=torch.bool, device=h.device)
+        rows = np.empty(B, dtype=np.int64)
+        gains = np.zeros(B)
+        n_uniform = 0
+        j = int(np.argmax(norms))                                            # largest norm, first on ties
+        rows[0], gains[0] = j, norms[j]
+        taken[j] = True
+        D2 = factored_sq_distances(a, h, a_sq, h_sq, j).masked_fill(taken, 0.0)  # (Nu,)
+        if progress:
+            progress("select", 1, B, None)
+        for t in range(1, B):
+            cum = torch.cumsum(D2, 0)                                        # (Nu,)
+            total = float(cum[-1])
+            if total > 0.0 and math.isfinite(total):
+                u = float(rng.random()) * total
+                j = int(torch.searchsorted(cum, torch.tensor([u], device=cum.device, dtype=cum.dtype),
+                                           right=True)[0])
+                if j >= Nu or bool(taken[j]):                              # u rounded onto the total
+                    j = int(torch.nonzero(D2 > 0)[-1])
+                gains[t] = math.sqrt(float(D2[j]))
+            else:                                                            # Σ D² = 0: uniform top-up
+                free = torch.nonzero(~taken).flatten()
+                j = int(free[int(rng.integers(free.numel()))])
+                n_uniform += 1
+            rows[t] = j
+            taken[j] = True
+            D2 = torch.minimum(D2, factored_sq_distances(a, h, a_sq, h_sq, j)).masked_fill_(taken, 0.0)
+            if progress:
+                progress("select", t + 1, B, None)
+        _sync(h.device)
+    t_forward = time.perf_counter()
+    return Selection(strategy="badge", indices=inp.unlabeled[rows], gains=gains,
+                     scores=pool_scores(inp.labeled, inp.unlabeled, torch.from_numpy(norms)),
+                     timings=_timings(t0, t_setup, t_forward),
+                     params=_params(inp, seed, dtype, n_topped_up=n_uniform))
+
+
+@memory_checked("badge-sklearn")
+def badge_sklearn_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *, seed: int = 0,
+                 device: Any = None, dtype: torch.dtype = torch.float64,
+                 progress: Optional[ProgressFn] = None, **options: Any) -> Selection:
+    """BADGE through scikit-learn: sklearn.cluster.kmeans_plusplus on the explicit gradient embeddings.
+
+    Not the paper's algorithm (see :func:`badge_select`): scikit-learn starts from a random point and
+    takes the best of 2 + ln B D²-sampled trials at each step ("greedy k-means++"). Kept for comparison
+    under the registry name "badge-sklearn"; it builds the Nu×(K·d) matrix.
 
     k-means++ can return the same point twice when the remaining points all sit on chosen
     centres (e.g. many identical / all-zero gradient embeddings); repeats are dropped and the batch
@@ -194,9 +310,9 @@ def badge_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *, 
     from sklearn.cluster import kmeans_plusplus  # imported lazily: sklearn is slow to import
 
     t0 = time.perf_counter()
-    seed = check_options("badge", seed, options)
+    seed = check_options("badge-sklearn", seed, options)
     inp = prepare_inputs(embeddings, probs, labeled, batch_size, device=device, dtype=dtype,
-                         needs_probs=True, strategy="badge")
+                         needs_probs=True, strategy="badge-sklearn")
     B = inp.batch_size
     cand = torch.as_tensor(inp.unlabeled, device=inp.h.device)
     with torch.no_grad():
@@ -229,7 +345,7 @@ def badge_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *, 
     t_forward = time.perf_counter()
     if progress:
         progress("select", B, B, None)
-    return Selection(strategy="badge", indices=inp.unlabeled[rows], gains=gains,
+    return Selection(strategy="badge-sklearn", indices=inp.unlabeled[rows], gains=gains,
                      scores=pool_scores(inp.labeled, inp.unlabeled, torch.from_numpy(norms)),
                      timings=_timings(t0, t_setup, t_forward),
                      params=_params(inp, seed, dtype, n_topped_up=int(B - first.size)))

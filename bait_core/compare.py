@@ -7,10 +7,13 @@ the runs differ only by what each strategy picks. `run_comparison` runs them one
 
 The penalty matrix follows Ash et al. (BADGE, ICLR 2020; reused by the BAIT paper): at every
 checkpoint (a round after the first acquisition, i.e. rounds 1..R where every strategy has chosen
-labels of its own), a two-sided paired t-test over the seeds compares strategies i and j; when i is
+labels of its own), a two-sided paired t-test over the seeds (scipy.stats.ttest_rel) compares
+strategies i and j; when i is
 significantly better (p < alpha and a better mean), P[i, j] gains 1 / #checkpoints. Row i says how
 often i beats the others, column j how often j is beaten: the column means (lower is better) rank
-the strategies.
+the strategies. Spreads over seeds ("±" in the summaries, plots.auc_table / curve_stats) are the
+sample standard deviation (ddof = 1). `same_strategies` names strategies that coincide by construction
+(margin = entropy = least confidence for K = 2).
 
 Shapes: S strategies, C checkpoints, n seeds.
 """
@@ -229,18 +232,43 @@ def curves(comparison: Comparison) -> dict[str, np.ndarray]:
 
 
 def _paired_t_pvalue(diff: np.ndarray) -> float:
-    """Two-sided p-value of a paired t-test on the differences (NaN when undefined)."""
+    """Two-sided p-value of a paired t-test on the per-seed differences a − b (n,), NaN when undefined.
+
+    scipy.stats.ttest_rel(a, b) (Student's t with n − 1 degrees of freedom, sample std ddof=1), given
+    the differences as a against zeros. Only the zero-variance case is handled by hand: every seed
+    agrees exactly, so the difference is certain when it is non-zero (p = 0) and there is none when it
+    is zero (NaN); scipy would answer NaN (0/0) or warn of catastrophic cancellation there.
+    """
     from scipy import stats
 
-    n = diff.size
-    if n < 2:
+    diff = np.asarray(diff, dtype=np.float64)
+    if diff.size < 2:
         return math.nan
-    sd = float(diff.std(ddof=1))
-    mean = float(diff.mean())
-    if sd == 0.0:
-        return 0.0 if mean != 0.0 else math.nan               # every seed agrees exactly
-    t = mean / (sd / math.sqrt(n))
-    return float(2 * stats.t.sf(abs(t), df=n - 1))
+    if float(diff.std(ddof=1)) == 0.0 or np.all(diff == diff[0]):
+        return 0.0 if float(diff.mean()) != 0.0 else math.nan     # every seed agrees exactly
+    return float(stats.ttest_rel(diff, np.zeros_like(diff)).pvalue)
+
+
+# Strategies that rank the pool identically for some number of classes K (their scores are strictly
+# monotone functions of one another), so their picks coincide up to exact ties and rounding.
+#   K = 2: with q = max p ∈ [½, 1]: margin = 2q − 1, least confidence = 1 − q, entropy = H(q) decreasing
+#   in q on [½, 1]: all three rank by q (smallest first).
+_SAME_FOR_K = {2: (("confidence", "entropy", "margin"),)}
+
+
+def same_strategies(strategies: Sequence[str], n_classes: int) -> list[tuple[str, ...]]:
+    """Groups (each ≥ 2 names, sorted) of `strategies` that are mathematically the same selection on data
+    with `n_classes` classes (0 or 1: regression, no group), so a comparison can say that their curves
+    coincide by construction. For K = 2, margin = entropy = least confidence (all rank by max p).
+    Example: same_strategies(["bait", "margin", "entropy"], 2) == [("entropy", "margin")].
+    """
+    names = set(strategies)
+    out = []
+    for group in _SAME_FOR_K.get(int(n_classes), ()):
+        hit = tuple(sorted(names.intersection(group)))
+        if len(hit) >= 2:
+            out.append(hit)
+    return out
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,10 @@ regression), B batch, D = K·d, m = n·K, s bytes per element of the compute dty
            storage, the low-rank set-up builds A from J Jᵀ after F) + 4·Nu·K²·s (G, Gᵀ, P, Q)
            + Nu·d·s + N·(d+K)·s (the validated pool) + bounded row-chunk buffers; the low-rank set-up
            adds 4·D·m·s (W, J/X, Y, the right factors) and, on small pools, N·(d + K²)·s (Gram form).
-* badge    Nu·D·8 (float64 gradient embeddings, handed to scikit-learn's k-means++ without a copy)
-           + Nu·(d+K)·8 + the pool.
+* badge    Nu·(d+K)·s (the factors h and a of g = a ⊗ h; the Nu×D matrix is never built) + about
+           10·Nu·s of per-point vectors (norms, D², its cumulative sum, one step's distances) + the pool.
+* badge-sklearn  Nu·D·8 (float64 gradient embeddings, handed to scikit-learn's k-means++ without a
+           copy) + Nu·(d+K)·8 + the pool.
 * coreset  min(Nu·n, max(Nu, 2²⁴))·s (one chunk of distances) + 2·Nu·d·s + the pool: never N×N.
 * entropy, margin, confidence: the pool + 3·Nu·K·s.   random: the pool.
 
@@ -54,10 +56,11 @@ _CORESET_CHUNK = 1 << 24     # baselines._CHUNK_ELEMS
 _ADVICE = {
     "bait": "Use a smaller embedding (a model with a smaller last hidden layer), fewer classes, a pool sample, "
             "or a GPU with more memory.",
-    "badge": "Use a smaller embedding (a model with a smaller last hidden layer), fewer classes or a pool sample.",
+    "badge": "Use a pool sample or a smaller embedding.",
+    "badge-sklearn": "Use a smaller embedding (a model with a smaller last hidden layer), fewer classes or a pool sample.",
     "coreset": "Use a pool sample or a smaller embedding.",
 }
-_NAMES = {"bait": "BAIT", "badge": "BADGE", "coreset": "Core-set selection", "entropy": "Entropy selection",
+_NAMES = {"bait": "BAIT", "badge": "BADGE", "badge-sklearn": "BADGE (scikit-learn k-means++)", "coreset": "Core-set selection", "entropy": "Entropy selection",
           "margin": "Margin selection", "confidence": "Least-confidence selection", "random": "Random selection"}
 _ADVICE_DEFAULT = "Use a pool sample or a machine with more memory."
 
@@ -151,7 +154,7 @@ def estimate(strategy: str, N: int, d: int, K: int, B: int, n: int = 0, *, devic
     """Peak extra memory and rough time of ``STRATEGIES[strategy]`` on a pool of N points
     (n labeled) with d-dimensional embeddings and K classes (K = 1: regression), picking B.
 
-    device, dtype: where and in what precision it computes (bytes count on that device; badge's
+    device, dtype: where and in what precision it computes (bytes count on that device; badge-sklearn's
     k-means++ always runs on the CPU in float64). setup, oversample: BAIT's options ("auto" picks
     the set-up as bait_select does). Returns :class:`Estimate` (bytes: int, seconds: float, detail:
     str). Raises ValueError for an unknown strategy, negative sizes or a bad dtype. The formulas are
@@ -193,6 +196,11 @@ def estimate(strategy: str, N: int, d: int, K: int, B: int, n: int = 0, *, devic
         # batched K×K products run far below the GEMM rate: counted ten times
         madds += T * (step + Nu * (2 * K * K * d + 60 * K ** 3)) + R * (step + T * 80 * K ** 3)
     elif strategy == "badge":
+        parts.append((Nu * (d + K) * s, f"the factors of the {Nu:,} gradient embeddings ({d:,} + {K} numbers each)"))
+        parts.append((10 * Nu * s, "per-point distances"))
+        madds = Nu * (d + K) * (2.0 + 2.0 * B) + 10.0 * B * Nu
+        scan = B * Nu * (d + K + 20) * s                               # each pick reads h, a and ~20 vectors
+    elif strategy == "badge-sklearn":
         D = K * d
         dev = "cpu"                                                    # scikit-learn's k-means++
         # the gradient embeddings, and np.linalg.norm(X, axis=1)'s full-size temporary (x·x)
@@ -216,7 +224,7 @@ def estimate(strategy: str, N: int, d: int, K: int, B: int, n: int = 0, *, devic
         raise ValueError(f"Unknown strategy '{strategy}'. Known strategies: {', '.join(STRATEGIES)}.")
     total = int(sum(b for b, _ in parts))
     kind = _device_type(dev)
-    seconds = (madds / _rate(dev, 8 if strategy == "badge" else s) + 20.0 * N * (d + K) / _PASS_RATE.get(kind, 3e8)
+    seconds = (madds / _rate(dev, 8 if strategy == "badge-sklearn" else s) + 20.0 * N * (d + K) / _PASS_RATE.get(kind, 3e8)
                + scan / _SCAN_BYTES.get(kind, 5e9))
     return Estimate(bytes=total, seconds=seconds,
                     detail=_detail(parts, total), strategy=strategy, device=dev,

@@ -10,6 +10,7 @@ Nothing here materialises the N×K×D tensor of the original code: only h (N, d)
 For a regression head under squared loss, I(x) = h hᵀ: G = [1], K = 1.
 
 Shapes: h (N, d); p (N, K); G (N, K, K); D×D matrices (K·d, K·d); block quadratic forms (N, K, K).
+Derivations: docs/bait-math.md (sections 1, 5).
 """
 
 from __future__ import annotations

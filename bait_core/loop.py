@@ -25,7 +25,7 @@ import torch
 
 from . import schemas
 from .records_csv import csv_text
-from .selection import Selection, jsonable
+from .selection import Selection, SelectionCancelled, jsonable
 from .strategies import STRATEGIES, get_strategy
 
 SCHEMA_VERSION = 1
@@ -128,7 +128,9 @@ def run_rounds(dataset: Any, model: torch.nn.Module, config: RunConfig, *,
     model: a built or loaded model; its current weights are the initial weights of every round
     unless `init_state` is given. labeled: continue from this mask (default: a seeded random
     initial set of config.initial points). should_stop() is checked between and inside stages;
-    when it returns True the generator ends after the current stage.
+    when it returns True the generator ends after the current stage, except a selection, which is
+    abandoned at its next progress call (SelectionCancelled raised in its progress callback): the
+    round is then discarded, nothing is yielded for it.
     """
     from .outputs import compute_outputs
     from .train import PRESETS, device_label, pick_device, train_model
@@ -168,9 +170,16 @@ def run_rounds(dataset: Any, model: torch.nn.Module, config: RunConfig, *,
         sel = None
         if not final:
             B = min(config.batch_size, int((~mask).sum()))
-            sel = strategy(pool.embeddings, pool.probs, mask, B, seed=config.seed * 1000 + r,
-                           device=device, progress=lambda ph, s, T, v: note(f"select:{ph}", s, T, v),
-                           **config.strategy_options())
+
+            def select_progress(ph: str, s: int, T: int, v: Optional[float]) -> None:
+                note(f"select:{ph}", s, T, v)
+                if stop():                                             # a stop inside the selection:
+                    raise SelectionCancelled                           # the round is discarded
+            try:
+                sel = strategy(pool.embeddings, pool.probs, mask, B, seed=config.seed * 1000 + r,
+                               device=device, progress=select_progress, **config.strategy_options())
+            except SelectionCancelled:
+                return
         t3 = time.perf_counter()
         picked = [] if sel is None or not K else np.bincount(
             np.clip(dataset.y[sel.indices], 0, None)[has_label[sel.indices]], minlength=K).tolist()

@@ -26,28 +26,37 @@ def group_by_strategy(records: Iterable[RunRecord]) -> dict[str, list[RunRecord]
     return dict(out)
 
 
+def _sample_std(a: np.ndarray) -> np.ndarray:
+    """Sample standard deviation over axis 0 (ddof = 1: the seeds are a sample); NaN for one seed."""
+    if a.shape[0] < 2:
+        return np.full(a.shape[1:], np.nan)
+    return a.std(0, ddof=1)
+
+
 def curve_stats(records: Sequence[RunRecord]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean and std of the metric per round over seeds, at the mean label count.  (R,) each"""
+    """Mean label count, mean metric and its sample std (ddof = 1; NaN for one seed) per round over
+    seeds.  (R,) each"""
     n = min(len(r.rounds) for r in records)
     xs = np.array([r.learning_curve()[0][:n] for r in records], dtype=np.float64)   # (S, R)
     ys = np.array([r.learning_curve()[1][:n] for r in records], dtype=np.float64)   # (S, R)
-    return xs.mean(0), ys.mean(0), ys.std(0)
+    return xs.mean(0), ys.mean(0), _sample_std(ys)
 
 
 def auc_table(records: Iterable[RunRecord]) -> list[dict]:
-    """One row per strategy: mean ± std of the learning-curve AUC over seeds, best first."""
+    """One row per strategy: mean ± sample std (ddof = 1; NaN for a single seed) of the learning-curve
+    AUC over seeds, best first."""
     records = list(records)
     rows = []
     for name, recs in group_by_strategy(records).items():
         aucs = np.array([r.auc() for r in recs])
         rows.append({"strategy": name, "runs": len(recs), "auc_mean": float(aucs.mean()),
-                     "auc_std": float(aucs.std()), "final_mean": float(np.mean([r.rounds[-1].metric for r in recs]))})
+                     "auc_std": float(_sample_std(aucs)), "final_mean": float(np.mean([r.rounds[-1].metric for r in recs]))})
     higher_better = not any(r.rounds and r.rounds[0].metric_name == "rmse" for r in records)
     return sorted(rows, key=lambda r: -r["auc_mean"] if higher_better else r["auc_mean"])
 
 
 def learning_curves(records: Iterable[RunRecord], title: str = "") -> go.Figure:
-    """Test metric against number of labels: mean line and ± std band per strategy."""
+    """Test metric against number of labels: mean line and ± sample-std (ddof = 1) band per strategy."""
     records = list(records)
     fig = go.Figure()
     for i, (name, recs) in enumerate(group_by_strategy(records).items()):

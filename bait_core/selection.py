@@ -22,8 +22,16 @@ import numpy as np
 import torch
 
 # progress(phase, step, total, value): phase is "setup", "forward", "backward" or "select";
-# value is the current objective for BAIT and None otherwise. Raising inside it cancels the run.
+# value is the current objective for BAIT and None otherwise. Raising inside it cancels the run: every
+# strategy calls it before its main work and after each greedy step (bait: each forward/backward step;
+# badge, coreset: each pick; the ranking strategies and random: before and after their single pass;
+# badge-sklearn: before and after scikit-learn's k-means++, which itself cannot be interrupted) and lets
+# the exception through unchanged. loop.run_rounds raises SelectionCancelled in it when should_stop().
 ProgressFn = Callable[[str, int, int, Optional[float]], None]
+
+
+class SelectionCancelled(Exception):
+    """Raised from a progress callback to abandon a selection (loop.run_rounds: should_stop() said so)."""
 
 _PROB_TOL = 1e-3  # how far a row of probabilities may sum from 1
 

@@ -21,6 +21,7 @@ STRATEGIES: Dict[str, StrategyFn] = {
     "margin": baselines.margin_select,
     "confidence": baselines.confidence_select,
     "badge": baselines.badge_select,
+    "badge-sklearn": baselines.badge_sklearn_select,
     "coreset": baselines.coreset_select,
 }
 

@@ -166,6 +166,11 @@ def _fit(model: nn.Module, params: list, Xt: torch.Tensor, yt: torch.Tensor, dev
     gen = torch.Generator().manual_seed(int(seed))
     bs = max(1, int(config.batch_size))
     full_batch = n <= bs
+    # Balanced mini-batches: ⌈n/bs⌉ batches of ⌊n/nb⌋ or ⌈n/nb⌉ points (65 points at 64 → 33 + 32,
+    # not 64 + 1: a one-point batch each epoch kept Adam from settling, and runs stalled below the
+    # accuracy target at exactly bs + 1 labels).
+    n_batches = -(-n // bs)
+    bounds = [(i * n) // n_batches for i in range(n_batches + 1)]
     target = config.target_train_acc if classify else None
     max_epochs = max(0, int(config.max_epochs))
     checked_classes = False
@@ -179,11 +184,11 @@ def _fit(model: nn.Module, params: list, Xt: torch.Tensor, yt: torch.Tensor, dev
         order = None if full_batch else torch.randperm(n, generator=gen)
         loss_sum = torch.zeros((), device=dev)
         correct = torch.zeros((), dtype=torch.int64, device=dev)
-        for start in range(0, n, bs):
+        for start, stop in zip(bounds[:-1], bounds[1:]):
             if full_batch:
                 xb, yb = Xt, yt
             else:
-                idx = order[start:start + bs]
+                idx = order[start:stop]
                 if resident:
                     idx = idx.to(dev)
                 xb, yb = Xt[idx], yt[idx]

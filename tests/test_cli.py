@@ -463,3 +463,30 @@ def test_select_checks_the_npy_header_before_allocating(files, case):
     frag = {"huge-header": "truncated", "object": "pickled",
             "complex": "not numeric"}[case]
     assert_one_line_error(res, frag)
+
+
+def test_round_bar_is_tqdm_on_a_tty_and_one_line_otherwise(monkeypatch):
+    import io
+
+    from bait_core.__main__ import _Bar
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = Tty()
+    monkeypatch.setattr(sys, "stderr", tty)
+    bar = _Bar("bait seed 0", 4)
+    for i in range(1, 5):
+        bar.update(i, f"round {i - 1} accuracy 0.9{i}")
+    bar.close()
+    text = tty.getvalue()
+    assert "bait seed 0" in text and "4/4" in text and "round 3 accuracy 0.94" in text and "\r" in text
+    plain = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", plain)
+    bar = _Bar("bait seed 0", 4)
+    bar.update(2, "round 1")
+    assert plain.getvalue() == ""                                  # quiet until the run is done
+    bar.update(4, "round 3")
+    bar.close()
+    assert plain.getvalue().count("\n") == 1 and plain.getvalue().startswith("bait seed 0 4/4")

@@ -146,3 +146,60 @@ def test_run_comparison_stops_when_asked(small_config):
                                  lambda ds, seed: build_model("mlp", ds.input_shape, len(ds.classes), seed=seed),
                                  should_stop=stop))
     assert not any(e.kind == "done" for e in events)
+
+
+def test_penalty_matrix_agrees_with_scipy_ttest_rel():
+    """Every cell recomputed with scipy.stats.ttest_rel over the seeds at each checkpoint."""
+    rng = np.random.default_rng(5)
+    names = ("bait", "badge", "random")
+    shift = {"bait": 0.03, "badge": 0.015, "random": 0.0}
+    recs = [_rec(s, seed, 0.6 + shift[s] * np.r_[0, 1, 1, 1, 1] + rng.normal(0, 0.015, 5))
+            for seed in range(6) for s in names]
+    comp = Comparison.from_records(recs)
+    pm = penalty_matrix(comp, alpha=0.05)
+    want = np.zeros((3, 3))
+    for i, a in enumerate(pm.strategies):
+        for j, b in enumerate(pm.strategies):
+            if i == j:
+                continue
+            for c in range(1, 5):
+                xa = [comp.record(a, s).rounds[c].metric for s in range(6)]
+                xb = [comp.record(b, s).rounds[c].metric for s in range(6)]
+                res = stats.ttest_rel(xa, xb)
+                want[i, j] += (res.pvalue < 0.05 and np.mean(xa) > np.mean(xb)) / 4
+    np.testing.assert_allclose(pm.matrix, want)
+    assert want.sum() > 0                                       # some cell is significant: not a 0 = 0 check
+
+
+def test_spread_over_seeds_is_the_sample_std():
+    import statistics
+
+    from bait_core.plots import auc_table, curve_stats
+
+    recs = [_rec("bait", seed, m) for seed, m in enumerate(([0.5, 0.6, 0.7], [0.5, 0.65, 0.8], [0.5, 0.55, 0.75]))]
+    row = auc_table(recs)[0]
+    assert row["auc_std"] == pytest.approx(statistics.stdev([r.auc() for r in recs]), rel=1e-12)
+    _, _, sd = curve_stats(recs)
+    np.testing.assert_allclose(sd, [statistics.stdev(v) for v in zip(*[[x.metric for x in r.rounds] for r in recs])])
+    assert np.isnan(auc_table(recs[:1])[0]["auc_std"])          # one seed: no sample spread
+
+
+def test_same_strategies_and_the_two_class_identity():
+    from bait_core import STRATEGIES
+    from bait_core.compare import same_strategies
+
+    assert same_strategies(["bait", "margin", "entropy", "confidence"], 2) == [("confidence", "entropy", "margin")]
+    assert same_strategies(["bait", "margin", "badge"], 2) == []
+    assert same_strategies(["margin", "entropy"], 3) == [] and same_strategies(["margin", "entropy"], 1) == []
+    rng = np.random.default_rng(0)
+    h = rng.normal(size=(200, 4))
+    q = rng.uniform(0, 1, 200)
+    p2 = np.stack([q, 1 - q], 1)
+    mask = np.zeros(200, bool)
+    mask[:10] = True
+    picks = {s: STRATEGIES[s](h, p2, mask, 25).indices for s in ("margin", "entropy", "confidence")}
+    assert np.array_equal(picks["margin"], picks["entropy"]) and np.array_equal(picks["margin"], picks["confidence"])
+    # K = 3 breaks the identity: (0.5, 0.5, 0) has margin 0 but less entropy than (0.4, 0.3, 0.3)
+    p3 = np.array([[0.5, 0.5, 0.0], [0.4, 0.3, 0.3]])
+    one = {s: STRATEGIES[s](np.eye(2), p3, None, 1).indices[0] for s in ("margin", "entropy")}
+    assert one == {"margin": 0, "entropy": 1}

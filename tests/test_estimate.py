@@ -41,8 +41,13 @@ def test_estimates_grow_with_the_sizes_they_allocate():
     wide = estimate("bait", 1000, 10_000, 3, 10, 20)
     assert wide.parts[next(k for k in wide.parts if "30,000×30,000" in k)] == 2 * 30_000 ** 2 * 8
     assert "D = K·d = 30,000" in wide.detail
-    # badge grows with K·d (gradient embeddings), coreset with the pool, never N×N
-    assert estimate("badge", 10_000, 256, 10, 50, 50).bytes > 1.9 * estimate("badge", 10_000, 128, 10, 50, 50).bytes
+    # badge-sklearn grows with K·d (explicit gradient embeddings); badge (factored) with d + K only;
+    # coreset with the pool, never N×N
+    assert estimate("badge-sklearn", 10_000, 256, 10, 50, 50).bytes > 1.9 * estimate("badge-sklearn", 10_000, 128, 10, 50, 50).bytes
+    wide_k = estimate("badge", 10_000, 256, 100, 50, 50)
+    assert wide_k.bytes < 10_000 * 256 * 100 * 8 / 20                # far below one Nu×K·d float64 matrix
+    assert wide_k.bytes < 1.1 * estimate("badge", 10_000, 256, 10, 50, 50).bytes + 10_000 * 90 * 8 * 3
+    assert estimate("badge", 20_000, 256, 10, 50, 50).bytes < estimate("badge-sklearn", 20_000, 256, 10, 50, 50).bytes / 5
     cs = estimate("coreset", 100_000, 16, 10, 50_000, 10)
     assert cs.bytes < 100_000 ** 2 * 8 / 10
     for name in STRATEGIES:

@@ -17,7 +17,7 @@ from bait_core import STRATEGIES, Selection
 from bait_core.baselines import gradient_embeddings
 
 NAMES = sorted(STRATEGIES)
-NEEDS_PROBS = {"entropy", "margin", "confidence", "badge"}
+NEEDS_PROBS = {"entropy", "margin", "confidence", "badge", "badge-sklearn"}
 N, D, K, B = 60, 5, 3, 7
 TIMING_KEYS = {"setup", "forward", "backward", "total"}
 
@@ -180,7 +180,7 @@ def test_bad_inputs_raise_value_error(name, case):
 
 
 def test_registry_exported():
-    assert set(NAMES) == {"bait", "random", "entropy", "margin", "confidence", "badge", "coreset"}
+    assert set(NAMES) == {"bait", "random", "entropy", "margin", "confidence", "badge", "badge-sklearn", "coreset"}
     for name in NAMES:
         assert bait_core.get_strategy(name) is STRATEGIES[name]
     with pytest.raises(ValueError, match="Unknown strategy"):
