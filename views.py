@@ -23,17 +23,9 @@ def feature_columns(names: Sequence[str]) -> list[str]:
     """The dataset's feature names as table column labels in their own namespace: "x: name", made unique
     ("x: a", "x: a (2)"; an empty name becomes "x: (column j)"), so they never clash with the app's own
     columns (order, index, gain, label, …) or with each other.  (F,)"""
-    out: list[str] = []
-    seen: set[str] = set()
-    for j, raw in enumerate(names):
-        base = FEATURE_PREFIX + (str(raw) if str(raw).strip() else f"(column {j})")
-        col, k = base, 1
-        while col in seen:
-            k += 1
-            col = f"{base} ({k})"
-        seen.add(col)
-        out.append(col)
-    return out
+    from bait_core.table_text import unique_names
+    return unique_names([FEATURE_PREFIX + (str(raw) if str(raw).strip() else f"(column {j})")
+                         for j, raw in enumerate(names)])
 
 
 def feature_table(dataset: Any, rows: Sequence[int] | np.ndarray, app_columns: dict[str, Sequence]) -> pd.DataFrame:

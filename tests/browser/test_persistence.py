@@ -16,6 +16,7 @@ import pytest
 
 from .conftest import SCREENSHOTS, require_browser
 from .harness import OUTPUT, _free_port, chromium, running_app, tail
+from .test_browser import wait_for as _wait
 
 require_browser()
 
@@ -26,18 +27,6 @@ PAGES = ("setup", "rounds", "compare", "records", "walkthrough", "learn")
 def _sidebar_round(page) -> int:
     m = re.search(r"Round:\s*(\d+)", page.locator('[data-testid="stSidebar"]').inner_text())
     return int(m.group(1)) if m else -1
-
-
-def _wait(pred, timeout_s: float, what: str, page) -> object:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            page.screenshot(path=str(SCREENSHOTS / "persistence-failure.png"), full_page=True)
-            pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}", pytrace=False)
-        page.wait_for_timeout(150)
 
 
 def _rounds_ready(page) -> None:
