@@ -227,7 +227,7 @@ def test_setup_preview_of_a_regression_csv():
     cap = next(c.value for c in at.caption if c.value.startswith("Regression target"))
     assert "mean" in cap and "median" in cap and "range" in cap and "RMSE" in cap
     assert not any("each class" in c.value for c in at.caption)
-    df = at.dataframe[0].value
+    df = [d.value for d in at.dataframe if "role" not in d.value.columns][0]   # not the column-roles editor
     assert "target" in df.columns and "label" not in df.columns
 
 
