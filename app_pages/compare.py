@@ -8,7 +8,7 @@ import streamlit as st
 import app_state as S
 import views
 from bait_core import STRATEGIES, plots
-from bait_core.compare import first_round_picks, penalty_matrix, timing_table
+from bait_core.compare import first_round_picks, penalty_matrix, same_strategies, timing_table
 from bait_core.text import safe_markdown as md
 
 ss = st.session_state
@@ -101,11 +101,15 @@ else:
     metric_col = "RMSE" if rmse else metric
     st.subheader(f"Results: {len(comp.strategies)} strategies × {len(comp.seeds)} seed(s) on "
                  f"{md(recs[0].dataset.get('name'))}")
+    k_classes = len(recs[0].dataset.get("classes") or []) if recs else 0
+    for group in same_strategies(comp.strategies, k_classes):
+        st.info(f"{', '.join(group)} pick the same points on data with {k_classes} classes (they all rank by the "
+                "top-class probability), so their curves coincide by construction.")
     left, right = st.columns([3, 2])
     with left:
         st.plotly_chart(plots.learning_curves(recs), width="stretch", key="cmp_curves")
         st.caption(f"The {md(views.metric_words(metric))} against the number of labels: the line is the mean over "
-                   "seeds, the band ± one standard deviation. "
+                   "seeds, the band ± one sample standard deviation (ddof = 1; none with a single seed). "
                    + ("A curve that falls sooner needs fewer labels." if rmse else
                       "A curve that rises sooner needs fewer labels."))
     with right:
@@ -115,7 +119,7 @@ else:
                                     f"final {metric_col}": round(t["final_mean"], 3)} for t in table]),
                      hide_index=True, width="stretch")
         st.caption(f"Area under each learning curve divided by the label range (the mean {md(views.metric_words(metric))}"
-                   " over the budget), mean ± std over seeds, best first"
+                   " over the budget), mean ± sample std over seeds (nan with one seed), best first"
                    + (" (the lowest: for RMSE a smaller area is better)." if rmse else "."))
         st.dataframe(pd.DataFrame([{"strategy": r["strategy"], "train s": round(r["train_s"], 3),
                                     "outputs s": round(r["outputs_s"], 3), "select s": round(r["select_s"], 3),
