@@ -36,6 +36,8 @@ STRATEGY_WORDS = {
     "margin": "Margin sampling (the points where the two most likely classes are closest)",
     "confidence": "Least-confidence sampling (the points with the lowest top-class probability)",
     "badge": "BADGE (uncertain and diverse points, by k-means++ over gradient embeddings)",
+    "badge-sklearn": "BADGE with scikit-learn's seeding (uncertain and diverse points, by greedy k-means++ over "
+                     "gradient embeddings)",
     "coreset": "Core-set selection (the points farthest from everything labeled, to cover the pool)",
 }
 
