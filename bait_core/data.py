@@ -362,6 +362,15 @@ def _infer_task(values: np.ndarray) -> str:
     return "regression"
 
 
+def _text_class_labels(text: pd.Series, present: np.ndarray, what: str) -> tuple[np.ndarray, list[str]]:
+    """Text labels → (y (N,) int64 with -1 where not `present`, class names in index order)."""
+    vals = text.to_numpy(dtype=object, na_value=None)[present].astype(str)
+    codes, classes = _encode_classes(vals, what=what)
+    y = np.full(len(text), -1, np.int64)
+    y[present] = codes
+    return y, classes
+
+
 def _encode_classes(values: np.ndarray, *, what: str) -> tuple[np.ndarray, list[str]]:
     """Non-missing label values (L,) → (codes (L,) int64, class names in sorted order)."""
     uniq = np.unique(values)                    # numeric sort for numbers, lexicographic for text
@@ -795,8 +804,8 @@ def _encode_labels(s: pd.Series, task: Optional[str], *, col: str, name: str,
             raise ValueError(f"{what} must hold numbers for regression, but "
                              f"{_row_ref(i, text_file)} has {_quote(text.iloc[i])}")
         task = "classification"
-        vals = text.to_numpy(dtype=object, na_value=None)[present].astype(str)
-        codes, names = _encode_classes(vals, what=what)
+        y, names = _text_class_labels(text, present, what)
+        return y, names, task
     y = np.full(len(s), -1, np.int64)
     y[present] = codes
     return y, names, task
@@ -937,10 +946,7 @@ def _table_labels(s: pd.Series, task: Optional[str], *, col: str, name: str, tex
             raise ValueError(f"{what} must hold numbers for regression, but "
                              f"{_row_ref(i, text_file)} has {_quote(text.iloc[i])}")
         task = "classification"
-        vals = text.to_numpy(dtype=object, na_value=None)[present].astype(str)
-        codes, classes = _encode_classes(vals, what=what)
-        y = np.full(len(s), -1, np.int64)
-        y[present] = codes
+        y, classes = _text_class_labels(text, present, what)
     rep.label_column, rep.task = col, task
     rep.task_reason = f"chosen; the rule alone: {reason}" if chosen else reason
     if task == "classification":

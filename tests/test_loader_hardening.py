@@ -20,14 +20,9 @@ from bait_core import data as D
 from bait_core.data import load_file
 from bait_core.reading import ReadOptions
 from tests.test_cli import assert_one_line_error, run_cli
+from tests.test_image_limits import _zip
 
 
-def _zip(entries: dict, method=zipfile.ZIP_DEFLATED) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", method) as zf:
-        for k, v in entries.items():
-            zf.writestr(k, v)
-    return buf.getvalue()
 
 
 def _corrupt(blob: bytes) -> bytes:
