@@ -3,8 +3,8 @@
 import streamlit as st
 
 import app_state as S
-from bait_core.train import device_label, pick_device
-from bait_core.text import inline_code
+from bait_core.learning.train import device_label, pick_device
+from bait_core.viz.text import inline_code
 
 st.set_page_config(page_title="BAIT Explorer", page_icon=":material/phishing:", layout="wide")
 S.init_state()

@@ -20,19 +20,19 @@ from typing import Any, Callable, Optional
 import numpy as np
 import streamlit as st
 
-from bait_core.compare import ComparePlan, Comparison, run_comparison
-from bait_core.data import BUILTIN_DEFAULTS, Dataset, load_builtin, load_file
-from bait_core.estimate import check_run
-from bait_core.explorer import Explorer
-from bait_core.jobs import Job
-from bait_core.loop import RunConfig, RunRecord
-from bait_core.models import MODEL_NAMES, build_model, load_user_model
-from bait_core.projection import LAYOUTS, layout_key
-from bait_core.reading import ReadOptions
-from bait_core.runstore import LIVE, RunSources, RunStore, default_runs_dir, valid_run_id
-from bait_core.text import safe_markdown
-from bait_core.threads import single_cpu_thread
-from bait_core.warmup import warm_compute as _warm_compute
+from bait_core.learning.compare import ComparePlan, Comparison, run_comparison
+from bait_core.learning.data import BUILTIN_DEFAULTS, Dataset, load_builtin, load_file
+from bait_core.learning.build import check_run
+from bait_core.service.explorer import Explorer
+from bait_core.service.jobs import Job
+from bait_core.records.run_record import RunConfig, RunRecord
+from bait_core.learning.models import MODEL_NAMES, build_model, load_user_model
+from bait_core.viz.projection import LAYOUTS, layout_key
+from bait_core.learning.reading import ReadOptions
+from bait_core.service.runstore import LIVE, RunSources, RunStore, default_runs_dir, valid_run_id
+from bait_core.viz.text import safe_markdown
+from bait_core.common.threads import single_cpu_thread
+from bait_core.service.warmup import warm_compute as _warm_compute
 
 # "Run 1 round" waits this long for the round inside the click's own script run: a short round is
 # then drawn by that run at once, without the progress panel's polling and a second page run.
@@ -72,7 +72,7 @@ STORY = "story"                  # Walkthrough page: (Story, read-only Explorer)
 STORY_STEP = "story_step"        # Walkthrough page: 0-based step shown (Previous / Next / slider)
 STORY_SLIDER = "story_slider"    # Walkthrough page: the "Jump to step" slider (1-based), synced to STORY_STEP
 STORY_KEY = "story_loaded"       # upload key of the walkthrough file opened last
-PLAYGROUND = "playground"         # Learn page: the 2-D playground (bait_core.playground.Playground), or absent
+PLAYGROUND = "playground"         # Learn page: the 2-D playground (bait_core.learning.playground.Playground), or absent
 LEARN_ERROR = "learn_error"      # Learn page: a settings / round error sentence, shown once
 LEARN_ROUND = "learn_round"      # Learn page: the "Round shown" slider (0-based round index)
 LEARN_TOY = "learn_toy"          # Learn page widgets: toy set, points, classes, noise, initial labels,
@@ -374,7 +374,7 @@ def open_story(data: bytes, current: Optional[Explorer] = None):
     """A walkthrough (JSON bytes) as (Story, read-only Explorer of its record); ValueError with a
     sentence otherwise. Like open_record, a story of an uploaded file reuses the current run's
     dataset when its fingerprint matches."""
-    from bait_core.story import Story
+    from bait_core.records.story import Story
     story = Story.from_json(data)
     return story, view_record(story.record, current)
 
@@ -498,7 +498,7 @@ def open_comparison(files: list[tuple[str, bytes]]) -> Comparison:
         raise ValueError("Choose a comparison file or some run records.")
     if len(files) == 1:
         return Comparison.from_json(files[0][1])
-    from bait_core.schemas import MAX_FILE_BYTES, MAX_RUNS
+    from bait_core.records.schemas import MAX_FILE_BYTES, MAX_RUNS
     if len(files) > MAX_RUNS or sum(len(b) for _, b in files) > 4 * MAX_FILE_BYTES:
         raise ValueError(f"That is {len(files)} files; a comparison opens at most {MAX_RUNS} run records of "
                          f"{4 * MAX_FILE_BYTES >> 20} MiB in all.")

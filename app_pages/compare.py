@@ -7,9 +7,10 @@ import streamlit as st
 
 import app_state as S
 import views
-from bait_core import STRATEGIES, plots
-from bait_core.compare import first_round_picks, penalty_matrix, same_strategies, timing_table
-from bait_core.text import safe_markdown as md
+from bait_core import STRATEGIES
+from bait_core.viz import plots
+from bait_core.learning.compare import first_round_picks, penalty_matrix, same_strategies, timing_table
+from bait_core.viz.text import safe_markdown as md
 
 ss = st.session_state
 st.title("Compare strategies")

@@ -2,16 +2,16 @@
 background, the pool coloured by Fisher gain, BAIT's greedy steps animated, the comparison
 strategy's picks from the same state, and the math with the same symbols.
 
-Widgets -> plain values -> one bait_core.playground call -> Plotly figures.
+Widgets -> plain values -> one bait_core.learning.playground call -> Plotly figures.
 """
 
 import numpy as np
 import streamlit as st
 
 import app_state as S
-from bait_core import plots
-from bait_core.text import safe_markdown as md
-from bait_core.playground import (COMPARE_WITH, FIXED_TWO_CLASSES, LIMITS, NOISE_MAX, TOYS, Playground,
+from bait_core.viz import plots
+from bait_core.viz.text import safe_markdown as md
+from bait_core.learning.playground import (COMPARE_WITH, FIXED_TWO_CLASSES, LIMITS, NOISE_MAX, TOYS, Playground,
                                   PlaygroundSettings, bait_animation, comparison_figure, toy_defaults)
 
 ss = st.session_state

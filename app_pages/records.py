@@ -5,7 +5,7 @@ import streamlit as st
 
 import app_state as S
 import views
-from bait_core.text import safe_markdown as md
+from bait_core.viz.text import safe_markdown as md
 
 st.title("Records")
 st.caption("Open a run record downloaded from the Rounds page or written by the command line (read-only: every view "

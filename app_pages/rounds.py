@@ -6,8 +6,8 @@ import streamlit as st
 
 import app_state as S
 import views
-from bait_core.text import safe_markdown as md
-from bait_core import plots
+from bait_core.viz.text import safe_markdown as md
+from bait_core.viz import plots
 
 ss = st.session_state
 st.title("Rounds")

@@ -10,13 +10,13 @@ import streamlit as st
 import app_state as S
 import views
 from bait_core import STRATEGIES
-from bait_core.data import BUILTIN_DATASETS, FILE_EXTENSIONS, default_label_column, list_columns
-from bait_core.loop import RunConfig
-from bait_core.models import ACCEPTED_SUFFIXES, MODEL_NAMES, WEIGHT_SUFFIXES
-from bait_core.plots import class_bars
-from bait_core.reading import IMAGE_SCALINGS, MISSING_POLICIES, ReadOptions, report_lines
-from bait_core.text import safe_markdown as md
-from bait_core.train import PRESETS
+from bait_core.learning.data import BUILTIN_DATASETS, FILE_EXTENSIONS, default_label_column, list_columns
+from bait_core.records.run_record import RunConfig
+from bait_core.learning.models import ACCEPTED_SUFFIXES, MODEL_NAMES, WEIGHT_SUFFIXES
+from bait_core.viz.plots import class_bars
+from bait_core.learning.reading import IMAGE_SCALINGS, MISSING_POLICIES, ReadOptions, report_lines
+from bait_core.viz.text import safe_markdown as md
+from bait_core.learning.train import PRESETS
 
 ENCODINGS = ["utf-8", "utf-8-sig", "cp1252", "latin-1", "utf-16", "mac-roman", "cp1250", "shift_jis", "gbk"]
 SEPARATORS = [",", ";", "\t", "|", " "]

@@ -6,10 +6,10 @@ import streamlit as st
 
 import app_state as S
 import views
-from bait_core import plots
-from bait_core.explorer import Explorer
-from bait_core.story import Story, StoryStep, metric_value
-from bait_core.text import safe_markdown as md
+from bait_core.viz import plots
+from bait_core.service.explorer import Explorer
+from bait_core.records.story import Story, StoryStep, metric_value
+from bait_core.viz.text import safe_markdown as md
 
 ss = st.session_state
 st.title("Walkthrough")

@@ -10,7 +10,7 @@ object array, wrong shape or values, bad option, an output that cannot be writte
 big for the memory) exits with status 2 and a single line ``error: <message>`` on stderr, no
 traceback. Every option and every output path is checked before any work starts (a run never
 trains for minutes and then fails to save); the memory a selection needs is estimated
-(bait_core.estimate) before it is allocated. Tracebacks are left for real bugs.
+(bait_core.selection.estimate) before it is allocated. Tracebacks are left for real bugs.
 
 New subcommands: write ``_add_<name>(subparsers)`` that registers a parser with
 ``set_defaults(func=_cmd_<name>)``, and call it in :func:`build_parser`.
@@ -59,7 +59,7 @@ def load_npy(path: str, what: str) -> np.ndarray:
         raise CliError(f"{what} file {path} is a .npz archive; save one array with np.save (.npy).")
     if magic != _NPY_MAGIC:
         raise CliError(f"{what} file {path} is not a .npy file (no NumPy header); save it with np.save.")
-    from .estimate import DEFAULT_FRACTION, available_memory, format_bytes
+    from bait_core.selection.estimate import DEFAULT_FRACTION, available_memory, format_bytes
     # the header first: what it declares is checked against the file and the free memory before
     # numpy allocates anything (a 100-byte file may declare a terabyte)
     try:
@@ -231,7 +231,7 @@ def _write(path: Path, text: str) -> None:
 
 
 def _memory_limit(args: argparse.Namespace) -> Optional[int]:
-    from .estimate import parse_bytes
+    from bait_core.selection.estimate import parse_bytes
     if getattr(args, "memory_limit", None) is None:
         return None
     try:
@@ -249,7 +249,7 @@ def _add_memory_option(p: Any, what: str) -> None:
 # ----------------------------------------------------------------------------- select
 
 def _add_select(sub: Any) -> None:
-    from .strategies import STRATEGIES
+    from bait_core.selection.registry import STRATEGIES
 
     p = sub.add_parser(
         "select", help="pick a batch of pool points to label",
@@ -281,7 +281,7 @@ def _add_select(sub: Any) -> None:
 
 
 def _cmd_select(args: argparse.Namespace) -> int:
-    from .strategies import get_strategy
+    from bait_core.selection.registry import get_strategy
 
     fn = get_strategy(args.strategy)                      # ValueError listing known names
     options: dict = {}
@@ -390,7 +390,7 @@ def _add_run_options(p: Any, *, single: bool) -> None:
 
 
 def _config(args: argparse.Namespace, strategy: str, seed: int) -> Any:
-    from .loop import RunConfig
+    from bait_core.records.run_record import RunConfig
     return RunConfig(data=args.data, model=args.model, strategy=strategy, rounds=args.rounds,
                      batch_size=args.batch_size, initial=args.initial, seed=seed, lamb=args.lamb,
                      oversample=args.oversample, preset=args.preset, device=args.device,
@@ -399,8 +399,8 @@ def _config(args: argparse.Namespace, strategy: str, seed: int) -> Any:
 
 def _check_run_options(args: argparse.Namespace, strategies: Sequence[str], seeds: Sequence[int]) -> None:
     """Every option and input file of run/compare, before anything is loaded or trained."""
-    from .models import MODEL_NAMES
-    from .train import PRESETS
+    from bait_core.learning.models import MODEL_NAMES
+    from bait_core.learning.train import PRESETS
 
     args.device = check_device(args.device, allow_auto=True)
     if args.preset not in PRESETS:
@@ -409,7 +409,7 @@ def _check_run_options(args: argparse.Namespace, strategies: Sequence[str], seed
         for seed in seeds:
             _config(args, name, seed).validate()                     # numbers, strategy: ValueError sentences
     if args.data.startswith("builtin:"):
-        from .data import BUILTIN_DATASETS
+        from bait_core.learning.data import BUILTIN_DATASETS
         name = args.data[len("builtin:"):]
         if name not in BUILTIN_DATASETS:
             raise CliError(f"unknown built-in dataset {name!r}; known: {', '.join(BUILTIN_DATASETS)}")
@@ -432,7 +432,7 @@ def _check_run_options(args: argparse.Namespace, strategies: Sequence[str], seed
         if not Path(args.model).exists():
             raise CliError(f"model file not found: {args.model} (or use {', '.join(MODEL_NAMES)})")
         check_input_file(args.model, "model")
-        from .models import WEIGHT_SUFFIXES
+        from bait_core.learning.models import WEIGHT_SUFFIXES
         if args.model.lower().endswith(WEIGHT_SUFFIXES):
             raise CliError(f"{args.model} is a weights file: give its architecture with --model ARCH --weights "
                            f"{args.model} (ARCH one of {', '.join(MODEL_NAMES)}).")
@@ -441,7 +441,7 @@ def _check_run_options(args: argparse.Namespace, strategies: Sequence[str], seed
 
 def read_options(args: argparse.Namespace) -> Any:
     """The ReadOptions the data-reading flags ask for (ValueError with a sentence when one is off)."""
-    from .reading import ReadOptions
+    from bait_core.learning.reading import ReadOptions
     names = {"tab": "\t", "\\t": "\t", "space": " ", "none": ""}
     roles = []
     for item in args.column_role or []:
@@ -467,8 +467,8 @@ def read_options(args: argparse.Namespace) -> Any:
 
 
 def _load_data(args: argparse.Namespace, seed: int) -> Any:
-    from .data import load_dataset
-    from .reading import report_lines
+    from bait_core.learning.data import load_dataset
+    from bait_core.learning.reading import report_lines
     kw: dict = {"label_column": args.label_column} if args.label_column else {}
     if not args.data.startswith("builtin:"):
         kw["options"] = read_options(args)
@@ -487,7 +487,7 @@ def _load_data(args: argparse.Namespace, seed: int) -> Any:
 def _build_model(config: Any, dataset: Any, weights: Optional[str] = None) -> Any:
     """The model this run starts from: a built-in architecture (with `weights` loaded into it when
     given) or a .pt2 program. Built here so its size is known before training."""
-    from .models import MODEL_NAMES, build_model, load_user_model
+    from bait_core.learning.models import MODEL_NAMES, build_model, load_user_model
     n_out = len(dataset.classes) if dataset.task == "classification" else 1
     p = Path(weights or config.model)
     if config.model in MODEL_NAMES and not weights:
@@ -505,8 +505,8 @@ def _build_model(config: Any, dataset: Any, weights: Optional[str] = None) -> An
 
 
 def check_run_memory(config: Any, dataset: Any, model: Any, limit: Optional[int]) -> None:
-    """See :func:`bait_core.estimate.check_run` (the app's Setup uses the same check)."""
-    from .estimate import check_run
+    """See :func:`bait_core.learning.build.check_run` (the app's Setup uses the same check)."""
+    from bait_core.learning.build import check_run
     check_run(config, dataset, model, limit)
 
 
@@ -514,7 +514,7 @@ def _run_one(args: argparse.Namespace, strategy: str, seed: int, label: str, dat
              store: Any = None) -> Any:
     """One run. With a `store` (RunStore) it is driven round by round through the same Explorer the
     app uses and saved there after every round, so an interrupted run keeps its finished rounds."""
-    from .loop import run
+    from bait_core.learning.loop import run
     config = _config(args, strategy, seed)
     if dataset is None:
         dataset = _load_data(args, seed)
@@ -526,8 +526,8 @@ def _run_one(args: argparse.Namespace, strategy: str, seed: int, label: str, dat
             return run(config, dataset=dataset, model=model,
                        progress=lambda stage, done, total, info: bar.update(done, f"{stage} {'' if info is None else f'{info:.3f}'}")
                        if stage == "round" else None)
-        from .explorer import Explorer
-        from .runstore import RunSources
+        from bait_core.service.explorer import Explorer
+        from bait_core.service.runstore import RunSources
         files = {}
         for key, path in (("data", args.data), ("model", getattr(args, "weights", None) or args.model)):
             p = Path(path)
@@ -574,7 +574,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         args.metrics_csv, "--metrics-csv", inputs + [("--out", args.out)])
     store = None
     if not args.no_save:
-        from .runstore import RunStore
+        from bait_core.service.runstore import RunStore
         store = RunStore(args.runs_dir)
         store.check_writable()                              # a sentence before any work
     record = _run_one(args, args.strategy, args.seed, f"{args.strategy} seed {args.seed}", store=store)
@@ -614,8 +614,8 @@ def compare_records(args: argparse.Namespace, strategies: list[str], first: Any 
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .plots import auc_table, learning_curves
-    from .strategies import STRATEGIES
+    from bait_core.viz.plots import auc_table, learning_curves
+    from bait_core.selection.registry import STRATEGIES
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown or not strategies:
@@ -641,12 +641,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     records = compare_records(args, strategies, first=dataset)
     for r in records:
         _write(out / f"{r.config.strategy}_seed{r.config.seed}.json", r.to_json())
-    from .compare import ComparePlan, Comparison, penalty_matrix
+    from bait_core.learning.compare import ComparePlan, Comparison, penalty_matrix
     plan = ComparePlan(base=_config(args, strategies[0], 0), strategies=tuple(strategies), seeds=tuple(range(args.seeds)))
     comparison = Comparison.from_records(records, plan)
     _write(out / "comparison.json", comparison.to_json())
     table = auc_table(records)
-    from .records_csv import csv_text
+    from bait_core.records.csv_text import csv_text
     _write(out / "summary.csv", csv_text(
         ["strategy", "runs", "auc_mean", "auc_std", "final_mean"],
         [[t["strategy"], t["runs"], f"{t['auc_mean']:.4f}", f"{t['auc_std']:.4f}", f"{t['final_mean']:.4f}"]

@@ -1,4 +1,4 @@
-"""The memory/time estimator (bait_core.estimate) against measurement.
+"""The memory/time estimator (bait_core.selection.estimate) against measurement.
 
     .venv/bin/python bench/bench_estimate.py              # a few sizes, every strategy, CPU
     .venv/bin/python bench/bench_estimate.py --quick      # the small sizes only
@@ -54,7 +54,7 @@ def measure(strategy: str, N: int, d: int, K: int, n: int, B: int, device: str) 
     import psutil
     import torch
     from bait_core import STRATEGIES
-    from bait_core.estimate import estimate
+    from bait_core.selection.estimate import estimate
 
     h, p, labeled = inputs(N, d, K, n)
     fn = STRATEGIES[strategy]

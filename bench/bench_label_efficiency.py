@@ -22,9 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bait_core.data import load_builtin  # noqa: E402
-from bait_core.loop import RunConfig, run  # noqa: E402
-from bait_core.plots import auc_table, learning_curves  # noqa: E402
+from bait_core.learning.data import load_builtin  # noqa: E402
+from bait_core.records.run_record import RunConfig
+from bait_core.learning.loop import run  # noqa: E402
+from bait_core.viz.plots import auc_table, learning_curves  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -20,8 +20,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bait_core.loop import RunConfig, run  # noqa: E402
-from bait_core.story import Story, StoryStep, delta_text  # noqa: E402
+from bait_core.records.run_record import RunConfig
+from bait_core.learning.loop import run  # noqa: E402
+from bait_core.records.story import Story, StoryStep, delta_text  # noqa: E402
 
 # Mirrors app_state.DEFAULT_CONFIG (tests/test_story.py checks it) except rounds and device.
 CONFIG = RunConfig(data="builtin:digits", model="mlp", strategy="bait", rounds=5, batch_size=10, initial=20,

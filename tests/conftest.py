@@ -12,14 +12,14 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def moons():
     """A small built-in pool (300 points) shared by the loop and explorer tests."""
-    from bait_core.data import load_builtin
+    from bait_core.learning.data import load_builtin
     return load_builtin("moons", seed=0, n_points=300)
 
 
 @pytest.fixture(scope="session")
 def small_config():
     """Factory of a short, CPU, BAIT-on-moons RunConfig; keyword arguments override fields."""
-    from bait_core.loop import RunConfig
+    from bait_core.records.run_record import RunConfig
 
     def make(**kw):
         base = dict(data="builtin:moons", model="mlp", strategy="bait", rounds=3, batch_size=5, initial=10,
@@ -29,7 +29,7 @@ def small_config():
     return make
 
 
-# Runs are saved after every round (bait_core.runstore): the tests write them to a throw-away folder,
+# Runs are saved after every round (bait_core.service.runstore): the tests write them to a throw-away folder,
 # never into the checkout's ./runs.
 import tempfile  # noqa: E402
 

@@ -160,7 +160,7 @@ def test_records_bad_json_shows_error():
 def test_run_rounds_ends_with_the_final_evaluation():
     """With rounds=2 configured, 'Run rounds' × 5 stops after 2 selections and one evaluation."""
     import app_state as S
-    from bait_core.loop import RunConfig
+    from bait_core.records.run_record import RunConfig
 
     at = AppTest.from_file(APP, default_timeout=180).run()
     at.session_state[S.SYNC_JOBS] = True
@@ -182,7 +182,7 @@ def test_a_folder_upload_becomes_a_zip_of_class_folders():
     from PIL import Image
 
     import app_state as S
-    from bait_core.data import load_file
+    from bait_core.learning.data import load_file
 
     def png(v):
         buf = io.BytesIO()

@@ -53,8 +53,8 @@ def test_open_comparison_files():
     """The helper behind the page's uploader: a comparison JSON, several run records, bad input."""
     import pytest
 
-    from bait_core.compare import Comparison
-    from bait_core.loop import run
+    from bait_core.learning.compare import Comparison
+    from bait_core.learning.loop import run
     recs = [run(S.RunConfig(data="builtin:moons", model="linear", strategy=s, rounds=1, batch_size=5, initial=10,
                             seed=seed, device="cpu")) for s in ("bait", "random") for seed in (0, 1)]
     comp = S.open_comparison([(f"{r.config.strategy}_seed{r.config.seed}.json", r.to_json().encode()) for r in recs])

@@ -7,9 +7,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import app_state as S
-from bait_core import runstore
-from bait_core.explorer import Explorer
-from bait_core.loop import RunRecord
+from bait_core.service import runstore
+from bait_core.service.explorer import Explorer
+from bait_core.records.run_record import RunRecord
 from tests.app_helpers import APP, TIMEOUT, assert_ok, open_app
 
 
@@ -132,7 +132,7 @@ def test_double_click_on_run_one_round_starts_one_round(runs_dir, monkeypatch):
 def _csv_run(runs_dir):
     import numpy as np
 
-    from bait_core.loop import RunConfig
+    from bait_core.records.run_record import RunConfig
     rng = np.random.default_rng(0)
     rows = ["a,b,label"] + [f"{x:.3f},{y:.3f},{'pq'[int(x + y > 0)]}" for x, y in rng.normal(size=(120, 2))]
     raw = ("\n".join(rows) + "\n").encode()

@@ -9,7 +9,7 @@ from streamlit.delta_generator import DeltaGenerator
 from streamlit.testing.v1 import AppTest
 
 import app_state as S
-from bait_core.story import Story
+from bait_core.records.story import Story
 
 from .app_helpers import assert_ok as _ok, open_app
 

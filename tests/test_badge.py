@@ -9,7 +9,7 @@ import torch
 from scipy import stats
 
 from bait_core import STRATEGIES
-from bait_core.baselines import _factors, factored_sq_distances, gradient_embeddings
+from bait_core.selection.baselines import _factors, factored_sq_distances, gradient_embeddings
 
 
 def _softmax(z):

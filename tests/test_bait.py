@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bait_core import Selection, bait_select
-from bait_core.fisher import dense_factor, fisher_factors
+from bait_core.selection.fisher import dense_factor, fisher_factors
 
 from .bait_reference import reference_select
 
@@ -82,7 +82,7 @@ def test_low_rank_setup_gives_the_same_picks(N, d, K, n, B, seed):
 def test_low_rank_setup_matches_the_dense_construction(gram):
     """A, E = A F A, tr(A F), P and Q from the Woodbury set-up (Vᵀ F V from the Gram matrix of the
     embeddings or from F) equal their dense definitions."""
-    from bait_core.bait import _lowrank_setup
+    from bait_core.selection.bait import _lowrank_setup
 
     N, d, K, n, B, lamb = 50, 4, 3, 6, 5, 0.7
     h, p, labeled = make_fixture(N, d, K, n, seed=21)
@@ -106,7 +106,7 @@ def test_low_rank_setup_matches_the_dense_construction(gram):
 
 
 def test_auto_setup_takes_the_low_rank_path_for_few_labels(monkeypatch):
-    import bait_core.bait as bait_module
+    import bait_core.selection.bait as bait_module
 
     h, p, labeled = make_fixture(300, 40, 5, 8, seed=5)
     monkeypatch.setattr(bait_module, "LOWRANK_EXTRA_BYTES", 1000)    # its D×m matrices would not fit

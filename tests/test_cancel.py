@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from bait_core import STRATEGIES
-from bait_core.explorer import Explorer
-from bait_core.loop import run_rounds
-from bait_core.models import build_model
+from bait_core.service.explorer import Explorer
+from bait_core.learning.loop import run_rounds
+from bait_core.learning.models import build_model
 
 
 class Stop(Exception):

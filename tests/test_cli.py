@@ -175,7 +175,7 @@ RUN = ["run", "--data", "builtin:moons", "--rounds", "3", "--batch-size", "5", "
 @pytest.fixture
 def no_training(monkeypatch):
     """Any training or loop start fails the test: the error must come before the work."""
-    import bait_core.loop as loop
+    import bait_core.learning.loop as loop
 
     def boom(*a, **k):
         raise AssertionError("the run started before the bad option was caught")
@@ -331,7 +331,7 @@ def test_unreadable_and_unwritable(files, capsys):
 
 def test_select_refuses_an_array_bigger_than_free_memory(files, capsys, monkeypatch):
     """A .npy larger than the free memory is refused before np.load reads it."""
-    import bait_core.estimate as est_mod
+    import bait_core.selection.estimate as est_mod
     monkeypatch.setattr(est_mod, "available_memory", lambda device=None: 100)
     _one_line(capsys, ["select", "--embeddings", str(files["E"]), "--batch-size", "3"], "of memory is free")
 
@@ -351,8 +351,8 @@ def test_run_wide_csv_with_linear_model_is_refused_before_training(tmp_path, cap
 
 def test_run_saves_every_round_in_the_runs_folder_and_the_app_resumes_it(tmp_path):
     """Issue 9 item 11: `run` saves as it goes (--runs-dir); the saved run resumes writable."""
-    from bait_core.loop import RunRecord
-    from bait_core.runstore import RunStore
+    from bait_core.records.run_record import RunRecord
+    from bait_core.service.runstore import RunStore
 
     runs = tmp_path / "runs"
     out = tmp_path / "run.json"
@@ -378,7 +378,7 @@ def test_run_refuses_an_unwritable_runs_folder_before_work(tmp_path):
 def test_run_task_option_and_the_reading_report(tmp_path):
     """Issue 10 item 5: 26 classes coded 0..25 read as regression by the stated rule; --task
     classification overrides it; the reading report is printed (and --quiet hides it)."""
-    from bait_core.loop import RunRecord
+    from bait_core.records.run_record import RunRecord
 
     rng = np.random.default_rng(0)
     rows = ["f1,f2,label"] + [f"{a:.3f},{b:.3f},{i % 26}" for i, (a, b) in enumerate(rng.normal(size=(260, 2)))]
@@ -416,9 +416,9 @@ def test_run_with_weights_from_other_tools_checkpoints(tmp_path):
     {'state_dict': ...} wrapper with other entries, fp16 and bf16 all load; the CLI says what it did."""
     import torch
 
-    from bait_core.data import load_builtin
-    from bait_core.loop import RunRecord
-    from bait_core.models import build_model
+    from bait_core.learning.data import load_builtin
+    from bait_core.records.run_record import RunRecord
+    from bait_core.learning.models import build_model
 
     ds = load_builtin("digits", seed=0)
     state = build_model("mlp", ds.input_shape, len(ds.classes), seed=7).state_dict()

@@ -12,7 +12,7 @@ import pytest
 
 import app_state as S
 import views
-from bait_core.data import load_file
+from bait_core.learning.data import load_file
 
 from .app_helpers import assert_ok as _ok, open_app as _app
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bait_core.compare import (ComparePlan, Comparison, _paired_t_pvalue, curves, first_round_picks,
+from bait_core.learning.compare import (ComparePlan, Comparison, _paired_t_pvalue, curves, first_round_picks,
                                penalty_matrix, run_comparison, timing_table)
-from bait_core.loop import RoundResult, RunConfig, RunRecord
-from bait_core.models import build_model
+from bait_core.records.run_record import RoundResult, RunConfig, RunRecord
+from bait_core.learning.models import build_model
 
 
 def _rec(strategy, seed, metrics, metric_name="accuracy", fingerprint="f0"):
@@ -115,7 +115,7 @@ def test_plan_validation():
 
 
 def test_run_comparison_shares_the_start_of_each_seed(moons, small_config):
-    from bait_core.data import load_builtin
+    from bait_core.learning.data import load_builtin
     plan = ComparePlan(base=small_config(rounds=2), strategies=("bait", "entropy"), seeds=(0, 1))
     events = list(run_comparison(plan, lambda seed: load_builtin("moons", seed=seed, n_points=300),
                                  lambda ds, seed: build_model("mlp", ds.input_shape, len(ds.classes), seed=seed)))
@@ -135,7 +135,7 @@ def test_run_comparison_shares_the_start_of_each_seed(moons, small_config):
 
 
 def test_run_comparison_stops_when_asked(small_config):
-    from bait_core.data import load_builtin
+    from bait_core.learning.data import load_builtin
     plan = ComparePlan(base=small_config(rounds=2), strategies=("random",), seeds=(0, 1))
     calls = {"n": 0}
 
@@ -174,7 +174,7 @@ def test_penalty_matrix_agrees_with_scipy_ttest_rel():
 def test_spread_over_seeds_is_the_sample_std():
     import statistics
 
-    from bait_core.plots import auc_table, curve_stats
+    from bait_core.viz.plots import auc_table, curve_stats
 
     recs = [_rec("bait", seed, m) for seed, m in enumerate(([0.5, 0.6, 0.7], [0.5, 0.65, 0.8], [0.5, 0.55, 0.75]))]
     row = auc_table(recs)[0]
@@ -186,7 +186,7 @@ def test_spread_over_seeds_is_the_sample_std():
 
 def test_same_strategies_and_the_two_class_identity():
     from bait_core import STRATEGIES
-    from bait_core.compare import same_strategies
+    from bait_core.learning.compare import same_strategies
 
     assert same_strategies(["bait", "margin", "entropy", "confidence"], 2) == [("confidence", "entropy", "margin")]
     assert same_strategies(["bait", "margin", "badge"], 2) == []

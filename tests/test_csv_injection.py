@@ -9,9 +9,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from bait_core.loop import RunRecord, run
-from bait_core.records_csv import csv_text, safe_cell
-from bait_core.selection import Selection
+from bait_core.records.run_record import RunRecord
+from bait_core.learning.loop import run
+from bait_core.records.csv_text import csv_text, safe_cell
+from bait_core.selection.base import Selection
 
 EVIL = ['=HYPERLINK("http://evil.example","click")', "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
         "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1", "  =1+1"]

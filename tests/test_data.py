@@ -1,4 +1,4 @@
-"""bait_core.data: built-ins (offline, seeded), file loaders, and the errors users see.
+"""bait_core.learning.data: built-ins (offline, seeded), file loaders, and the errors users see.
 
 Every file is generated inside the test (tmp_path / io.BytesIO); nothing touches the network.
 """
@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from bait_core import data as D
-from bait_core.data import (BUILTIN_DATASETS, TASKS, Dataset, default_label_column, list_columns,
+from bait_core.learning import data as D
+from bait_core.learning.data import (BUILTIN_DATASETS, TASKS, Dataset, default_label_column, list_columns,
                             load_builtin, load_dataset, load_file)
 
 

@@ -1,4 +1,4 @@
-"""bait_core.estimate: estimates grow as the code allocates, refusals come before any allocation and
+"""bait_core.selection.estimate: estimates grow as the code allocates, refusals come before any allocation and
 in a sentence, every strategy is guarded, and the BAIT estimate matches a measured peak (factor 2)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from bait_core import STRATEGIES
-from bait_core.estimate import (Estimate, available_memory, check_fits, estimate, format_bytes, parse_bytes,
+from bait_core.selection.estimate import (Estimate, available_memory, check_fits, estimate, format_bytes, parse_bytes,
                                 sizes_of)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -139,10 +139,10 @@ def test_bait_estimate_matches_measured_peak():
 def test_a_refused_round_ends_the_app_job_with_the_sentence(moons, small_config, monkeypatch):
     """The app's round worker runs Explorer.step inside a Job; a selection that does not fit in the
     free memory ends the job with the estimator's sentence (no traceback, nothing changed)."""
-    import bait_core.estimate as est_mod
-    from bait_core.explorer import Explorer
-    from bait_core.jobs import Job
-    from bait_core.models import build_model
+    import bait_core.selection.estimate as est_mod
+    from bait_core.service.explorer import Explorer
+    from bait_core.service.jobs import Job
+    from bait_core.learning.models import build_model
 
     cfg = small_config()
     ex = Explorer.start(moons, build_model("mlp", moons.input_shape, len(moons.classes), seed=cfg.seed), cfg)
@@ -157,9 +157,9 @@ def test_a_refused_round_ends_the_app_job_with_the_sentence(moons, small_config,
 def test_the_app_refuses_at_setup_a_run_whose_selection_would_not_fit(monkeypatch):
     """Setup's Apply (app_state.build_explorer) runs the same check as the CLI, before any training."""
     import app_state as S
-    from bait_core import estimate as E
-    from bait_core.loop import RunConfig
+    from bait_core.learning import build
+    from bait_core.records.run_record import RunConfig
 
-    monkeypatch.setattr(E, "available_memory", lambda device=None: 1000)     # a machine with 1 kB free
+    monkeypatch.setattr(build, "available_memory", lambda device=None: 1000)     # a machine with 1 kB free
     with pytest.raises(ValueError, match="needs about"):
         S.build_explorer(RunConfig(data="builtin:digits", model="linear", rounds=2, batch_size=5, initial=10))

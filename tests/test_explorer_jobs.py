@@ -5,11 +5,12 @@ import time
 import numpy as np
 import pytest
 
-from bait_core.data import load_builtin
-from bait_core.explorer import Explorer
-from bait_core.jobs import Job
-from bait_core.loop import RunRecord, run
-from bait_core.models import build_model
+from bait_core.learning.data import load_builtin
+from bait_core.service.explorer import Explorer
+from bait_core.service.jobs import Job
+from bait_core.records.run_record import RunRecord
+from bait_core.learning.loop import run
+from bait_core.learning.models import build_model
 
 
 def _explorer(ds, make_config, **kw):

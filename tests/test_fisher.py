@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from bait_core.fisher import (apply_factor, block_quadratic, dense_factor, fisher_factors,
+from bait_core.selection.fisher import (apply_factor, block_quadratic, dense_factor, fisher_factors,
                               fisher_matrix, project)
 
 DT = torch.float64

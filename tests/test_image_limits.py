@@ -15,8 +15,8 @@ import sklearn.model_selection  # noqa: F401  (imported here so the timings belo
 from PIL import Image
 
 import app_state as S
-from bait_core import data as D
-from bait_core.data import load_file
+from bait_core.learning import data as D
+from bait_core.learning.data import load_file
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:

@@ -13,9 +13,9 @@ import pytest
 from PIL import Image, ImageOps
 
 import app_state as S
-from bait_core import data as D
-from bait_core.data import load_file
-from bait_core.reading import ReadOptions, report_lines
+from bait_core.learning import data as D
+from bait_core.learning.data import load_file
+from bait_core.learning.reading import ReadOptions, report_lines
 
 
 # --- helpers ------------------------------------------------------------------------------------------

@@ -16,9 +16,9 @@ import psutil
 import pytest
 from PIL import Image
 
-from bait_core import data as D
-from bait_core.data import load_file
-from bait_core.reading import ReadOptions
+from bait_core.learning import data as D
+from bait_core.learning.data import load_file
+from bait_core.learning.reading import ReadOptions
 from tests.test_cli import assert_one_line_error, run_cli
 from tests.test_image_limits import _zip
 
@@ -229,7 +229,7 @@ def test_semicolon_and_decimal_comma_are_honoured():
     (lambda b: _set_flags(b, flags=1), "encrypted"),
 ])
 def test_unreadable_bundle_is_a_sentence_and_leaves_nothing(tmp_path, damage, fragment):
-    from bait_core.runstore import RunStore
+    from bait_core.service.runstore import RunStore
     setup = b'{"x": "' + b"a" * 500 + b'"}'
     raw = _zip({"r1/setup.json": setup, "r1/record.json": setup},
                zipfile.ZIP_DEFLATED if damage is _corrupt else zipfile.ZIP_STORED)

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bait_core.data import load_builtin
-from bait_core.loop import SCHEMA_VERSION, RunConfig, RunRecord, run, run_rounds
-from bait_core.models import build_model
+from bait_core.learning.data import load_builtin
+from bait_core.records.run_record import SCHEMA_VERSION, RunConfig, RunRecord
+from bait_core.learning.loop import run, run_rounds
+from bait_core.learning.models import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -152,7 +153,7 @@ def test_cli_compare_writes_records_and_summary(tmp_path):
     assert p.returncode == 0, p.stderr
     assert sorted(f.name for f in tmp_path.glob("*.json")) == [
         "bait_seed0.json", "bait_seed1.json", "comparison.json", "random_seed0.json", "random_seed1.json"]
-    from bait_core.compare import Comparison
+    from bait_core.learning.compare import Comparison
     comp = Comparison.from_json((tmp_path / "comparison.json").read_text())
     assert comp.strategies == ["bait", "random"] and comp.seeds == [0, 1]
     assert "penalty matrix column means" in p.stdout

@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 import app_state as S
-from bait_core.loop import RunConfig
-from bait_core.models import (ExportedModel, _expr_ok, build_model, load_exported, load_user_model,
+from bait_core.records.run_record import RunConfig
+from bait_core.learning.models import (ExportedModel, _expr_ok, build_model, load_exported, load_user_model,
                               load_weights)
 
 from .test_cli import assert_one_line_error, run_cli
@@ -536,7 +536,7 @@ def test_a_program_with_a_huge_value_is_refused_before_running(dynamic):
 def test_symbolic_sizes_count_at_the_dry_run_batch(genuine):
     """Symbols count as the 4-row dry-run batch: (batch, 2**26) is 2**28 elements; a weight widened
     to 2**26 columns in the program is refused before anything is built."""
-    from bait_core.models import _value_elements
+    from bait_core.learning.models import _value_elements
 
     sym = {"as_expr": {"expr_str": "Symbol('s77', positive=True, integer=True)", "hint": {"as_int": 1}}}
     assert _value_elements({"sizes": [sym, {"as_int": 1 << 26}]}) == 1 << 28

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import save as st_save
 from torch import nn
 
-from bait_core.models import (MODEL_NAMES, EmbedNet, ExportedModel, build_model, check_model,
+from bait_core.learning.models import (MODEL_NAMES, EmbedNet, ExportedModel, build_model, check_model,
                               load_exported, load_user_model, load_weights)
 
 TABLE = (20,)

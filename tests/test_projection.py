@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from bait_core.projection import LayoutStore, layout_key, pca_layout, standardize, umap_layout
+from bait_core.viz.projection import LayoutStore, layout_key, pca_layout, standardize, umap_layout
 
 
 def _blobs(n=300, d=20, seed=0):
@@ -277,7 +277,7 @@ def test_warm_up_runs_once_in_background():
 
 
 def test_module_singleton_exists():
-    from bait_core import projection
+    from bait_core.viz import projection
     assert isinstance(projection.LAYOUTS, LayoutStore)
     assert projection.LAYOUTS is projection.LAYOUTS
 
@@ -309,7 +309,7 @@ def test_layout_worker_does_not_rerun_the_main_script(tmp_path, monkeypatch):
     import sys
     import types
 
-    from bait_core import projection
+    from bait_core.viz import projection
 
     marker = tmp_path / "ran.txt"
     script = tmp_path / "fake_app.py"

@@ -9,10 +9,11 @@ import time
 
 import pytest
 
-from bait_core import schemas
-from bait_core.compare import Comparison
-from bait_core.loop import RunRecord, run
-from bait_core.story import Story
+from bait_core.records import schemas
+from bait_core.learning.compare import Comparison
+from bait_core.records.run_record import RunRecord
+from bait_core.learning.loop import run
+from bait_core.records.story import Story
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ASSET = os.path.join(ROOT, "assets", "walkthrough_digits.json")
@@ -183,8 +184,8 @@ def test_app_refuses_a_record_whose_pool_is_not_the_datasets(moons, record):
     """A record naming the current file's fingerprint but another pool size opens with a sentence,
     not a Rounds page that fails on every rerun."""
     import app_state as S
-    from bait_core.explorer import Explorer
-    from bait_core.models import build_model
+    from bait_core.service.explorer import Explorer
+    from bait_core.learning.models import build_model
 
     current = Explorer.start(moons, build_model("linear", moons.input_shape, len(moons.classes), seed=0),
                              record.config)

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 import app_state as S
 import views
-from bait_core import plots
+from bait_core.viz import plots
 
 from .app_helpers import assert_ok as _ok, open_app as _app
 
@@ -101,10 +101,10 @@ def test_learning_curve_axis_says_rmse_lower_is_better():
 @pytest.fixture(scope="module")
 def diabetes_round():
     """diabetes with one BAIT round (library only), for the figure tests."""
-    from bait_core.data import load_builtin
-    from bait_core.explorer import Explorer
-    from bait_core.loop import RunConfig
-    from bait_core.models import build_model
+    from bait_core.learning.data import load_builtin
+    from bait_core.service.explorer import Explorer
+    from bait_core.records.run_record import RunConfig
+    from bait_core.learning.models import build_model
 
     ds = load_builtin("diabetes", seed=0)
     cfg = RunConfig(data="builtin:diabetes", model="mlp", strategy="bait", rounds=3, batch_size=10, initial=20,

@@ -7,12 +7,12 @@ import time
 import numpy as np
 import pytest
 
-from bait_core import runstore
-from bait_core.data import load_file
-from bait_core.explorer import BUSY_MESSAGE, Explorer
-from bait_core.loop import RunRecord
-from bait_core.models import build_model
-from bait_core.runstore import LIVE, RunSources, RunStore, atomic_write, valid_run_id
+from bait_core.service import runstore
+from bait_core.learning.data import load_file
+from bait_core.service.explorer import BUSY_MESSAGE, Explorer
+from bait_core.records.run_record import RunRecord
+from bait_core.learning.models import build_model
+from bait_core.service.runstore import LIVE, RunSources, RunStore, atomic_write, valid_run_id
 
 
 def _explorer(ds, make_config, store, **kw):
@@ -83,7 +83,7 @@ def test_each_round_is_saved_and_the_run_resumes_where_it_stopped(moons, small_c
 def test_an_uploaded_table_and_weights_file_are_stored_and_resume(small_config, tmp_path):
     from safetensors.torch import save as save_tensors
 
-    from bait_core.models import load_user_model
+    from bait_core.learning.models import load_user_model
 
     rng = np.random.default_rng(0)
     rows = ["a,b,c,label"] + [f"{x:.3f},{y:.3f},{z:.3f},{'pq'[int(x + y > 0)]}"

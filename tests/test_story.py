@@ -9,9 +9,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from bait_core.explorer import Explorer
-from bait_core.loop import RunConfig, run
-from bait_core.story import STORY_SCHEMA, STORY_VERSION, Story, StoryStep
+from bait_core.service.explorer import Explorer
+from bait_core.records.run_record import RunConfig
+from bait_core.learning.loop import run
+from bait_core.records.story import STORY_SCHEMA, STORY_VERSION, Story, StoryStep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ASSET = os.path.join(ROOT, "assets", "walkthrough_digits.json")
@@ -88,7 +89,7 @@ def test_auto_captions_for_another_strategy(moons):
 
 
 def test_auto_captions_for_regression():
-    from bait_core.data import load_builtin
+    from bait_core.learning.data import load_builtin
     ds = load_builtin("diabetes", seed=0)
     rec = run(RunConfig(data="builtin:diabetes", model="linear", strategy="bait", rounds=1, batch_size=5,
                         initial=20, seed=0, device="cpu"), dataset=ds)

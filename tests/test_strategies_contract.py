@@ -14,7 +14,7 @@ import torch
 
 import bait_core
 from bait_core import STRATEGIES, Selection
-from bait_core.baselines import gradient_embeddings
+from bait_core.selection.baselines import gradient_embeddings
 
 NAMES = sorted(STRATEGIES)
 NEEDS_PROBS = {"entropy", "margin", "confidence", "badge", "badge-sklearn"}

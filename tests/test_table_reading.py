@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bait_core.data import list_columns, load_file
-from bait_core.reading import ReadOptions, report_lines
+from bait_core.learning.data import list_columns, load_file
+from bait_core.learning.reading import ReadOptions, report_lines
 
 
 def _load(text, name="t.csv", encoding="utf-8", **kw):

@@ -9,8 +9,8 @@ import numpy as np
 from hypothesis import given, settings, strategies as hs
 
 import app_state as S
-from bait_core import plots
-from bait_core.text import inline_code, plot_text, safe_markdown
+from bait_core.viz import plots
+from bait_core.viz.text import inline_code, plot_text, safe_markdown
 
 from .app_helpers import assert_ok as _ok, open_app
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from bait_core.models import build_model, check_model, load_exported
-from bait_core.outputs import Outputs, compute_outputs
-from bait_core.train import PRESETS, TrainConfig, TrainResult, device_label, pick_device, train_model
+from bait_core.learning.models import build_model, check_model, load_exported
+from bait_core.learning.outputs import Outputs, compute_outputs
+from bait_core.learning.train import PRESETS, TrainConfig, TrainResult, device_label, pick_device, train_model
 
 CPU = torch.device("cpu")
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from bait_core.warmup import warm_compute
+from bait_core.service.warmup import warm_compute
 
 
 def test_warm_compute_runs_a_round_without_touching_global_state():

@@ -113,7 +113,7 @@ def test_no_round_is_lost(timings):
             ctx.close()
         _no_traceback("streamlit-persist-2.log")
 
-    from bait_core.loop import RunRecord
+    from bait_core.records.run_record import RunRecord
     rec = RunRecord.load(runs / run_id / "record.json")
     assert [r.round for r in rec.rounds] == [0, 1, 2, 3]
     for r in rec.rounds:

@@ -38,7 +38,7 @@ from typing import Any, Callable, Mapping, Optional, Union
 
 import torch
 
-__all__ = ["Estimate", "estimate", "available_memory", "check_fits", "check_run", "memory_checked", "format_bytes",
+__all__ = ["Estimate", "estimate", "available_memory", "check_fits", "memory_checked", "format_bytes",
            "parse_bytes", "DEFAULT_FRACTION"]
 
 DEFAULT_FRACTION = 0.8       # share of the free memory a selection may plan to use
@@ -171,7 +171,7 @@ def estimate(strategy: str, N: int, d: int, K: int, B: int, n: int = 0, *, devic
     parts: list[tuple[int, str]] = [(pool, f"the pool's {N:,}×{d:,} embeddings")]
     madds, scan = 0.0, 0.0
     if strategy == "bait":
-        from .bait import LOWRANK_EXTRA_BYTES, _lowrank_extra_bytes, _setup_costs
+        from bait_core.selection.bait import LOWRANK_EXTRA_BYTES, _lowrank_extra_bytes, _setup_costs
 
         D, m = K * d, n * K
         dense_cost, low_cost = _setup_costs(N, Nu, n, K, d)
@@ -220,7 +220,7 @@ def estimate(strategy: str, N: int, d: int, K: int, B: int, n: int = 0, *, devic
         parts.append((2 * N * 8, "index arrays"))
         madds = float(N)
     else:
-        from .strategies import STRATEGIES
+        from bait_core.selection.registry import STRATEGIES
         raise ValueError(f"Unknown strategy '{strategy}'. Known strategies: {', '.join(STRATEGIES)}.")
     total = int(sum(b for b, _ in parts))
     kind = _device_type(dev)
@@ -322,7 +322,7 @@ def memory_checked(name: str) -> Callable:
             limit = None if memory_limit is None else parse_bytes(memory_limit)
             sizes = sizes_of(embeddings, probs, labeled)
             if sizes is not None and isinstance(batch_size, numbers.Integral) and not isinstance(batch_size, bool):
-                from .selection import resolve_device
+                from bait_core.selection.base import resolve_device
                 device = resolve_device(embeddings, kw.get("device"))
                 dtype = kw.get("dtype", torch.float64)
                 options = {}
@@ -342,29 +342,3 @@ def memory_checked(name: str) -> Callable:
         guarded.memory_checked = name                          # type: ignore[attr-defined]
         return guarded
     return wrap
-
-
-def check_run(config: Any, dataset: Any, model: Any, limit: Optional[int] = None) -> None:
-    """Refuse (ValueError, check_fits' sentence) a run whose largest selection would not fit, before
-    any training: every round's sizes are known up front (N, K, the model's embedding size d,
-    n = initial + r·B). `limit`: bytes (None: the device's available memory). Used by the CLI's
-    run/compare and the app's Setup."""
-    from .train import pick_device
-
-    d = int(getattr(model, "embedding_dim", 0) or 0)
-    if d <= 0 or config.rounds < 1:
-        return
-    N = int(dataset.X.shape[0])
-    K = len(dataset.classes) if dataset.task == "classification" else 1
-    B = config.batch_size
-    device = pick_device(None if config.device == "auto" else config.device)
-    dtype_options = {"oversample": config.oversample} if config.strategy == "bait" else {}
-    worst = None
-    for n in sorted({min(config.initial, N), min(N - 1, config.initial + (config.rounds - 1) * B)}):
-        est = estimate(config.strategy, N, d, K, min(B, N - n), n, device=device, **dtype_options)
-        if worst is None or est.bytes > worst.bytes:
-            worst = est
-    if limit is not None:
-        check_fits(worst, limit, 1.0, limit_given=True)
-    else:
-        check_fits(worst, available_memory(worst.device))

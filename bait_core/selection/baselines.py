@@ -33,9 +33,9 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
-from .estimate import memory_checked
-from .selection import Inputs, ProgressFn, Selection, check_options, nan_safe, pool_scores, prepare_inputs
-from .threads import single_cpu_thread
+from bait_core.selection.estimate import memory_checked
+from bait_core.selection.base import Inputs, ProgressFn, Selection, check_options, nan_safe, pool_scores, prepare_inputs
+from bait_core.common.threads import single_cpu_thread
 
 __all__ = ["random_select", "entropy_select", "margin_select", "confidence_select",
            "badge_select", "badge_sklearn_select", "coreset_select"]

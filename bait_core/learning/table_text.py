@@ -1,7 +1,7 @@
 """Reading delimited text tables: encoding, separator, header names, decimal mark and thousands grouping.
 
-Every inference is written into the :class:`~bait_core.reading.ReadingReport` and can be overridden
-through :class:`~bait_core.reading.ReadOptions`; when the file does not decide a question (values such
+Every inference is written into the :class:`~bait_core.learning.reading.ReadingReport` and can be overridden
+through :class:`~bait_core.learning.reading.ReadOptions`; when the file does not decide a question (values such
 as ``1,234`` read as 1.234 or as 1234) the reader refuses with a sentence that says which option to
 set, rather than guess.  Nothing here imports streamlit.
 
@@ -37,8 +37,8 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from .quoting import quote as _quote
-from .reading import ReadingReport, ReadOptions
+from bait_core.common.quoting import quote as _quote
+from bait_core.learning.reading import ReadingReport, ReadOptions
 
 SEPARATORS = (",", ";", "\t", "|")
 SNIFF_ROWS = 500                      # rows the separator test looks at

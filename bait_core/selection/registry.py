@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Callable, Dict
 
-from . import baselines
-from .bait import bait_select
-from .selection import Selection
+from bait_core.selection import baselines
+from bait_core.selection.bait import bait_select
+from bait_core.selection.base import Selection
 
 StrategyFn = Callable[..., Selection]
 

@@ -34,10 +34,10 @@ from typing import Any, Iterator, Optional
 import numpy as np
 import torch
 
-from .fisher import (apply_factor, block_quadratic, dense_factor, fisher_factors, fisher_matrix, gram_quadratic,
+from bait_core.selection.fisher import (apply_factor, block_quadratic, dense_factor, fisher_factors, fisher_matrix, gram_quadratic,
                      project, symmetrize_)
-from .estimate import memory_checked
-from .selection import ProgressFn, Selection, check_options, nan_safe, pool_scores, prepare_inputs
+from bait_core.selection.estimate import memory_checked
+from bait_core.selection.base import ProgressFn, Selection, check_options, nan_safe, pool_scores, prepare_inputs
 
 
 @contextmanager

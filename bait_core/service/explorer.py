@@ -5,7 +5,7 @@ mask and the `RunRecord` of the rounds so far. `step()` runs one round (train fr
 weights → outputs → select → reveal) and appends its `RoundResult`; `evaluate()` adds the final,
 evaluation-only round. A record written by the CLI or downloaded earlier opens read-only with
 `Explorer.from_record` (the dataset is reloaded from its built-in name and checked by fingerprint).
-A run with a `store` (bait_core.runstore.RunStore) saves its record atomically after every round, and
+A run with a `store` (bait_core.service.runstore.RunStore) saves its record atomically after every round, and
 `RunStore.resume` rebuilds it writable. Work on a run goes through `start_rounds`, which refuses a
 second start while a round is running (one place, for every caller: a double click, a second browser
 tab, a reload). Nothing here imports streamlit; the app polls the returned `jobs.Job`.
@@ -22,10 +22,11 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
-from .jobs import Job
-from .loop import LoopProgress, RoundResult, RunConfig, RunRecord, _initial_labeled, new_record, run_rounds
-from .runstore import LIVE, RunSources, RunStore
-from .threads import single_cpu_thread
+from bait_core.service.jobs import Job
+from bait_core.records.run_record import RoundResult, RunConfig, RunRecord, new_record
+from bait_core.learning.loop import LoopProgress, _initial_labeled, run_rounds
+from bait_core.service.runstore import LIVE, RunSources, RunStore
+from bait_core.common.threads import single_cpu_thread
 
 # Pools up to this size run their rounds on one CPU thread: the ops are small, and a busy second
 # core (UMAP warming up, another session) makes two-thread OpenMP regions wait (measured: a digits
@@ -89,7 +90,7 @@ class Explorer:
                 raise ValueError(f"This run used the file '{record.dataset.get('name')}', which a record does not "
                                  "hold: drop the record together with that data file, or open the run's bundle "
                                  "(ZIP, downloaded from the Rounds page), which holds both.")
-            from .data import load_builtin
+            from bait_core.learning.data import load_builtin
             dataset = load_builtin(source.split(":", 1)[1], seed=record.config.seed)
         if dataset.fingerprint != record.dataset.get("fingerprint"):
             raise ValueError(f"The loaded dataset '{dataset.name}' is not the one this run used (fingerprint "

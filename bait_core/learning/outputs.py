@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .models import move_model
-from .threads import single_cpu_thread
-from .train import SMALL_MODEL_PARAMS, as_tensor, pick_device
+from bait_core.learning.models import move_model
+from bait_core.common.threads import single_cpu_thread
+from bait_core.learning.train import SMALL_MODEL_PARAMS, as_tensor, pick_device
 
 _SMALL_PASS_ELEMENTS = 1 << 22  # passes over fewer input values than this run on one CPU thread
 

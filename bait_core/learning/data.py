@@ -7,7 +7,7 @@ Never imports streamlit: everything here is usable from scripts, the CLI and tes
   circles, blobs, spirals.
 * :func:`load_file`     CSV / TSV / Parquet tables, NPZ arrays, ZIP archives of images with one
   folder per class.  Raw upload bytes, a file-like object, or a path.  Tables come with a
-  :class:`~bait_core.reading.ReadingReport` stating every inference (see :mod:`bait_core.table_text`).
+  :class:`~bait_core.learning.reading.ReadingReport` stating every inference (see :mod:`bait_core.learning.table_text`).
 * :func:`load_dataset`  "builtin:NAME" or a file path.
 
 Every loader either returns a complete :class:`Dataset` or raises a ``ValueError`` whose message says
@@ -43,8 +43,8 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from .quoting import quote as _quote
-from .reading import ColumnReading, ReadingReport, ReadOptions
+from bait_core.common.quoting import quote as _quote
+from bait_core.learning.reading import ColumnReading, ReadingReport, ReadOptions
 
 __all__ = ["TASKS", "Dataset", "BUILTIN_DATASETS", "BUILTIN_DEFAULTS", "load_builtin", "load_file",
            "load_dataset", "list_columns", "default_label_column", "MIN_PER_SPLIT"]
@@ -656,8 +656,8 @@ def _read_table(raw: bytes, name: str, ext: str, *, max_rows: Optional[int], hea
     """CSV / TSV / Parquet bytes → (DataFrame with distinct string column names, the header's names as
     written).  Text files: every cell is stripped text, missing (NA) only when empty or one of
     ``options.na_values``; encoding, separator, decimal mark and thousands grouping are inferred (or
-    taken from `options`) and recorded in `report` (see :mod:`bait_core.table_text`)."""
-    from . import table_text as T
+    taken from `options`) and recorded in `report` (see :mod:`bait_core.learning.table_text`)."""
+    from bait_core.learning import table_text as T
 
     opts = options or ReadOptions()
     rep = report if report is not None else ReadingReport(file=name, format=_table_format(ext))
@@ -816,7 +816,7 @@ _ID_NAME = re.compile(r"^(?i:id|uuid|guid|key|index|row(?:[_\s]?(?:id|number|no|
 
 
 def _numbers_only(text: str, decimal: str, thousands: str) -> bool:
-    from .table_text import parse_numbers
+    from bait_core.learning.table_text import parse_numbers
     return bool(parse_numbers(pd.Series([text.strip()], dtype="string"), decimal, thousands)[1].all())
 
 
@@ -884,7 +884,7 @@ def _table_labels(s: pd.Series, task: Optional[str], *, col: str, name: str, tex
                   rep: ReadingReport) -> tuple[np.ndarray, list[str], str]:
     """Label column → (y (n,) int64 with -1 | float32 with NaN, class names, task); the task, its
     reason, the classes with counts and the rows without a label go to `rep`."""
-    from .table_text import parse_numbers
+    from bait_core.learning.table_text import parse_numbers
 
     what = f"{_quote(name)}: label column {_quote(col)}"
     chosen = task is not None
@@ -978,7 +978,7 @@ def _encode_features(df: pd.DataFrame, *, name: str, text_file: bool, decimal: s
     every value distinct text) is ignored and said so; other wider text columns are refused.
     Roles in `options` force numeric / one-hot / ignored.  Each column's reading goes to `rep`.
     """
-    from . import table_text as T
+    from bait_core.learning import table_text as T
 
     opts = options or ReadOptions()
     blocks: list[np.ndarray] = []
@@ -1521,7 +1521,7 @@ def _load_npz(raw: bytes, name: str, *, task: Optional[str], seed: int, test_fra
 
     The reading report states the arrays found (shapes, dtypes), the image layout and value scaling
     (:func:`_npz_scale`), the feature names, and the task with its rule (:func:`_npz_task`)."""
-    from .reading import ColumnReading
+    from bait_core.learning.reading import ColumnReading
 
     opts = options or ReadOptions()
     with _zip_total(raw, name, "NPZ", max_bytes) as zf:
@@ -2285,7 +2285,7 @@ def load_file(data: DataSource, *, filename: Optional[str] = None,
 
     Text tables: the encoding (BOM, UTF-8, else cp1252 / charset-normalizer, with a warning), the
     separator (, ; tab |), the decimal mark and the thousands grouping are inferred as described in
-    :mod:`bait_core.table_text`, or taken from `options`; an ambiguous file is refused with the option
+    :mod:`bait_core.learning.table_text`, or taken from `options`; an ambiguous file is refused with the option
     to set.  Only empty cells (and ``options.na_values``) are missing: a class called "NA" is data.
 
     Tables: `label_column` defaults to :func:`default_label_column` (a "label" role in `options`
@@ -2301,10 +2301,10 @@ def load_file(data: DataSource, *, filename: Optional[str] = None,
     (the rule is stated in the report).  Regression targets are kept in their original units.
     `label_column` is ignored for NPZ and ZIP.
 
-    `options` (:class:`bait_core.reading.ReadOptions`) overrides the loader's inferences (encoding,
+    `options` (:class:`bait_core.learning.reading.ReadOptions`) overrides the loader's inferences (encoding,
     separator, decimal mark, missing tokens, column roles, task, image size); its `task` and
     `image_size`, when set, win over the arguments of the same name. The returned Dataset's
-    `report` (:class:`bait_core.reading.ReadingReport`) states everything that was inferred.
+    `report` (:class:`bait_core.learning.reading.ReadingReport`) states everything that was inferred.
     """
     opts = options or ReadOptions()
     opts.validate()

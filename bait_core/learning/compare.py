@@ -27,10 +27,11 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from . import schemas
-from .loop import RunConfig, RunRecord, check_version, new_record, read_json, run_rounds
-from .schemas import MAX_RUNS
-from .strategies import STRATEGIES
+from bait_core.records import schemas
+from bait_core.records.run_record import RunConfig, RunRecord, check_version, new_record, read_json
+from bait_core.learning.loop import run_rounds
+from bait_core.records.schemas import MAX_RUNS
+from bait_core.selection.registry import STRATEGIES
 
 KIND = "bait-explorer-comparison"
 SCHEMA_VERSION = 1

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import time
 
-from .threads import single_cpu_thread
+from bait_core.common.threads import single_cpu_thread
 
 
 def warm_compute(single_thread: bool = True) -> float:
     """Run one tiny round; return the seconds it took. Exceptions propagate (callers may ignore them)."""
-    from .data import load_builtin
-    from .explorer import Explorer
-    from .loop import RunConfig
-    from .models import build_model
+    from bait_core.learning.data import load_builtin
+    from bait_core.service.explorer import Explorer
+    from bait_core.records.run_record import RunConfig
+    from bait_core.learning.models import build_model
 
     t0 = time.perf_counter()
     with single_cpu_thread(single_thread):

@@ -1,7 +1,7 @@
 """The Learn page's 2-D playground: a toy set, a tiny MLP and BAIT one round at a time, with
 everything a teaching view draws (no streamlit here).
 
-A :class:`Playground` holds a 2-D toy :class:`~bait_core.data.Dataset`, a small MLP with its
+A :class:`Playground` holds a 2-D toy :class:`~bait_core.learning.data.Dataset`, a small MLP with its
 initial weights and the labeled mask. :meth:`Playground.step` runs one round:
 
 1. train the MLP from its initial weights on the labels so far (the "quick" preset);
@@ -33,14 +33,14 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from .bait import bait_select
-from .data import BUILTIN_DEFAULTS, Dataset, load_builtin
-from .models import build_model
-from .outputs import compute_outputs
-from .selection import Selection
-from .strategies import STRATEGIES
-from .threads import single_cpu_thread
-from .train import PRESETS, train_model
+from bait_core.selection.bait import bait_select
+from bait_core.learning.data import BUILTIN_DEFAULTS, Dataset, load_builtin
+from bait_core.learning.models import build_model
+from bait_core.learning.outputs import compute_outputs
+from bait_core.selection.base import Selection
+from bait_core.selection.registry import STRATEGIES
+from bait_core.common.threads import single_cpu_thread
+from bait_core.learning.train import PRESETS, train_model
 
 __all__ = ["TOYS", "COMPARE_WITH", "LIMITS", "PlaygroundSettings", "PlaygroundRound", "Playground",
            "toy_defaults", "class_colours", "frame_names", "decision_background", "bait_animation",

@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
-from .strategies import STRATEGIES
+from bait_core.selection.registry import STRATEGIES
 
 # ----------------------------------------------------------------------------- caps
 MAX_FILE_BYTES = 64 * 2**20      # a file a user opens (bytes, before parsing)
@@ -37,7 +37,7 @@ MAX_DEPTH = 64                   # bracket nesting (a record needs 6, a walkthro
 MAX_ROUNDS = 10_000              # rounds in one record
 MAX_POINTS = 1_000_000           # pool points of a record's dataset (data loading caps at 200,000 rows)
 MAX_VALUES = 25_000_000          # rounds × n_points: the per-point arrays the record expands to
-MAX_CLASSES = 1_000              # as bait_core.data.MAX_CLASSES
+MAX_CLASSES = 1_000              # as bait_core.learning.data.MAX_CLASSES
 MAX_RUNS = 200                   # records in one comparison
 MAX_NAME = 4_096                 # characters of a name, label, device, path, title
 MAX_TEXT = 100_000               # characters of an introduction or a caption

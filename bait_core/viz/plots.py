@@ -2,7 +2,7 @@
 
 Plotly renders a subset of HTML in titles, names, axis categories and hover texts (``<a href>`` is a
 clickable link), so every string that may come from a file (class, strategy and metric names, titles,
-devices, hover labels) is HTML-escaped with :func:`bait_core.text.plot_text` here."""
+devices, hover labels) is HTML-escaped with :func:`bait_core.viz.text.plot_text` here."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .loop import RunRecord
-from .text import plot_text as _t   # every file-provided string shown in a figure goes through this
+from bait_core.records.run_record import RunRecord
+from bait_core.viz.text import plot_text as _t   # every file-provided string shown in a figure goes through this
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 

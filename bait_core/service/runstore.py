@@ -41,10 +41,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from .reading import ReadOptions
+from bait_core.learning.reading import ReadOptions
 
 if TYPE_CHECKING:                                   # pragma: no cover
-    from .explorer import Explorer
+    from bait_core.service.explorer import Explorer
 
 __all__ = ["RUNS_ENV", "RunSources", "RunStore", "RunSummary", "default_runs_dir", "atomic_write",
            "valid_run_id", "LIVE"]
@@ -245,7 +245,7 @@ class RunStore:
         Nothing is unpickled or run. A failed import leaves nothing behind. ValueError with a sentence."""
         import stat
 
-        from .loop import RunRecord
+        from bait_core.records.run_record import RunRecord
 
         try:
             zf = zipfile.ZipFile(io.BytesIO(blob))
@@ -292,7 +292,7 @@ class RunStore:
             for need in ("setup.json", "record.json"):
                 if need not in wanted:
                     raise ValueError(f"The run bundle has no {need}.")
-            from .schemas import parse_json
+            from bait_core.records.schemas import parse_json
             setup = parse_json(read("setup.json"), "bundle's set-up file", max_bytes=MAX_SETUP_BYTES, max_depth=8)
             if not isinstance(setup, dict) or setup.get("kind") != "bait-explorer-run-setup":
                 raise ValueError("The run bundle's setup.json is not a run's set-up file.")
@@ -355,7 +355,7 @@ class RunStore:
 
     def _read_json(self, path: Path, what: str) -> dict:
         """A small JSON object file of a run (set-up, summary), within the size and depth caps."""
-        from .schemas import parse_json
+        from bait_core.records.schemas import parse_json
         try:
             raw = path.read_bytes()
         except OSError:
@@ -373,10 +373,10 @@ class RunStore:
         upload re-read from its stored copy), the model (built-in rebuilt, an upload re-read by the
         vetted loader) with its stored initial weights, and the rounds so far; the next round
         continues where the record ends. ValueError with a sentence when it cannot be rebuilt."""
-        from .data import load_file
-        from .explorer import Explorer
-        from .loop import RunRecord
-        from .models import MODEL_NAMES, build_model, load_user_model
+        from bait_core.learning.data import load_file
+        from bait_core.service.explorer import Explorer
+        from bait_core.records.run_record import RunRecord
+        from bait_core.learning.models import MODEL_NAMES, build_model, load_user_model
 
         folder = self.path(run_id)
         if not folder.is_dir():
@@ -478,7 +478,7 @@ def _read_options(d: Any) -> Optional[ReadOptions]:
 def _reload_builtin(name: str, seed: int, identity: dict, n_points: Optional[int]):
     """A built-in dataset as the run loaded it: its default size, or (toy sets, mnist1d) the size
     the record implies (pool + test points); the caller checks the fingerprint."""
-    from .data import load_builtin
+    from bait_core.learning.data import load_builtin
 
     tries: list[Optional[int]] = [n_points] if n_points is not None else [None]
     try:

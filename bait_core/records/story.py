@@ -22,8 +22,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import schemas
-from .loop import RoundResult, RunRecord, check_version, read_json
+from bait_core.records import schemas
+from bait_core.records.run_record import RoundResult, RunRecord, check_version, read_json
 
 STORY_SCHEMA = "bait-explorer-story"
 STORY_VERSION = 1

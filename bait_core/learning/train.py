@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .models import move_model
-from .threads import single_cpu_thread
+from bait_core.learning.models import move_model
+from bait_core.common.threads import single_cpu_thread
 
 ProgressFn = Callable[[int, int, float, Optional[float]], None]  # (epoch, max_epochs, loss, train_acc)
 
