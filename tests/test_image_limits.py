@@ -81,7 +81,7 @@ def test_pils_decompression_bomb_error_and_warning_become_sentences_without_glob
 
 
 def test_archive_pixel_budget(monkeypatch):
-    monkeypatch.setattr(D.tables, "MAX_ARCHIVE_PIXELS", 5 * 30 * 30)
+    monkeypatch.setattr("bait_core.learning.data.images.MAX_ARCHIVE_PIXELS", 5 * 30 * 30)
     files = {f"{c}/{i}.png": _png(10 * i, size=(30, 30)) for c in "ab" for i in range(8)}   # enough for the split, made before decoding
     msg = _refused(_zip(files), r"'a/5.png' would bring the images' total to 0 megapixels; an archive may "
                                 r"decode at most")
@@ -140,7 +140,7 @@ def test_highly_compressed_member_is_refused_as_a_zip_bomb():
 
 
 def test_member_over_the_per_image_size_cap(monkeypatch):
-    monkeypatch.setattr(D.tables, "MAX_IMAGE_BYTES", 2000)
+    monkeypatch.setattr("bait_core.learning.data.images.MAX_IMAGE_BYTES", 2000)
     raw = _zip({**_good(), "b/large.png": _png(1, size=(64, 64), mode="RGB") + b"\0" * 3000}, zipfile.ZIP_STORED)
     _refused(raw, r"'b/large.png' unpacks to 0.0 MiB; files over 0 MiB inside a ZIP are refused")
 
@@ -155,7 +155,7 @@ def test_declared_sizes_bound_the_work():
 
 
 def test_too_many_members(monkeypatch):
-    monkeypatch.setattr(D.tables, "MAX_ARCHIVE_MEMBERS", 20)
+    monkeypatch.setattr("bait_core.learning.data.archives.MAX_ARCHIVE_MEMBERS", 20)
     files = {**_good(), **{f"a/x{i}.png": _png(i) for i in range(20)}}
     _refused(_zip(files), r"'up.zip' holds 32 entries; ZIP archives with more than 20 are refused")
 
@@ -224,7 +224,7 @@ def test_npz_still_loads_normally():
 
 
 def test_npz_element_cap(monkeypatch):
-    monkeypatch.setattr(D.tables, "MAX_NPZ_ELEMENTS", 130)
+    monkeypatch.setattr("bait_core.learning.data.arrays.MAX_NPZ_ELEMENTS", 130)
     raw = _zip({"X.npy": _npy(np.zeros((40, 3))), "y.npy": _npy(np.zeros(40))})
     _refused(raw, r"with array 'y.npy' \(shape \(40,\)\) the arrays hold 160 elements; NPZ files over 0 million",
              filename="t.npz")

@@ -14,6 +14,7 @@ from PIL import Image, ImageOps
 
 import app_state as S
 from bait_core.learning import data as D
+from bait_core.learning.data import images as data_images
 from bait_core.learning.data import load_file
 from bait_core.learning.reading import ReadOptions, report_lines
 
@@ -297,7 +298,7 @@ def test_exif_orientation_is_applied():
 
 
 def test_unreadable_mode_is_refused_naming_the_file(monkeypatch):
-    monkeypatch.setattr(D.tables, "_EIGHT_BIT_MODES", tuple(m for m in D._EIGHT_BIT_MODES if m != "CMYK"))
+    monkeypatch.setattr(data_images, "_EIGHT_BIT_MODES", tuple(m for m in data_images._EIGHT_BIT_MODES if m != "CMYK"))
     with pytest.raises(ValueError, match=r"'one.zip': 'a/0.tif' has the image mode 'CMYK', which this loader "
                                          r"does not read; save it as an 8-bit or 16-bit PNG"):
         _one(_save(Image.new("CMYK", (2, 2)), "TIFF"), "tif")

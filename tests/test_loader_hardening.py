@@ -158,7 +158,7 @@ def test_tiny_images_read_at_a_large_size_are_refused_before_decoding():
 
 def test_pixel_budget_charges_the_target_size(monkeypatch):
     """1×1 images resized to 16×16 cost 256 pixels each, not 1."""
-    monkeypatch.setattr(D.tables, "MAX_ARCHIVE_PIXELS", 10 * 16 * 16)
+    monkeypatch.setattr("bait_core.learning.data.images.MAX_ARCHIVE_PIXELS", 10 * 16 * 16)
     raw = _zip({f"{c}/{i}.png": _png(10 * i, (1, 1)) for c in "ab" for i in range(8)})
     _refused(raw, "up.zip", "would bring the images' total to", image_size=(16, 16))
 
