@@ -23,7 +23,7 @@ def feature_columns(names: Sequence[str]) -> list[str]:
     """The dataset's feature names as table column labels in their own namespace: "x: name", made unique
     ("x: a", "x: a (2)"; an empty name becomes "x: (column j)"), so they never clash with the app's own
     columns (order, index, gain, label, …) or with each other.  (F,)"""
-    from bait_core.learning.table_text import unique_names
+    from bait_core.learning.data.table_text import unique_names
     return unique_names([FEATURE_PREFIX + (str(raw) if str(raw).strip() else f"(column {j})")
                          for j, raw in enumerate(names)])
 

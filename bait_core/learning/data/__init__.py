@@ -7,7 +7,7 @@ Never imports streamlit: everything here is usable from scripts, the CLI and tes
   circles, blobs, spirals.
 * :func:`load_file`     CSV / TSV / Parquet tables, NPZ arrays, ZIP archives of images with one
   folder per class.  Raw upload bytes, a file-like object, or a path.  Tables come with a
-  :class:`~bait_core.learning.reading.ReadingReport` stating every inference (see :mod:`bait_core.learning.table_text`).
+  :class:`~bait_core.learning.reading.ReadingReport` stating every inference (see :mod:`.table_text`).
 * :func:`load_dataset`  "builtin:NAME" or a file path.
 
 Every loader either returns a complete :class:`Dataset` or raises a ``ValueError`` whose message says
@@ -23,7 +23,8 @@ Modules, by format (each states what it reads, its limits and its errors):
 
 * :mod:`.dataset`   the :class:`Dataset` record; splitting, fingerprint, label encoding (no file)
 * :mod:`.builtin`   the built-in datasets
-* :mod:`.tables`    CSV / TSV / Parquet (text decoding in :mod:`bait_core.learning.table_text`)
+* :mod:`.tables`    CSV / TSV / Parquet
+* :mod:`.table_text` text tables: encoding, separator, header names, decimal mark, thousands grouping
 * :mod:`.archives`  ZIP containers and their limits (shared by NPZ and image ZIPs)
 * :mod:`.arrays`    NPZ arrays
 * :mod:`.images`    ZIPs of image folders, image size and decoding limits

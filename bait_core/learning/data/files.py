@@ -83,8 +83,8 @@ def load_file(data: DataSource, *, filename: Optional[str] = None,
 
     Text tables: the encoding (BOM, UTF-8, else cp1252 / charset-normalizer, with a warning), the
     separator (, ; tab |), the decimal mark and the thousands grouping are inferred as described in
-    :mod:`bait_core.learning.table_text`, or taken from `options`; an ambiguous file is refused with the option
-    to set.  Only empty cells (and ``options.na_values``) are missing: a class called "NA" is data.
+    :mod:`bait_core.learning.data.table_text`, or taken from `options`; an ambiguous file is refused
+    with the option to set.  Only empty cells (and ``options.na_values``) are missing: a class called "NA" is data.
 
     Tables: `label_column` defaults to :func:`default_label_column` (a "label" role in `options`
     wins); a header naming the label column twice is refused, other repeated names are kept as

@@ -1,7 +1,7 @@
 """Tables: CSV / TSV (.csv .tsv .tab) and Parquet (.parquet .pq) → :class:`Dataset`.
 
-Text files are decoded as :mod:`bait_core.learning.table_text` describes (encoding, separator, decimal
-mark, thousands grouping, inferred or taken from :class:`~bait_core.learning.reading.ReadOptions`);
+Text files are decoded as :mod:`.table_text` describes (encoding, separator, decimal mark,
+thousands grouping, inferred or taken from :class:`~bait_core.learning.reading.ReadOptions`);
 every inference goes into the :class:`~bait_core.learning.reading.ReadingReport`. The label column
 (:func:`default_label_column`, or a "label" role) is encoded by :func:`_table_labels`; features by
 :func:`_encode_features`: numbers as float32 (standardised with pool statistics when ``standardize``),
@@ -49,8 +49,8 @@ def _read_table(raw: bytes, name: str, ext: str, *, max_rows: Optional[int], hea
     """CSV / TSV / Parquet bytes → (DataFrame with distinct string column names, the header's names as
     written).  Text files: every cell is stripped text, missing (NA) only when empty or one of
     ``options.na_values``; encoding, separator, decimal mark and thousands grouping are inferred (or
-    taken from `options`) and recorded in `report` (see :mod:`bait_core.learning.table_text`)."""
-    from bait_core.learning import table_text as T
+    taken from `options`) and recorded in `report` (see :mod:`bait_core.learning.data.table_text`)."""
+    from bait_core.learning.data import table_text as T
 
     opts = options or ReadOptions()
     rep = report if report is not None else ReadingReport(file=name, format=_table_format(ext))
@@ -130,7 +130,7 @@ _ID_NAME = re.compile(r"^(?i:id|uuid|guid|key|index|row(?:[_\s]?(?:id|number|no|
 
 
 def _numbers_only(text: str, decimal: str, thousands: str) -> bool:
-    from bait_core.learning.table_text import parse_numbers
+    from bait_core.learning.data.table_text import parse_numbers
     return bool(parse_numbers(pd.Series([text.strip()], dtype="string"), decimal, thousands)[1].all())
 
 
@@ -198,7 +198,7 @@ def _table_labels(s: pd.Series, task: Optional[str], *, col: str, name: str, tex
                   rep: ReadingReport) -> tuple[np.ndarray, list[str], str]:
     """Label column → (y (n,) int64 with -1 | float32 with NaN, class names, task); the task, its
     reason, the classes with counts and the rows without a label go to `rep`."""
-    from bait_core.learning.table_text import parse_numbers
+    from bait_core.learning.data.table_text import parse_numbers
 
     what = f"{_quote(name)}: label column {_quote(col)}"
     chosen = task is not None
@@ -292,7 +292,7 @@ def _encode_features(df: pd.DataFrame, *, name: str, text_file: bool, decimal: s
     every value distinct text) is ignored and said so; other wider text columns are refused.
     Roles in `options` force numeric / one-hot / ignored.  Each column's reading goes to `rep`.
     """
-    from bait_core.learning import table_text as T
+    from bait_core.learning.data import table_text as T
 
     opts = options or ReadOptions()
     blocks: list[np.ndarray] = []
