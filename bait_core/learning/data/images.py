@@ -1,11 +1,12 @@
 """Image ZIPs (.zip with one folder per class, optionally under one top folder) → :class:`Dataset`.
 
-Members with IMAGE_EXTENSIONS are decoded with Pillow (EXIF orientation applied, palette / CMYK /
-16-bit / float modes converted, transparency over white); hidden files, ``__MACOSX/`` and OS clutter
-are skipped and counted in the report, other archives inside are refused.  Size: ``image_size`` when
-given, else the native size shared by every image up to MAX_NATIVE_SIDE (64), else DEFAULT_IMAGE_SIZE
-(28×28).  Channels: 3 when any image is in colour, else 1.  Values: one scaling rule for the archive
-(:func:`_scale_images`); near-constant images are warned about (:func:`_uniformity_warnings`).
+Members with IMAGE_EXTENSIONS are decoded with Pillow (EXIF orientation applied, palette / CMYK / 16-bit
+/ float modes converted, transparency over white); hidden files, ``__MACOSX/`` and OS clutter are
+skipped and counted in the report; any other file (not an image, an archive inside the archive, an image
+outside a class folder) is refused. Size: ``image_size`` when given, else the native size shared by
+every image up to MAX_NATIVE_SIDE (64), else DEFAULT_IMAGE_SIZE (28×28). Channels: 3 when any image is
+in colour, else 1. Values: one scaling rule for the archive (:func:`_scale_images`); near-constant
+images are warned about (:func:`_uniformity_warnings`).
 
 Limits, each checked from headers before decoding: MAX_IMAGE_BYTES (64 MiB) per image file,
 MAX_COMPRESSION_RATIO (200:1) for files over 1 MiB, MAX_IMAGE_PIXELS (40 million) per image,
