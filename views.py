@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from bait_core.records.metrics import find_metric, metric_spec
 from bait_core.viz import plots
 from bait_core.records.run_record import RoundResult
 
@@ -72,12 +73,21 @@ def label_column(dataset: Any) -> str:
 
 
 def metric_words(metric_name: str) -> str:
-    """A test metric for captions: "test RMSE (lower is better)", "test accuracy (higher is better)"."""
-    if metric_name == "rmse":
-        return "test RMSE (lower is better)"
-    if metric_name == "accuracy":
-        return "test accuracy (higher is better)"
-    return f"test {metric_name}"
+    """A test metric for captions, from its spec (records.metrics): "test RMSE (lower is better)",
+    "test accuracy (higher is better)"; "test <name>" for a name without a spec."""
+    spec = find_metric(metric_name)
+    return f"test {metric_name}" if spec is None else f"test {spec.label} ({spec.better})"
+
+
+def metric_label(metric_name: str) -> str:
+    """How a metric is named in a heading or column: "RMSE", "accuracy" (the name itself without a spec)."""
+    spec = find_metric(metric_name)
+    return metric_name if spec is None else spec.label
+
+
+def lower_is_better(metric_name: str) -> bool:
+    """Whether a smaller value of this test metric is better (RMSE); ValueError for an unknown metric."""
+    return not metric_spec(metric_name).higher_is_better
 
 
 def value_range(dataset: Any) -> tuple[float, float]:

@@ -7,7 +7,7 @@ import streamlit as st
 
 import app_state as S
 import views
-from bait_core import STRATEGIES
+from bait_core.selection.registry import SPECS
 from bait_core.viz import plots
 from bait_core.learning.compare import first_round_picks, penalty_matrix, same_strategies, timing_table
 from bait_core.viz.text import safe_markdown as md
@@ -31,7 +31,7 @@ running = job is not None and job.running
 
 # --- settings and controls ------------------------------------------------------------------------
 K_STRAT, K_SEEDS, K_ROUNDS, K_BATCH, K_INIT = S.CMP_STRATEGIES, S.CMP_SEEDS, S.CMP_ROUNDS, S.CMP_BATCH, S.CMP_INITIAL
-ss.setdefault(K_STRAT, [s for s in ("bait", "badge", "random") if s in STRATEGIES])
+ss.setdefault(K_STRAT, [s for s in ("bait", "badge", "random") if s in SPECS])
 ss.setdefault(K_SEEDS, 3)
 ss.setdefault(K_ROUNDS, ex.config.rounds)
 ss.setdefault(K_BATCH, ex.config.batch_size)
@@ -46,8 +46,9 @@ def _start() -> None:
         ss[S.COMPARE_ERROR] = str(e)
 
 
-st.multiselect("Strategies", list(STRATEGIES), key=K_STRAT, disabled=running,
-               help="Any subset of the registered strategies.")
+st.multiselect("Strategies", list(SPECS), key=K_STRAT, disabled=running, format_func=lambda n: SPECS[n].label,
+               help="Any subset of the registered strategies:\n\n"
+                    + "\n".join(f"- **{s.label}**: {s.help()}" for s in SPECS.values()))
 c1, c2, c3, c4 = st.columns(4)
 c1.number_input("Seeds", min_value=1, max_value=10, step=1, key=K_SEEDS, disabled=running,
                 help="Seeds 0 … S−1; the penalty matrix needs at least 2.")
@@ -97,9 +98,9 @@ if comp is None:
             "(a comparison JSON, or the run records the command line's `compare` writes).")
 else:
     recs = comp.records
-    metric = recs[0].rounds[0].metric_name if recs and recs[0].rounds else "metric"
-    rmse = metric == "rmse"
-    metric_col = "RMSE" if rmse else metric
+    metric = comp.metric.name                       # one metric: Comparison.from_records refuses a mix
+    lower = not comp.metric.higher_is_better        # RMSE
+    metric_col = comp.metric.label
     st.subheader(f"Results: {len(comp.strategies)} strategies × {len(comp.seeds)} seed(s) on "
                  f"{md(recs[0].dataset.get('name'))}")
     k_classes = len(recs[0].dataset.get("classes") or []) if recs else 0
@@ -111,7 +112,7 @@ else:
         st.plotly_chart(plots.learning_curves(recs), width="stretch", key="cmp_curves")
         st.caption(f"The {md(views.metric_words(metric))} against the number of labels: the line is the mean over "
                    "seeds, the band ± one sample standard deviation (ddof = 1; none with a single seed). "
-                   + ("A curve that falls sooner needs fewer labels." if rmse else
+                   + ("A curve that falls sooner needs fewer labels." if lower else
                       "A curve that rises sooner needs fewer labels."))
     with right:
         table = plots.auc_table(recs)
@@ -121,7 +122,7 @@ else:
                      hide_index=True, width="stretch")
         st.caption(f"Area under each learning curve divided by the label range (the mean {md(views.metric_words(metric))}"
                    " over the budget), mean ± sample std over seeds (nan with one seed), best first"
-                   + (" (the lowest: for RMSE a smaller area is better)." if rmse else "."))
+                   + (f" (the lowest: for {metric_col} a smaller area is better)." if lower else "."))
         st.dataframe(pd.DataFrame([{"strategy": r["strategy"], "train s": round(r["train_s"], 3),
                                     "outputs s": round(r["outputs_s"], 3), "select s": round(r["select_s"], 3),
                                     "device": r["device"]} for r in timing_table(comp)]),

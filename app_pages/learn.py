@@ -2,7 +2,7 @@
 background, the pool coloured by Fisher gain, BAIT's greedy steps animated, the comparison
 strategy's picks from the same state, and the math with the same symbols.
 
-Widgets -> plain values -> one bait_core.learning.playground call -> Plotly figures.
+Widgets -> plain values -> one bait_core.learning.playground call -> Plotly figures (bait_core.viz.playground).
 """
 
 import numpy as np
@@ -12,7 +12,8 @@ import app_state as S
 from bait_core.viz import plots
 from bait_core.viz.text import safe_markdown as md
 from bait_core.learning.playground import (COMPARE_WITH, FIXED_TWO_CLASSES, LIMITS, NOISE_MAX, TOYS, Playground,
-                                  PlaygroundSettings, bait_animation, comparison_figure, toy_defaults)
+                                           PlaygroundSettings, toy_defaults)
+from bait_core.viz.playground import bait_animation, comparison_figure
 
 ss = st.session_state
 st.title("Learn: BAIT on a 2-D playground")

@@ -65,7 +65,7 @@ if rec.rounds:
     metric = rec.rounds[0].metric_name
     st.metric(f"Learning-curve AUC (mean {md(views.metric_words(metric))} over the label budget)", f"{rec.auc():.3f}")
     st.dataframe(pd.DataFrame([{"round": r.round, "labels": r.n_labeled,
-                                ("test RMSE" if r.metric_name == "rmse" else f"test {r.metric_name}"): round(r.metric, 4),
+                                f"test {views.metric_label(r.metric_name)}": round(r.metric, 4),
                                 "train s": round(r.times.get("train", 0.0), 3),
                                 "outputs s": round(r.times.get("outputs", 0.0), 3),
                                 "select s": round(r.times.get("select", 0.0), 3), "device": r.device}

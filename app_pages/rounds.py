@@ -129,9 +129,9 @@ sel = rr.selection
 ds = ex.dataset
 cls = list(ds.classes)
 is_clf = ds.task == "classification"
-metric_short = "RMSE" if rr.metric_name == "rmse" else md(rr.metric_name)
+metric_short = md(views.metric_label(rr.metric_name))
 st.markdown(f"**Round {rr.round}** of {n}: trained on **{rr.n_labeled}** labels → test {metric_short} "
-            f"**{rr.metric:.3f}**" + (" (lower is better)" if rr.metric_name == "rmse" else "")
+            f"**{rr.metric:.3f}**" + (" (lower is better)" if views.lower_is_better(rr.metric_name) else "")
             + ("" if sel is not None else " (final evaluation, no picks)"))
 
 true_txt = views.label_texts(ds, ds.y)

@@ -9,9 +9,9 @@ import streamlit as st
 
 import app_state as S
 import views
-from bait_core import STRATEGIES
 from bait_core.learning.data import BUILTIN_DATASETS, FILE_EXTENSIONS, default_label_column, list_columns
 from bait_core.records.run_record import RunConfig
+from bait_core.selection.registry import SPECS, run_options
 from bait_core.learning.models import ACCEPTED_SUFFIXES, MODEL_NAMES, WEIGHT_SUFFIXES
 from bait_core.viz.plots import class_bars
 from bait_core.learning.reading import IMAGE_SCALINGS, MISSING_POLICIES, ReadOptions, report_lines
@@ -236,8 +236,10 @@ else:
 # --- strategy -----------------------------------------------------------------------------------
 st.subheader("Strategy and budget")
 c1, c2, c3, c4 = st.columns(4)
-strategies = list(STRATEGIES)
-strategy = c1.selectbox("Strategy", strategies, index=strategies.index(cur.strategy), key="setup_strategy")
+strategies = list(SPECS)
+strategy = c1.selectbox("Strategy", strategies, index=strategies.index(cur.strategy), key="setup_strategy",
+                        format_func=lambda n: SPECS[n].label,
+                        help="\n".join(f"- **{s.label}**: {s.help()}" for s in SPECS.values()))
 batch = int(c2.number_input("Batch size", min_value=1, max_value=1000, value=int(cur.batch_size), key="setup_batch"))
 initial = int(c3.number_input("Initial labeled", min_value=1, max_value=100000, value=int(cur.initial), key="setup_initial"))
 rounds = int(c4.number_input("Rounds", min_value=0, max_value=1000, value=int(cur.rounds), key="setup_rounds"))
@@ -245,11 +247,12 @@ c1, c2, c3 = st.columns(3)
 presets = list(PRESETS)
 preset = c1.selectbox("Training preset", presets, index=presets.index(cur.preset) if cur.preset in presets else 0,
                       key="setup_preset")
+takes, opt = SPECS[strategy].options, run_options()   # the chosen strategy's options; every option's spec
 lamb = float(c2.number_input("λ (Fisher regulariser)", min_value=1e-6, value=float(cur.lamb), format="%.4g",
-                             key="setup_lamb", disabled=strategy != "bait"))
+                             key="setup_lamb", disabled="lamb" not in takes, help=opt["lamb"].help))
 oversample = float(c3.number_input("Oversampling (forward picks ÷ batch)", min_value=1.0, max_value=10.0,
                                    value=float(cur.oversample), step=0.5, key="setup_oversample",
-                                   disabled=strategy != "bait"))
+                                   disabled="oversample" not in takes, help=opt["oversample"].help))
 st.caption("λ and oversampling apply to BAIT only: it adds oversampling × batch points greedily, then prunes "
            "back to the batch size.")
 

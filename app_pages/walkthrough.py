@@ -71,20 +71,20 @@ def play(story: Story, sx: Explorer) -> None:
     if step.caption:
         st.markdown(md(step.caption))
 
-    rmse = rr.metric_name == "rmse"
+    lower = views.lower_is_better(rr.metric_name)          # RMSE: a fall is the good direction
     sel = rr.selection
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Labels trained on", rr.n_labeled, delta=None if prev is None else rr.n_labeled - prev.n_labeled)
     delta = None
     if prev is not None and np.isfinite(rr.metric - prev.metric):
         d = rr.metric - prev.metric
-        delta = f"{d:+.3g}" if rmse else f"{100 * d:+.1f} points"
-    m2.metric(f"Test {'RMSE' if rmse else md(rr.metric_name)}", md(metric_value(rr)), delta=delta,
-              delta_color="inverse" if rmse else "normal")
+        delta = f"{d:+.3g}" if lower else f"{100 * d:+.1f} points"
+    m2.metric(f"Test {md(views.metric_label(rr.metric_name))}", md(metric_value(rr)), delta=delta,
+              delta_color="inverse" if lower else "normal")
     m3.metric("Picked this round", "–" if sel is None else sel.batch_size)
     m4.metric("Strategy", "–" if sel is None else md(sel.strategy))
     st.caption("This round's numbers; the small arrows compare them with the round before."
-               + (" Lower RMSE is better." if rmse else ""))
+               + (f" Lower {md(views.metric_label(rr.metric_name))} is better." if lower else ""))
 
     # --- map + objective ------------------------------------------------------------------------
     left, right = st.columns([3, 2])

@@ -25,6 +25,7 @@ _PUBLIC = {
     "Selection": "bait_core.selection.base", "SelectionCancelled": "bait_core.selection.base",
     "prepare_inputs": "bait_core.selection.base", "bait_select": "bait_core.selection.bait",
     "STRATEGIES": "bait_core.selection.registry", "get_strategy": "bait_core.selection.registry",
+    "SPECS": "bait_core.selection.registry", "get_spec": "bait_core.selection.registry",
     "estimate": "bait_core.selection.estimate",
     "RunConfig": "bait_core.records.run_record", "RoundResult": "bait_core.records.run_record",
     "RunRecord": "bait_core.records.run_record",

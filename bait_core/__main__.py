@@ -246,13 +246,46 @@ def _add_memory_option(p: Any, what: str) -> None:
                         "default: 80%% of the free memory)")
 
 
+# ----------------------------------------------------------------------------- strategies
+
+def _strategy_name(value: str) -> str:
+    """argparse type of --strategy: a registered name, else the registry's sentence ("Unknown strategy
+    'x'. Known strategies: ...")."""
+    from bait_core.selection.registry import SPECS, unknown_strategy
+    if value not in SPECS:
+        raise argparse.ArgumentTypeError(str(unknown_strategy(value)))
+    return value
+
+
+def _add_strategy_argument(p: Any, help: str) -> None:
+    """--strategy, its choices from the registry (each listed with its one-liner in the epilog)."""
+    from bait_core.selection.registry import SPECS
+    p.add_argument("--strategy", default="bait", type=_strategy_name, choices=list(SPECS), metavar="STRATEGY",
+                   help=f"{help}: one of {', '.join(SPECS)} (default: bait; each is described below)")
+
+
+def _strategy_parser(sub: Any, name: str, **kwargs: Any) -> Any:
+    """A subcommand parser whose --help ends with the registry's one line per strategy."""
+    from bait_core.selection.registry import strategy_help
+    return sub.add_parser(name, epilog=strategy_help(), formatter_class=argparse.RawDescriptionHelpFormatter,
+                          **kwargs)
+
+
+def _option_flag_help(name: str) -> str:
+    """Help of a strategy option's flag, from its spec: which strategies take it, what it does, its default."""
+    from bait_core.selection.registry import SPECS, run_options
+    opt = run_options()[name]
+    takers = " and ".join(s.label for s in SPECS.values() if name in s.options)
+    return f"{takers} only: {opt.help} (default {opt.default})"
+
+
 # ----------------------------------------------------------------------------- select
 
 def _add_select(sub: Any) -> None:
-    from bait_core.selection.registry import STRATEGIES
+    from bait_core.selection.registry import run_options
 
-    p = sub.add_parser(
-        "select", help="pick a batch of pool points to label",
+    p = _strategy_parser(
+        sub, "select", help="pick a batch of pool points to label",
         description="Pick --batch-size unlabeled pool points with one acquisition strategy and "
                     "print the selection as JSON.")
     p.add_argument("--embeddings", required=True, metavar="E.npy",
@@ -263,12 +296,10 @@ def _add_select(sub: Any) -> None:
                    help="bool mask (N,) or int indices of the labeled points; omit if none")
     p.add_argument("--batch-size", required=True, type=int, metavar="B",
                    help="number of points to pick")
-    p.add_argument("--strategy", default="bait",
-                   help=f"one of: {', '.join(STRATEGIES)} (default: bait)")
-    p.add_argument("--lamb", type=float, default=None,
-                   help="BAIT only: ridge lambda (bait's default 1.0); an error with other strategies")
-    p.add_argument("--oversample", type=float, default=None,
-                   help="BAIT only: forward pass picks ceil(oversample*B) points (bait's default 2.0)")
+    _add_strategy_argument(p, "the acquisition strategy")
+    for name in run_options():                        # --lamb, --oversample: an error with other strategies
+        p.add_argument(f"--{name}", type=float, default=None, help=_option_flag_help(name) + "; an error with "
+                       "other strategies")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default=None,
                    help="torch device to compute on, e.g. cuda (default: cpu)")
@@ -281,24 +312,20 @@ def _add_select(sub: Any) -> None:
 
 
 def _cmd_select(args: argparse.Namespace) -> int:
-    from bait_core.selection.registry import get_strategy
+    from bait_core.selection.registry import SPECS, get_spec, run_options
 
-    fn = get_strategy(args.strategy)                      # ValueError listing known names
-    options: dict = {}
-    for flag, value in (("lamb", args.lamb), ("oversample", args.oversample)):
-        if value is None:
-            continue
-        if args.strategy != "bait":
-            raise CliError(f"--{flag} applies only to --strategy bait, not '{args.strategy}'.")
-        options[flag] = value
+    spec = get_spec(args.strategy)                        # ValueError listing known names
+    given = {name: getattr(args, name) for name in run_options() if getattr(args, name) is not None}
+    for name in given:
+        if name not in spec.options:
+            takers = ", ".join(n for n, s in SPECS.items() if name in s.options)
+            raise CliError(f"--{name} applies only to --strategy {takers}, not '{args.strategy}'.")
     if args.batch_size < 1:
         raise CliError(f"--batch-size must be at least 1, got {args.batch_size}.")
     if args.seed < 0:
         raise CliError(f"--seed must be a non-negative whole number, got {args.seed}.")
-    if args.lamb is not None and not (math.isfinite(args.lamb) and args.lamb > 0):
-        raise CliError(f"--lamb must be a positive number, got {args.lamb}.")
-    if args.oversample is not None and not (math.isfinite(args.oversample) and args.oversample >= 1):
-        raise CliError(f"--oversample must be at least 1, got {args.oversample}.")
+    fn = spec.fn
+    options: dict = {name: spec.options[name].check(value, f"--{name}") for name, value in given.items()}
     options.update(_torch_options(args.device, args.dtype))
     limit = _memory_limit(args)
     if limit is not None:
@@ -357,14 +384,15 @@ def _add_run_options(p: Any, *, single: bool) -> None:
     p.add_argument("--weights", metavar="FILE", help="start --model ARCH from these weights (.pt/.pth state_dict, "
                                                       ".safetensors; 'module.'/'model.' prefixes and {'state_dict': ...} "
                                                       "wrappers are unwrapped, fp16/bf16 converted)")
+    from bait_core.selection.registry import run_options
     if single:
-        p.add_argument("--strategy", default="bait", help="acquisition strategy (default: bait)")
+        _add_strategy_argument(p, "acquisition strategy")
     p.add_argument("--rounds", type=int, default=10, help="acquisition rounds (default 10)")
     p.add_argument("--batch-size", type=int, default=10, help="points picked per round (default 10)")
     p.add_argument("--initial", type=int, default=20, help="initial random labeled points (default 20)")
     p.add_argument("--preset", default="quick", help="training preset: quick or paper (default quick)")
-    p.add_argument("--lamb", type=float, default=1.0, help="BAIT's lambda (default 1.0)")
-    p.add_argument("--oversample", type=float, default=2.0, help="BAIT's oversampling (default 2.0)")
+    for name, opt in run_options().items():           # --lamb, --oversample (RunConfig fields)
+        p.add_argument(f"--{name}", type=float, default=opt.default, help=_option_flag_help(name))
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     _add_memory_option(p, "to start a run whose largest selection")
     g = p.add_argument_group("reading a data file (default: inferred, and stated in the reading report)")
@@ -551,8 +579,8 @@ def _run_one(args: argparse.Namespace, strategy: str, seed: int, label: str, dat
 
 
 def _add_run(sub: Any) -> None:
-    p = sub.add_parser("run", help="run an active-learning loop and save its record",
-                       description="Train, select and reveal labels for --rounds rounds; write the run record (JSON).")
+    p = _strategy_parser(sub, "run", help="run an active-learning loop and save its record",
+                         description="Train, select and reveal labels for --rounds rounds; write the run record (JSON).")
     _add_run_options(p, single=True)
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", metavar="RUN.json", help="write the run record here")
@@ -592,8 +620,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _add_compare(sub: Any) -> None:
-    p = sub.add_parser("compare", help="run several strategies over several seeds and compare them",
-                       description="One run per strategy and seed (same initial set per seed); writes every "
+    p = _strategy_parser(sub, "compare", help="run several strategies over several seeds and compare them",
+                         description="One run per strategy and seed (same initial set per seed); writes every "
                                    "record and comparison.json to --out and prints the learning-curve AUC per "
                                    "strategy and the penalty matrix's column means.")
     _add_run_options(p, single=False)

@@ -6,8 +6,8 @@ import pytest
 
 from bait_core import STRATEGIES, bait_select
 from bait_core.learning.outputs import compute_outputs
-from bait_core.learning.playground import (Playground, PlaygroundSettings, bait_animation, comparison_figure,
-                                  decision_background, frame_names)
+from bait_core.learning.playground import Playground, PlaygroundSettings
+from bait_core.viz.playground import bait_animation, comparison_figure, decision_background, frame_names
 
 SMALL = dict(n_points=200, initial=10, batch_size=4, seed=3)
 

@@ -347,3 +347,118 @@ def test_baselines_reject_bad_seed():
     for name in ("random", "badge", "coreset", "entropy"):
         with pytest.raises(ValueError, match="seed"):
             STRATEGIES[name](h, p, mask, B, seed=-1)
+
+
+# ----------------------------------------------------------------------------- the registry's specs
+# Each spec's claims (needs_probs, score direction, options, source) are checked against what the
+# function does, so a spec cannot drift from its strategy.
+
+from bait_core.records.run_record import NEEDS_PROBS as CONFIG_NEEDS_PROBS, RunConfig  # noqa: E402
+from bait_core.selection.registry import SPECS, get_spec, run_options  # noqa: E402
+
+COMMON_KEYWORDS = {"seed", "device", "dtype", "progress"}
+
+
+def test_specs_and_strategies_are_one_registry():
+    assert list(SPECS) == list(STRATEGIES)
+    for name, spec in SPECS.items():
+        assert spec.name == name and STRATEGIES[name] is spec.fn and get_spec(name) is spec
+    with pytest.raises(ValueError, match=r"Unknown strategy 'nope'\. Known strategies: bait, random"):
+        get_spec("nope")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_spec_needs_probs_is_what_the_function_does(name):
+    """probs=None on a classification pool: a strategy that needs probabilities refuses with the
+    shared sentence, every other one selects; a regression run config is refused exactly then."""
+    spec = SPECS[name]
+    h, _, mask = make_pool()
+    if spec.needs_probs:
+        with pytest.raises(ValueError, match="needs class probabilities"):
+            spec.fn(h, None, mask, B)
+    else:
+        check_selection(spec.fn(h, None, mask, B, seed=0), name, mask, B)
+    assert spec.regression_ok == (not spec.needs_probs)
+    assert (name in CONFIG_NEEDS_PROBS) == spec.needs_probs
+    if spec.regression_ok:
+        RunConfig(strategy=name).validate("regression")
+    else:
+        with pytest.raises(ValueError, match=rf"'{name}' needs class probabilities.*use bait, random or coreset"):
+            RunConfig(strategy=name).validate("regression")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_spec_score_direction_is_what_the_function_picks(name):
+    """"utility": the first greedy pick (BAIT: first forward pick) is the highest-scored unlabeled
+    point; "cost": the lowest; None: no scores at all. first_pick_best=False (badge-sklearn: a random
+    first centre) is checked to be true as well: over seeds the first pick is not always the best."""
+    spec = SPECS[name]
+    h, p, mask = make_pool(seed=11)                 # labeled points present: coreset has distances
+    unl = np.flatnonzero(~mask)
+    firsts = []
+    for seed in range(6):
+        sel = spec.fn(h, p, mask, 1, seed=seed)
+        firsts.append(int(sel.forward_indices[0] if sel.forward_indices.size else sel.indices[0]))
+        scores = sel.scores[unl]
+    if spec.scores is None:
+        assert np.isnan(sel.scores).all()
+        return
+    assert np.isfinite(scores).all() and np.unique(scores).size == unl.size   # no ties: argmax is one point
+    best = int(unl[np.argmax(scores) if spec.scores == "utility" else np.argmin(scores)])
+    worst = int(unl[np.argmin(scores) if spec.scores == "utility" else np.argmax(scores)])
+    assert best != worst
+    if spec.first_pick_best:
+        assert firsts == [best] * len(firsts)
+    else:
+        assert set(firsts) != {best}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_spec_options_are_the_functions_keywords_and_defaults(name):
+    """Every option's default is the function's signature default and RunConfig's and the record
+    schema's; the function accepts the default and refuses a value just outside the spec's range. A
+    run option the spec does not list is refused by the function (the list is complete)."""
+    import inspect
+
+    from bait_core.records.schemas import ConfigSchema
+
+    spec = SPECS[name]
+    params = inspect.signature(spec.fn).parameters
+    h, p, mask = make_pool()
+    for opt_name, opt in spec.options.items():
+        assert params[opt_name].default == opt.default
+        assert getattr(RunConfig(), opt_name) == opt.default
+        assert ConfigSchema.model_fields[opt_name].default == opt.default
+        spec.fn(h, p, mask, B, **{opt_name: opt.default})
+        outside = opt.minimum if opt.exclusive else opt.minimum - 0.5
+        with pytest.raises(ValueError, match=opt_name):
+            spec.fn(h, p, mask, B, **{opt_name: outside})
+        with pytest.raises(ValueError, match=opt.rule):
+            opt.check(outside)
+        assert opt.check(opt.default) == opt.default
+    for other in set(run_options()) - set(spec.options):
+        with pytest.raises(ValueError, match="unknown option"):
+            spec.fn(h, p, mask, B, **{other: run_options()[other].default})
+    assert set(RunConfig(strategy=name).strategy_options()) == set(spec.options)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_spec_words_and_source_agree_with_the_code(name):
+    """A label, a one-line summary, and a source whose authors and year the code's own docstrings
+    (function or module) cite."""
+    import sys
+
+    spec = SPECS[name]
+    assert spec.label and spec.summary and "\n" not in spec.summary and spec.label in spec.words()
+    if spec.source is None:
+        assert name == "random"
+        return
+    doc = (inspect_doc(spec.fn) + (sys.modules[spec.fn.__module__].__doc__ or ""))
+    assert spec.source.authors.split(" et al.")[0].split(" & ")[0] in doc
+    assert str(spec.source.year) in doc
+    assert str(spec.source) in spec.help()
+
+
+def inspect_doc(fn) -> str:
+    import inspect
+    return inspect.getdoc(fn) or ""

@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import numpy as np
 
 from bait_core.records import schemas
+from bait_core.records.metrics import MetricSpec, common_metric
 from bait_core.records.run_record import RunConfig, RunRecord, check_version, new_record, read_json
 from bait_core.learning.loop import run_rounds
 from bait_core.records.schemas import MAX_RUNS
@@ -105,8 +106,18 @@ class Comparison:
         return sorted({r.config.seed for r in self.records})
 
     @property
+    def metric(self) -> MetricSpec:
+        """The test metric every run measures (records.metrics); ValueError when there are no rounds
+        or the runs mix metrics (accuracy and RMSE have no common "better")."""
+        return common_metric(r.rounds[0].metric_name for r in self.records if r.rounds)
+
+    @property
     def higher_is_better(self) -> bool:
-        return not any(r.rounds and r.rounds[0].metric_name == "rmse" for r in self.records)
+        """From the metric's spec (accuracy: True, RMSE: False); True when no run has a round yet
+        (nothing to rank). ValueError when the runs mix metrics."""
+        if not any(r.rounds for r in self.records):
+            return True
+        return self.metric.higher_is_better
 
     def record(self, strategy: str, seed: int) -> Optional[RunRecord]:
         for r in self.records:

@@ -25,10 +25,11 @@ import torch
 from bait_core.records import schemas
 from bait_core.records.csv_text import csv_text
 from bait_core.selection.base import Selection, jsonable
-from bait_core.selection.registry import STRATEGIES
+from bait_core.selection.registry import SPECS, get_spec, regression_strategies, run_options
 
 SCHEMA_VERSION = 1
-NEEDS_PROBS = frozenset({"entropy", "margin", "confidence", "badge"})
+# strategies that rank by class probabilities (so a regression model cannot use them), from the registry
+NEEDS_PROBS = frozenset(name for name, spec in SPECS.items() if spec.needs_probs)
 
 
 @dataclass(frozen=True)
@@ -50,26 +51,27 @@ class RunConfig:
 
     def validate(self, task: str = "classification", n_pool: Optional[int] = None) -> None:
         """ValueError with a sentence for anything that cannot run."""
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"Unknown strategy '{self.strategy}'. Known strategies: {', '.join(STRATEGIES)}.")
+        spec = get_spec(self.strategy)                   # ValueError listing the known strategies
         for name in ("rounds", "batch_size", "initial"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "rounds" else 1):
                 raise ValueError(f"{name.replace('_', ' ')} must be a whole number ≥ {0 if name == 'rounds' else 1}, got {v!r}.")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative whole number, got {self.seed!r}.")
-        if not (math.isfinite(self.lamb) and self.lamb > 0):
-            raise ValueError(f"λ must be a positive number, got {self.lamb}.")
-        if not (math.isfinite(self.oversample) and self.oversample >= 1):
-            raise ValueError(f"oversampling must be at least 1, got {self.oversample}.")
-        if task == "regression" and self.strategy in NEEDS_PROBS:
+        for name, option in run_options().items():       # every strategy option is a field, always checked
+            option.check(getattr(self, name))
+        if task == "regression" and not spec.regression_ok:
+            ok = regression_strategies()
+            use = f"{', '.join(ok[:-1])} or {ok[-1]}" if len(ok) > 1 else ok[0]
             raise ValueError(f"'{self.strategy}' needs class probabilities, which a regression model has not; "
-                             "use bait, coreset or random.")
+                             f"use {use}.")
         if n_pool is not None and self.initial >= n_pool:
             raise ValueError(f"The initial labeled set ({self.initial}) must be smaller than the pool ({n_pool} points).")
 
     def strategy_options(self) -> dict:
-        return {"lamb": self.lamb, "oversample": self.oversample} if self.strategy == "bait" else {}
+        """The keyword options of this config's strategy function, from its spec: {"lamb": ..,
+        "oversample": ..} for bait, {} for strategies without options."""
+        return {name: getattr(self, name) for name in get_spec(self.strategy).options}
 
 
 @dataclass(frozen=True)

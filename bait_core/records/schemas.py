@@ -29,6 +29,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
+from bait_core.records.metrics import METRIC_SPECS
 from bait_core.selection.registry import STRATEGIES
 
 # ----------------------------------------------------------------------------- caps
@@ -42,7 +43,7 @@ MAX_RUNS = 200                   # records in one comparison
 MAX_NAME = 4_096                 # characters of a name, label, device, path, title
 MAX_TEXT = 100_000               # characters of an introduction or a caption
 MAX_KEYS = 1_000                 # keys of a free-form dict (times, params, extra identity fields)
-METRICS = ("accuracy", "rmse")
+METRICS = tuple(METRIC_SPECS)      # ("accuracy", "rmse"): records.metrics
 
 Name = Annotated[str, StringConstraints(max_length=MAX_NAME)]
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]

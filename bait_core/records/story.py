@@ -23,23 +23,16 @@ from typing import Any, Optional
 import numpy as np
 
 from bait_core.records import schemas
+from bait_core.records.metrics import MetricSpec, metric_spec
 from bait_core.records.run_record import RoundResult, RunRecord, check_version, read_json
+from bait_core.selection.registry import SPECS
 
 STORY_SCHEMA = "bait-explorer-story"
 STORY_VERSION = 1
 
-# What each strategy looks for, in plain words (completes "... picked B points ...").
-STRATEGY_WORDS = {
-    "bait": "BAIT (which picks the batch that adds the most Fisher information about the model)",
-    "random": "Random sampling (the baseline: points drawn uniformly at random)",
-    "entropy": "Entropy sampling (the points whose predicted class is most uncertain)",
-    "margin": "Margin sampling (the points where the two most likely classes are closest)",
-    "confidence": "Least-confidence sampling (the points with the lowest top-class probability)",
-    "badge": "BADGE (uncertain and diverse points, by k-means++ over gradient embeddings)",
-    "badge-sklearn": "BADGE with scikit-learn's seeding (uncertain and diverse points, by greedy k-means++ over "
-                     "gradient embeddings)",
-    "coreset": "Core-set selection (the points farthest from everything labeled, to cover the pool)",
-}
+# What each strategy looks for, in plain words (completes "... picked B points ..."): the registry's
+# label and summary, "Entropy sampling (the points whose predicted class is most uncertain)".
+STRATEGY_WORDS = {name: spec.words() for name, spec in SPECS.items()}
 
 
 @dataclass(frozen=True)
@@ -162,32 +155,38 @@ class Story:
 
 # ------------------------------------------------------------------------------- caption helpers
 
-def _is_rmse(r: RoundResult) -> bool:
-    return r.metric_name == "rmse"
+def _metric(r: RoundResult) -> MetricSpec:
+    return metric_spec(r.metric_name)
+
+
+def _strategy_label(name: str) -> str:
+    spec = SPECS.get(name)
+    return f"The '{name}' strategy" if spec is None else spec.label
 
 
 def metric_text(r: RoundResult) -> str:
     """'test accuracy 47.7%' or 'test RMSE 0.412'."""
     if not math.isfinite(r.metric):
         return f"test {r.metric_name} unknown"
-    return f"test RMSE {r.metric:.3g}" if _is_rmse(r) else f"test accuracy {r.metric:.1%}"
+    m = _metric(r)
+    return f"test {m.label} {m.fmt(r.metric)}"
 
 
 def metric_value(r: RoundResult) -> str:
-    if not math.isfinite(r.metric):
-        return "–"
-    return f"{r.metric:.3g}" if _is_rmse(r) else f"{r.metric:.1%}"
+    return _metric(r).fmt(r.metric)
 
 
 def delta_text(now: RoundResult, before: RoundResult) -> str:
-    """'+9.4 points' / '−0.05, better' for the change of the test metric between two rounds."""
+    """'+9.4 points' (a share: accuracy) / 'down 0.05, better' (a value: RMSE) for the change of the test
+    metric between two rounds."""
     d = now.metric - before.metric
     if not math.isfinite(d):
         return "change unknown"
-    if _is_rmse(now):
+    m = _metric(now)
+    if not m.format.endswith("%"):
         if abs(d) < 5e-4 * max(1.0, abs(before.metric)):
             return "about the same"
-        return f"{'down' if d < 0 else 'up'} {abs(d):.3g}, {'better' if d < 0 else 'worse'}"
+        return f"{'down' if d < 0 else 'up'} {abs(d):.3g}, {'better' if d * m.better_sign() > 0 else 'worse'}"
     pts = 100 * d
     if abs(pts) < 0.05:
         return "no change"
@@ -212,12 +211,13 @@ def auto_title(record: RunRecord) -> str:
 def auto_intro(record: RunRecord) -> str:
     c = record.config
     first, last = record.rounds[0], record.rounds[-1]
-    words = STRATEGY_WORDS.get(c.strategy, f"The '{c.strategy}' strategy").split(" (")[0]
+    words = _strategy_label(c.strategy)
     n_sel = sum(1 for r in record.rounds if r.selection is not None)
     text = (f"The '{c.model}' model learns the {record.dataset.get('name', '')} data set "
             f"({record.n_points} pool points) from {_plural(first.n_labeled, 'label')}; in each of "
             f"{_plural(n_sel, 'round')} {words} asks for {c.batch_size} more. ")
-    name = "RMSE (lower is better)" if _is_rmse(first) else first.metric_name
+    m = _metric(first)
+    name = m.label if m.higher_is_better else f"{m.label} ({m.better})"
     text += (f"Test {name} goes from {metric_value(first)} with {_plural(first.n_labeled, 'label')} to "
              f"{metric_value(last)} with {_plural(last.n_labeled, 'label')}.")
     return text
@@ -232,9 +232,7 @@ def auto_step_title(record: RunRecord, pos: int) -> str:
 def _pick_sentence(record: RunRecord, r: RoundResult, explain: bool) -> str:
     sel = r.selection
     B = sel.batch_size
-    who = STRATEGY_WORDS.get(sel.strategy, f"The '{sel.strategy}' strategy")
-    if not explain:
-        who = who.split(" (")[0]
+    who = STRATEGY_WORDS.get(sel.strategy, _strategy_label(sel.strategy)) if explain else _strategy_label(sel.strategy)
     text = f"{who} picked {_plural(B, 'new point')} to label"
     classes = _classes(record)
     counts = list(r.picked_class_counts)

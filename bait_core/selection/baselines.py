@@ -7,6 +7,8 @@
 * entropy     highest predictive entropy  H(p) = −Σ_k p_k log p_k.
 * margin      smallest margin p_top1 − p_top2 (picked in ascending margin).
 * confidence  least confidence, largest 1 − max_k p_k.
+              (entropy, margin and least confidence: the uncertainty sampling of Settles's
+              Active Learning Literature Survey, 2009.)
 * badge       the paper's k-means++ seeding on gradient embeddings (p − onehot(ŷ)) ⊗ h (Ash et al.,
               ICLR 2020): largest-norm point first, then one D² draw per step, distances from the
               factored form (the Nu×(K·d) matrix is never built).

@@ -53,17 +53,6 @@ _CHUNK = 1 << 20             # bait._ROW_CHUNK_ELEMENTS
 _FISHER_CHUNK = 1 << 21      # fisher.CHUNK_ELEMENTS
 _CORESET_CHUNK = 1 << 24     # baselines._CHUNK_ELEMS
 
-_ADVICE = {
-    "bait": "Use a smaller embedding (a model with a smaller last hidden layer), fewer classes, a pool sample, "
-            "or a GPU with more memory.",
-    "badge": "Use a pool sample or a smaller embedding.",
-    "badge-sklearn": "Use a smaller embedding (a model with a smaller last hidden layer), fewer classes or a pool sample.",
-    "coreset": "Use a pool sample or a smaller embedding.",
-}
-_NAMES = {"bait": "BAIT", "badge": "BADGE", "badge-sklearn": "BADGE (scikit-learn k-means++)", "coreset": "Core-set selection", "entropy": "Entropy selection",
-          "margin": "Margin selection", "confidence": "Least-confidence selection", "random": "Random selection"}
-_ADVICE_DEFAULT = "Use a pool sample or a machine with more memory."
-
 
 @dataclass(frozen=True)
 class Estimate:
@@ -220,8 +209,8 @@ def estimate(strategy: str, N: int, d: int, K: int, B: int, n: int = 0, *, devic
         parts.append((2 * N * 8, "index arrays"))
         madds = float(N)
     else:
-        from bait_core.selection.registry import STRATEGIES
-        raise ValueError(f"Unknown strategy '{strategy}'. Known strategies: {', '.join(STRATEGIES)}.")
+        from bait_core.selection.registry import unknown_strategy   # the registry imports this module
+        raise unknown_strategy(strategy)
     total = int(sum(b for b, _ in parts))
     kind = _device_type(dev)
     seconds = (madds / _rate(dev, 8 if strategy == "badge-sklearn" else s) + 20.0 * N * (d + K) / _PASS_RATE.get(kind, 3e8)
@@ -255,13 +244,16 @@ def check_fits(est: Estimate, available: float, fraction: float = DEFAULT_FRACTI
     caller set (memory_limit=), said so in the sentence."""
     if est.bytes <= fraction * available:
         return
-    name = _NAMES.get(est.strategy, "This selection")
+    from bait_core.selection.registry import SPECS                 # the registry imports this module
+    spec = SPECS.get(est.strategy)
+    name = "This selection" if spec is None else spec.label
+    advice = "Use a pool sample or a machine with more memory." if spec is None else spec.memory_advice
     where = "" if est.device == "cpu" else f" on {est.device}"
     have = (f"the memory limit is {format_bytes(available)}" if limit_given
             else f"{format_bytes(available)} is free{where}"
             + (f" (a selection may use at most {fraction:.0%} of it)" if fraction < 1 and est.bytes <= available else ""))
     raise ValueError(f"{name} on this pool needs about {format_bytes(est.bytes)} ({est.detail}), but {have}. "
-                     f"{_ADVICE.get(est.strategy, _ADVICE_DEFAULT)}")
+                     f"{advice}")
 
 
 # ----------------------------------------------------------------------------- the strategies' guard

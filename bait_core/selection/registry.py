@@ -1,12 +1,23 @@
-"""One registry: strategy name -> selection function, all with the same call shape
+"""One registry of strategy specs: name -> :class:`StrategySpec` (the function and everything the
+app, the CLI, run configs, stories and memory estimates need to know about it). All functions have
+the same call shape
 
     fn(embeddings, probs, labeled, batch_size, *, seed=0, device=None, dtype=torch.float64,
        progress=None, **options) -> Selection
+
+`SPECS` (name -> spec, in display order) is the source; `STRATEGIES` (name -> fn) and
+:func:`get_strategy` are derived from it and kept for callers that only need the function.
+A new strategy is one `StrategySpec` entry here; tests/test_strategies_contract.py then checks that
+its needs_probs, score direction and option defaults match what the function does.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Dict
+import math
+import numbers
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Dict, Literal, Mapping, Optional
 
 from bait_core.selection import baselines
 from bait_core.selection.bait import bait_select
@@ -14,21 +25,214 @@ from bait_core.selection.base import Selection
 
 StrategyFn = Callable[..., Selection]
 
-STRATEGIES: Dict[str, StrategyFn] = {
-    "bait": bait_select,
-    "random": baselines.random_select,
-    "entropy": baselines.entropy_select,
-    "margin": baselines.margin_select,
-    "confidence": baselines.confidence_select,
-    "badge": baselines.badge_select,
-    "badge-sklearn": baselines.badge_sklearn_select,
-    "coreset": baselines.coreset_select,
-}
+__all__ = ["StrategyFn", "Source", "OptionSpec", "StrategySpec", "SPECS", "STRATEGIES", "get_spec", "get_strategy",
+           "unknown_strategy", "regression_strategies", "run_options", "strategy_help"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a strategy comes from: authors, venue and year ("Ash et al., NeurIPS 2021"), and the
+    paper's title."""
+
+    authors: str
+    venue: str
+    year: int
+    title: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.authors}, {self.venue} {self.year}"
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One numeric option of a strategy (a keyword of its function and a field of RunConfig).
+
+    name: the keyword (``lamb``); default: the function's own default; label: how a sentence names
+    it ("λ"); help: one line; minimum with `exclusive` (lamb > 0) or not (oversample ≥ 1): the valid
+    range, enforced by :meth:`check`.
+    """
+
+    name: str
+    default: float
+    label: str
+    help: str
+    minimum: float
+    exclusive: bool = False
+
+    @property
+    def rule(self) -> str:
+        """The valid range in words: "a positive number", "at least 1"."""
+        if self.exclusive:
+            return "a positive number" if self.minimum == 0 else f"a number greater than {self.minimum:g}"
+        return f"at least {self.minimum:g}"
+
+    def check(self, value: Any, what: Optional[str] = None) -> float:
+        """`value` as a float; ValueError "<what> must be <rule>, got <value>." when it is not a finite
+        number in range (`what` defaults to the label: "λ must be a positive number, got 0.0.")."""
+        what = self.label if what is None else what
+        sentence = f"{what} must be {self.rule}, got {value}."
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(sentence)
+        v = float(value)
+        if not math.isfinite(v) or v < self.minimum or (self.exclusive and v == self.minimum):
+            raise ValueError(sentence)
+        return v
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """What the app, the CLI and run configs need to know about one strategy.
+
+    name           registry key ("bait"); also RunConfig.strategy and Selection.strategy
+    fn             the selection function (the call shape in the module doc)
+    label          display name ("Entropy sampling"); starts the story's sentences
+    summary        one line: what it picks, in plain words (CLI help, widget help, stories)
+    needs_probs    True when it ranks by class probabilities: called with probs=None it raises
+                   ValueError "... needs class probabilities ..."
+    regression_ok  whether a regression model (no probabilities) can use it; never with needs_probs
+    scores         direction of Selection.scores: "utility" (higher = more wanted), "cost" (lower =
+                   more wanted) or None (no score: all NaN)
+    first_pick_best  with scores: the first greedy pick (BAIT: first forward pick) is the best-scored
+                   unlabeled point; False when the scores only describe the points (badge-sklearn's
+                   first pick is random)
+    options        name -> OptionSpec of its numeric options (each a RunConfig field)
+    source         the paper it comes from, or None (random sampling)
+    memory_advice  the sentence that ends a "needs more memory" error (selection.estimate)
+    """
+
+    name: str
+    fn: StrategyFn
+    label: str
+    summary: str
+    needs_probs: bool
+    regression_ok: bool
+    scores: Optional[Literal["utility", "cost"]]
+    source: Optional[Source] = None
+    first_pick_best: bool = True
+    options: Mapping[str, OptionSpec] = field(default_factory=dict)
+    memory_advice: str = "Use a pool sample or a machine with more memory."
+
+    def __post_init__(self) -> None:
+        if self.needs_probs and self.regression_ok:
+            raise ValueError(f"Strategy '{self.name}' needs class probabilities, so a regression model cannot use it.")
+        if self.scores not in ("utility", "cost", None):
+            raise ValueError(f"Strategy '{self.name}': scores must be 'utility', 'cost' or None, got {self.scores!r}.")
+        if any(k != o.name for k, o in self.options.items()):
+            raise ValueError(f"Strategy '{self.name}': every option must be keyed by its own name.")
+        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+
+    def words(self) -> str:
+        """The label with the summary: "Entropy sampling (the points whose predicted class is most
+        uncertain)"."""
+        return f"{self.label} ({self.summary})"
+
+    def help(self) -> str:
+        """One line for help texts: summary, options and source."""
+        opts = "; options: " + ", ".join(f"{o.name} (default {o.default})" for o in self.options.values()) \
+            if self.options else ""
+        src = f" [{self.source}]" if self.source else ""
+        return f"{self.summary}{opts}{src}"
+
+
+_SETTLES = Source("Settles", "Active Learning Literature Survey", 2009,
+                  "Active Learning Literature Survey (University of Wisconsin–Madison CS Technical Report 1648)")
+_BADGE = Source("Ash et al.", "ICLR", 2020, "Deep Batch Active Learning by Diverse, Uncertain Gradient "
+                                             "Lower Bounds")
+
+_SPECS = (
+    StrategySpec(
+        "bait", bait_select, "BAIT",
+        "the batch that adds the most Fisher information about the model",
+        needs_probs=False, regression_ok=True, scores="utility",
+        source=Source("Ash et al.", "NeurIPS", 2021, "Gone Fishing: Neural Active Learning with Fisher Embeddings"),
+        options={
+            "lamb": OptionSpec("lamb", 1.0, "λ", "ridge term λ of the Fisher matrix M (Fisher regulariser)",
+                               minimum=0.0, exclusive=True),
+            "oversample": OptionSpec("oversample", 2.0, "oversampling",
+                                     "the forward pass picks ⌈oversample·B⌉ points, then prunes back to B",
+                                     minimum=1.0),
+        },
+        memory_advice="Use a smaller embedding (a model with a smaller last hidden layer), fewer classes, a pool "
+                      "sample, or a GPU with more memory."),
+    StrategySpec(
+        "random", baselines.random_select, "Random sampling",
+        "the baseline: points drawn uniformly at random",
+        needs_probs=False, regression_ok=True, scores=None),
+    StrategySpec(
+        "entropy", baselines.entropy_select, "Entropy sampling",
+        "the points whose predicted class is most uncertain",
+        needs_probs=True, regression_ok=False, scores="utility", source=_SETTLES),
+    StrategySpec(
+        "margin", baselines.margin_select, "Margin sampling",
+        "the points where the two most likely classes are closest",
+        needs_probs=True, regression_ok=False, scores="cost", source=_SETTLES),
+    StrategySpec(
+        "confidence", baselines.confidence_select, "Least-confidence sampling",
+        "the points with the lowest top-class probability",
+        needs_probs=True, regression_ok=False, scores="utility", source=_SETTLES),
+    StrategySpec(
+        "badge", baselines.badge_select, "BADGE",
+        "uncertain and diverse points, by k-means++ over gradient embeddings",
+        needs_probs=True, regression_ok=False, scores="utility", source=_BADGE,
+        memory_advice="Use a pool sample or a smaller embedding."),
+    StrategySpec(
+        "badge-sklearn", baselines.badge_sklearn_select, "BADGE with scikit-learn's seeding",
+        "uncertain and diverse points, by scikit-learn's greedy k-means++ over BADGE's gradient embeddings "
+        "(not the paper's seeding)",
+        needs_probs=True, regression_ok=False, scores="utility", first_pick_best=False, source=_BADGE,
+        memory_advice="Use a smaller embedding (a model with a smaller last hidden layer), fewer classes or a pool "
+                      "sample."),
+    StrategySpec(
+        "coreset", baselines.coreset_select, "Core-set selection",
+        "the points farthest from everything labeled, to cover the pool",
+        needs_probs=False, regression_ok=True, scores="utility",
+        source=Source("Sener & Savarese", "ICLR", 2018,
+                      "Active Learning for Convolutional Neural Networks: A Core-Set Approach"),
+        memory_advice="Use a pool sample or a smaller embedding."),
+)
+
+SPECS: Mapping[str, StrategySpec] = MappingProxyType({s.name: s for s in _SPECS})
+STRATEGIES: Dict[str, StrategyFn] = {s.name: s.fn for s in _SPECS}
+
+
+def unknown_strategy(name: Any) -> ValueError:
+    """The error for a name that is not registered: "Unknown strategy 'x'. Known strategies: ..."."""
+    return ValueError(f"Unknown strategy '{name}'. Known strategies: {', '.join(SPECS)}.")
+
+
+def get_spec(name: str) -> StrategySpec:
+    """The spec registered as `name`; ValueError listing the known names otherwise."""
+    try:
+        return SPECS[name]
+    except (KeyError, TypeError):
+        raise unknown_strategy(name) from None
 
 
 def get_strategy(name: str) -> StrategyFn:
     """The registered function for `name`; ValueError listing the known names otherwise."""
     try:
         return STRATEGIES[name]
-    except KeyError:
-        raise ValueError(f"Unknown strategy '{name}'. Known strategies: {', '.join(STRATEGIES)}.") from None
+    except (KeyError, TypeError):
+        raise unknown_strategy(name) from None
+
+
+def regression_strategies() -> list[str]:
+    """Names of the strategies a regression model can use, in registry order."""
+    return [s.name for s in _SPECS if s.regression_ok]
+
+
+def run_options() -> dict[str, OptionSpec]:
+    """Every option any strategy takes, by name (RunConfig has one field per name), in registry order.
+    ValueError when two strategies declare the same name with different specs."""
+    out: dict[str, OptionSpec] = {}
+    for s in _SPECS:
+        for name, o in s.options.items():
+            if out.setdefault(name, o) != o:
+                raise ValueError(f"Option '{name}' is declared twice with different specs.")
+    return out
+
+
+def strategy_help() -> str:
+    """One line per strategy, "  name  Label — summary; options ... [source]", for --help texts."""
+    width = max(len(n) for n in SPECS)
+    return "strategies:\n" + "\n".join(f"  {s.name:<{width}}  {s.label} — {s.help()}" for s in _SPECS)

@@ -13,6 +13,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from bait_core.records.metrics import common_metric, find_metric
 from bait_core.records.run_record import RunRecord
 from bait_core.viz.text import plot_text as _t   # every file-provided string shown in a figure goes through this
 
@@ -51,7 +52,8 @@ def auc_table(records: Iterable[RunRecord]) -> list[dict]:
         aucs = np.array([r.auc() for r in recs])
         rows.append({"strategy": name, "runs": len(recs), "auc_mean": float(aucs.mean()),
                      "auc_std": float(_sample_std(aucs)), "final_mean": float(np.mean([r.rounds[-1].metric for r in recs]))})
-    higher_better = not any(r.rounds and r.rounds[0].metric_name == "rmse" for r in records)
+    with_rounds = [r.rounds[0].metric_name for r in records if r.rounds]
+    higher_better = common_metric(with_rounds).higher_is_better if with_rounds else True
     return sorted(rows, key=lambda r: -r["auc_mean"] if higher_better else r["auc_mean"])
 
 
@@ -212,9 +214,10 @@ def objective_by_round(rounds: np.ndarray, end_objective: np.ndarray, current: i
 def metric_title(metric_name: str) -> str:
     """The axis / column title of a test metric: "test RMSE — lower is better" for regression,
     "test accuracy" for classification, "test <name>" otherwise (plain text, not escaped)."""
-    if metric_name == "rmse":
-        return "test RMSE — lower is better"
-    return f"test {metric_name}"
+    spec = find_metric(metric_name)
+    if spec is not None and not spec.higher_is_better:
+        return f"test {spec.label} — {spec.better}"
+    return f"test {metric_name if spec is None else spec.label}"
 
 
 def learning_curve(n_labels: np.ndarray, metric: np.ndarray, metric_name: str, current: int | None = None,
