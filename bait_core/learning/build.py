@@ -74,11 +74,11 @@ def load_run_dataset(config: Any, *, seed: Optional[int] = None, read_options: A
 
 def build_run_model(config: Any, dataset: Any, *, model_file: Union[bytes, str, Path, None] = None,
                     model_filename: Optional[str] = None, arch: Optional[str] = None,
-                    seed: Optional[int] = None) -> Any:
+                    seed: Optional[int] = None, builtin_only: bool = False) -> Any:
     """The model a run starts from, with its initial weights: the built-in architecture config.model
     seeded with `seed` (default config.seed), or `model_file` (bytes of an upload or a path: a
     .pt2 program, or weights for the architecture `arch`), or, when config.model is not a built-in
-    name, the file at that path. The output size is K (classification) or 1. ValueError with a
+    name, the file at that path (not with `builtin_only`: the app has uploads). The output size is K (classification) or 1. ValueError with a
     sentence for an unknown model or a file that cannot be used; OSError when a path cannot be read."""
     from bait_core.learning.models import MODEL_NAMES, build_model, load_user_model
     seed = config.seed if seed is None else seed
@@ -86,7 +86,7 @@ def build_run_model(config: Any, dataset: Any, *, model_file: Union[bytes, str, 
     if model_file is None:
         if config.model in MODEL_NAMES:
             return build_model(config.model, dataset.input_shape, n_out, seed=seed)
-        if not Path(str(config.model)).is_file():
+        if builtin_only or not Path(str(config.model)).is_file():
             raise ValueError(f"Unknown model '{config.model}'. Built-in models: {', '.join(MODEL_NAMES)}.")
         model_file = Path(config.model)
     if isinstance(model_file, (str, Path)):
@@ -102,12 +102,14 @@ def build_run(config: Any, *, dataset: Any = None, model: Any = None,
               check_memory: bool = True, memory_limit: Optional[int] = None) -> BuiltRun:
     """A run's objects from its config: the dataset (unless given: `load_run_dataset`), config.validate
     on it, the model (unless given: `build_run_model`), then, with `check_memory`, `check_run`
-    (`memory_limit` bytes; None: the device's free memory). ValueError with a sentence otherwise."""
+    (`memory_limit` bytes; None: the device's free memory). `builtin_only`: no file paths in the config
+    (data and model are built-in or given). ValueError with a sentence otherwise."""
     if dataset is None:
         dataset = load_run_dataset(config, read_options=read_options, builtin_only=builtin_only)
     config.validate(dataset.task, dataset.X.shape[0])
     if model is None:
-        model = build_run_model(config, dataset, model_file=model_file, model_filename=model_filename, arch=arch)
+        model = build_run_model(config, dataset, model_file=model_file, model_filename=model_filename, arch=arch,
+                                builtin_only=builtin_only)
     if check_memory:
         check_run(config, dataset, model, memory_limit)
     return BuiltRun(dataset=dataset, model=model)
