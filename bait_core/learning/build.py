@@ -78,8 +78,9 @@ def build_run_model(config: Any, dataset: Any, *, model_file: Union[bytes, str, 
     """The model a run starts from, with its initial weights: the built-in architecture config.model
     seeded with `seed` (default config.seed), or `model_file` (bytes of an upload or a path: a
     .pt2 program, or weights for the architecture `arch`), or, when config.model is not a built-in
-    name, the file at that path (not with `builtin_only`: the app has uploads). The output size is K (classification) or 1. ValueError with a
-    sentence for an unknown model or a file that cannot be used; OSError when a path cannot be read."""
+    name, the file at that path (not with `builtin_only`: the app has uploads). The output size is
+    K (classification) or 1. ValueError with a sentence for an unknown model or a file that cannot
+    be used; OSError when a path cannot be read. Source: the CLI's, the app's and run()'s builders."""
     from bait_core.learning.models import MODEL_NAMES, build_model, load_user_model
     seed = config.seed if seed is None else seed
     n_out = len(dataset.classes) if dataset.task == "classification" else 1
