@@ -22,11 +22,11 @@ import streamlit as st
 
 from bait_core.learning.compare import ComparePlan, Comparison, run_comparison
 from bait_core.learning.data import BUILTIN_DEFAULTS, Dataset, load_builtin, load_file
-from bait_core.learning.build import check_run
+from bait_core.learning.build import build_run, build_run_model, load_run_dataset
 from bait_core.service.explorer import Explorer
 from bait_core.service.jobs import Job
 from bait_core.records.run_record import RunConfig, RunRecord
-from bait_core.learning.models import MODEL_NAMES, build_model, load_user_model
+from bait_core.learning.models import MODEL_NAMES
 from bait_core.viz.projection import LAYOUTS, layout_key
 from bait_core.learning.reading import ReadOptions
 from bait_core.service.runstore import LIVE, RunSources, RunStore, default_runs_dir, valid_run_id
@@ -324,20 +324,9 @@ def build_explorer(config: RunConfig, dataset: Optional[Dataset] = None, model_f
     model (config.model) or the uploaded model file. `data_file` (name, bytes): the upload the
     dataset was read from, stored with the run (with the `read_options` it was read with) so it can
     be resumed after a restart."""
-    if dataset is None:
-        if not config.data.startswith("builtin:"):
-            raise ValueError("Upload a data file first (or pick a built-in dataset).")
-        dataset = load_builtin(config.data.split(":", 1)[1], seed=config.seed)
-    config.validate(dataset.task, dataset.X.shape[0])
-    n_out = len(dataset.classes) if dataset.task == "classification" else 1
-    if model_file is not None:
-        model = load_user_model(model_file, filename=model_filename, arch=arch, input_shape=dataset.input_shape,
-                                n_outputs=n_out, seed=config.seed, sample=np.asarray(dataset.X[:4]))
-    else:
-        if config.model not in MODEL_NAMES:
-            raise ValueError(f"Unknown model '{config.model}'. Built-in models: {', '.join(MODEL_NAMES)}.")
-        model = build_model(config.model, dataset.input_shape, n_out, seed=config.seed)
-    check_run(config, dataset, model)                 # refuse, before any training, a run that would not fit
+    built = build_run(config, dataset=dataset, model_file=model_file, model_filename=model_filename, arch=arch,
+                      builtin_only=True)      # validated; a run that would not fit is refused before any training
+    dataset, model = built.dataset, built.model
     sources = RunSources(data_name=data_file[0] if data_file else None, data_bytes=data_file[1] if data_file else None,
                          model_name=model_filename if model_file is not None else None, model_bytes=model_file,
                          arch=arch if model_file is not None else None,
@@ -412,17 +401,14 @@ def _compare_sources(ex: Explorer):
     built-in models are built per seed, an uploaded model starts every run from its uploaded weights."""
     source = ex.config.data
     if source.startswith("builtin:"):
-        name = source.split(":", 1)[1]
-
         def load(seed: int) -> Dataset:
-            return ex.dataset if seed == ex.config.seed else load_builtin_dataset(name, seed)
+            return ex.dataset if seed == ex.config.seed else load_run_dataset(ex.config, seed=seed)
     else:
         def load(seed: int) -> Dataset:
             return ex.dataset
     if ex.config.model in MODEL_NAMES:
         def build(ds: Dataset, seed: int):
-            n_out = len(ds.classes) if ds.task == "classification" else 1
-            return build_model(ex.config.model, ds.input_shape, n_out, seed=seed)
+            return build_run_model(ex.config, ds, seed=seed, builtin_only=True)
     elif ex.model is not None and ex.init_state is not None:
         def build(ds: Dataset, seed: int):
             model = copy.deepcopy(ex.model)

@@ -495,13 +495,13 @@ def read_options(args: argparse.Namespace) -> Any:
 
 
 def _load_data(args: argparse.Namespace, seed: int) -> Any:
-    from bait_core.learning.data import load_dataset
+    """The dataset of --data split with `seed` (learning.build.load_run_dataset); prints the reading
+    report of a data file once (unless --quiet)."""
+    from bait_core.learning.build import load_run_dataset
     from bait_core.learning.reading import report_lines
-    kw: dict = {"label_column": args.label_column} if args.label_column else {}
-    if not args.data.startswith("builtin:"):
-        kw["options"] = read_options(args)
+    opts = None if args.data.startswith("builtin:") else read_options(args)
     try:
-        dataset = load_dataset(args.data, seed=seed, **kw)
+        dataset = load_run_dataset(_config(args, "random", seed), read_options=opts)
     except OSError as e:
         raise CliError(f"cannot read data file {args.data}: {e.strerror or e}") from None
     if dataset.report is not None and not args.quiet and not getattr(args, "_report_shown", False):
@@ -513,17 +513,15 @@ def _load_data(args: argparse.Namespace, seed: int) -> Any:
 
 
 def _build_model(config: Any, dataset: Any, weights: Optional[str] = None) -> Any:
-    """The model this run starts from: a built-in architecture (with `weights` loaded into it when
-    given) or a .pt2 program. Built here so its size is known before training."""
-    from bait_core.learning.models import MODEL_NAMES, build_model, load_user_model
-    n_out = len(dataset.classes) if dataset.task == "classification" else 1
-    p = Path(weights or config.model)
+    """The model this run starts from (learning.build.build_run_model): a built-in architecture (with
+    `weights` loaded into it when given) or a .pt2 program. Built here so its size is known before training."""
+    from bait_core.learning.build import build_run_model
+    from bait_core.learning.models import MODEL_NAMES
     if config.model in MODEL_NAMES and not weights:
-        return build_model(config.model, dataset.input_shape, n_out, seed=config.seed)
+        return build_run_model(config, dataset)
+    p = Path(weights or config.model)
     try:
-        model = load_user_model(p, filename=p.name, arch=config.model if weights else None,
-                                input_shape=dataset.input_shape, n_outputs=n_out, seed=config.seed,
-                                sample=np.asarray(dataset.X[:4]))
+        model = build_run_model(config, dataset, model_file=p, arch=config.model if weights else None)
     except OSError as e:
         raise CliError(f"cannot read model file {p}: {e.strerror or e}") from None
     note = getattr(model, "weights_note", "")
@@ -542,12 +540,13 @@ def _run_one(args: argparse.Namespace, strategy: str, seed: int, label: str, dat
              store: Any = None) -> Any:
     """One run. With a `store` (RunStore) it is driven round by round through the same Explorer the
     app uses and saved there after every round, so an interrupted run keeps its finished rounds."""
+    from bait_core.learning.build import build_run
     from bait_core.learning.loop import run
     config = _config(args, strategy, seed)
     if dataset is None:
         dataset = _load_data(args, seed)
-    model = _build_model(config, dataset, getattr(args, "weights", None))
-    check_run_memory(config, dataset, model, _memory_limit(args))
+    model = build_run(config, dataset=dataset, model=_build_model(config, dataset, getattr(args, "weights", None)),
+                      memory_limit=_memory_limit(args)).model     # validated, memory checked before any training
     bar = _Bar(label, config.rounds + 1)
     try:
         if store is None:
@@ -633,11 +632,34 @@ def _add_compare(sub: Any) -> None:
 
 
 def compare_records(args: argparse.Namespace, strategies: list[str], first: Any = None) -> list:
-    records = []
-    for seed in range(args.seeds):
-        dataset = first if seed == 0 and first is not None else _load_data(args, seed)
-        for name in strategies:
-            records.append(_run_one(args, name, seed, f"{name:>10} seed {seed}", dataset=dataset))
+    """Every (seed, strategy) run of the comparison, through learning.compare.run_comparison (seeds
+    0..S-1 outer, strategies inner); `first`: the seed-0 dataset, already loaded. One progress bar per run."""
+    from bait_core.learning.compare import ComparePlan, run_comparison
+    plan = ComparePlan(base=_config(args, strategies[0], 0), strategies=tuple(strategies),
+                       seeds=tuple(range(args.seeds)))
+    weights = getattr(args, "weights", None)
+
+    def load(seed: int) -> Any:
+        return first if seed == 0 and first is not None else _load_data(args, seed)
+
+    def build(dataset: Any, seed: int) -> Any:
+        return _build_model(_config(args, strategies[0], seed), dataset, weights)
+
+    records, bar = [], None
+    try:
+        for ev in run_comparison(plan, load, build):
+            if ev.kind == "start":
+                bar = _Bar(f"{ev.strategy:>10} seed {ev.seed}", ev.rounds)
+            elif ev.kind == "round" and bar is not None:
+                bar.update(ev.round, f"round {'' if ev.metric is None else f'{ev.metric:.3f}'}")
+            elif ev.kind == "done":
+                if bar is not None:
+                    bar.close()
+                    bar = None
+                records.append(ev.record)
+    finally:
+        if bar is not None:
+            bar.close()
     return records
 
 
@@ -657,11 +679,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     files = [f"{name}_seed{seed}.json" for seed in range(args.seeds) for name in strategies] + [
         "comparison.json", "summary.csv", "curves.html"]
     out = check_output_dir(args.out, "--out", files, [("--data", args.data), ("--model", args.model), ("--weights", args.weights)])
+    from bait_core.learning.build import build_run
     dataset = _load_data(args, 0)
     for name in strategies:                                # every strategy's memory, before any training
         config = _config(args, name, 0)
-        config.validate(dataset.task, dataset.X.shape[0])
-        check_run_memory(config, dataset, _build_model(config, dataset), _memory_limit(args))
+        build_run(config, dataset=dataset, model=_build_model(config, dataset), memory_limit=_memory_limit(args))
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:

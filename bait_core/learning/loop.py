@@ -1,5 +1,14 @@
-"""The active-learning loop: train → outputs → select → reveal, one `RoundResult` per round (the
-types and the record live in `bait_core.records.run_record`).
+"""The active-learning round, written once: train → outputs → select → obtain labels.
+
+`run_round` runs ONE round on a `RunState` (the dataset, the model and its initial weights, the
+labeled mask and the labels known so far); labels come from an `Oracle` (`SimulatedOracle` reveals
+the dataset's own `y`), per-round extras from hooks (`RoundHook`: called with a `RoundState` after
+the selection; their dicts land in `RoundResult.extras`, never in records). Every caller drives it:
+`run_rounds` (the generator of a whole run), `run` (a record), `service.explorer.Explorer` (one round
+per click), `learning.compare.run_comparison` and `learning.playground.Playground.step`.
+
+The seeding rule lives here too, once: `round_seed(seed, r)` (training shuffles and the selection of
+round r) and `initial_labeled(has_label, n0, seed)` (the seeded random initial labeled set).
 
 Shapes: N pool points, d embedding size, K classes, B batch.
 """
@@ -8,23 +17,32 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import replace
-from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterator, Optional, Protocol, Sequence
 
 import numpy as np
 import torch
 
 from bait_core.records.run_record import (RoundResult, RunConfig, RunRecord, new_record)
-from bait_core.selection.base import SelectionCancelled
+from bait_core.selection.base import Selection, SelectionCancelled
 from bait_core.selection.registry import get_strategy
 
 # progress(stage, done, total, info): stage is "train", "outputs", "select:<phase>" or "round"
 LoopProgress = Callable[[str, int, int, Optional[float]], None]
 
 
-def _initial_labeled(has_label: np.ndarray, n0: int, seed: int) -> np.ndarray:
-    """A seeded random initial labeled set of n0 points that have labels.  (N,) bool"""
+# --------------------------------------------------------------------------------------------- seeding
+
+def round_seed(seed: int, r: int) -> int:
+    """The seed of round r of a run seeded `seed`: its training shuffles and its selection."""
+    return seed * 1000 + r
+
+
+def initial_labeled(has_label: np.ndarray, n0: int, seed: int) -> np.ndarray:
+    """A seeded random initial labeled set of n0 points among those that have labels.
+
+    has_label (N,) bool → (N,) bool with n0 True. ValueError with a sentence when fewer than n0
+    points have labels. The rng is numpy's default_rng([seed, 7919])."""
     candidates = np.flatnonzero(has_label)
     if n0 > candidates.size:
         raise ValueError(f"The initial labeled set ({n0}) is larger than the {candidates.size} points that have labels.")
@@ -34,110 +52,223 @@ def _initial_labeled(has_label: np.ndarray, n0: int, seed: int) -> np.ndarray:
     return mask
 
 
+_initial_labeled = initial_labeled          # the old private name
+
+
 def _metric(task: str, pred: np.ndarray, y: np.ndarray) -> tuple[float, str]:
     if task == "regression":
         return float(np.sqrt(np.mean((pred.astype(np.float64) - y) ** 2))), "rmse"
     return float(np.mean(pred == y)), "accuracy"
 
 
+# --------------------------------------------------------------------------------------------- oracle
+
+class Oracle(Protocol):
+    """Who answers "what is the label of these points?".
+
+    label(indices (B,) int64) → (labels (B,), answered (B,) bool): the label of each picked point,
+    and which of them got one (a point not answered stays picked but unlabeled, like a row without
+    a label in a data file: it is never trained on). A person in the app or a labels file can
+    implement this; `SimulatedOracle` reveals the dataset's own labels."""
+
+    def label(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@dataclass
+class SimulatedOracle:
+    """Reveals `y[indices]`; a point answers when `has_label` says it has a label. y (N,), has_label (N,) bool."""
+
+    y: np.ndarray
+    has_label: np.ndarray
+
+    @classmethod
+    def of(cls, dataset: Any) -> "SimulatedOracle":
+        return cls(y=dataset.y, has_label=dataset.has_label)
+
+    def label(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        idx = np.asarray(indices, dtype=np.int64)
+        return np.asarray(self.y)[idx], np.asarray(self.has_label, dtype=bool)[idx]
+
+
+# --------------------------------------------------------------------------------------------- state
+
+@dataclass
+class RunState:
+    """What a round works on. `mask` (N,) bool: labeled or picked; `known` (N,) bool: has a label;
+    `y` (N,): the labels known (copies: a round's reveal writes here, never into the dataset).
+    `init_state`: the model's initial weights (every round trains from them)."""
+
+    dataset: Any
+    model: torch.nn.Module
+    config: RunConfig
+    init_state: dict
+    mask: np.ndarray
+    device: torch.device
+    known: Optional[np.ndarray] = None
+    y: Optional[np.ndarray] = None
+
+    def __post_init__(self) -> None:
+        self.mask = np.asarray(self.mask, dtype=bool).copy()
+        if self.known is None:
+            self.known = np.asarray(self.dataset.has_label, dtype=bool).copy()
+        if self.y is None:
+            self.y = np.array(self.dataset.y, copy=True)
+
+
+@dataclass(frozen=True)
+class RoundState:
+    """What a hook sees, after this round's outputs and selection (before labels are obtained).
+
+    round r; seed: round_seed(config.seed, r); labeled (N,) bool: the mask the model trained on and
+    the selection saw; pool: the pool's Outputs (embeddings (N, d), probs (N, K) or None,
+    predictions (N,)); selection: None in a final round; batch_size B the selection was asked for."""
+
+    round: int
+    seed: int
+    dataset: Any
+    model: torch.nn.Module
+    device: torch.device
+    labeled: np.ndarray
+    pool: Any
+    selection: Optional[Selection]
+    batch_size: int
+
+
+RoundHook = Callable[[RoundState], dict]
+
+
+def run_round(state: RunState, r: int, *, final: bool, oracle: Optional[Oracle] = None,
+              hooks: Sequence[RoundHook] = (), select_options: Optional[dict] = None,
+              progress: Optional[LoopProgress] = None,
+              should_stop: Optional[Callable[[], bool]] = None) -> Optional[RoundResult]:
+    """ONE round r on `state`: train from the initial weights on the labeled points → pool and test
+    outputs → (unless `final`) select a batch with config.strategy → hooks → obtain the picks' labels
+    from `oracle` (default: SimulatedOracle of the dataset) and reveal them in `state`.
+
+    Returns the RoundResult (hooks' dicts merged into `extras`), or None when `should_stop()` said so
+    (after training, or inside the selection): then `state` is unchanged. `select_options`: extra
+    keyword arguments for the strategy (e.g. record_steps=True). Seeds: round_seed(config.seed, r)."""
+    from bait_core.learning.outputs import compute_outputs
+    from bait_core.learning.train import PRESETS, device_label, train_model
+
+    config, dataset, device = state.config, state.dataset, state.device
+    stop = should_stop or (lambda: False)
+    seed = round_seed(config.seed, r)
+    K = len(dataset.classes)
+
+    def note(stage: str, done: int, total: int, info: Optional[float] = None) -> None:
+        if progress:
+            progress(stage, done, total, info)
+
+    mask = state.mask
+    train_rows = mask & state.known
+    t0 = time.perf_counter()
+    tr = train_model(state.model, state.init_state, dataset.X[train_rows], state.y[train_rows], task=dataset.task,
+                     config=PRESETS[config.preset], seed=seed, device=device,
+                     progress=lambda e, E, loss, acc: note("train", e, E, acc), should_stop=stop)
+    t1 = time.perf_counter()
+    if stop():
+        return None
+    pool = compute_outputs(state.model, dataset.X, task=dataset.task, device=device)
+    test = compute_outputs(state.model, dataset.X_test, task=dataset.task, device=device)
+    metric, metric_name = _metric(dataset.task, test.predictions, dataset.y_test)
+    t2 = time.perf_counter()
+    note("outputs", 1, 1, metric)
+    sel = None
+    B = min(config.batch_size, int((~mask).sum()))
+    if not final:
+        def select_progress(ph: str, s: int, T: int, v: Optional[float]) -> None:
+            note(f"select:{ph}", s, T, v)
+            if stop():                                             # a stop inside the selection:
+                raise SelectionCancelled                           # the round is discarded
+        try:
+            sel = get_strategy(config.strategy)(pool.embeddings, pool.probs, mask, B, seed=seed, device=device,
+                                                progress=select_progress, **config.strategy_options(),
+                                                **(select_options or {}))
+        except SelectionCancelled:
+            return None
+    t3 = time.perf_counter()
+    extras: dict = {}
+    if hooks:
+        view = RoundState(round=r, seed=seed, dataset=dataset, model=state.model, device=device,
+                          labeled=mask.copy(), pool=pool, selection=sel, batch_size=B)
+        for hook in hooks:
+            extras.update(hook(view))
+    picked: list = []
+    if sel is not None:
+        idx = np.asarray(sel.indices, dtype=np.int64)
+        labels, answered = (oracle or SimulatedOracle.of(dataset)).label(idx)
+        answered = np.asarray(answered, dtype=bool).reshape(idx.shape)
+        if K:
+            picked = np.bincount(np.clip(np.asarray(labels)[answered], 0, None), minlength=K).tolist()
+    result = RoundResult(
+        round=r, labeled_before=mask.copy(), n_labeled=int(train_rows.sum()), metric=metric,
+        metric_name=metric_name, predictions=pool.predictions,
+        confidence=None if pool.probs is None else pool.probs.max(1),
+        class_counts=np.bincount(state.y[train_rows], minlength=K).tolist() if K else [],
+        picked_class_counts=picked, selection=sel,
+        times={"train": t1 - t0, "outputs": t2 - t1, "select": t3 - t2},
+        train_epochs=tr.epochs, train_accuracy=tr.train_accuracy, device=device_label(device),
+        embeddings=pool.embeddings, probs=pool.probs, extras=extras)
+    if sel is not None:                                            # reveal: picked, labeled where answered
+        state.y[idx[answered]] = np.asarray(labels)[answered]
+        state.known[idx] = answered
+        state.mask[idx] = True
+    return result
+
+
+def start_state(dataset: Any, model: torch.nn.Module, config: RunConfig, *, init_state: Optional[dict] = None,
+                labeled: Optional[np.ndarray] = None) -> RunState:
+    """The RunState of a run: the config's device, the model's current weights as initial weights
+    (unless `init_state`), `labeled` as the mask (default: initial_labeled(...) of config.initial)."""
+    from bait_core.learning.train import PRESETS, pick_device
+    if config.preset not in PRESETS:
+        raise ValueError(f"Unknown training preset '{config.preset}'. Known presets: {', '.join(PRESETS)}.")
+    device = pick_device(None if config.device == "auto" else config.device)
+    init = copy.deepcopy(init_state if init_state is not None else model.state_dict())
+    mask = (initial_labeled(dataset.has_label, config.initial, config.seed) if labeled is None
+            else np.asarray(labeled, dtype=bool))
+    return RunState(dataset=dataset, model=model, config=config, init_state=init, mask=mask, device=device)
+
+
 def run_rounds(dataset: Any, model: torch.nn.Module, config: RunConfig, *,
                init_state: Optional[dict] = None, labeled: Optional[np.ndarray] = None,
                start_round: int = 0, progress: Optional[LoopProgress] = None,
-               should_stop: Optional[Callable[[], bool]] = None) -> Iterator[RoundResult]:
-    """Yield one RoundResult per round (config.rounds selections, then a final evaluation).
+               should_stop: Optional[Callable[[], bool]] = None, oracle: Optional[Oracle] = None,
+               hooks: Sequence[RoundHook] = ()) -> Iterator[RoundResult]:
+    """Yield one RoundResult per round (config.rounds selections, then a final evaluation), each
+    from `run_round`.
 
     model: a built or loaded model; its current weights are the initial weights of every round
     unless `init_state` is given. labeled: continue from this mask (default: a seeded random
     initial set of config.initial points). should_stop() is checked between and inside stages;
     when it returns True the generator ends after the current stage, except a selection, which is
     abandoned at its next progress call (SelectionCancelled raised in its progress callback): the
-    round is then discarded, nothing is yielded for it.
+    round is then discarded, nothing is yielded for it. oracle/hooks: see `run_round`.
     """
-    from bait_core.learning.outputs import compute_outputs
-    from bait_core.learning.train import PRESETS, device_label, pick_device, train_model
-
     config.validate(dataset.task, dataset.X.shape[0])
-    if config.preset not in PRESETS:
-        raise ValueError(f"Unknown training preset '{config.preset}'. Known presets: {', '.join(PRESETS)}.")
-    device = pick_device(None if config.device == "auto" else config.device)
-    dev_name = device_label(device)
-    init = copy.deepcopy(init_state if init_state is not None else model.state_dict())
-    has_label = dataset.has_label                                     # (N,) bool
-    mask = (_initial_labeled(has_label, config.initial, config.seed) if labeled is None
-            else np.asarray(labeled, dtype=bool).copy())
-    strategy = get_strategy(config.strategy)
-    K = len(dataset.classes)
-    stop = should_stop or (lambda: False)
-
-    def note(stage: str, done: int, total: int, info: Optional[float] = None) -> None:
-        if progress:
-            progress(stage, done, total, info)
+    state = start_state(dataset, model, config, init_state=init_state, labeled=labeled)
 
     for r in range(start_round, config.rounds + 1):
-        final = r == config.rounds or not (~mask).any()
-        train_rows = mask & has_label
-        t0 = time.perf_counter()
-        tr = train_model(model, init, dataset.X[train_rows], dataset.y[train_rows], task=dataset.task,
-                         config=PRESETS[config.preset], seed=config.seed * 1000 + r, device=device,
-                         progress=lambda e, E, loss, acc: note("train", e, E, acc), should_stop=stop)
-        t1 = time.perf_counter()
-        if stop():
+        final = r == config.rounds or not (~state.mask).any()
+        result = run_round(state, r, final=final, oracle=oracle, hooks=hooks, progress=progress,
+                           should_stop=should_stop)
+        if result is None:
             return
-        pool = compute_outputs(model, dataset.X, task=dataset.task, device=device)
-        test = compute_outputs(model, dataset.X_test, task=dataset.task, device=device)
-        metric, metric_name = _metric(dataset.task, test.predictions, dataset.y_test)
-        t2 = time.perf_counter()
-        note("outputs", 1, 1, metric)
-        sel = None
-        if not final:
-            B = min(config.batch_size, int((~mask).sum()))
-
-            def select_progress(ph: str, s: int, T: int, v: Optional[float]) -> None:
-                note(f"select:{ph}", s, T, v)
-                if stop():                                             # a stop inside the selection:
-                    raise SelectionCancelled                           # the round is discarded
-            try:
-                sel = strategy(pool.embeddings, pool.probs, mask, B, seed=config.seed * 1000 + r,
-                               device=device, progress=select_progress, **config.strategy_options())
-            except SelectionCancelled:
-                return
-        t3 = time.perf_counter()
-        picked = [] if sel is None or not K else np.bincount(
-            np.clip(dataset.y[sel.indices], 0, None)[has_label[sel.indices]], minlength=K).tolist()
-        result = RoundResult(
-            round=r, labeled_before=mask.copy(), n_labeled=int(train_rows.sum()), metric=metric,
-            metric_name=metric_name, predictions=pool.predictions,
-            confidence=None if pool.probs is None else pool.probs.max(1),
-            class_counts=np.bincount(dataset.y[train_rows], minlength=K).tolist() if K else [],
-            picked_class_counts=picked, selection=sel,
-            times={"train": t1 - t0, "outputs": t2 - t1, "select": t3 - t2},
-            train_epochs=tr.epochs, train_accuracy=tr.train_accuracy, device=dev_name,
-            embeddings=pool.embeddings, probs=pool.probs)
-        note("round", r + 1, config.rounds + 1, metric)
+        if progress:
+            progress("round", r + 1, config.rounds + 1, result.metric)
         yield result
         if final:
             return
-        mask[sel.indices] = True
 
 
 def run(config: RunConfig, *, dataset: Any = None, model: Optional[torch.nn.Module] = None,
         progress: Optional[LoopProgress] = None, should_stop: Optional[Callable[[], bool]] = None) -> RunRecord:
-    """Load what the config names (unless given), run every round, return the record."""
-    from bait_core.learning.data import load_dataset
-    from bait_core.learning.models import MODEL_NAMES, build_model, load_user_model
+    """Load what the config names (unless given; `learning.build.build_run`), run every round, return the record."""
+    from bait_core.learning.build import build_run
 
-    if dataset is None:
-        kw = {"label_column": config.label_column} if config.label_column else {}
-        dataset = load_dataset(config.data, seed=config.seed, **kw)
-    n_out = len(dataset.classes) if dataset.task == "classification" else 1
-    if model is None:
-        if config.model in MODEL_NAMES:
-            model = build_model(config.model, dataset.input_shape, n_out, seed=config.seed)
-        else:
-            p = Path(config.model)
-            model = load_user_model(p, filename=p.name, arch=None, input_shape=dataset.input_shape,
-                                    n_outputs=n_out, seed=config.seed)
-    record = new_record(config, dataset, model)
-    for r in run_rounds(dataset, model, config, progress=progress, should_stop=should_stop):
-        record.rounds.append(replace(r, embeddings=None, probs=None))
+    built = build_run(config, dataset=dataset, model=model, check_memory=False)
+    record = new_record(config, built.dataset, built.model)
+    for r in run_rounds(built.dataset, built.model, config, progress=progress, should_stop=should_stop):
+        record.rounds.append(replace(r, embeddings=None, probs=None, extras={}))
     return record

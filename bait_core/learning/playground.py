@@ -30,14 +30,14 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from bait_core.selection.bait import bait_select
 from bait_core.learning.data import BUILTIN_DEFAULTS, Dataset, load_builtin
 from bait_core.learning.models import build_model
 from bait_core.learning.outputs import compute_outputs
 from bait_core.selection.base import Selection
 from bait_core.selection.registry import STRATEGIES
 from bait_core.common.threads import single_cpu_thread
-from bait_core.learning.train import PRESETS, train_model
+from bait_core.learning.loop import RoundHook, RoundState, RunState, initial_labeled, round_seed, run_round
+from bait_core.records.run_record import RunConfig
 
 __all__ = ["TOYS", "COMPARE_WITH", "LIMITS", "PlaygroundSettings", "PlaygroundRound", "Playground",
            "toy_defaults"]
@@ -197,9 +197,7 @@ class Playground:
             raise ValueError(f"The pool has {n_pool} points, too few for {s.initial} initial labels plus a batch "
                              f"of {s.batch_size}.")
         model = build_model("mlp", ds.input_shape, K, seed=s.seed, hidden=s.hidden)
-        rng = np.random.default_rng([s.seed, 7919])
-        mask = np.zeros(n_pool, dtype=bool)
-        mask[rng.choice(n_pool, size=s.initial, replace=False)] = True
+        mask = initial_labeled(ds.has_label, s.initial, s.seed)
         return cls(settings=s, dataset=ds, model=model, init_state=copy.deepcopy(model.state_dict()), mask=mask)
 
     # ------------------------------------------------------------------------------------------
@@ -232,49 +230,66 @@ class Playground:
             for rnd in self.rounds:
                 B = int(rnd.bait.indices.size)
                 fresh.append(replace(rnd, other=STRATEGIES[strategy](
-                    rnd.embeddings, rnd.probs, rnd.labeled_before, B, seed=self.settings.seed * 1000 + rnd.round,
+                    rnd.embeddings, rnd.probs, rnd.labeled_before, B, seed=round_seed(self.settings.seed, rnd.round),
                     device=DEVICE)))
         self.rounds[:] = fresh
         self.settings = replace(self.settings, compare_with=strategy)
 
+    def _run_state(self) -> RunState:
+        """The engine's state of the next round (BAIT with the playground's batch, the quick preset, the CPU)."""
+        s = self.settings
+        config = RunConfig(data=f"builtin:{s.toy}", model="mlp", strategy="bait", rounds=len(self.rounds) + 1,
+                           batch_size=s.batch_size, initial=s.initial, seed=s.seed, preset="quick", device=DEVICE)
+        return RunState(dataset=self.dataset, model=self.model, config=config, init_state=self.init_state,
+                        mask=self.mask, device=torch.device(DEVICE))
+
+    def _grid_hook(self, times: dict) -> RoundHook:
+        """Hook: the class probabilities on the G × G background grid of this round's model."""
+        def grid(st: RoundState) -> dict:
+            t = time.perf_counter()
+            gx, gy = _grid(st.dataset, self.settings.grid)
+            XX, YY = np.meshgrid(gx, gy)                                    # (G, G) each: [i, j] = (gx[j], gy[i])
+            feats = st.dataset.xy_to_features(np.stack([XX.ravel(), YY.ravel()], axis=1))
+            out = compute_outputs(st.model, feats, task="classification", device=st.device)
+            times["grid"] = time.perf_counter() - t
+            return {"grid_x": gx, "grid_y": gy, "grid_probs": out.probs.reshape(len(gy), len(gx), -1)}
+        return grid
+
+    def _other_hook(self, strategy: str, times: dict) -> RoundHook:
+        """Hook: the comparison strategy's picks on the same embeddings, probabilities and labeled mask."""
+        def other(st: RoundState) -> dict:
+            t = time.perf_counter()
+            sel = STRATEGIES[strategy](st.pool.embeddings, st.pool.probs, st.labeled, st.batch_size, seed=st.seed,
+                                       device=st.device)
+            times[strategy] = time.perf_counter() - t
+            return {"other": sel}
+        return other
+
     def step(self) -> PlaygroundRound:
-        """One round (train → outputs → BAIT and the comparison → reveal BAIT's picks).
+        """One round (train → outputs → BAIT and the comparison → reveal BAIT's picks), on the one
+        round engine (`learning.loop.run_round`) with the grid and the comparison as hooks.
         Nothing changes when it raises."""
         if self.finished:
             raise ValueError("Every pool point is labeled: start a new playground.")
-        s, ds = self.settings, self.dataset
+        s = self.settings
         r = len(self.rounds)
-        B = min(s.batch_size, self.n_unlabeled)
-        mask = self.mask.copy()
+        state = self._run_state()
+        times: dict = {}
         t0 = time.perf_counter()
         with single_cpu_thread(True):
-            tr = train_model(self.model, self.init_state, ds.X[mask], ds.y[mask], task="classification",
-                             config=PRESETS["quick"], seed=s.seed * 1000 + r, device=DEVICE)
-            t1 = time.perf_counter()
-            pool = compute_outputs(self.model, ds.X, task="classification", device=DEVICE)
-            test = compute_outputs(self.model, ds.X_test, task="classification", device=DEVICE)
-            gx, gy = _grid(ds, s.grid)
-            XX, YY = np.meshgrid(gx, gy)                                        # (G, G) each: [i, j] = (gx[j], gy[i])
-            feats = ds.xy_to_features(np.stack([XX.ravel(), YY.ravel()], axis=1))
-            grid = compute_outputs(self.model, feats, task="classification", device=DEVICE)
-            t2 = time.perf_counter()
-            bait = bait_select(pool.embeddings, pool.probs, mask, B, seed=s.seed * 1000 + r, device=DEVICE,
-                               record_steps=True)
-            t3 = time.perf_counter()
-            other = STRATEGIES[s.compare_with](pool.embeddings, pool.probs, mask, B, seed=s.seed * 1000 + r,
-                                               device=DEVICE)
-            t4 = time.perf_counter()
-        K = pool.probs.shape[1]
+            res = run_round(state, r, final=False, select_options={"record_steps": True},
+                            hooks=(self._grid_hook(times), self._other_hook(s.compare_with, times)))
+        total = time.perf_counter() - t0
+        x = res.extras
         rnd = PlaygroundRound(
-            round=r, labeled_before=_ro(mask), n_labeled=int(mask.sum()), embeddings=_ro(pool.embeddings),
-            probs=_ro(pool.probs), predictions=_ro(pool.predictions), grid_x=_ro(gx), grid_y=_ro(gy),
-            grid_probs=_ro(grid.probs.reshape(len(gy), len(gx), K)), bait=bait, other=other,
-            accuracy=float(np.mean(test.predictions == ds.y_test)), train_epochs=tr.epochs,
-            train_accuracy=tr.train_accuracy,
-            times={"train": t1 - t0, "outputs": t2 - t1, "bait": t3 - t2, s.compare_with: t4 - t3,
-                   "total": t4 - t0})
+            round=r, labeled_before=_ro(res.labeled_before), n_labeled=res.n_labeled, embeddings=_ro(res.embeddings),
+            probs=_ro(res.probs), predictions=_ro(res.predictions), grid_x=_ro(x["grid_x"]), grid_y=_ro(x["grid_y"]),
+            grid_probs=_ro(x["grid_probs"]), bait=res.selection, other=x["other"], accuracy=res.metric,
+            train_epochs=res.train_epochs, train_accuracy=res.train_accuracy,
+            times={"train": res.times["train"], "outputs": res.times["outputs"] + times.get("grid", 0.0),
+                   "bait": res.times["select"], s.compare_with: times.get(s.compare_with, 0.0), "total": total})
         self.rounds.append(rnd)
-        self.mask[bait.indices] = True
+        self.mask[:] = state.mask
         return rnd
 
 

@@ -94,6 +94,7 @@ class RoundResult:
     device: str
     embeddings: Optional[np.ndarray] = field(default=None, compare=False, repr=False)  # (N, d); not saved
     probs: Optional[np.ndarray] = field(default=None, compare=False, repr=False)       # (N, K); not saved
+    extras: dict = field(default_factory=dict, compare=False, repr=False)  # the round's hooks' results; not saved
 
     @property
     def is_final(self) -> bool:

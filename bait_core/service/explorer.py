@@ -24,7 +24,7 @@ import torch
 
 from bait_core.service.jobs import Job
 from bait_core.records.run_record import RoundResult, RunConfig, RunRecord, new_record
-from bait_core.learning.loop import LoopProgress, _initial_labeled, run_rounds
+from bait_core.learning.loop import LoopProgress, initial_labeled, run_round, start_state
 from bait_core.service.runstore import LIVE, RunSources, RunStore
 from bait_core.common.threads import single_cpu_thread
 
@@ -61,7 +61,7 @@ class Explorer:
         """A fresh run: the model's current weights become every round's initial weights. With a
         `store`, the run gets an id and is saved there after every round (not before the first)."""
         config.validate(dataset.task, dataset.X.shape[0])
-        mask = _initial_labeled(dataset.has_label, config.initial, config.seed)
+        mask = initial_labeled(dataset.has_label, config.initial, config.seed)
         ex = cls(dataset=dataset, model=model, config=config, init_state=copy.deepcopy(model.state_dict()),
                  mask=mask, record=new_record(config, dataset, model), store=store, sources=sources)
         if store is not None:
@@ -90,8 +90,8 @@ class Explorer:
                 raise ValueError(f"This run used the file '{record.dataset.get('name')}', which a record does not "
                                  "hold: drop the record together with that data file, or open the run's bundle "
                                  "(ZIP, downloaded from the Rounds page), which holds both.")
-            from bait_core.learning.data import load_builtin
-            dataset = load_builtin(source.split(":", 1)[1], seed=record.config.seed)
+            from bait_core.learning.build import load_run_dataset
+            dataset = load_run_dataset(replace(record.config, data=source))
         if dataset.fingerprint != record.dataset.get("fingerprint"):
             raise ValueError(f"The loaded dataset '{dataset.name}' is not the one this run used (fingerprint "
                              f"{dataset.fingerprint} ≠ {record.dataset.get('fingerprint')}).")
@@ -152,16 +152,17 @@ class Explorer:
         self._check_writable()
         r = len(self.rounds)
         cfg = replace(self.config, rounds=r if final else r + 1)
-        gen = run_rounds(self.dataset, self.model, cfg, init_state=self.init_state, labeled=self.mask,
-                         start_round=r, progress=progress, should_stop=should_stop)
-        result = next(gen, None)
-        gen.close()
+        cfg.validate(self.dataset.task, self.dataset.X.shape[0])
+        state = start_state(self.dataset, self.model, cfg, init_state=self.init_state, labeled=self.mask)
+        result = run_round(state, r, final=final or not (~self.mask).any(), progress=progress,
+                           should_stop=should_stop)
+        if result is not None and progress is not None:
+            progress("round", r + 1, cfg.rounds + 1, result.metric)
         if result is None or (should_stop is not None and should_stop()):
             return None
         self.last_embeddings, self.last_probs = result.embeddings, result.probs
-        self.record.rounds.append(replace(result, embeddings=None, probs=None))
-        if result.selection is not None:
-            self.mask[result.selection.indices] = True
+        self.record.rounds.append(replace(result, embeddings=None, probs=None, extras={}))
+        self.mask[:] = state.mask
         self.save()
         return self.record.rounds[-1]
 
