@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-import app_state as S
+import app_session as S
 from bait_core.learning.train import device_label, pick_device
 from bait_core.viz.text import inline_code
 

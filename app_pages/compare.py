@@ -5,7 +5,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-import app_state as S
+import app_keys as K
+import app_services as svc
+import app_session as S
+import app_widgets as W
 import views
 from bait_core.selection.registry import SPECS
 from bait_core.viz import plots
@@ -19,18 +22,17 @@ st.caption(f"Runs every chosen strategy once per seed on **{md(ex.dataset.name)}
            f"(change them on Setup). Within a seed every strategy starts from the same initial labeled set and the "
            f"same initial weights, so the runs differ only by what each strategy picks; seeds show the spread.")
 
-job = ss.get(S.COMPARE_JOB)
-if job is not None and not job.running and ss.get(S.COMPARE_ACK) != id(job):
-    ss[S.COMPARE_ACK] = id(job)                     # this run draws the finished job's results
-    comp = S.comparison_of(job)
+job, first_end = svc.job_ended(ss, K.COMPARE_JOB, K.COMPARE_ACK)
+if first_end:                                       # this run draws the finished job's results
+    comp = svc.comparison_of(job)
     if comp is not None:
-        ss[S.COMPARISON] = comp
+        ss[K.COMPARISON] = comp
     if job.status == "error":
         st.error(f"The comparison stopped with an error: {md(job.error)}")
 running = job is not None and job.running
 
 # --- settings and controls ------------------------------------------------------------------------
-K_STRAT, K_SEEDS, K_ROUNDS, K_BATCH, K_INIT = S.CMP_STRATEGIES, S.CMP_SEEDS, S.CMP_ROUNDS, S.CMP_BATCH, S.CMP_INITIAL
+K_STRAT, K_SEEDS, K_ROUNDS, K_BATCH, K_INIT = K.CMP_STRATEGIES, K.CMP_SEEDS, K.CMP_ROUNDS, K.CMP_BATCH, K.CMP_INITIAL
 ss.setdefault(K_STRAT, [s for s in ("bait", "badge", "random") if s in SPECS])
 ss.setdefault(K_SEEDS, 3)
 ss.setdefault(K_ROUNDS, ex.config.rounds)
@@ -43,7 +45,7 @@ def _start() -> None:
         plan = S.compare_plan(list(ss[K_STRAT]), list(range(int(ss[K_SEEDS]))), ss[K_ROUNDS], ss[K_BATCH], ss[K_INIT])
         S.start_compare(plan)
     except ValueError as e:
-        ss[S.COMPARE_ERROR] = str(e)
+        ss[K.COMPARE_ERROR] = str(e)
 
 
 st.multiselect("Strategies", list(SPECS), key=K_STRAT, disabled=running, format_func=lambda n: SPECS[n].label,
@@ -60,38 +62,29 @@ b1.button("Run comparison", type="primary", key="btn_compare", disabled=running,
 if b2.button("Stop", key="btn_compare_stop", disabled=not running) and job is not None:
     job.cancel()
     st.toast("Stopping after the current step; finished runs are kept.")
-if ss.get(S.COMPARE_ERROR):
-    st.error(md(ss[S.COMPARE_ERROR]))
-    ss[S.COMPARE_ERROR] = None
+W.show_error_once(K.COMPARE_ERROR)
 
 
-@st.fragment(run_every=1.0)
-def progress_panel() -> None:
-    j = ss.get(S.COMPARE_JOB)
-    if j is None:
-        return
-    snap = j.snapshot()
-    if snap.status != "running":
-        if ss.get(S.COMPARE_ACK) != id(j):
-            st.rerun()
-        return
-    frac = min(1.0, snap.done / snap.total) if snap.total else 0.0
+def _runs_done(snap) -> str:
     n_done = sum(1 for it in snap.items if it.get("status") == "done")
-    st.progress(frac, text=f"{snap.message or 'Starting…'} · {n_done} of {len(snap.items)} runs done · "
-                           f"{snap.elapsed:.0f} s")
+    return f"{n_done} of {len(snap.items)} runs done"
+
+
+def _runs_table(snap) -> None:
+    """Below the comparison job's progress bar: one row per run."""
     st.dataframe(pd.DataFrame(list(snap.items)), hide_index=True, width="stretch", height=min(400, 38 + 35 * len(snap.items)))
     st.caption("One row per run: its status, the round it is in, its latest test metric and, when done, its "
                "learning-curve AUC.")
 
 
 if running:
-    progress_panel()
+    W.job_progress(K.COMPARE_JOB, K.COMPARE_ACK, _runs_done, _runs_table)
 elif job is not None and job.status in ("done", "cancelled") and job.items:
     with st.expander(f"Last comparison: {job.status}, {job.snapshot().elapsed:.1f} s", expanded=False):
         st.dataframe(pd.DataFrame([dict(v) for v in job.items.values()]), hide_index=True, width="stretch")
 
 # --- results ------------------------------------------------------------------------------------------
-comp = ss.get(S.COMPARISON)
+comp = ss.get(K.COMPARISON)
 st.divider()
 if comp is None:
     st.info("No comparison yet: choose strategies and seeds and press “Run comparison”, or open one below "
@@ -152,7 +145,7 @@ else:
         except ValueError as e:
             st.info(f"The map needs the comparison's dataset: {md(e)}")
         else:
-            xy, shown = S.layout(ds, "UMAP")
+            xy, shown = svc.layout(ds, "UMAP")
             labeled = next(iter(picks.values()))[0]
             fig = views.compare_map(ds, xy, {k: v[1] for k, v in picks.items()}, labeled, cols=min(3, len(picks)))
             st.plotly_chart(fig, width="stretch", key="cmp_first_picks")
@@ -172,13 +165,12 @@ ups = st.file_uploader("A comparison JSON, or several run records of one compari
                        "`compare` folder)", type=["json"], accept_multiple_files=True, key="cmp_files")
 if ups:
     files = [(u.name, u.getvalue()) for u in ups]
-    ukey = tuple((n, len(b), hash(b)) for n, b in files)
-    if ss.get(S.COMPARE_FILE_KEY) != ukey:
-        try:
-            opened = S.open_comparison(files)
-        except ValueError as e:
-            st.error(md(e))
-        else:
-            ss[S.COMPARISON] = opened
-            ss[S.COMPARE_FILE_KEY] = ukey
+    try:
+        opened, new = svc.upload_once(ss, K.COMPARE_FILE_KEY, svc.upload_key(files),
+                                      lambda: svc.open_comparison(files), keep=False)
+    except ValueError as e:
+        st.error(md(e))
+    else:
+        if new:
+            ss[K.COMPARISON] = opened
             st.rerun()

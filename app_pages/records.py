@@ -3,7 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-import app_state as S
+import app_keys as K
+import app_services as svc
+import app_session as S
+import app_widgets as W
 import views
 from bait_core.viz.text import safe_markdown as md
 
@@ -11,34 +14,34 @@ st.title("Records")
 st.caption("Open a run record downloaded from the Rounds page or written by the command line (read-only: every view "
            "works, nothing runs), drop a record together with the data file its run used, or open a run bundle "
            "(ZIP), which becomes a live run you can continue. A file that cannot be read keeps the current run.")
-S.show_flash()
+W.show_flash()
 
 ups = st.file_uploader("Run record (JSON), record + data file, or run bundle (ZIP)", accept_multiple_files=True,
                        key="record_file")
 if ups:
     files = [(u.name, u.getvalue()) for u in ups]
-    ukey = tuple((n, S.content_key(b)) for n, b in files)
-    if st.session_state[S.RECORD_KEY] != ukey:
-        try:
-            ex, how = S.open_record_files(files, current=S.explorer())
-        except ValueError as e:
-            st.error(md(e))
-        else:
+    try:
+        opened, new = svc.upload_once(st.session_state, K.RECORD_KEY, svc.upload_key(files),
+                                      lambda: svc.open_record_files(files, current=S.explorer()), keep=False)
+    except ValueError as e:
+        st.error(md(e))
+    else:
+        if new:
+            ex, how = opened
             S.set_explorer(ex)
-            st.session_state[S.RECORD_KEY] = ukey
-            st.session_state[S.FLASH] = (f"Opened {', '.join(n for n, _ in files)} ({how}): {ex.dataset.name} + "
+            st.session_state[K.FLASH] = (f"Opened {', '.join(n for n, _ in files)} ({how}): {ex.dataset.name} + "
                                          f"{ex.config.strategy}, {len(ex.rounds)} round{'' if len(ex.rounds) == 1 else 's'}. "
                                          "See the Rounds page.")
             st.rerun()
 
 st.subheader("Recent runs")
-store = S.run_store()
+store = svc.run_store()
 recent = store.list()
 if not recent:
     st.caption(f"No saved runs yet in '{store.root}'. Every live run is saved there after each round (and when "
                "a setup is applied), so a reload, a lost connection or a server restart loses nothing.")
 else:
-    live = S.live_status
+    live = svc.live_status
     st.dataframe(pd.DataFrame([{"run": r.run_id, "dataset": r.dataset, "model": r.model, "strategy": r.strategy,
                                 "rounds": r.rounds, "labeled": r.n_labeled, "status": live(r),
                                 "updated (UTC)": r.updated.replace("T", " ")[:19]} for r in recent]),
@@ -46,11 +49,11 @@ else:
     pick = st.selectbox("Run to resume", [r.run_id for r in recent], key="resume_pick")
     if st.button("Resume this run", key="resume_run", type="primary"):
         try:
-            S.set_explorer(S.open_saved_run(pick))
+            S.set_explorer(svc.open_saved_run(pick))
         except ValueError as e:
             st.error(md(str(e)))
         else:
-            st.session_state[S.FLASH] = f"Resumed run {pick}: its rounds so far are back, and new rounds continue it."
+            st.session_state[K.FLASH] = f"Resumed run {pick}: its rounds so far are back, and new rounds continue it."
             st.switch_page("app_pages/rounds.py")
     st.caption(f"Saved in '{store.root}' (set BAIT_EXPLORER_RUNS_DIR or start the app with `-- --runs-dir DIR` to "
                "choose another folder). Resuming continues the run where it stopped; a round that was running "
@@ -72,5 +75,5 @@ if rec.rounds:
                                for r in rec.rounds]), hide_index=True, width="stretch")
     st.caption(f"Per round: labels trained on, the {md(views.metric_words(metric))}, and the seconds spent training, "
                "computing outputs and selecting, on the device shown.")
-S.export_buttons(ex, "rec_dl")
+W.export_buttons(ex, "rec_dl")
 st.caption("The record holds the config, every round's metric, predictions and picks; the CSVs are for spreadsheets.")

@@ -4,20 +4,21 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-import app_state as S
+import app_keys as K
+import app_services as svc
+import app_session as S
+import app_widgets as W
 import views
 from bait_core.viz.text import safe_markdown as md
 from bait_core.viz import plots
 
 ss = st.session_state
 st.title("Rounds")
-S.show_flash()
+W.show_flash()
 ex = S.explorer()
-job = ss.get(S.JOB)
-if job is not None and not job.running:
-    ss[S.JOB_ACK] = id(job)                      # this full run already draws the job's results
-    if job.status == "error":
-        st.error(f"The last run stopped with an error: {md(job.error)}")
+job, _ = svc.job_ended(ss, K.JOB, K.JOB_ACK)     # this full run already draws the job's results
+if job is not None and not job.running and job.status == "error":
+    st.error(f"The last run stopped with an error: {md(job.error)}")
 running = S.job_running()
 
 st.caption(f"{md(ex.dataset.name)} · {md(ex.config.model)} · {md(ex.config.strategy)} · batch {ex.config.batch_size}. "
@@ -36,19 +37,17 @@ def _start(one: bool) -> None:
         if one:
             S.start_rounds(1, wait_s=S.ROUND_WAIT_S)     # a short round is drawn by this very run
         else:
-            S.start_rounds(int(ss.get(S.N_TO_RUN) or 1))
+            S.start_rounds(int(ss.get(K.N_TO_RUN) or 1))
     except ValueError as e:
-        ss[S.ROUND_ERROR] = str(e)
+        ss[K.ROUND_ERROR] = str(e)
 
 
-if ss.get(S.ROUND_ERROR):
-    st.error(md(ss[S.ROUND_ERROR]))
-    ss[S.ROUND_ERROR] = None
+W.show_error_once(K.ROUND_ERROR)
 locked = ex.read_only or running
 c1, c2, c3, c4, c5 = st.columns([1.1, 1, 1, 0.8, 0.8], vertical_alignment="bottom")
 c1.button("Run 1 round", type="primary", disabled=locked or ex.finished, key="btn_run1",
           on_click=_start, args=(True,))
-c2.number_input("Rounds to run", min_value=1, max_value=100, step=1, key=S.N_TO_RUN, disabled=locked)
+c2.number_input("Rounds to run", min_value=1, max_value=100, step=1, key=K.N_TO_RUN, disabled=locked)
 c3.button("Run rounds", disabled=locked or ex.finished, key="btn_runn", on_click=_start, args=(False,))
 stop = c4.button("Stop", disabled=not running, key="btn_stop")
 reset = c5.button("Reset", disabled=locked, key="btn_reset")
@@ -66,19 +65,8 @@ if ex.finished and not ex.read_only:
                "Reset it or start a new one on Setup.")
 
 
-@st.fragment(run_every=1.0)
-def progress_panel() -> None:
-    j = ss.get(S.JOB)
-    if j is None:
-        return
-    snap = j.snapshot()
-    if snap.status != "running":
-        if ss.get(S.JOB_ACK) != id(j):          # finished while only this fragment was redrawing
-            ss[S.JOB_ACK] = id(j)
-            st.rerun()
-        return
-    frac = min(1.0, snap.done / snap.total) if snap.total else 0.0
-    st.progress(frac, text=f"{snap.message or 'Starting…'} · {snap.n_results} round(s) done · {snap.elapsed:.0f} s")
+def _trace_chart(snap) -> None:
+    """Below the round job's progress bar: the objective of the selection in progress."""
     if snap.trace:
         # a light chart: this panel redraws every second while the worker needs the interpreter
         st.line_chart(pd.DataFrame({"tr(M⁻¹F)": snap.trace}), height=180, x_label="greedy step")
@@ -87,13 +75,13 @@ def progress_panel() -> None:
 
 
 if running:
-    progress_panel()
+    W.job_progress(K.JOB, K.JOB_ACK, lambda snap: f"{snap.n_results} round(s) done", _trace_chart)
 
 
 @st.fragment(run_every=1.0)
 def umap_watch(dataset, key=None) -> None:
     """While a UMAP layout is computed, say so; rerun the page once it is ready."""
-    pend = S.layout_pending(dataset, key)
+    pend = svc.layout_pending(dataset, key)
     if pend is None:
         st.rerun()
     elif pend.startswith("error"):
@@ -107,7 +95,7 @@ if not rounds:
     st.info(f"No rounds yet: {ex.n_labeled} points are labeled. Press “Run 1 round” to train the model and "
             "pick the first batch.")
     ds0 = ex.dataset
-    xy0, shown0 = S.layout(ds0, "PCA")
+    xy0, shown0 = svc.layout(ds0, "PCA")
     st.plotly_chart(views.initial_map(ds0, ex.mask, xy0, f"{shown0} layout, before round 0"), width="stretch",
                     key="map0")
     st.caption(f"Each dot is a pool point coloured by its {views.truth_word(ds0)}"
@@ -117,12 +105,12 @@ if not rounds:
 
 # --- time travel ----------------------------------------------------------------------------------
 n = len(rounds)
-if ss.get(S.ROUND_FOLLOW) != n:                   # new rounds arrived: follow the latest
-    ss[S.ROUND_VIEW] = n - 1
-    ss[S.ROUND_FOLLOW] = n
+if ss.get(K.ROUND_FOLLOW) != n:                   # new rounds arrived: follow the latest
+    ss[K.ROUND_VIEW] = n - 1
+    ss[K.ROUND_FOLLOW] = n
 if n > 1:
-    ss[S.ROUND_VIEW] = S.round_index(n)
-    st.slider("Round", min_value=0, max_value=n - 1, step=1, key=S.ROUND_VIEW)
+    ss[K.ROUND_VIEW] = S.round_index(n)
+    st.slider("Round", min_value=0, max_value=n - 1, step=1, key=K.ROUND_VIEW)
 r = S.round_index(n)
 rr = rounds[r]
 sel = rr.selection
@@ -144,26 +132,26 @@ left, right = st.columns([3, 2])
 with left:
     st.subheader("Map of the pool")
     t1, t2 = st.columns(2)
-    colour_by = t1.segmented_control("Colour by", [views.COLOUR_TRUE, views.COLOUR_PRED], key=S.COLOR_BY,
+    colour_by = t1.segmented_control("Colour by", [views.COLOUR_TRUE, views.COLOUR_PRED], key=K.COLOR_BY,
                                      format_func=lambda o: views.colour_label(ds, o)) or views.COLOUR_TRUE
-    kinds = ["UMAP", "PCA"] if S.umap_enabled() else ["PCA"]
+    kinds = ["UMAP", "PCA"] if svc.umap_enabled() else ["PCA"]
     latest_live = (not ex.read_only and ex.last_embeddings is not None and r == n - 1 and ds.xy2d is None)
-    if S.umap_enabled() and latest_live:
+    if svc.umap_enabled() and latest_live:
         kinds.append("model")                        # re-layout on this round's embeddings
-    if ss.get(S.LAYOUT_KIND) not in kinds:
-        ss[S.LAYOUT_KIND] = kinds[0]
-    kind = t2.segmented_control("Layout", kinds, key=S.LAYOUT_KIND) or kinds[0]
+    if ss.get(K.LAYOUT_KIND) not in kinds:
+        ss[K.LAYOUT_KIND] = kinds[0]
+    kind = t2.segmented_control("Layout", kinds, key=K.LAYOUT_KIND) or kinds[0]
     if kind == "model":
-        xy, shown = S.model_layout(ds, str(id(ex)), rr.round, ex.last_embeddings)
+        xy, shown = svc.model_layout(ds, str(id(ex)), rr.round, ex.last_embeddings)
         if shown != "UMAP of model embeddings":
-            umap_watch(ds, S.model_layout_key(ds, str(id(ex)), rr.round))
+            umap_watch(ds, svc.model_layout_key(ds, str(id(ex)), rr.round))
     else:
-        xy, shown = S.layout(ds, kind)
+        xy, shown = svc.layout(ds, kind)
         if kind == "UMAP" and shown == "PCA":
             umap_watch(ds)
     fig = views.round_map(ds, rr, xy, f"{shown} layout, round {rr.round}", colour_by, height=560,
                           true_label=true_txt, predicted=pred_txt)
-    map_state = st.plotly_chart(fig, key=S.MAP_KEY, on_select="rerun", selection_mode=("box", "lasso"),
+    map_state = st.plotly_chart(fig, key=K.MAP_KEY, on_select="rerun", selection_mode=("box", "lasso"),
                                 width="stretch")
     st.caption(("Each dot is a pool point, coloured by its " + ("true value" if colour_by == views.COLOUR_TRUE
                 else "predicted value") + " on one colour scale (the same range for true values and predictions, "
@@ -176,9 +164,9 @@ with left:
                "“model”: UMAP of this round's model embeddings, started from the fixed map.")
 with right:
     st.subheader("Fisher objective")
-    if sel is not None and sel.objective.size:
-        st.plotly_chart(plots.objective_trajectory(sel.objective, sel.n_forward, title=f"round {rr.round}"),
-                        width="stretch", key="objective")
+    objective = views.objective_figure(rr)
+    if objective is not None:
+        st.plotly_chart(objective, width="stretch", key="objective")
         st.caption("tr(M⁻¹F) along BAIT's greedy steps: the solid line falls as points are added, the dashed "
                    "line rises a little as the least useful ones are pruned back to the batch size. Lower is better.")
     else:
@@ -239,7 +227,7 @@ if sel is None or not sel.indices.size:
 else:
     idx = sel.indices
     if ds.is_image and ds.images is not None:
-        caps = [f"#{k + 1} {md(true_txt[j])}→{md(pred_txt[j])} {plots._fmt(g, 2)}" for k, (j, g) in enumerate(zip(idx, sel.gains))]
+        caps = [f"#{k + 1} {md(true_txt[j])}→{md(pred_txt[j])} {plots.short_number(g, 2)}" for k, (j, g) in enumerate(zip(idx, sel.gains))]
         st.image([np.asarray(ds.images[j]) for j in idx], caption=caps, width=72)
     else:
         df = views.feature_table(ds, idx, {"order": np.arange(1, len(idx) + 1), "index": idx, "gain": sel.gains,
@@ -256,11 +244,11 @@ else:
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Inspect")
-    chosen = S.selected_indices(map_state)
+    chosen = svc.selected_indices(map_state)
     if chosen:
         i = st.selectbox(f"{len(chosen)} point(s) selected on the map", chosen, key="inspect_pick")
     else:
-        i = int(st.number_input("Point index", min_value=0, max_value=len(ds.y) - 1, step=1, key=S.INSPECT_INDEX))
+        i = int(st.number_input("Point index", min_value=0, max_value=len(ds.y) - 1, step=1, key=K.INSPECT_INDEX))
     status = ("labeled before this round" if rr.labeled_before[i] else
               f"picked this round (#{order[i]})" if i in order else
               "pruned this round (added, then removed)" if i in pruned else "unlabeled")
@@ -278,11 +266,11 @@ with left:
         m2.metric("Prediction", md(pred_txt[i]))
         if is_clf:
             m1.metric("Confidence", "–" if rr.confidence is None else f"{rr.confidence[i]:.3f}")
-            m2.metric("Gain (score)", "–" if sel is None else plots._fmt(sel.scores[i]))
+            m2.metric("Gain (score)", "–" if sel is None else plots.short_number(sel.scores[i]))
         else:
             err = float(rr.predictions[i]) - float(ds.y[i])
-            m1.metric("Error (prediction − true)", plots._fmt(err))
-            m2.metric("Gain (score)", "–" if sel is None else plots._fmt(sel.scores[i]))
+            m1.metric("Error (prediction − true)", plots.short_number(err))
+            m2.metric("Gain (score)", "–" if sel is None else plots.short_number(sel.scores[i]))
         st.markdown(f"Status in round {rr.round}: **{status}**")
         if is_clf and ex.last_probs is not None and r == n - 1:
             st.bar_chart(pd.DataFrame({"probability": ex.last_probs[i]}, index=cls), height=160,
@@ -294,5 +282,5 @@ with left:
                "prediction's error, and its score before anything was picked (NaN for labeled points).")
 with right:
     st.subheader("Export")
-    S.export_buttons(ex, "dl")
+    W.export_buttons(ex, "dl")
     st.caption("The run record opens again on the Records page; the CSVs hold one row per round and one per pick.")

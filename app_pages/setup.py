@@ -7,7 +7,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-import app_state as S
+import app_keys as K
+import app_services as svc
+import app_session as S
+import app_widgets as W
 import views
 from bait_core.learning.data import BUILTIN_DATASETS, FILE_EXTENSIONS, default_label_column, list_columns
 from bait_core.records.run_record import RunConfig
@@ -26,7 +29,7 @@ st.title("Setup")
 st.caption("Pick the data, the model and the acquisition strategy for a new run. Nothing changes until "
            "you press “Apply setup”; a failed apply keeps the current run.")
 
-S.show_flash()
+W.show_flash()
 cur = S.explorer().config
 
 # --- data ---------------------------------------------------------------------------------------
@@ -125,14 +128,10 @@ if source == "Upload a file":
             if cols:
                 default = default_label_column(cols)
                 label_column = st.selectbox("Label column", cols, index=cols.index(default), key="setup_label_col")
-                read_opts = replace(read_opts, roles=role_controls(exp, cols, label_column, S.content_key(raw)[:16]))
-            ukey = (up.name, S.content_key(raw), label_column, seed, read_opts)
-            cached = st.session_state[S.UPLOAD_DATASET]
-            if cached is not None and cached[0] == ukey:
-                dataset = cached[1]
-            else:
-                dataset = S.load_upload(raw, up.name, label_column, seed=seed, options=read_opts)
-                st.session_state[S.UPLOAD_DATASET] = (ukey, dataset)
+                read_opts = replace(read_opts, roles=role_controls(exp, cols, label_column, svc.content_key(raw)[:16]))
+            dataset, _ = svc.upload_once(
+                st.session_state, K.UPLOAD_DATASET, svc.upload_key([(up.name, raw)], label_column, seed, read_opts),
+                lambda: svc.load_upload(raw, up.name, label_column, seed=seed, options=read_opts))
             data_spec = up.name
             data_file = (up.name, raw)
             show_report(dataset)
@@ -147,18 +146,15 @@ elif source == "Upload a folder":
         try:
             read_opts, _ = reading_controls("images")
             bar = st.progress(0.0, text=f"Packing {len(files)} files…")
-            raw = S.folder_to_zip([(f.name, f.getvalue()) for f in files],
-                                  progress=lambda done, total: bar.progress(done / max(1, total),
-                                                                            text=f"Packing files: {done} of {total}"))
+            raw = svc.folder_to_zip([(f.name, f.getvalue()) for f in files],
+                                    progress=lambda done, total: bar.progress(done / max(1, total),
+                                                                              text=f"Packing files: {done} of {total}"))
             bar.empty()
-            ukey = ("folder", S.content_key(raw), seed, read_opts)
-            cached = st.session_state[S.UPLOAD_DATASET]
-            if cached is not None and cached[0] == ukey:
-                dataset = cached[1]
-            else:
+            def read_folder():
                 with st.spinner(f"Reading {len(files)} images…"):
-                    dataset = S.load_upload(raw, "folder.zip", None, seed=seed, options=read_opts)
-                st.session_state[S.UPLOAD_DATASET] = (ukey, dataset)
+                    return svc.load_upload(raw, "folder.zip", None, seed=seed, options=read_opts)
+            dataset, _ = svc.upload_once(st.session_state, K.UPLOAD_DATASET,
+                                         svc.upload_key([("folder", raw)], seed, read_opts), read_folder)
             data_spec = "folder upload"
             data_file = ("folder.zip", raw)
             show_report(dataset)
@@ -173,7 +169,7 @@ else:
     name = st.selectbox("Built-in dataset", names, index=names.index(cur_name) if cur_name in names else 0,
                         format_func=lambda n: f"{n} — {BUILTIN_DATASETS[n]}", key="setup_builtin")
     try:
-        dataset = S.load_builtin_dataset(name, seed)
+        dataset = svc.load_builtin_dataset(name, seed)
         data_spec = f"builtin:{name}"
     except ValueError as e:
         st.error(md(e))
@@ -263,11 +259,11 @@ if st.button("Apply setup", type="primary", disabled=S.job_running() or dataset 
         config = RunConfig(data=data_spec, model=model_label or "mlp", strategy=strategy, rounds=rounds,
                            batch_size=batch, initial=initial, seed=seed, lamb=lamb, oversample=oversample,
                            preset=preset, label_column=label_column)
-        ex = S.build_explorer(config, dataset=dataset, model_file=model_file, model_filename=model_name, arch=arch,
+        ex = svc.build_explorer(config, dataset=dataset, model_file=model_file, model_filename=model_name, arch=arch,
                               data_file=data_file, read_options=read_opts)
         S.set_explorer(ex, save=True)
     except ValueError as e:
         st.error(md(e))
     else:
-        st.session_state[S.FLASH] = f"New run ready: {dataset.name} + {config.model} + {strategy}. Go to Rounds to run it."
+        st.session_state[K.FLASH] = f"New run ready: {dataset.name} + {config.model} + {strategy}. Go to Rounds to run it."
         st.rerun()

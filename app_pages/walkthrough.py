@@ -4,7 +4,10 @@ Previous / Next; open another story; save the current run as one (captions edita
 import numpy as np
 import streamlit as st
 
-import app_state as S
+import app_keys as K
+import app_services as svc
+import app_session as S
+import app_widgets as W
 import views
 from bait_core.viz import plots
 from bait_core.service.explorer import Explorer
@@ -16,16 +19,16 @@ st.title("Walkthrough")
 st.caption("A guided tour of a saved run: each step shows one round (what was labeled, what was picked next and "
            "how the model improved) with a few sentences about it. Use Previous and Next to move through the "
            "steps. Playing a walkthrough does not change the current run shown in the sidebar.")
-S.show_flash()
+W.show_flash()
 
 
 def _open_bundled() -> None:
-    with open(S.WALKTHROUGH_ASSET, "rb") as f:
-        ss[S.STORY] = S.open_story(f.read())
-    ss[S.STORY_STEP] = 0
+    with open(svc.WALKTHROUGH_ASSET, "rb") as f:
+        ss[K.STORY] = svc.open_story(f.read())
+    ss[K.STORY_STEP] = 0
 
 
-if ss.get(S.STORY) is None:
+if ss.get(K.STORY) is None:
     try:
         _open_bundled()
     except (OSError, ValueError) as e:
@@ -34,19 +37,19 @@ if ss.get(S.STORY) is None:
 
 def _go(delta: int) -> None:
     """Previous / Next callback."""
-    n = len(ss[S.STORY][0].steps)
-    ss[S.STORY_STEP] = min(max(int(ss.get(S.STORY_STEP) or 0) + delta, 0), n - 1)
+    n = len(ss[K.STORY][0].steps)
+    ss[K.STORY_STEP] = min(max(int(ss.get(K.STORY_STEP) or 0) + delta, 0), n - 1)
 
 
 def _jump() -> None:
     """Slider callback (the slider is 1-based)."""
-    ss[S.STORY_STEP] = int(ss[S.STORY_SLIDER]) - 1
+    ss[K.STORY_STEP] = int(ss[K.STORY_SLIDER]) - 1
 
 
 def play(story: Story, sx: Explorer) -> None:
     n = len(story.steps)
-    k = min(max(int(ss.get(S.STORY_STEP) or 0), 0), n - 1)
-    ss[S.STORY_STEP] = k
+    k = min(max(int(ss.get(K.STORY_STEP) or 0), 0), n - 1)
+    ss[K.STORY_STEP] = k
     step = story.steps[k]
     rounds = story.record.rounds
     pos = story.round_position(step.round)
@@ -64,8 +67,8 @@ def play(story: Story, sx: Explorer) -> None:
     c3.button("Next", key="story_next", type="primary", disabled=k == n - 1, on_click=_go, args=(1,),
               width="stretch")
     if n > 1:
-        ss[S.STORY_SLIDER] = k + 1
-        st.slider("Jump to step", min_value=1, max_value=n, step=1, key=S.STORY_SLIDER, on_change=_jump)
+        ss[K.STORY_SLIDER] = k + 1
+        st.slider("Jump to step", min_value=1, max_value=n, step=1, key=K.STORY_SLIDER, on_change=_jump)
 
     st.subheader(md(step.title) if step.title else f"Round {rr.round}")
     if step.caption:
@@ -89,8 +92,8 @@ def play(story: Story, sx: Explorer) -> None:
     # --- map + objective ------------------------------------------------------------------------
     left, right = st.columns([3, 2])
     with left:
-        kind = "UMAP" if S.umap_enabled() and ss.get(S.LAYOUT_KIND) != "PCA" else "PCA"
-        xy, shown = S.layout(ds, kind)
+        kind = "UMAP" if svc.umap_enabled() and ss.get(K.LAYOUT_KIND) != "PCA" else "PCA"
+        xy, shown = svc.layout(ds, kind)
         st.plotly_chart(views.round_map(ds, rr, xy, title=f"{shown} layout, round {rr.round}"), width="stretch",
                         key="story_map")
         st.caption(f"Each dot is a pool point coloured by its {views.truth_word(ds)}"
@@ -143,7 +146,7 @@ def play(story: Story, sx: Explorer) -> None:
             st.caption("This round's picks in pick order, with their labels.")
 
 
-opened = ss.get(S.STORY)
+opened = ss.get(K.STORY)
 if opened is not None:
     play(*opened)
 else:
@@ -157,15 +160,15 @@ st.caption("A walkthrough file saved from this page. It opens on step 1; a file 
 up = st.file_uploader("Walkthrough (JSON)", type=["json"], key="story_file")
 if up is not None:
     raw = up.getvalue()
-    ukey = (up.name, len(raw), hash(raw))
-    if ss.get(S.STORY_KEY) != ukey:
-        try:
-            got = S.open_story(raw, current=S.explorer())
-        except ValueError as e:
-            st.error(md(f"Cannot open {up.name}: {e}"))
-        else:
-            ss[S.STORY], ss[S.STORY_STEP], ss[S.STORY_KEY] = got, 0, ukey
-            ss[S.FLASH] = f"Opened the walkthrough “{got[0].title}” ({len(got[0].steps)} steps) from {up.name}."
+    try:
+        got, new = svc.upload_once(ss, K.STORY_KEY, svc.upload_key([(up.name, raw)]),
+                                   lambda: svc.open_story(raw, current=S.explorer()), keep=False)
+    except ValueError as e:
+        st.error(md(f"Cannot open {up.name}: {e}"))
+    else:
+        if new:
+            ss[K.STORY], ss[K.STORY_STEP] = got, 0
+            ss[K.FLASH] = f"Opened the walkthrough “{got[0].title}” ({len(got[0].steps)} steps) from {up.name}."
             st.rerun()
 if st.button("Back to the built-in walkthrough", key="story_builtin"):
     try:
@@ -209,12 +212,12 @@ def save_panel() -> None:
     if b.button("Play it here", key="story_play"):
         try:
             copy = Story.from_json(data)
-            ss[S.STORY] = (copy, Explorer.from_record(copy.record, dataset=ex.dataset))
+            ss[K.STORY] = (copy, Explorer.from_record(copy.record, dataset=ex.dataset))
         except ValueError as e:
             st.error(md(e))
         else:
-            ss[S.STORY_STEP] = 0
-            ss[S.FLASH] = f"Playing “{copy.title}”, made from the current run."
+            ss[K.STORY_STEP] = 0
+            ss[K.FLASH] = f"Playing “{copy.title}”, made from the current run."
             st.rerun(scope="app")
     st.caption("The file holds the run record and your captions; it opens again in “Open another walkthrough”.")
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/make_walkthrough.py [--out assets/walkthrough_digits.json] [--rounds 5]
 
-The run is the app's default one (app_state.DEFAULT_CONFIG: digits + mlp + BAIT, batch 10, 20 initial
+The run is the app's default one (app_services.DEFAULT_CONFIG: digits + mlp + BAIT, batch 10, 20 initial
 labels, seed 0, quick preset) cut to a few rounds and run on the CPU so it is reproducible; the
 captions are written for a stakeholder audience, with every number filled in from the run itself.
 Offline: the digits ship with scikit-learn.
@@ -24,7 +24,7 @@ from bait_core.records.run_record import RunConfig
 from bait_core.learning.loop import run  # noqa: E402
 from bait_core.records.story import Story, StoryStep, delta_text  # noqa: E402
 
-# Mirrors app_state.DEFAULT_CONFIG (tests/test_story.py checks it) except rounds and device.
+# Mirrors app_services.DEFAULT_CONFIG (tests/test_story.py checks it) except rounds and device.
 CONFIG = RunConfig(data="builtin:digits", model="mlp", strategy="bait", rounds=5, batch_size=10, initial=20,
                    seed=0, preset="quick", device="cpu")
 

@@ -82,7 +82,9 @@ def learning_curves(records: Iterable[RunRecord], title: str = "") -> go.Figure:
 _MARGIN = dict(l=10, r=10, t=36, b=10)
 
 
-def _fmt(v: float, digits: int = 3) -> str:
+def short_number(v: float | None, digits: int = 3) -> str:
+    """A number for hover texts, captions and metrics: `digits` significant digits, "–" for None,
+    NaN and ±inf (e.g. 0.012345 → "0.0123")."""
     return "–" if v is None or not np.isfinite(v) else f"{v:.{digits}g}"
 
 
@@ -112,12 +114,12 @@ def pool_map(xy: np.ndarray, colour: np.ndarray, class_names: Sequence[str], *, 
     custom[:, 0] = idx
     custom[:, 1] = [_t(v) for v in true_label]
     custom[:, 2] = [_t(v) for v in predicted]
-    custom[:, 3] = [_fmt(c) for c in conf]
-    custom[:, 4] = [_fmt(g) for g in gn]
+    custom[:, 3] = [short_number(c) for c in conf]
+    custom[:, 4] = [short_number(g) for g in gn]
     fig = go.Figure()
     if values is not None:
         vals = np.asarray(values, dtype=np.float64).reshape(-1)
-        custom[:, 5] = [_fmt(v) for v in vals]
+        custom[:, 5] = [short_number(v) for v in vals]
         hover = ("point %{customdata[0]}<br>true value: %{customdata[1]}<br>prediction: %{customdata[2]}"
                  "<br>BAIT gain: %{customdata[4]}<extra>%{fullData.name}</extra>")
         fin = np.isfinite(vals)
@@ -281,7 +283,7 @@ def target_histogram(values: np.ndarray, labeled: np.ndarray | None, picks: np.n
         order = {int(j): k + 1 for k, j in enumerate(pk.tolist())}
         fig.add_trace(go.Scatter(
             x=v[pk_fin], y=np.zeros(pk_fin.size), mode="markers", name="picks (rug)", yaxis="y2",
-            customdata=np.stack([pk_fin, [order[int(j)] for j in pk_fin], [_fmt(x) for x in v[pk_fin]]], axis=1),
+            customdata=np.stack([pk_fin, [order[int(j)] for j in pk_fin], [short_number(x) for x in v[pk_fin]]], axis=1),
             hovertemplate="pick #%{customdata[1]}: point %{customdata[0]}, value %{customdata[2]}<extra></extra>",
             marker=dict(color="gold", size=12, symbol="star", line=dict(width=1, color="black")),
             showlegend=False))

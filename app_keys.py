@@ -1,0 +1,49 @@
+"""Every session-state key the app uses (st.session_state[...] and the page URL's query parameter), each
+with what it holds. Pages, app_session and app_widgets read and write session state only through
+these names; their defaults are set by app_session.init_state.
+
+Constants only: no imports, no logic.
+"""
+
+EXPLORER = "explorer"            # the session's Explorer (live or read-only from a record)
+RUN_PARAM = "run"                # the page URL's query parameter holding the live run's id
+RUN_NOTICE = "run_notice"        # a sentence about the run the URL named (not found, ...), shown once
+JOB = "job"                      # the running / last round Job, or None
+JOB_ACK = "job_ack"              # id() of the Job whose end the pages have already redrawn for
+SYNC_JOBS = "sync_jobs"          # tests: wait for a started Job before the script continues
+ROUND_VIEW = "round_view"        # the "Round" slider: which round the Rounds page shows
+ROUND_FOLLOW = "round_follow"    # number of rounds when the slider was last drawn (follow latest)
+COLOR_BY = "color_by"            # map colouring: "true class" or "prediction"
+LAYOUT_KIND = "layout_kind"      # map layout: "PCA" or "UMAP"
+INSPECT_INDEX = "inspect_index"  # the Inspect number input
+MAP_KEY = "map"                  # the map chart's selection state
+N_TO_RUN = "n_to_run"            # "Rounds to run" number input
+UPLOAD_DATASET = "upload_dataset"  # (upload key, Dataset) of the last good file/folder upload (upload_once)
+RECORD_KEY = "record_loaded"     # (upload key, None) of the files the Records page opened last (upload_once)
+FLASH = "flash"                  # a success sentence to show once after a rerun
+ROUND_ERROR = "round_error"      # a start-rounds error sentence, shown once on the Rounds page
+COMPARE_JOB = "compare_job"      # the running / last comparison Job, or None
+COMPARISON = "comparison"        # the Comparison shown on the Compare page (finished or opened), or None
+COMPARE_ACK = "compare_ack"      # id() of the comparison Job whose end the page has already drawn
+COMPARE_FILE_KEY = "compare_file_key"  # (upload key, None) of the comparison file(s) opened last (upload_once)
+COMPARE_ERROR = "compare_error"  # a start-comparison error sentence, shown once
+CMP_STRATEGIES = "cmp_strategies"  # Compare page widgets: strategies, seeds, rounds, batch size, initial labeled
+CMP_SEEDS = "cmp_seeds"
+CMP_ROUNDS = "cmp_rounds"
+CMP_BATCH = "cmp_batch"
+CMP_INITIAL = "cmp_initial"
+STORY = "story"                  # Walkthrough page: (Story, read-only Explorer) being played, or absent
+STORY_STEP = "story_step"        # Walkthrough page: 0-based step shown (Previous / Next / slider)
+STORY_SLIDER = "story_slider"    # Walkthrough page: the "Jump to step" slider (1-based), synced to STORY_STEP
+STORY_KEY = "story_loaded"       # (upload key, None) of the walkthrough file opened last (upload_once)
+PLAYGROUND = "playground"         # Learn page: the 2-D playground (bait_core.learning.playground.Playground), or absent
+LEARN_ERROR = "learn_error"      # Learn page: a settings / round error sentence, shown once
+LEARN_ROUND = "learn_round"      # Learn page: the "Round shown" slider (0-based round index)
+LEARN_TOY = "learn_toy"          # Learn page widgets: toy set, points, classes, noise, initial labels,
+LEARN_POINTS = "learn_points"    #   batch size, seed (all take effect with "New playground") and the
+LEARN_CLASSES = "learn_classes"  #   comparison strategy (applies at once, to every round shown)
+LEARN_NOISE = "learn_noise"
+LEARN_INITIAL = "learn_initial"
+LEARN_BATCH = "learn_batch"
+LEARN_SEED = "learn_seed"
+LEARN_COMPARE = "learn_compare"

@@ -1,0 +1,475 @@
+"""The app's services, free of streamlit: the runs folder, building a run, reading uploads, opening
+records / bundles / walkthroughs / comparisons, the comparison job's worker, the warm-up threads and
+the map layouts. Nothing here imports streamlit: the session's objects are passed in (the run, or
+the session-state mapping for upload_once / job_ended), so every function can be called and tested
+without a script run; tests/test_app_modules.py checks that importing this module never imports
+streamlit.
+
+Errors meant for the user are ValueError with a sentence.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import os
+import sys
+import threading
+import zipfile
+from dataclasses import replace
+from typing import Any, Callable, Hashable, MutableMapping, Optional
+
+import numpy as np
+
+from bait_core.learning.compare import ComparePlan, Comparison, run_comparison
+from bait_core.learning.data import BUILTIN_DEFAULTS, Dataset, load_builtin, load_file
+from bait_core.learning.build import build_run, build_run_model, load_run_dataset
+from bait_core.service.explorer import Explorer
+from bait_core.service.jobs import Job
+from bait_core.records.run_record import RunConfig, RunRecord
+from bait_core.learning.models import MODEL_NAMES
+from bait_core.viz.projection import LAYOUTS, layout_key
+from bait_core.learning.reading import ReadOptions
+from bait_core.service.runstore import LIVE, RunSources, RunStore, default_runs_dir, valid_run_id
+from bait_core.common.threads import single_cpu_thread
+from bait_core.service.warmup import warm_compute as _warm_compute
+
+DEFAULT_CONFIG = RunConfig(data="builtin:digits", model="mlp", strategy="bait", rounds=10,
+                           batch_size=10, initial=20, seed=0)
+
+
+def runs_dir() -> str:
+    """The runs folder: `streamlit run app.py -- --runs-dir DIR`, else $BAIT_EXPLORER_RUNS_DIR, else ./runs."""
+    argv = sys.argv[1:]
+    for i, a in enumerate(argv):
+        if a == "--runs-dir" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--runs-dir="):
+            return a.split("=", 1)[1]
+    return str(default_runs_dir())
+
+
+def run_store() -> RunStore:
+    return RunStore(runs_dir())
+
+
+def open_saved_run(run_id: str) -> Explorer:
+    """The run `run_id`: the live object if this server holds it (with its running job), else
+    rebuilt from the runs folder. ValueError with a sentence otherwise."""
+    if not valid_run_id(run_id):
+        raise ValueError(f"The address names a run {str(run_id)[:80]!r} that is not a run id.")
+    ex = LIVE.get(run_id)
+    return ex if ex is not None else run_store().resume(run_id)
+
+
+def download_name(ex: Explorer, what: str, ext: str) -> str:
+    """A download's file name: dataset, strategy, date and what it is (e.g.
+    'digits_bait_2026-11-30_record.json'), in characters every file system accepts."""
+    import re
+    stem = "_".join(re.sub(r"[^A-Za-z0-9.-]+", "-", str(v)).strip("-.")[:40] or "run"
+                    for v in (ex.dataset.name.rsplit(".", 1)[0], ex.config.strategy, ex.record.created[:10]))
+    return f"{stem}_{what}.{ext}"
+
+
+def open_bundle(data: bytes) -> Explorer:
+    """A run bundle (ZIP) copied into the runs folder and resumed as a live run."""
+    store = run_store()
+    store.check_writable()
+    run_id, copied = store.import_bundle(data)
+    try:
+        ex = store.resume(run_id)
+    except Exception:
+        store.delete(run_id)                        # nothing half-imported stays in Recent runs
+        raise
+    ex.copied_from_bundle = copied
+    return ex
+
+
+def open_record_files(files: list[tuple[str, bytes]], current: Optional[Explorer] = None) -> tuple[Explorer, str]:
+    """What the Records page's uploader got: a run bundle (ZIP), a record (JSON), or a record with the
+    data file its run used (any data format). Returns (Explorer, what happened in words)."""
+    if not files:
+        raise ValueError("Choose a run record (JSON), a run bundle (ZIP), or a record together with its data file.")
+    zips = [f for f in files if f[0].lower().endswith(".zip") and f[1][:2] == b"PK"]
+    records = [f for f in files if f[0].lower().endswith(".json")]
+    if len(files) == 1 and zips:
+        try:
+            ex = open_bundle(zips[0][1])
+        except ValueError as bundle_error:
+            raise ValueError(f"{files[0][0]}: {bundle_error}") from None
+        how = "run bundle: a live run again, continue it on the Rounds page"
+        if getattr(ex, "copied_from_bundle", False):
+            how += f"; this server already had a run with the bundle's id, so it was copied in as {ex.run_id}"
+        return ex, how
+    if len(records) != 1:
+        raise ValueError("Drop one run record (JSON), optionally with the one data file its run used.")
+    record = RunRecord.from_json(records[0][1])
+    others = [f for f in files if f is not records[0]]
+    if not others:
+        return view_record(record, current), "read-only record"
+    if len(others) > 1:
+        raise ValueError("Drop the record with one data file (the file its run used).")
+    name, raw = others[0]
+    dataset = load_upload(raw, name, record.config.label_column, seed=record.config.seed)
+    if dataset.fingerprint != record.dataset.get("fingerprint"):
+        raise ValueError(f"'{name}' is not the data this run used: it reads as fingerprint {dataset.fingerprint}, the "
+                         f"record names {record.dataset.get('fingerprint')}. If the file was read with other settings "
+                         "(separator, encoding, task), open it on Setup with those settings first, or use the run's "
+                         "bundle (ZIP).")
+    ex = Explorer.from_record(record, dataset=dataset)
+    return ex, f"read-only record with its data file {name}"
+
+
+def live_status(summary) -> str:
+    """A saved run's status for the Recent runs list: running here, finished, or saved."""
+    ex = LIVE.get(summary.run_id)
+    if ex is not None and ex.busy:
+        return "running"
+    return "finished" if summary.finished else "saved"
+
+
+# --- builders (raise ValueError with a sentence) ----------------------------------------------
+
+def load_builtin_dataset(name: str, seed: int, n_points: Optional[int] = None) -> Dataset:
+    opts = {} if n_points is None or BUILTIN_DEFAULTS[name].get("n_points", "x") == "x" else {"n_points": n_points}
+    return load_builtin(name, seed=seed, **opts)
+
+
+def content_key(data: bytes) -> str:
+    """The cache key of an upload: a hash of its bytes (never its name or size: a corrected file with
+    the same name and size must be read again)."""
+    return hashlib.sha256(bytes(data)).hexdigest()
+
+
+def load_upload(data: bytes, filename: str, label_column: Optional[str], seed: int = 0,
+                options: Optional[ReadOptions] = None) -> Dataset:
+    """A user file (CSV/TSV/Parquet/NPZ/ZIP) as a Dataset read with `options` (None: infer all and
+    report it in dataset.report); ValueError with a sentence otherwise."""
+    if not data:
+        raise ValueError(f"The file '{filename}' is empty.")
+    return load_file(bytes(data), filename=filename, label_column=label_column or None, seed=seed, options=options)
+
+
+def folder_to_zip(files: list[tuple[str, bytes]], name: str = "folder",
+                  progress: Optional[Callable[[int, int], None]] = None) -> bytes:
+    """A folder upload (relative path, content) as an in-memory ZIP for the ZIP-of-class-folders
+    loader. ValueError when the browser sent no folder structure to read classes from.
+    `progress(done, total)`, when given, is called after each file is packed (and once with 0 first)."""
+    if not files:
+        raise ValueError("The folder upload is empty.")
+    if not any("/" in p.replace("\\", "/").strip("/") for p, _ in files):
+        raise ValueError("The browser sent the files without their folder names, so the classes cannot be read; "
+                         "zip the folder (one subfolder per class) and upload the ZIP instead.")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        if progress is not None:
+            progress(0, len(files))
+        for k, (path, data) in enumerate(files, 1):
+            zf.writestr(path.replace("\\", "/").lstrip("/"), data)
+            if progress is not None:
+                progress(k, len(files))
+    return buf.getvalue()
+
+
+def upload_key(files: list[tuple[str, bytes]], *extra: Hashable) -> tuple:
+    """The key of one upload: (name, content_key(bytes)) per file, in order, then `extra` (the settings
+    it is read with, e.g. label column, seed, ReadOptions). Two uploads get one key only when the
+    same names hold the same bytes and the settings are equal."""
+    return (tuple((str(name), content_key(data)) for name, data in files), *extra)
+
+
+def upload_once(state: MutableMapping, state_key: str, ukey: Hashable, process: Callable[[], Any],
+                keep: bool = True) -> tuple[Any, bool]:
+    """Process an upload once: `process()` runs only when `ukey` (see upload_key) is not the key stored
+    under `state[state_key]`; then (ukey, result) is stored there — (ukey, None) when not `keep`, for
+    results that must not stay referenced — and (result, True) is returned. When `ukey` is the stored
+    one: (the stored result, False), nothing runs. An error of `process` propagates and nothing is
+    stored, so the next page run tries again. `state`: st.session_state, or any dict in tests."""
+    stored = state.get(state_key)
+    if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == ukey:
+        return stored[1], False
+    result = process()
+    state[state_key] = (ukey, result if keep else None)
+    return result, True
+
+
+def job_ended(state: MutableMapping, job_key: str, ack_key: str) -> tuple[Optional[Job], bool]:
+    """The Job under `state[job_key]` (None when none) and whether this is the first page run to see
+    it ended: then `state[ack_key]` becomes id(job), so the page draws its results once and the
+    progress panel (app_widgets.job_progress) stops asking for a rerun."""
+    job = state.get(job_key)
+    if job is None or job.running:
+        return job, False
+    first = state.get(ack_key) != id(job)
+    state[ack_key] = id(job)
+    return job, first
+
+
+def build_explorer(config: RunConfig, dataset: Optional[Dataset] = None, model_file: Optional[bytes] = None,
+                   model_filename: Optional[str] = None, arch: Optional[str] = None,
+                   data_file: Optional[tuple[str, bytes]] = None,
+                   read_options: Optional[ReadOptions] = None) -> Explorer:
+    """A fresh Explorer for `config`: the dataset (built-in by config.data unless given) and a built-in
+    model (config.model) or the uploaded model file. `data_file` (name, bytes): the upload the
+    dataset was read from, stored with the run (with the `read_options` it was read with) so it can
+    be resumed after a restart."""
+    built = build_run(config, dataset=dataset, model_file=model_file, model_filename=model_filename, arch=arch,
+                      builtin_only=True)      # validated; a run that would not fit is refused before any training
+    dataset, model = built.dataset, built.model
+    sources = RunSources(data_name=data_file[0] if data_file else None, data_bytes=data_file[1] if data_file else None,
+                         model_name=model_filename if model_file is not None else None, model_bytes=model_file,
+                         arch=arch if model_file is not None else None,
+                         read_options=read_options if data_file else None)
+    return Explorer.start(dataset, model, config, store=run_store(), sources=sources)
+
+
+def view_record(record: RunRecord, current: Optional[Explorer] = None) -> Explorer:
+    """A run record as a read-only Explorer. A built-in dataset is reloaded; a record of an uploaded
+    file reuses the current run's dataset when its fingerprint matches. ValueError when the dataset
+    is another one, or its pool size or class count is not the record's."""
+    dataset = None
+    if (current is not None and not str(record.dataset.get("source", "")).startswith("builtin:")
+            and current.dataset.fingerprint == record.dataset.get("fingerprint")):
+        dataset = current.dataset
+    ex = Explorer.from_record(record, dataset=dataset)
+    n, k = ex.dataset.X.shape[0], len(ex.dataset.classes)
+    if n != record.n_points or k != len(record.dataset.get("classes") or []):
+        raise ValueError(f"The record does not fit the dataset '{ex.dataset.name}': it describes {record.n_points:,} "
+                         f"pool points and {len(record.dataset.get('classes') or [])} classes, the dataset has "
+                         f"{n:,} and {k}.")
+    return ex
+
+
+def open_record(data: bytes, current: Optional[Explorer] = None) -> Explorer:
+    """A run record (JSON bytes) as a read-only Explorer (see view_record)."""
+    return view_record(RunRecord.from_json(data), current)
+
+
+WALKTHROUGH_ASSET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "walkthrough_digits.json")
+
+
+def open_story(data: bytes, current: Optional[Explorer] = None):
+    """A walkthrough (JSON bytes) as (Story, read-only Explorer of its record); ValueError with a
+    sentence otherwise. Like open_record, a story of an uploaded file reuses the current run's
+    dataset when its fingerprint matches."""
+    from bait_core.records.story import Story
+    story = Story.from_json(data)
+    return story, view_record(story.record, current)
+
+
+# --- the comparison job (worker thread: no streamlit) ---------------------------------------
+
+def compare_plan(ex: Explorer, strategies: list[str], seeds: list[int], rounds: int, batch_size: int,
+                 initial: int) -> ComparePlan:
+    """A comparison on the dataset and model of the run `ex` with these settings (validated)."""
+    base = replace(ex.config, rounds=int(rounds), batch_size=int(batch_size), initial=int(initial))
+    plan = ComparePlan(base=base, strategies=tuple(strategies), seeds=tuple(int(s) for s in seeds))
+    plan.validate(ex.dataset.task, ex.dataset.X.shape[0])
+    return plan
+
+
+def _compare_sources(ex: Explorer):
+    """(load_dataset(seed), build_model(dataset, seed)) for a comparison on the session's run: built-in
+    data are reloaded per seed (their split is seeded, as in the CLI); an uploaded file is shared;
+    built-in models are built per seed, an uploaded model starts every run from its uploaded weights."""
+    source = ex.config.data
+    if source.startswith("builtin:"):
+        def load(seed: int) -> Dataset:
+            return ex.dataset if seed == ex.config.seed else load_run_dataset(ex.config, seed=seed)
+    else:
+        def load(seed: int) -> Dataset:
+            return ex.dataset
+    if ex.config.model in MODEL_NAMES:
+        def build(ds: Dataset, seed: int):
+            return build_run_model(ex.config, ds, seed=seed, builtin_only=True)
+    elif ex.model is not None and ex.init_state is not None:
+        def build(ds: Dataset, seed: int):
+            model = copy.deepcopy(ex.model)
+            model.load_state_dict(ex.init_state)
+            return model
+    else:
+        raise ValueError(f"This run's model '{ex.config.model}' was uploaded and is not loaded now; load it again on "
+                         "the Setup page to compare strategies with it.")
+    return load, build
+
+
+def _compare_worker(plan: ComparePlan, load, build):
+    def work(job: Job) -> None:
+        for c in plan.runs():
+            job.set_item((c.strategy, c.seed), strategy=c.strategy, seed=c.seed, status="waiting", round="",
+                         auc=None)
+        total = len(plan.runs())
+        current: dict = {}
+
+        def progress(stage: str, done: int, total_steps: int, info: Optional[float]) -> None:
+            if stage == "train":
+                job.report("train", done, total_steps, info, f"{current.get('label', '')}: training, epoch {done}")
+            elif stage.startswith("select:"):
+                job.report(stage, done, total_steps, info,
+                           f"{current.get('label', '')}: selecting ({stage[7:]}, step {done} of {total_steps})")
+
+        with single_cpu_thread(True):
+            events = run_comparison(plan, load, build, progress=progress, should_stop=lambda: job.cancelled)
+            for ev in events:
+                key = (ev.strategy, ev.seed)
+                current["label"] = f"Run {ev.index + 1} of {total} ({ev.strategy}, seed {ev.seed})"
+                current["index"] = ev.index
+                if ev.kind == "start":
+                    job.set_item(key, status="running", round=f"0 of {ev.rounds}")
+                elif ev.kind == "round":
+                    job.set_item(key, status="running", round=f"{ev.round} of {ev.rounds}",
+                                 metric=None if ev.metric is None else round(float(ev.metric), 4))
+                    job.report("round", ev.index * 1000 + int(1000 * ev.round / max(1, ev.rounds)), total * 1000,
+                               ev.metric, f"{current['label']}: round {ev.round} of {ev.rounds} done")
+                elif ev.kind == "done":
+                    job.set_item(key, status="done", auc=round(float(ev.metric), 4))
+                    job.add_result(ev.record)
+        if job.cancelled:
+            for c in plan.runs():
+                if job.items[(c.strategy, c.seed)]["status"] != "done":
+                    job.set_item((c.strategy, c.seed), status="stopped")
+    return work
+
+
+def compare_job(ex: Explorer, plan: ComparePlan) -> Job:
+    """The comparison job of `plan` on the run `ex` (not started): its worker runs every (strategy,
+    seed) of the plan, reports progress and items, and adds each finished run's record to the job's
+    results. ValueError when the run's uploaded model is not loaded."""
+    load, build = _compare_sources(ex)
+    return Job(name="comparison", fn=_compare_worker(plan, load, build), context=plan)
+
+
+def comparison_of(job: Job) -> Optional[Comparison]:
+    """The finished runs of a comparison job as a Comparison (None when none finished)."""
+    records = list(job.results)
+    return Comparison(records=records, plan=job.context) if records else None
+
+
+def open_comparison(files: list[tuple[str, bytes]]) -> Comparison:
+    """One comparison JSON, or several run records (e.g. the JSON files of the CLI's `compare`)."""
+    if not files:
+        raise ValueError("Choose a comparison file or some run records.")
+    if len(files) == 1:
+        return Comparison.from_json(files[0][1])
+    from bait_core.records.schemas import MAX_FILE_BYTES, MAX_RUNS
+    if len(files) > MAX_RUNS or sum(len(b) for _, b in files) > 4 * MAX_FILE_BYTES:
+        raise ValueError(f"That is {len(files)} files; a comparison opens at most {MAX_RUNS} run records of "
+                         f"{4 * MAX_FILE_BYTES >> 20} MiB in all.")
+    records = []
+    for name, data in files:
+        if name.endswith("comparison.json"):
+            raise ValueError(f"'{name}' is a whole comparison; open it on its own.")
+        try:
+            records.append(RunRecord.from_json(data))
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
+    return Comparison.from_records(records)
+
+
+def comparison_dataset(comparison: Comparison, seed: int, current: Optional[Explorer] = None) -> Dataset:
+    """The dataset of a comparison's runs with `seed` (built-in: reloaded; a file: the `current` run's,
+    if it is the same data; ValueError otherwise)."""
+    record = next(r for r in comparison.records if r.config.seed == seed)
+    return view_record(record, current=current).dataset
+
+
+# --- warm-up and the map layout ---------------------------------------------------------------
+
+def umap_enabled() -> bool:
+    """UMAP can be switched off (the unit tests do: its first fit costs 9-35 s of JIT)."""
+    return os.environ.get("BAIT_EXPLORER_NO_UMAP", "") != "1"
+
+
+def start_warm_compute() -> threading.Thread:
+    """One tiny round in a background thread, so the first real round does not pay torch's one-off
+    first-call costs (≈ 1.5 s on a CPU for the digits demo). Returns the started thread: a round
+    started while it still runs waits for it rather than competing for the cores. Errors are
+    swallowed (a real round will pay the cost or report the error)."""
+    def run() -> None:
+        try:
+            seconds = _warm_compute()
+            if os.environ.get("BAIT_EXPLORER_LOG_TIMES"):
+                print(f"warm-up round: {seconds:.3f} s", flush=True)
+        except Exception:                          # a real round will pay the cost or report the error
+            pass
+    thread = threading.Thread(target=run, name="warm-compute", daemon=True)
+    thread.start()
+    return thread
+
+
+def warm_up_umap() -> bool:
+    """A tiny UMAP fit in a background thread (when UMAP is enabled) so the first real one is fast."""
+    if umap_enabled():
+        LAYOUTS.warm_up()
+    return True
+
+
+def _keys(dataset: Dataset) -> tuple[tuple, tuple]:
+    return (layout_key(dataset.fingerprint, "input", "PCA"), layout_key(dataset.fingerprint, "input", "UMAP"))
+
+
+def layout(dataset: Dataset, kind: str) -> tuple[np.ndarray, str]:
+    """(N, 2) map coordinates and the kind actually shown. 2-D toy sets use their own coordinates.
+    Layouts are computed once per dataset (server-wide cache, fixed representation: the inputs).
+    PCA is immediate; UMAP starts in the background, seeded from the PCA layout, and PCA is shown
+    until it is ready."""
+    if dataset.xy2d is not None:
+        return np.asarray(dataset.xy2d, dtype=np.float32), "raw 2-D"
+    pkey, ukey = _keys(dataset)
+    X = np.asarray(dataset.X)
+    pca = LAYOUTS.get(pkey)
+    if pca is None:
+        pca = LAYOUTS.pca_now(pkey, X)
+    if kind == "UMAP" and umap_enabled():
+        got = LAYOUTS.get(ukey)
+        if got is not None:
+            return got, "UMAP"
+        LAYOUTS.umap_async(ukey, X, init=pca)
+    return pca, "PCA"
+
+
+def model_layout(dataset: Dataset, run_id: str, round_no: int, embeddings: np.ndarray) -> tuple[np.ndarray, str]:
+    """A UMAP of the current model's embeddings (latest round), seeded from the dataset's fixed
+    layout so the two maps stay aligned; the fixed layout is shown until it is ready."""
+    base, shown = layout(dataset, "UMAP")
+    key = model_layout_key(dataset, run_id, round_no)
+    got = LAYOUTS.get(key)
+    if got is not None:
+        return got, "UMAP of model embeddings"
+    LAYOUTS.umap_async(key, embeddings, init=base)
+    return base, shown
+
+
+def layout_pending(dataset: Dataset, key: Optional[tuple] = None) -> Optional[str]:
+    """"running" while a UMAP layout (the dataset's fixed one unless `key`) is being computed,
+    "error: ..." if it failed."""
+    if key is None:
+        if dataset.xy2d is not None or not umap_enabled():
+            return None
+        key = _keys(dataset)[1]
+    status = LAYOUTS.status(key)
+    return status if status == "running" or status.startswith("error") else None
+
+
+def model_layout_key(dataset: Dataset, run_id: str, round_no: int) -> tuple:
+    return layout_key(dataset.fingerprint, f"embeddings:{run_id}:{round_no}", "UMAP")
+
+
+def selected_indices(state: Any) -> list[int]:
+    """Dataset indices of the points box/lasso-selected on the map (customdata[0] of each point)."""
+    try:
+        points = state["selection"]["points"]
+    except (KeyError, TypeError):
+        return []
+    out = []
+    for p in points:
+        cd = p.get("customdata")
+        if isinstance(cd, (list, tuple)) and cd:
+            cd = cd[0]
+        if cd is not None:
+            try:
+                out.append(int(cd))
+            except (TypeError, ValueError):
+                pass
+    return sorted(set(out))

@@ -1,0 +1,152 @@
+"""The session: the run the pages work on, its round job and comparison job, the URL's ?run=ID and the
+server-wide warm-up caches. These functions read and write st.session_state (through the names in
+app_keys) and st.query_params, but draw nothing; the work itself is in app_services.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Optional
+
+import streamlit as st
+
+import app_keys as K
+import app_services as svc
+from bait_core.service.explorer import Explorer
+from bait_core.service.jobs import Job
+from bait_core.learning.compare import ComparePlan
+
+# "Run 1 round" waits this long for the round inside the click's own script run: a short round is
+# then drawn by that run at once, without the progress panel's polling and a second page run.
+# Longer rounds go on in the background and the progress panel takes over.
+ROUND_WAIT_S = 2.0
+WARM_WAIT_S = 10.0               # the longest a round waits for the server's warm-up round
+
+
+def _explorer_from_url() -> Optional[Explorer]:
+    run_id = st.query_params.get(K.RUN_PARAM)
+    if not run_id:
+        return None
+    try:
+        ex = svc.open_saved_run(run_id)
+    except ValueError as e:
+        st.session_state[K.RUN_NOTICE] = f"Could not reopen run {str(run_id)[:80]!r}: {e} The demo run is shown instead."
+        return None
+    if ex.job is not None:
+        st.session_state[K.JOB] = ex.job               # re-attach to a round job still running (or its end)
+    return ex
+
+
+def init_state() -> None:
+    """Set every key's default once per session: the run named in the URL (?run=ID) if it can be
+    reopened, else the default run (digits + mlp + bait)."""
+    ss = st.session_state
+    if K.EXPLORER not in ss:
+        ss[K.EXPLORER] = _explorer_from_url() or svc.build_explorer(svc.DEFAULT_CONFIG)
+    for key, value in ((K.JOB, None), (K.JOB_ACK, None), (K.SYNC_JOBS, False), (K.ROUND_FOLLOW, -1),
+                       (K.COLOR_BY, "true class"), (K.LAYOUT_KIND, "UMAP"),
+                       (K.N_TO_RUN, 3), (K.UPLOAD_DATASET, None), (K.RECORD_KEY, None), (K.FLASH, None),
+                       (K.ROUND_ERROR, None), (K.COMPARE_JOB, None), (K.COMPARISON, None), (K.COMPARE_ACK, None),
+                       (K.COMPARE_FILE_KEY, None), (K.COMPARE_ERROR, None)):
+        ss.setdefault(key, value)
+
+
+def sync_url() -> None:
+    """Keep ?run=ID in the page URL for a live run that is saved, so a reload reopens it."""
+    ex = explorer()
+    want = ex.run_id if (ex.saved and not ex.read_only) else None
+    have = st.query_params.get(K.RUN_PARAM)
+    if want and have != want:
+        st.query_params[K.RUN_PARAM] = want
+    elif not want and have is not None and not st.session_state.get(K.RUN_NOTICE):
+        del st.query_params[K.RUN_PARAM]
+
+
+def explorer() -> Explorer:
+    """The session's run (set by init_state)."""
+    return st.session_state[K.EXPLORER]
+
+
+def job_running() -> bool:
+    job = st.session_state.get(K.JOB)
+    return job is not None and job.running
+
+
+def set_explorer(ex: Explorer, save: bool = False) -> None:
+    """Replace the session's run (a running job of the old run is cancelled; its finished rounds are
+    saved already; the views follow the new run). `save`: write the new run to the runs folder now
+    (ValueError with a sentence when that fails; the session keeps its old run then)."""
+    if save:
+        ex.save()
+    old = st.session_state.get(K.EXPLORER)
+    job = st.session_state.get(K.JOB)
+    if job is not None and job.running and old is not ex:
+        job.cancel()
+    st.session_state[K.EXPLORER] = ex
+    st.session_state[K.JOB] = ex.job if ex.job is not None and ex.job.running else None
+    st.session_state[K.ROUND_FOLLOW] = -1
+    st.session_state.pop(K.ROUND_VIEW, None)
+    st.session_state.pop(K.INSPECT_INDEX, None)
+
+
+# --- the round job (the worker lives in the library: Explorer.start_rounds) ----------------------
+
+def start_rounds(n_rounds: int, wait_s: float = 0.0) -> Job:
+    """Start a Job running `n_rounds` rounds of the session's explorer; wait up to `wait_s` seconds
+    for it (until it ends in test mode). A second start while a round runs is refused by the
+    library (ValueError), whichever window or click asks."""
+    ex = explorer()
+    job = ex.start_rounds(n_rounds, wait_for=warm_compute(), wait_for_s=WARM_WAIT_S)
+    st.session_state[K.JOB] = job
+    if st.session_state.get(K.SYNC_JOBS):
+        job.join()
+    elif wait_s > 0:
+        job.join(wait_s)
+    return job
+
+
+# --- the comparison job (its worker is app_services.compare_job's: no streamlit) -----------------
+
+def compare_plan(strategies: list[str], seeds: list[int], rounds: int, batch_size: int, initial: int) -> ComparePlan:
+    """A comparison on the session's current dataset and model with these settings (validated)."""
+    return svc.compare_plan(explorer(), strategies, seeds, rounds, batch_size, initial)
+
+
+def start_compare(plan: ComparePlan) -> Job:
+    """Start the comparison job (waits in test mode). Earlier comparison results stay until it ends."""
+    job = st.session_state.get(K.COMPARE_JOB)
+    if job is not None and job.running:
+        raise ValueError("A comparison is already running; stop it first.")
+    job = svc.compare_job(explorer(), plan)
+    st.session_state[K.COMPARE_JOB] = job
+    job.start()
+    if st.session_state.get(K.SYNC_JOBS):
+        job.join()
+    return job
+
+
+def comparison_dataset(comparison, seed: int):
+    """The dataset of a comparison's runs with `seed` (built-in: reloaded; a file: the session's, if
+    it is the same data)."""
+    return svc.comparison_dataset(comparison, seed, current=explorer())
+
+
+# --- server-wide warm-up (once per server, whichever session asks first) -------------------------
+
+@st.cache_resource(show_spinner=False)
+def warm_compute() -> threading.Thread:
+    """Once per server: app_services.start_warm_compute's thread (one tiny round in the background).
+    A round started while it still runs waits for it rather than competing for the cores."""
+    return svc.start_warm_compute()
+
+
+@st.cache_resource(show_spinner=False)
+def warm_umap() -> bool:
+    """Once per server: a tiny UMAP fit in a background thread so the first real one is fast."""
+    return svc.warm_up_umap()
+
+
+def round_index(n_rounds: int) -> int:
+    """The round the Rounds page shows (clamped)."""
+    v = st.session_state.get(K.ROUND_VIEW, n_rounds - 1)
+    return int(min(max(v if v is not None else n_rounds - 1, 0), n_rounds - 1))
