@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from bait_core.records.metrics import find_metric, metric_spec
 from bait_core.viz import plots
 from bait_core.records.run_record import RoundResult
+from bait_core.selection.registry import SPECS
 
 
 FEATURE_PREFIX = "x: "   # every dataset feature column shown next to the app's own columns starts with this
@@ -101,6 +102,13 @@ def value_range(dataset: Any) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
 
 
+def score_name(sel: Any) -> str:
+    """What a selection's per-point scores are, in words (the strategy's StrategySpec.score_name;
+    "score" for an unknown strategy or one without scores)."""
+    spec = SPECS.get(getattr(sel, "strategy", ""))
+    return (spec.score_name if spec is not None else "") or "score"
+
+
 def round_map(dataset: Any, rr: RoundResult, xy: np.ndarray, title: str, colour_by: str = COLOUR_TRUE,
               height: int = 520, true_label: Optional[Sequence[str]] = None,
               predicted: Optional[Sequence[str]] = None) -> go.Figure:
@@ -114,7 +122,7 @@ def round_map(dataset: Any, rr: RoundResult, xy: np.ndarray, title: str, colour_
     predicted = label_texts(dataset, rr.predictions) if predicted is None else predicted
     common = dict(labeled=rr.labeled_before, picks=none if sel is None else sel.indices,
                   pruned=none if sel is None else sel.pruned, true_label=true_label, predicted=predicted,
-                  gain=None if sel is None else sel.scores, title=title, height=height)
+                  gain=None if sel is None else sel.scores, gain_name=score_name(sel), title=title, height=height)
     if is_regression(dataset):
         by_pred = colour_by == COLOUR_PRED
         return plots.pool_map(xy, np.zeros(len(dataset.y), np.int64), [], confidence=None,

@@ -530,12 +530,6 @@ def _build_model(config: Any, dataset: Any, weights: Optional[str] = None) -> An
     return model
 
 
-def check_run_memory(config: Any, dataset: Any, model: Any, limit: Optional[int]) -> None:
-    """See :func:`bait_core.learning.build.check_run` (the app's Setup uses the same check)."""
-    from bait_core.learning.build import check_run
-    check_run(config, dataset, model, limit)
-
-
 def _run_one(args: argparse.Namespace, strategy: str, seed: int, label: str, dataset: Any = None,
              store: Any = None) -> Any:
     """One run. With a `store` (RunStore) it is driven round by round through the same Explorer the

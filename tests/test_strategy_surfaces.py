@@ -63,3 +63,24 @@ def test_setup_and_compare_widgets_offer_every_spec_by_its_label():
     multi = at.multiselect(key="cmp_strategies")
     assert list(multi.options) == [s.label for s in SPECS.values()]
     assert list(multi.value) == ["bait", "badge", "random"]
+
+
+def test_the_map_hover_names_each_strategys_score():
+    """The pool map's hover says what the scores are for the strategy that made them (not "BAIT
+    gain" for every strategy): every spec with scores names them; the figure carries that name."""
+    import numpy as np
+
+    import views
+    from bait_core.selection.base import Selection
+    from bait_core.selection.registry import SPECS
+    from bait_core.viz import plots
+
+    for name, spec in SPECS.items():
+        assert bool(spec.score_name) == (spec.scores is not None), name
+        sel = Selection(strategy=name, indices=np.array([1]), gains=np.array([0.5]), scores=np.array([np.nan, 0.5, 0.2]), timings={})
+        fig = plots.pool_map(np.zeros((3, 2)), np.zeros(3, np.int64), ["a"], labeled=np.array([True, False, False]),
+                             picks=sel.indices, pruned=np.zeros(0, np.int64), true_label=["a"] * 3,
+                             predicted=["a"] * 3, confidence=None, gain=sel.scores, gain_name=views.score_name(sel))
+        hovers = " ".join(str(t.hovertemplate) for t in fig.data if t.hovertemplate)
+        assert f"{spec.score_name or 'score'}:" in hovers, (name, hovers)
+        assert "BAIT gain" not in hovers

@@ -34,7 +34,7 @@ def check_run(config: Any, dataset: Any, model: Any, limit: Optional[int] = None
     K = len(dataset.classes) if dataset.task == "classification" else 1
     B = config.batch_size
     device = pick_device(None if config.device == "auto" else config.device)
-    dtype_options = {"oversample": config.oversample} if config.strategy == "bait" else {}
+    dtype_options = {k: v for k, v in config.strategy_options().items() if k == "oversample"}
     worst = None
     for n in sorted({min(config.initial, N), min(N - 1, config.initial + (config.rounds - 1) * B)}):
         est = estimate(config.strategy, N, d, K, min(B, N - n), n, device=device, **dtype_options)

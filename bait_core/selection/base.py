@@ -253,8 +253,12 @@ def check_options(name: str, seed: Any, options: Mapping[str, Any]) -> int:
     """Reject options a strategy does not take; return the seed as a non-negative int."""
     if options:
         bad = ", ".join(sorted(options))
+        from bait_core.selection.registry import SPECS   # the registry imports this module
+        own = list(SPECS[name].options) if name in SPECS else []
+        extra = list(SPECS[name].engine_options) if name in SPECS else []
+        takes = ", ".join(own + extra)
         raise ValueError(f"Strategy '{name}' got unknown option(s): {bad}. It takes only "
-                         "seed, device, dtype, progress and memory_limit" + (" (and lamb, oversample, setup, record_steps)." if name == "bait" else "."))
+                         "seed, device, dtype, progress and memory_limit" + (f" (and {takes})." if takes else "."))
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or int(seed) < 0:
         raise ValueError(f"seed must be a non-negative whole number, got {seed!r}.")
     return int(seed)

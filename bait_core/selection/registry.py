@@ -98,6 +98,8 @@ class StrategySpec:
     options        name -> OptionSpec of its numeric options (each a RunConfig field)
     source         the paper it comes from, or None (random sampling)
     memory_advice  the sentence that ends a "needs more memory" error (selection.estimate)
+    engine_options keyword options of the function that are not run settings (not in RunConfig)
+    score_name     what Selection.scores holds, in words (map hover texts); "" without scores
     """
 
     name: str
@@ -111,6 +113,8 @@ class StrategySpec:
     first_pick_best: bool = True
     options: Mapping[str, OptionSpec] = field(default_factory=dict)
     memory_advice: str = "Use a pool sample or a machine with more memory."
+    engine_options: tuple[str, ...] = ()
+    score_name: str = ""
 
     def __post_init__(self) -> None:
         if self.needs_probs and self.regression_ok:
@@ -153,7 +157,8 @@ _SPECS = (
                                      minimum=1.0),
         },
         memory_advice="Use a smaller embedding (a model with a smaller last hidden layer), fewer classes, a pool "
-                      "sample, or a GPU with more memory."),
+                      "sample, or a GPU with more memory.",
+        engine_options=("setup", "record_steps"), score_name="Fisher gain at the first greedy step"),
     StrategySpec(
         "random", baselines.random_select, "Random sampling",
         "the baseline: points drawn uniformly at random",
@@ -161,25 +166,27 @@ _SPECS = (
     StrategySpec(
         "entropy", baselines.entropy_select, "Entropy sampling",
         "the points whose predicted class is most uncertain",
-        needs_probs=True, regression_ok=False, scores="utility", source=_SETTLES),
+        needs_probs=True, regression_ok=False, scores="utility", source=_SETTLES, score_name="entropy"),
     StrategySpec(
         "margin", baselines.margin_select, "Margin sampling",
         "the points where the two most likely classes are closest",
-        needs_probs=True, regression_ok=False, scores="cost", source=_SETTLES),
+        needs_probs=True, regression_ok=False, scores="cost", source=_SETTLES,
+        score_name="margin (top-two gap; smallest picked first)"),
     StrategySpec(
         "confidence", baselines.confidence_select, "Least-confidence sampling",
         "the points with the lowest top-class probability",
-        needs_probs=True, regression_ok=False, scores="utility", source=_SETTLES),
+        needs_probs=True, regression_ok=False, scores="utility", source=_SETTLES, score_name="1 − top-class probability"),
     StrategySpec(
         "badge", baselines.badge_select, "BADGE",
         "uncertain and diverse points, by k-means++ over gradient embeddings",
-        needs_probs=True, regression_ok=False, scores="utility", source=_BADGE,
+        needs_probs=True, regression_ok=False, scores="utility", source=_BADGE, score_name="gradient-embedding norm",
         memory_advice="Use a pool sample or a smaller embedding."),
     StrategySpec(
         "badge-sklearn", baselines.badge_sklearn_select, "BADGE with scikit-learn's seeding",
         "uncertain and diverse points, by scikit-learn's greedy k-means++ over BADGE's gradient embeddings "
         "(not the paper's seeding)",
         needs_probs=True, regression_ok=False, scores="utility", first_pick_best=False, source=_BADGE,
+        score_name="gradient-embedding norm",
         memory_advice="Use a smaller embedding (a model with a smaller last hidden layer), fewer classes or a pool "
                       "sample."),
     StrategySpec(
@@ -188,6 +195,7 @@ _SPECS = (
         needs_probs=False, regression_ok=True, scores="utility",
         source=Source("Sener & Savarese", "ICLR", 2018,
                       "Active Learning for Convolutional Neural Networks: A Core-Set Approach"),
+        score_name="distance to the nearest labeled point",
         memory_advice="Use a pool sample or a smaller embedding."),
 )
 

@@ -18,6 +18,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from bait_core.learning.playground import PlaygroundRound
+from bait_core.viz.plots import short_number
 from bait_core.selection.base import Selection
 
 __all__ = ["PALETTE_10", "GAIN_SCALE", "class_colours", "frame_names", "decision_background", "bait_animation",
@@ -45,7 +46,7 @@ def _mix(hex_colour: str, amount: float) -> str:
 
 
 def _fmt(v: float) -> str:
-    return "–" if v is None or not np.isfinite(v) else f"{v:.4g}"
+    return short_number(v, 4)
 
 
 def decision_background(grid_x: np.ndarray, grid_y: np.ndarray, grid_probs: np.ndarray,

@@ -92,7 +92,8 @@ def pool_map(xy: np.ndarray, colour: np.ndarray, class_names: Sequence[str], *, 
              picks: np.ndarray, pruned: np.ndarray, true_label: Sequence[str], predicted: Sequence[str],
              confidence: np.ndarray | None, gain: np.ndarray | None, title: str = "",
              height: int = 560, values: np.ndarray | None = None,
-             value_range: tuple[float, float] | None = None, value_name: str = "value") -> go.Figure:
+             value_range: tuple[float, float] | None = None, value_name: str = "value",
+             gain_name: str = "score") -> go.Figure:
     """The pool on a 2-D layout.
 
     xy (N, 2); colour (N,) class index per point (-1: no class); labeled (N,) bool; picks (B,) indices in
@@ -103,7 +104,8 @@ def pool_map(xy: np.ndarray, colour: np.ndarray, class_names: Sequence[str], *, 
     "no value"), `value_range` (lo, hi) fixes the scale (pass the same range for true values and
     predictions so the two colourings compare), `value_name` titles the colour bar. The hover then
     reads "true value" / "prediction" (the texts given) and shows no confidence; customdata[5] holds
-    the coloured value as text.
+    the coloured value as text. `gain_name` names `gain` in the hover text (the strategy's
+    StrategySpec.score_name, e.g. "entropy"); points without a value read "–".
     """
     xy = np.asarray(xy, dtype=np.float64)
     N = xy.shape[0]
@@ -121,7 +123,7 @@ def pool_map(xy: np.ndarray, colour: np.ndarray, class_names: Sequence[str], *, 
         vals = np.asarray(values, dtype=np.float64).reshape(-1)
         custom[:, 5] = [short_number(v) for v in vals]
         hover = ("point %{customdata[0]}<br>true value: %{customdata[1]}<br>prediction: %{customdata[2]}"
-                 "<br>BAIT gain: %{customdata[4]}<extra>%{fullData.name}</extra>")
+                 "<br>" + _t(gain_name) + ": %{customdata[4]}<extra>%{fullData.name}</extra>")
         fin = np.isfinite(vals)
         lo, hi = value_range if value_range is not None else (
             (float(vals[fin].min()), float(vals[fin].max())) if fin.any() else (0.0, 1.0))
@@ -138,7 +140,7 @@ def pool_map(xy: np.ndarray, colour: np.ndarray, class_names: Sequence[str], *, 
     else:
         custom[:, 5] = ""
         hover = ("point %{customdata[0]}<br>label: %{customdata[1]}<br>prediction: %{customdata[2]}"
-                 "<br>confidence: %{customdata[3]}<br>BAIT gain: %{customdata[4]}<extra>%{fullData.name}</extra>")
+                 "<br>confidence: %{customdata[3]}<br>" + _t(gain_name) + ": %{customdata[4]}<extra>%{fullData.name}</extra>")
         colour = np.asarray(colour)
         groups = [(k, _t(name)) for k, name in enumerate(class_names)] or [(0, "pool")]
         if not len(class_names):
