@@ -21,27 +21,24 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_PUBLIC = {
-    "Selection": "bait_core.selection.base", "SelectionCancelled": "bait_core.selection.base",
-    "prepare_inputs": "bait_core.selection.base", "bait_select": "bait_core.selection.bait",
-    "STRATEGIES": "bait_core.selection.registry", "get_strategy": "bait_core.selection.registry",
-    "SPECS": "bait_core.selection.registry", "get_spec": "bait_core.selection.registry",
-    "estimate": "bait_core.selection.estimate",
-    "RunConfig": "bait_core.records.run_record", "RoundResult": "bait_core.records.run_record",
-    "RunRecord": "bait_core.records.run_record",
-    "Dataset": "bait_core.learning.data", "load_dataset": "bait_core.learning.data",
-    "load_builtin": "bait_core.learning.data", "ReadOptions": "bait_core.learning.reading",
-    "build_model": "bait_core.learning.models", "load_user_model": "bait_core.learning.models",
-    "run": "bait_core.learning.loop", "run_rounds": "bait_core.learning.loop",
-    "run_round": "bait_core.learning.loop", "Oracle": "bait_core.learning.loop",
-    "SimulatedOracle": "bait_core.learning.loop", "round_seed": "bait_core.learning.loop",
-    "build_run": "bait_core.learning.build",
-    "ComparePlan": "bait_core.learning.compare", "Comparison": "bait_core.learning.compare",
-    "run_comparison": "bait_core.learning.compare",
-    "Playground": "bait_core.learning.playground",
-    "Explorer": "bait_core.service.explorer", "RunStore": "bait_core.service.runstore",
-    "Job": "bait_core.service.jobs",
+_HOMES = {                               # layer module -> the public names it defines
+    "selection.base": ("Selection", "SelectionCancelled", "prepare_inputs"),
+    "selection.bait": ("bait_select",),
+    "selection.registry": ("STRATEGIES", "get_strategy", "SPECS", "get_spec"),
+    "selection.estimate": ("estimate",),
+    "records.run_record": ("RunConfig", "RoundResult", "RunRecord"),
+    "learning.data": ("Dataset", "load_dataset", "load_builtin"),
+    "learning.reading": ("ReadOptions",),
+    "learning.models": ("build_model", "load_user_model"),
+    "learning.loop": ("run", "run_rounds", "run_round", "Oracle", "SimulatedOracle", "round_seed"),
+    "learning.build": ("build_run",),
+    "learning.compare": ("ComparePlan", "Comparison", "run_comparison"),
+    "learning.playground": ("Playground",),
+    "service.explorer": ("Explorer",),
+    "service.runstore": ("RunStore",),
+    "service.jobs": ("Job",),
 }
+_PUBLIC = {name: f"bait_core.{module}" for module, names in _HOMES.items() for name in names}
 
 __all__ = sorted(_PUBLIC) + ["__version__"]
 

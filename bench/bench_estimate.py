@@ -23,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 # (strategy, N, d, K, n, B)
 CASES = [("bait", 2000, 200, 10, 20, 10), ("bait", 2000, 200, 10, 200, 10), ("bait", 3000, 400, 8, 30, 10),
@@ -36,17 +37,9 @@ QUICK = [c for c in CASES if c[1] * c[2] <= 3_200_000 and c[1] <= 20000]
 
 
 def inputs(N: int, d: int, K: int, n: int, seed: int = 0):
-    import numpy as np
-    rng = np.random.default_rng(seed)
-    h = np.empty((N, d), np.float32)
-    for s in range(0, N, 4096):                                  # small transients
-        h[s:s + 4096] = rng.standard_normal((min(4096, N - s), d))
-    logits = rng.standard_normal((N, K)) * 2
-    p = np.exp(logits - logits.max(1, keepdims=True))
-    p /= p.sum(1, keepdims=True)
-    labeled = np.zeros(N, bool)
-    labeled[rng.choice(N, n, replace=False)] = True
-    return h, p, labeled
+    """bench/synthetic.py's pool (imported here: numpy is loaded only where it is measured)."""
+    from synthetic import synthetic_pool
+    return synthetic_pool(N, d, K, n, seed)
 
 
 def measure(strategy: str, N: int, d: int, K: int, n: int, B: int, device: str) -> dict:

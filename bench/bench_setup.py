@@ -21,6 +21,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic import synthetic_pool  # noqa: E402
 from bait_core import bait_select  # noqa: E402
 
 # (N, d, K, n, B): the digits demo's first and a later round, a toy set, mnist-sized pools
@@ -28,15 +30,7 @@ CONFIGS = [(1348, 128, 10, 20, 10), (1348, 128, 10, 100, 10), (450, 128, 2, 20, 
            (3750, 128, 10, 50, 20), (10000, 128, 10, 100, 50), (10000, 256, 10, 20, 100)]
 
 
-def inputs(N: int, d: int, K: int, n: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    h = rng.standard_normal((N, d)).astype(np.float32)
-    logits = rng.standard_normal((N, K)) * 2
-    p = np.exp(logits - logits.max(1, keepdims=True))
-    p /= p.sum(1, keepdims=True)
-    labeled = np.zeros(N, bool)
-    labeled[rng.choice(N, n, replace=False)] = True
-    return h, p, labeled
+inputs = synthetic_pool                     # bench/synthetic.py: the pool every selection bench uses
 
 
 def main() -> None:

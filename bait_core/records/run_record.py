@@ -160,9 +160,41 @@ def check_version(version: Any, supported: int, what: str, label: str = "schema"
     return version
 
 
+class JsonFile:
+    """JSON text and files for a record type with `to_dict()` and `from_dict()`: `to_json`, `save`,
+    `from_json` (at most schemas.MAX_FILE_BYTES) and `load` (sized before it is read). `WHAT` names the
+    file in sentences ("run record"); every error is a ValueError with a sentence."""
+
+    WHAT = "file"
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), allow_nan=False)      # type: ignore[attr-defined]
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(self.to_json())
+        return path
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Any:
+        """An object from JSON text or bytes; ValueError with a sentence for anything invalid (see from_dict)."""
+        return cls.from_dict(read_json(text, cls.WHAT))        # type: ignore[attr-defined]
+
+    @classmethod
+    def load(cls, path: str | Path) -> Any:
+        """An object from a file (see from_json); ValueError when it is missing or too large."""
+        p = Path(path)
+        if not p.is_file():
+            raise ValueError(f"{cls.WHAT[0].upper()}{cls.WHAT[1:]} not found: {path}")
+        schemas.check_size(p.stat().st_size, cls.WHAT)          # before reading a huge file into memory
+        return cls.from_json(p.read_bytes())
+
+
 @dataclass
-class RunRecord:
+class RunRecord(JsonFile):
     """A whole run: config, seed, dataset and model identity, rounds, library version."""
+
+    WHAT = "run record"
 
     config: RunConfig
     dataset: dict                       # name, source, fingerprint, task, n_points, classes, ...
@@ -196,14 +228,6 @@ class RunRecord:
             "rounds": [_round_to_dict(r) for r in self.rounds],
         })
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), allow_nan=False)
-
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(self.to_json())
-        return path
-
     @classmethod
     def from_dict(cls, d: Any) -> "RunRecord":
         """A record from its parsed JSON, checked against `schemas.RecordSchema` and the cross-field
@@ -218,21 +242,6 @@ class RunRecord:
         rounds = [_round_from_dict(r, n, rec.dataset.task) for r in rec.rounds]
         return cls(config=config, dataset=dict(d["dataset"]), model=dict(d["model"]), rounds=rounds,
                    library_version=rec.library_version, created=rec.created, schema_version=version)
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> "RunRecord":
-        """A record from JSON text or bytes (at most schemas.MAX_FILE_BYTES); ValueError with a sentence
-        for anything that is not a valid record (see from_dict)."""
-        return cls.from_dict(read_json(text, "run record"))
-
-    @classmethod
-    def load(cls, path: str | Path) -> "RunRecord":
-        """A record from a file (see from_json); ValueError when it is missing or too large."""
-        p = Path(path)
-        if not p.is_file():
-            raise ValueError(f"Run record not found: {path}")
-        schemas.check_size(p.stat().st_size, "run record")      # before reading a huge file into memory
-        return cls.from_json(p.read_bytes())
 
     def metrics_csv(self) -> str:
         """Per-round metrics as CSV text (one header row, one row per round; "\r\n" line ends). Text

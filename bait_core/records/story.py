@@ -14,17 +14,15 @@ Nothing here imports streamlit.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
 from bait_core.records import schemas
 from bait_core.records.metrics import MetricSpec, metric_spec
-from bait_core.records.run_record import RoundResult, RunRecord, check_version, read_json
+from bait_core.records.run_record import JsonFile, RoundResult, RunRecord, check_version
 from bait_core.selection.registry import SPECS
 
 STORY_SCHEMA = "bait-explorer-story"
@@ -48,8 +46,10 @@ class StoryStep:
 
 
 @dataclass
-class Story:
+class Story(JsonFile):
     """A walkthrough: title, introduction, the run record it plays and one step per shown round."""
+
+    WHAT = "walkthrough file"
 
     title: str
     intro: str
@@ -73,28 +73,6 @@ class Story:
     def to_dict(self) -> dict:
         return {"schema": STORY_SCHEMA, "version": STORY_VERSION, "title": self.title, "intro": self.intro,
                 "steps": [s.to_dict() for s in self.steps], "record": self.record.to_dict()}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), allow_nan=False)
-
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(self.to_json())
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> "Story":
-        p = Path(path)
-        if not p.is_file():
-            raise ValueError(f"Walkthrough file not found: {path}")
-        schemas.check_size(p.stat().st_size, "walkthrough file")      # before reading a huge file into memory
-        return cls.from_json(p.read_bytes())
-
-    @classmethod
-    def from_json(cls, data: str | bytes) -> "Story":
-        """Parse a story (JSON text or bytes, at most schemas.MAX_FILE_BYTES); ValueError with a
-        user-readable sentence for anything that cannot be played (see from_dict)."""
-        return cls.from_dict(read_json(data, "walkthrough file"))
 
     @classmethod
     def from_dict(cls, d: Any) -> "Story":

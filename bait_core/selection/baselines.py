@@ -47,6 +47,14 @@ _CHUNK_ELEMS = 1 << 24  # largest (rows × cols) distance block materialised at 
 
 # ----------------------------------------------------------------------------- shared helpers
 
+def _checked_inputs(name: str, seed: Any, options: dict, embeddings: Any, probs: Any, labeled: Any,
+                    batch_size: int, device: Any, dtype: torch.dtype, *, needs_probs: bool) -> tuple[int, Inputs]:
+    """The options check and the shared input validation of every baseline: (seed, Inputs)."""
+    seed = check_options(name, seed, options)
+    return seed, prepare_inputs(embeddings, probs, labeled, batch_size, device=device, dtype=dtype,
+                                needs_probs=needs_probs, strategy=name)
+
+
 def _sync(device: torch.device) -> None:
     """Wait for queued GPU work so wall-clock timings mean something."""
     if device.type == "cuda":
@@ -96,9 +104,8 @@ def random_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
     There is no score: gains and scores are all NaN ("no score", shown as null in JSON).
     """
     t0 = time.perf_counter()
-    seed = check_options("random", seed, options)
-    inp = prepare_inputs(embeddings, probs, labeled, batch_size, device=device, dtype=dtype,
-                         strategy="random")
+    seed, inp = _checked_inputs("random", seed, options, embeddings, probs, labeled, batch_size, device, dtype,
+                                needs_probs=False)
     B = inp.batch_size
     t_setup = time.perf_counter()
     if progress:
@@ -127,9 +134,8 @@ def _uncertainty_select(name: str, score_fn: Callable[[torch.Tensor], torch.Tens
     """Shared path of the score-ranking strategies: validate, score the unlabeled points from their
     probabilities (Nu, K) -> (Nu,), rank (NaN last)."""
     t0 = time.perf_counter()
-    seed = check_options(name, seed, options)
-    inp = prepare_inputs(embeddings, probs, labeled, batch_size, device=device, dtype=dtype,
-                         needs_probs=True, strategy=name)
+    seed, inp = _checked_inputs(name, seed, options, embeddings, probs, labeled, batch_size, device, dtype,
+                                needs_probs=True)
     score = score_fn(_candidate_probs(inp))                                  # (Nu,)
     return _rank_select(name, inp, nan_safe(score, -math.inf if descending else math.inf),
                         descending=descending, seed=seed, dtype=dtype, t0=t0, progress=progress)
@@ -235,9 +241,8 @@ def badge_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *, 
     each pick; raising in it cancels the selection.
     """
     t0 = time.perf_counter()
-    seed = check_options("badge", seed, options)
-    inp = prepare_inputs(embeddings, probs, labeled, batch_size, device=device, dtype=dtype,
-                         needs_probs=True, strategy="badge")
+    seed, inp = _checked_inputs("badge", seed, options, embeddings, probs, labeled, batch_size, device, dtype,
+                                needs_probs=True)
     B = inp.batch_size
     cand = torch.as_tensor(inp.unlabeled, device=inp.h.device)
     # one CPU thread: every step is a few memory-bound passes over Nu numbers, where waiting for a
@@ -312,9 +317,8 @@ def badge_sklearn_select(embeddings: Any, probs: Any, labeled: Any, batch_size: 
     from sklearn.cluster import kmeans_plusplus  # imported lazily: sklearn is slow to import
 
     t0 = time.perf_counter()
-    seed = check_options("badge-sklearn", seed, options)
-    inp = prepare_inputs(embeddings, probs, labeled, batch_size, device=device, dtype=dtype,
-                         needs_probs=True, strategy="badge-sklearn")
+    seed, inp = _checked_inputs("badge-sklearn", seed, options, embeddings, probs, labeled, batch_size, device, dtype,
+                                needs_probs=True)
     B = inp.batch_size
     cand = torch.as_tensor(inp.unlabeled, device=inp.h.device)
     with torch.no_grad():
@@ -381,9 +385,8 @@ def coreset_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *
     unlabeled point's distance to the nearest labeled point (all NaN when nothing is labeled).
     """
     t0 = time.perf_counter()
-    seed = check_options("coreset", seed, options)
-    inp = prepare_inputs(embeddings, probs, labeled, batch_size, device=device, dtype=dtype,
-                         strategy="coreset")
+    seed, inp = _checked_inputs("coreset", seed, options, embeddings, probs, labeled, batch_size, device, dtype,
+                                needs_probs=False)
     B, h = inp.batch_size, inp.h
     dev = h.device
     with torch.no_grad():

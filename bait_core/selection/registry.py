@@ -163,19 +163,16 @@ _SPECS = (
         "random", baselines.random_select, "Random sampling",
         "the baseline: points drawn uniformly at random",
         needs_probs=False, regression_ok=True, scores=None),
-    StrategySpec(
-        "entropy", baselines.entropy_select, "Entropy sampling",
-        "the points whose predicted class is most uncertain",
-        needs_probs=True, regression_ok=False, scores="utility", source=_SETTLES, score_name="entropy"),
-    StrategySpec(
-        "margin", baselines.margin_select, "Margin sampling",
-        "the points where the two most likely classes are closest",
-        needs_probs=True, regression_ok=False, scores="cost", source=_SETTLES,
-        score_name="margin (top-two gap; smallest picked first)"),
-    StrategySpec(
-        "confidence", baselines.confidence_select, "Least-confidence sampling",
-        "the points with the lowest top-class probability",
-        needs_probs=True, regression_ok=False, scores="utility", source=_SETTLES, score_name="1 − top-class probability"),
+    *(StrategySpec(name, fn, label, summary, needs_probs=True, regression_ok=False, scores=scores, source=_SETTLES,
+                   score_name=score_name)
+      for name, fn, label, summary, scores, score_name in (      # the uncertainty scores of Settles' survey
+          ("entropy", baselines.entropy_select, "Entropy sampling",
+           "the points whose predicted class is most uncertain", "utility", "entropy"),
+          ("margin", baselines.margin_select, "Margin sampling",
+           "the points where the two most likely classes are closest", "cost",
+           "margin (top-two gap; smallest picked first)"),
+          ("confidence", baselines.confidence_select, "Least-confidence sampling",
+           "the points with the lowest top-class probability", "utility", "1 − top-class probability"))),
     StrategySpec(
         "badge", baselines.badge_select, "BADGE",
         "uncertain and diverse points, by k-means++ over gradient embeddings",

@@ -1,0 +1,21 @@
+"""The synthetic pool the selection benchmarks share: Gaussian embeddings, softmax of 2×Gaussian
+logits and a random labeled set (seeded; float32 embeddings drawn in blocks so large pools add no
+float64 transient)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def synthetic_pool(N: int, d: int, K: int, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(h (N, d) float32, p (N, K) float64, labeled (N,) bool with n True)."""
+    rng = np.random.default_rng(seed)
+    h = np.empty((N, d), np.float32)
+    for s in range(0, N, 4096):                      # the same draws as one (N, d) call, in blocks
+        h[s:s + 4096] = rng.standard_normal((min(4096, N - s), d))
+    logits = rng.standard_normal((N, K)) * 2
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    labeled = np.zeros(N, bool)
+    labeled[rng.choice(N, n, replace=False)] = True
+    return h, p, labeled
