@@ -49,3 +49,15 @@ def test_every_module_sits_in_a_layer():
     loose = sorted(p.name for p in ROOT.glob("*.py")) 
     assert loose == ["__init__.py", "__main__.py"], loose
     assert sorted(p.name for p in ROOT.iterdir() if p.is_dir() and p.name != "__pycache__") == sorted(ORDER)
+
+
+def test_the_readme_layout_names_every_module_and_layer():
+    """The README's layout section stays true: every layer folder and module file of bait_core, and
+    every app module at the root, is named there."""
+    readme = (ROOT.parent / "README.md").read_text()
+    layout = readme[readme.index("## Layout"):]
+    missing = [p.name for p in ROOT.rglob("*.py") if p.name != "__init__.py" and p.name not in layout]
+    missing += [f"{lay}/" for lay in ORDER if f"{lay}/" not in layout]
+    missing += [p.name for p in ROOT.parent.glob("app*.py") if p.name not in layout]
+    missing += [p.name for p in (ROOT.parent / "app_pages").glob("*.py") if p.stem.capitalize() not in layout]
+    assert not missing, f"README's Layout section does not name: {missing}"
