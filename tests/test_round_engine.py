@@ -10,7 +10,9 @@ import pytest
 
 from bait_core.learning.loop import (RoundState, SimulatedOracle, initial_labeled, round_seed, run, run_round,
                                      run_rounds, start_state)
+from bait_core.learning.data import load_builtin
 from bait_core.learning.models import build_model
+from bait_core.records.run_record import RunConfig
 
 
 # --- the seeding rule ------------------------------------------------------------------------------
@@ -193,3 +195,54 @@ def test_run_builds_through_the_builder_and_matches_run_rounds(moons, small_conf
     direct = list(run_rounds(moons, model, cfg))
     assert [r.selection.indices.tolist() for r in rec.rounds if r.selection] == [
         r.selection.indices.tolist() for r in direct if r.selection]
+
+
+@pytest.mark.parametrize("answer, needle", [
+    (lambda idx: (np.zeros(len(idx) + 1, np.int64), np.ones(len(idx), bool)), "one of each per point"),
+    (lambda idx: (np.full(len(idx), 99), np.ones(len(idx), bool)), "not a class index"),
+    (lambda idx: (np.full(len(idx), -2), np.ones(len(idx), bool)), "not a class index"),
+    (lambda idx: (np.full(len(idx), 0.5), np.ones(len(idx), bool)), "not a class index"),
+    (lambda idx: (np.zeros(len(idx), np.int64), np.ones(len(idx), np.int64)), "booleans"),
+    (lambda idx: np.zeros(len(idx)), "must answer"),
+])
+def test_a_wrong_oracle_answer_is_a_sentence_and_reveals_nothing(answer, needle):
+    """An oracle's answer is checked before anything is revealed: wrong shapes, labels outside
+    0..K−1, non-integer classes or non-boolean flags raise a ValueError naming the problem, and the
+    run's state (mask, known labels) is unchanged."""
+    from bait_core.learning.loop import run_round, start_state
+
+    class Bad:
+        def label(self, idx):
+            return answer(idx)
+
+    ds = load_builtin("blobs", seed=0, n_points=120, n_classes=3)
+    cfg = RunConfig(data="builtin:blobs", model="mlp", strategy="random", rounds=1, batch_size=4, initial=6)
+    model = build_model("mlp", ds.input_shape, 3, seed=0)
+    state = start_state(ds, model, cfg)
+    before = (state.mask.copy(), state.known.copy(), state.y.copy())
+    with pytest.raises(ValueError, match=needle):
+        run_round(state, 0, final=False, oracle=Bad())
+    assert np.array_equal(state.mask, before[0]) and np.array_equal(state.known, before[1])
+    assert np.array_equal(state.y, before[2])
+
+
+def test_an_oracle_may_answer_whole_floats_and_skip_points():
+    """Labels 2.0 are class 2; unanswered points get no label (their value is ignored, even NaN)."""
+    from bait_core.learning.loop import run_round, start_state
+
+    class Floats:
+        def label(self, idx):
+            lab = np.full(len(idx), 2.0)
+            lab[0] = np.nan
+            ans = np.ones(len(idx), bool)
+            ans[0] = False
+            return lab, ans
+
+    ds = load_builtin("blobs", seed=0, n_points=120, n_classes=3)
+    cfg = RunConfig(data="builtin:blobs", model="mlp", strategy="random", rounds=1, batch_size=4, initial=6)
+    state = start_state(ds, build_model("mlp", ds.input_shape, 3, seed=0), cfg)
+    res = run_round(state, 0, final=False, oracle=Floats())
+    idx = res.selection.indices
+    assert res.picked_class_counts == [0, 0, 3]
+    assert state.mask[idx].all() and not state.known[idx[0]] and state.known[idx[1:]].all()
+    assert (state.y[idx[1:]] == 2).all()

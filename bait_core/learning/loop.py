@@ -137,6 +137,38 @@ class RoundState:
 RoundHook = Callable[[RoundState], dict]
 
 
+def _checked_answers(answer: Any, idx: np.ndarray, dataset: Any) -> tuple[np.ndarray, np.ndarray]:
+    """An oracle's (labels, answered) for the picks `idx` (B,), checked before anything is revealed:
+    one label and one flag per pick; answered labels are class indices 0..K−1 (classification) or
+    finite numbers (regression). ValueError with a sentence otherwise (the round is not recorded)."""
+    try:
+        labels, answered = answer
+    except (TypeError, ValueError):
+        raise ValueError("The oracle must answer (labels, answered): one label and one yes/no per picked point.") from None
+    B = idx.shape[0]
+    labels, answered = np.asarray(labels), np.asarray(answered)
+    if labels.shape != (B,) or answered.shape != (B,):
+        raise ValueError(f"The oracle answered {labels.shape} labels and {answered.shape} flags for {B} picked "
+                         f"points; it must give one of each per point.")
+    if answered.dtype != bool:
+        raise ValueError(f"The oracle's 'answered' flags must be booleans, got {answered.dtype}.")
+    given = labels[answered]
+    if dataset.task == "classification":
+        K = len(dataset.classes)
+        ok = np.issubdtype(given.dtype, np.integer) or (np.issubdtype(given.dtype, np.floating)
+                                                       and np.all(np.isfinite(given)) and np.all(given == np.round(given)))
+        if not ok or (given.size and (given.min() < 0 or given.max() >= K)):
+            bad = given[0] if not ok else given[(given < 0) | (given >= K)][0]
+            raise ValueError(f"The oracle gave the label {bad!r}, which is not a class index 0..{K - 1} "
+                             f"({', '.join(map(str, dataset.classes[:10]))}{', …' if K > 10 else ''}).")
+        labels = np.where(answered, labels, 0).astype(np.int64)
+    else:
+        if not np.issubdtype(given.dtype, np.number) or not np.all(np.isfinite(given.astype(np.float64))):
+            raise ValueError("The oracle gave a regression label that is not a finite number.")
+        labels = np.where(answered, labels, 0).astype(np.float64)
+    return labels, answered
+
+
 def run_round(state: RunState, r: int, *, final: bool, oracle: Optional[Oracle] = None,
               hooks: Sequence[RoundHook] = (), select_options: Optional[dict] = None,
               progress: Optional[LoopProgress] = None,
@@ -197,8 +229,7 @@ def run_round(state: RunState, r: int, *, final: bool, oracle: Optional[Oracle] 
     picked: list = []
     if sel is not None:
         idx = np.asarray(sel.indices, dtype=np.int64)
-        labels, answered = (oracle or SimulatedOracle.of(dataset)).label(idx)
-        answered = np.asarray(answered, dtype=bool).reshape(idx.shape)
+        labels, answered = _checked_answers((oracle or SimulatedOracle.of(dataset)).label(idx), idx, dataset)
         if K:
             picked = np.bincount(np.clip(np.asarray(labels)[answered], 0, None), minlength=K).tolist()
     result = RoundResult(
