@@ -283,10 +283,13 @@ def test_warm_up_runs_once_in_background():
     assert len(fake.calls) == 1
 
 
-def test_module_singleton_exists():
+def test_module_singleton_runs_umap_in_the_worker_process():
+    """The app's shared store computes UMAP in the separate worker process (not in a thread of the
+    app's process, where it starves the round worker) and PCA in place."""
     from bait_core.viz import projection
     assert isinstance(projection.LAYOUTS, LayoutStore)
-    assert projection.LAYOUTS is projection.LAYOUTS
+    assert projection.LAYOUTS._umap_fn is projection.umap_layout_in_process
+    assert projection.LAYOUTS._pca_fn is projection.pca_layout
 
 
 # ---------------------------------------------------------------------------------------------
