@@ -162,7 +162,11 @@ def test_pca_now_computes_once_and_caches():
     assert store.pca_now(key, np.zeros((7, 3))) is Y
     assert store.get(key) is Y
     assert calls == [7]
-    assert store.seconds(key) is not None
+    assert store.seconds(key) is not None and store.seconds(layout_key("fp", "input", "umap")) is None
+    slow = LayoutStore(pca_fn=lambda X, seed=0: time.sleep(0.05) or np.ones((len(X), 2), np.float32))
+    t0 = time.perf_counter()
+    slow.pca_now(key, np.zeros((3, 3)))
+    assert 0.05 <= slow.seconds(key) <= time.perf_counter() - t0      # the computation's own time
 
 
 def test_umap_async_status_transitions_and_single_thread_per_key():
