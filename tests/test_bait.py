@@ -1,6 +1,7 @@
 """Exact BAIT: index-for-index the same picks as the slow oracle (the original per-step
 recomputation), objective traces that match a from-scratch recomputation, and the contract."""
 
+import contextlib
 import math
 
 import numpy as np
@@ -439,7 +440,7 @@ def test_bait_select_runs_inside_the_ieee_block_and_leaves_it_when_cancelled(mon
 
     real, events = bait_module._ieee_matmul, []
 
-    @__import__("contextlib").contextmanager
+    @contextlib.contextmanager
     def spy(device):
         events.append(("enter", str(device)))
         try:
@@ -450,11 +451,14 @@ def test_bait_select_runs_inside_the_ieee_block_and_leaves_it_when_cancelled(mon
     monkeypatch.setattr(bait_module, "_ieee_matmul", spy)
     h, p, labeled = make_fixture(40, 3, 3, 5, seed=4)
 
+    class Cancel(Exception):
+        pass
+
     def progress(phase, step, total, value):
         events.append(phase)
         if phase == "backward":
-            raise KeyboardInterrupt
-    with pytest.raises(KeyboardInterrupt):
+            raise Cancel
+    with pytest.raises(Cancel):
         bait_select(h, p, labeled, 5, progress=progress)
     assert events[0] == ("enter", "cpu") and events[-1] == ("exit", "cpu") and events[-2] == "backward"
     assert "forward" in events and events.count(("enter", "cpu")) == 1
