@@ -1,9 +1,16 @@
-"""Test-wide settings: the unit and AppTest suites never pay UMAP's JIT (the browser suite's
-server process is started with its own environment)."""
+"""Test-wide settings: the app under AppTest never starts UMAP (the browser suite's server process is
+started with its own environment); the one real-UMAP test keeps numba's compiled kernels in a cache."""
 
 import os
 
 os.environ.setdefault("BAIT_EXPLORER_NO_UMAP", "1")
+
+# test_projection runs real UMAP once: numba compiles umap-learn's kernels (20-30 s on 2 cores) and,
+# with a cache folder it can write, keeps them for the next run (then about 10 s). Outside the
+# checkout, so nothing to ignore; set before numba is first imported.
+import tempfile  # noqa: E402
+
+os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(tempfile.gettempdir(), "bait-explorer-numba-cache"))
 
 
 import pytest  # noqa: E402
@@ -31,6 +38,4 @@ def small_config():
 
 # Runs are saved after every round (bait_core.service.runstore): the tests write them to a throw-away folder,
 # never into the checkout's ./runs.
-import tempfile  # noqa: E402
-
 os.environ.setdefault("BAIT_EXPLORER_RUNS_DIR", tempfile.mkdtemp(prefix="bait-test-runs-"))

@@ -1,6 +1,7 @@
 """Exact BAIT: index-for-index the same picks as the slow oracle (the original per-step
 recomputation), objective traces that match a from-scratch recomputation, and the contract."""
 
+import contextlib
 import math
 
 import numpy as np
@@ -11,6 +12,7 @@ from bait_core import Selection, bait_select
 from bait_core.selection.fisher import dense_factor, fisher_factors
 
 from .bait_reference import reference_select
+from .chunking import ROWS, tiny_chunks  # noqa: F401  (tiny_chunks: a fixture)
 
 
 def make_fixture(N, d, K, n, seed, temperature=2.0):
@@ -55,6 +57,36 @@ def test_same_picks_as_the_original_algorithm(N, d, K, n, B, seed):
     np.testing.assert_allclose(sel.objective, ref_obj, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("N,d,K,n,B,seed", _fixtures()[::2] + _fixtures()[37::2])
+@pytest.mark.parametrize("setup", ["dense", "low-rank"])
+def test_same_picks_as_the_original_algorithm_in_many_chunks(N, d, K, n, B, seed, setup, tiny_chunks):
+    """The oracle fixtures again with every row chunk at most ROWS rows: the chunked passes (P, Q,
+    the gains, the commits' updates, fisher_matrix, block_quadratic) cover each row exactly once."""
+    if setup == "low-rank" and n == 0:
+        pytest.skip("the low-rank set-up needs labeled points")
+    h, p, labeled = make_fixture(N, d, K, n, seed)
+    sel = bait_select(h, p, labeled, B, setup=setup)
+    assert sel.params["setup"] == setup
+    ref_idx, ref_pruned, ref_obj = reference_select(h, p, labeled, B)
+    np.testing.assert_array_equal(sel.indices, ref_idx)
+    np.testing.assert_array_equal(sel.pruned, ref_pruned)
+    np.testing.assert_allclose(sel.objective, ref_obj, rtol=1e-9, atol=1e-12)
+    assert tiny_chunks.most("bait_state") == math.ceil((N - n) / ROWS) > 1
+    assert tiny_chunks.most("fisher") > 1
+
+
+def test_low_rank_setup_loop_in_several_row_blocks(tiny_chunks):
+    """The low-rank set-up's own row loop (256 rows at least) on a pool of 3 blocks: the oracle's
+    picks, and one block_quadratic per block."""
+    h, p, labeled = make_fixture(700, 4, 3, 20, seed=31)
+    sel = bait_select(h, p, labeled, 6, setup="low-rank")
+    assert len(tiny_chunks.chunks["block_quadratic_calls"]) == math.ceil(680 / 256) == 3
+    ref_idx, ref_pruned, ref_obj = reference_select(h, p, labeled, 6)
+    np.testing.assert_array_equal(sel.indices, ref_idx)
+    np.testing.assert_array_equal(sel.pruned, ref_pruned)
+    np.testing.assert_allclose(sel.objective, ref_obj, rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize("lamb,oversample", [(0.1, 2.0), (5.0, 1.5), (1.0, 1.0), (1.0, 3.0)])
 def test_same_picks_with_other_lambda_and_oversampling(lamb, oversample):
     h, p, labeled = make_fixture(70, 4, 4, 10, seed=7)
@@ -79,12 +111,16 @@ def test_low_rank_setup_gives_the_same_picks(N, d, K, n, B, seed):
 
 
 @pytest.mark.parametrize("gram", [False, True])
-def test_low_rank_setup_matches_the_dense_construction(gram):
+@pytest.mark.parametrize("N", [50, 600])
+def test_low_rank_setup_matches_the_dense_construction(gram, N, request):
     """A, E = A F A, tr(A F), P and Q from the Woodbury set-up (Vᵀ F V from the Gram matrix of the
-    embeddings or from F) equal their dense definitions."""
+    embeddings or from F) equal their dense definitions; with N = 600 under tiny chunks, its row
+    loop and gram_quadratic run in several blocks."""
     from bait_core.selection.bait import _lowrank_setup
 
-    N, d, K, n, B, lamb = 50, 4, 3, 6, 5, 0.7
+    if N > 256:
+        spy = request.getfixturevalue("tiny_chunks")
+    d, K, n, B, lamb = 4, 3, 6, 5, 0.7
     h, p, labeled = make_fixture(N, d, K, n, seed=21)
     h, p = torch.as_tensor(h), torch.as_tensor(p)
     G = fisher_factors(p)
@@ -103,6 +139,8 @@ def test_low_rank_setup_matches_the_dense_construction(gram):
     assert out["objective"] == pytest.approx(float(torch.trace(A @ F)), rel=1e-12)
     torch.testing.assert_close(out["P"], Vu.transpose(1, 2) @ A @ Vu)
     torch.testing.assert_close(out["Q"], Vu.transpose(1, 2) @ A @ F @ A @ Vu)
+    if N > 256:                                                      # 594 rows in blocks of 256
+        assert len(spy.chunks["gram_quadratic_calls" if gram else "block_quadratic_calls"]) == 3
 
 
 def test_auto_setup_takes_the_low_rank_path_for_few_labels(monkeypatch):
@@ -306,3 +344,137 @@ def test_recorded_steps_match_the_picks():
     np.testing.assert_array_equal(np.nanargmin(sel.prune_scores, axis=1), sel.pruned)
     for t, j in enumerate(sel.forward_indices):              # once added, a point has no gain
         assert np.isnan(sel.step_scores[t + 1:, j]).all()
+
+
+# ----------------------------------------------------------------------------- singular fallbacks
+
+def test_singular_small_systems_fall_back_to_the_pseudo_inverse():
+    """An exactly singular K×K system (inv_ex and Cholesky both fail on it) gives the
+    pseudo-inverse, symmetric and finite; a singular row of a batched trace solve is flagged and
+    the others are exact."""
+    from bait_core.selection.bait import _inverse, _inverse_spd_, _trace_solve
+
+    S = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 2.0]], dtype=torch.float64)  # rank 2
+    assert int(torch.linalg.inv_ex(S).info) != 0 and int(torch.linalg.cholesky_ex(S).info) != 0
+    want = torch.from_numpy(np.linalg.pinv(S.numpy()))
+    for got in (_inverse(S), _inverse_spd_(S.clone())):
+        assert torch.isfinite(got).all()
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(got, got.T, rtol=0, atol=0)
+    R = torch.tensor([[2.0, 0.5, 0.0], [0.5, 1.0, 0.2], [0.0, 0.2, 3.0]], dtype=torch.float64)
+    torch.testing.assert_close(_inverse(R), torch.linalg.inv(R), rtol=1e-12, atol=1e-12)
+    Q = torch.eye(3, dtype=torch.float64).expand(3, 3, 3)
+    trace, singular = _trace_solve(torch.stack([R, torch.zeros(3, 3, dtype=torch.float64), 2 * R]), Q)
+    assert singular.tolist() == [False, True, False]
+    torch.testing.assert_close(trace[[0, 2]], torch.stack([torch.linalg.inv(R).trace(), torch.linalg.inv(2 * R).trace()]))
+
+
+def _failing(real, calls):
+    """A torch.linalg *_ex factorisation that computes as usual but reports failure (info = 1)."""
+    def fn(*args, **kw):
+        out = real(*args, **kw)
+        out[1].fill_(1)
+        calls.append(1)
+        return out
+    return fn
+
+
+@pytest.mark.parametrize("solver", ["inv_ex", "cholesky_ex"])
+@pytest.mark.parametrize("N,d,K,n,B,seed", [(60, 5, 3, 12, 20, 101), (50, 8, 4, 10, 12, 7), (40, 4, None, 6, 7, 100)])
+def test_failed_factorisations_take_the_fallbacks_and_keep_the_oracle_picks(solver, N, d, K, n, B, seed, monkeypatch):
+    """Every inv_ex (the commit's K×K inverse) or every Cholesky (M⁻¹ and the forward gains) reported
+    as failed: the pseudo-inverse and the general batched solve take over, and the picks, pruned
+    points and objective are still the oracle's."""
+    calls, pinv_calls, solve_calls = [], [], []
+    monkeypatch.setattr(torch.linalg, solver, _failing(getattr(torch.linalg, solver), calls))
+    real_pinv, real_solve = torch.linalg.pinv, torch.linalg.solve_ex
+    monkeypatch.setattr(torch.linalg, "pinv", lambda *a, **k: pinv_calls.append(1) or real_pinv(*a, **k))
+    monkeypatch.setattr(torch.linalg, "solve_ex", lambda *a, **k: solve_calls.append(1) or real_solve(*a, **k))
+    h, p, labeled = make_fixture(N, d, K, n, seed)
+    sel = bait_select(h, p, labeled, B, setup="dense")
+    T = sel.n_forward
+    assert len(calls) > 0 and len(pinv_calls) == (T + sel.pruned.size if solver == "inv_ex" else 1)
+    if solver == "cholesky_ex":                 # the forward gains: the general solve, every step
+        assert len(solve_calls) >= T + sel.pruned.size
+    ref_idx, ref_pruned, ref_obj = reference_select(h, p, labeled, B)
+    np.testing.assert_array_equal(sel.indices, ref_idx)
+    np.testing.assert_array_equal(sel.pruned, ref_pruned)
+    np.testing.assert_allclose(sel.objective, ref_obj, rtol=1e-9, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- TF32
+
+@pytest.fixture
+def tf32_flags():
+    """torch's two TF32 switches, restored after the test whatever it set."""
+    m, c = torch.backends.cuda.matmul, torch.backends.cudnn
+    saved = (m.allow_tf32, c.allow_tf32)
+    yield m, c
+    m.allow_tf32, c.allow_tf32 = saved
+
+
+@pytest.mark.parametrize("matmul,cudnn", [(True, True), (True, False), (False, True)])
+def test_tf32_is_off_inside_and_the_callers_setting_comes_back_even_on_error(tf32_flags, matmul, cudnn):
+    """_ieee_matmul on a CUDA device turns TF32 matmuls off inside and restores the caller's
+    setting on exit, also when the body raises; cuDNN's switch (BAIT runs no convolution) is left
+    as the caller set it. On the CPU it changes nothing. (The flags exist without CUDA.)"""
+    from bait_core.selection.bait import _ieee_matmul
+
+    m, c = tf32_flags
+    m.allow_tf32, c.allow_tf32 = matmul, cudnn
+    with _ieee_matmul(torch.device("cuda")):
+        assert m.allow_tf32 is False and c.allow_tf32 is cudnn
+    assert (m.allow_tf32, c.allow_tf32) == (matmul, cudnn)
+    with pytest.raises(ZeroDivisionError):
+        with _ieee_matmul(torch.device("cuda", 0)):
+            1 / 0
+    assert (m.allow_tf32, c.allow_tf32) == (matmul, cudnn)
+    with _ieee_matmul(torch.device("cpu")):
+        assert (m.allow_tf32, c.allow_tf32) == (matmul, cudnn)
+
+
+def test_bait_select_runs_inside_the_ieee_block_and_leaves_it_when_cancelled(monkeypatch):
+    """Every step of the selection (progress calls included) runs inside _ieee_matmul for the
+    selection's device, and a cancel (an exception from progress) still leaves the block."""
+    import bait_core.selection.bait as bait_module
+
+    real, events = bait_module._ieee_matmul, []
+
+    @contextlib.contextmanager
+    def spy(device):
+        events.append(("enter", str(device)))
+        try:
+            with real(device):
+                yield
+        finally:
+            events.append(("exit", str(device)))
+    monkeypatch.setattr(bait_module, "_ieee_matmul", spy)
+    h, p, labeled = make_fixture(40, 3, 3, 5, seed=4)
+
+    class Cancel(Exception):
+        pass
+
+    def progress(phase, step, total, value):
+        events.append(phase)
+        if phase == "backward":
+            raise Cancel
+    with pytest.raises(Cancel):
+        bait_select(h, p, labeled, 5, progress=progress)
+    assert events[0] == ("enter", "cpu") and events[-1] == ("exit", "cpu") and events[-2] == "backward"
+    assert "forward" in events and events.count(("enter", "cpu")) == 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_selection_turns_tf32_off_and_restores_it(tf32_flags):
+    m, c = tf32_flags
+    m.allow_tf32 = True
+    h, p, labeled = make_fixture(60, 4, 3, 10, seed=8)
+    seen = []
+
+    def progress(phase, step, total, value):
+        seen.append(m.allow_tf32)
+        if phase == "backward":
+            raise RuntimeError("stop")
+    with pytest.raises(RuntimeError, match="stop"):
+        bait_select(torch.tensor(h, device="cuda"), torch.tensor(p, device="cuda"), labeled, 6, progress=progress)
+    assert seen and not any(seen) and m.allow_tf32 is True

@@ -163,3 +163,15 @@ def test_the_app_refuses_at_setup_a_run_whose_selection_would_not_fit(monkeypatc
     monkeypatch.setattr(build, "available_memory", lambda device=None: 1000)     # a machine with 1 kB free
     with pytest.raises(ValueError, match="needs about"):
         S.build_explorer(RunConfig(data="builtin:digits", model="linear", rounds=2, batch_size=5, initial=10))
+
+
+def test_estimates_use_the_selection_codes_chunk_sizes():
+    """estimate.py cannot import the selection modules (they import it), so it mirrors their chunk
+    budgets; a budget changed in one place only would silently skew every estimate."""
+    import bait_core.selection.bait as bait
+    import bait_core.selection.baselines as baselines
+    import bait_core.selection.estimate as est
+    import bait_core.selection.fisher as fisher
+
+    assert (est._CHUNK, est._FISHER_CHUNK, est._CORESET_CHUNK) == (
+        bait._ROW_CHUNK_ELEMENTS, fisher.CHUNK_ELEMENTS, baselines._CHUNK_ELEMS)

@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from bait_core.selection.fisher import (apply_factor, block_quadratic, dense_factor, fisher_factors,
-                              fisher_matrix, project)
+                              fisher_matrix, gram_quadratic, project)
+
+from .chunking import ROWS, tiny_chunks  # noqa: F401  (tiny_chunks: a fixture)
 
 DT = torch.float64
 
@@ -89,3 +91,30 @@ def test_no_n_by_k_by_d_tensor_for_many_points():
     bq = block_quadratic(h, M, K)
     torch.testing.assert_close(bq, (h * h).sum(1)[:, None, None] * torch.eye(K, dtype=DT))
     assert np.isfinite(bq.numpy()).all()
+
+
+def test_chunked_passes_in_many_small_chunks_match_dense_products(tiny_chunks, monkeypatch):
+    """fisher_matrix, block_quadratic and gram_quadratic with chunks of ROWS rows (gram_quadratic:
+    one row per chunk) equal the dense products: every row counted once, none twice."""
+    import bait_core.selection.fisher as fisher
+
+    N, d, K = 40, 3, 4
+    h, _, p = _fixture(N, d, K, seed=6)
+    G = fisher_factors(p)
+    V = dense_factor(h, G)                                          # (N, D, K)
+    I = V @ V.transpose(1, 2)                                       # (N, D, D)
+    w = torch.linspace(0.5, 1.5, N, dtype=DT)
+    torch.testing.assert_close(fisher_matrix(h, G, w), (I * w[:, None, None]).sum(0))
+    assert tiny_chunks.chunks["fisher"][-1] == -(-N // ROWS) > 1
+    g = torch.Generator().manual_seed(7)
+    X = torch.randn(K * d, K * d, generator=g, dtype=DT)
+    M = X @ X.T
+    torch.testing.assert_close(G.transpose(1, 2) @ block_quadratic(h, M, K) @ G, V.transpose(1, 2) @ M @ V)
+    assert tiny_chunks.chunks["fisher"][-1] > 1
+    F = I.sum(0)
+    want = V.transpose(1, 2) @ F @ V
+    got = gram_quadratic(h, G, h, G @ G.transpose(1, 2))
+    torch.testing.assert_close(got, want)
+    assert fisher.CHUNK_ELEMENTS // N == 0                          # one row per chunk: N chunks
+    monkeypatch.setattr(fisher, "CHUNK_ELEMENTS", 1 << 21)          # the default: one chunk
+    torch.testing.assert_close(gram_quadratic(h, G, h, G @ G.transpose(1, 2)), got, rtol=1e-12, atol=1e-12)

@@ -89,7 +89,11 @@ def test_archive_pixel_budget(monkeypatch):
 
 
 def test_limits_are_what_the_docs_say():
-    assert D.MAX_IMAGE_PIXELS == 40_000_000 and D.MAX_ARCHIVE_PIXELS == 500_000_000
+    import pathlib
+    readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = " ".join(readme.split())                                # the paragraph's line breaks
+    assert (f"image at most {D.MAX_IMAGE_PIXELS // 10**6} megapixels" in readme
+            and f"a ZIP {D.MAX_ARCHIVE_PIXELS // 10**6} megapixels decoded in all" in readme)
     assert D.MAX_IMAGE_PIXELS < Image.MAX_IMAGE_PIXELS, "ours bites before PIL's (process-wide) warning"
 
 

@@ -16,6 +16,8 @@ import bait_core
 from bait_core import STRATEGIES, Selection
 from bait_core.selection.baselines import gradient_embeddings
 
+from .chunking import tiny_chunks  # noqa: F401  (a fixture)
+
 NAMES = sorted(STRATEGIES)
 NEEDS_PROBS = {"entropy", "margin", "confidence", "badge", "badge-sklearn"}
 N, D, K, B = 60, 5, 3, 7
@@ -59,8 +61,9 @@ def check_selection(sel: Selection, name: str, mask: np.ndarray, batch: int) -> 
     assert sel.scores.shape == (mask.size,)
     assert np.isnan(sel.scores[mask]).all(), "labeled points must score NaN"
     assert TIMING_KEYS <= set(sel.timings)
-    assert all(math.isfinite(v) and v >= 0 for v in sel.timings.values())
-    assert sel.timings["total"] >= sel.timings["forward"]
+    t = sel.timings                                  # the phases split the total (durations: never negative)
+    assert all(math.isfinite(v) and v >= 0 for v in t.values())
+    assert t["total"] == pytest.approx(t["setup"] + t["forward"] + t["backward"], rel=1e-9, abs=1e-9)
 
 
 # ----------------------------------------------------------------------------- the contract
@@ -294,6 +297,23 @@ def test_coreset_scores_are_distance_to_labeled():
     np.testing.assert_allclose(sel.scores[~mask], dist[~mask], rtol=1e-12)
     assert sel.gains[0] == pytest.approx(dist[~mask].max())
     assert (np.diff(sel.gains) <= 1e-12).all(), "k-center gains never increase"
+
+
+def test_coreset_distances_in_one_centre_per_chunk_are_the_same(tiny_chunks):
+    """_min_distances with one labeled centre per cdist block: the same scores, picks and gains as
+    the explicit distances (and as the default single block)."""
+    h, p, mask = make_pool(seed=4)
+    sel = STRATEGIES["coreset"](h, p, mask, B)
+    assert len(tiny_chunks.chunks["cdist_calls"]) == mask.sum() > 1
+    dist = np.linalg.norm(h[:, None, :] - h[None, mask, :], axis=2).min(1)
+    np.testing.assert_allclose(sel.scores[~mask], dist[~mask], rtol=1e-12)
+    centres, want = list(np.flatnonzero(mask)), []
+    for _ in range(B):                                              # greedy k-center by hand
+        d = np.linalg.norm(h[:, None, :] - h[None, centres, :], axis=2).min(1)
+        d[mask | np.isin(np.arange(N), centres)] = -1
+        want.append(int(np.argmax(d)))
+        centres.append(want[-1])
+    np.testing.assert_array_equal(sel.indices, want)
 
 
 # ----------------------------------------------------------------------------- badge
