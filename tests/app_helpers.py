@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-import app_state as S
+import app_keys as AK
 
 APP = "../app.py"  # AppTest.from_file resolves it from this file's folder
 TIMEOUT = 180      # generous: the first run imports torch
@@ -14,7 +14,7 @@ def open_app(page: str | None = None, sync: bool = True, timeout: float = TIMEOU
     """The app after its first run (and on `page` when given); started jobs are waited for when
     `sync` (SYNC_JOBS)."""
     at = AppTest.from_file(APP, default_timeout=timeout)
-    at.session_state[S.SYNC_JOBS] = sync
+    at.session_state[AK.SYNC_JOBS] = sync
     at.run()
     if page:
         at.switch_page(page).run()

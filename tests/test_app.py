@@ -4,7 +4,8 @@ draws its views and travels back in time; Records opens a run record read-only."
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import app_state as S
+import app_keys as AK
+import app_services as svc
 
 from .app_helpers import APP, assert_ok as _ok, open_app as _app
 
@@ -14,7 +15,7 @@ def ran() -> AppTest:
     """The Rounds page after running two rounds (the job is waited for: SYNC_JOBS)."""
     at = _app()
     _ok(at)
-    at.number_input(key=S.N_TO_RUN).set_value(2)
+    at.number_input(key=AK.N_TO_RUN).set_value(2)
     at.button(key="btn_runn").click().run()
     _ok(at)
     return at
@@ -41,22 +42,22 @@ def test_rounds_opens_with_no_rounds_and_buttons():
 
 def test_rounds_run_views_and_time_travel(ran):
     at = ran
-    ex = at.session_state[S.EXPLORER]
+    ex = at.session_state[AK.EXPLORER]
     assert len(ex.rounds) == 2
     assert len(at.get("plotly_chart")) >= 4, "map, objective, objective per round, learning curve, picks"
     # performance readout: time per round, with the device and the selection's phases
     assert any(h.value == "Time per round" for h in at.subheader)
     assert any("selecting, on CPU" in c.value and "set-up" in c.value for c in at.caption)
-    assert at.slider(key=S.ROUND_VIEW).value == 1
-    at.slider(key=S.ROUND_VIEW).set_value(0).run()
+    assert at.slider(key=AK.ROUND_VIEW).value == 1
+    at.slider(key=AK.ROUND_VIEW).set_value(0).run()
     _ok(at)
     assert any("Round 0" in m.value for m in at.markdown)
-    at.slider(key=S.ROUND_VIEW).set_value(1).run()
+    at.slider(key=AK.ROUND_VIEW).set_value(1).run()
     _ok(at)
     assert any("Round 1" in m.value for m in at.markdown)
     # Inspect by index: a picked point of round 1
     j = int(ex.rounds[1].selection.indices[0])
-    at.number_input(key=S.INSPECT_INDEX).set_value(j).run()
+    at.number_input(key=AK.INSPECT_INDEX).set_value(j).run()
     _ok(at)
     assert any("picked this round (#1)" in m.value for m in at.markdown)
     # colour by prediction
@@ -69,11 +70,11 @@ def test_run_one_round_then_reset():
     at = _app()
     at.button(key="btn_run1").click().run()
     _ok(at)
-    assert len(at.session_state[S.EXPLORER].rounds) == 1
+    assert len(at.session_state[AK.EXPLORER].rounds) == 1
     assert not at.error
     at.button(key="btn_reset").click().run()
     _ok(at)
-    assert len(at.session_state[S.EXPLORER].rounds) == 0
+    assert len(at.session_state[AK.EXPLORER].rounds) == 0
 
 
 def test_setup_applies_a_builtin():
@@ -84,7 +85,7 @@ def test_setup_applies_a_builtin():
     at.button(key="setup_apply").click().run()
     _ok(at)
     assert not at.error, [e.value for e in at.error]
-    ex = at.session_state[S.EXPLORER]
+    ex = at.session_state[AK.EXPLORER]
     assert ex.dataset.name == "moons" and ex.config.strategy == "entropy"
     assert any("New run ready" in s.value for s in at.success)
 
@@ -109,35 +110,35 @@ def test_setup_upload_good_csv():
     at.button(key="setup_apply").click().run()
     _ok(at)
     assert not at.error, [e.value for e in at.error]
-    assert at.session_state[S.EXPLORER].dataset.name == "good.csv"
+    assert at.session_state[AK.EXPLORER].dataset.name == "good.csv"
 
 
 def test_setup_upload_bad_csv_keeps_the_run():
     at = _app("app_pages/setup.py")
-    before = at.session_state[S.EXPLORER]
+    before = at.session_state[AK.EXPLORER]
     _upload(at, "bad.csv", BAD_CSV)
     _ok(at)
     assert at.error, "a bad upload shows st.error"
-    assert at.session_state[S.EXPLORER] is before
+    assert at.session_state[AK.EXPLORER] is before
 
 
 def test_setup_bad_config_shows_error_and_keeps_the_run():
     at = _app("app_pages/setup.py")
-    before = at.session_state[S.EXPLORER]
+    before = at.session_state[AK.EXPLORER]
     at.number_input(key="setup_initial").set_value(5000).run()
     at.button(key="setup_apply").click().run()
     _ok(at)
     assert at.error
-    assert at.session_state[S.EXPLORER] is before
+    assert at.session_state[AK.EXPLORER] is before
 
 
 def test_records_open_read_only(ran, tmp_path):
-    record_json = ran.session_state[S.EXPLORER].record.to_json()
+    record_json = ran.session_state[AK.EXPLORER].record.to_json()
     at = _app("app_pages/records.py")
     at.file_uploader(key="record_file").set_value([("run.json", record_json.encode(), "application/json")]).run()
     _ok(at)
     assert not at.error, [e.value for e in at.error]
-    ex = at.session_state[S.EXPLORER]
+    ex = at.session_state[AK.EXPLORER]
     assert ex.read_only and len(ex.rounds) == 2
     times = [df.value for df in at.dataframe if "select s" in df.value.columns]
     assert times and len(times[0]) == 2 and (times[0]["device"] == "CPU").all()   # performance readout
@@ -150,28 +151,29 @@ def test_records_open_read_only(ran, tmp_path):
 
 def test_records_bad_json_shows_error():
     at = _app("app_pages/records.py")
-    before = at.session_state[S.EXPLORER]
+    before = at.session_state[AK.EXPLORER]
     at.file_uploader(key="record_file").set_value([("x.json", b"{not json", "application/json")]).run()
     _ok(at)
     assert at.error
-    assert at.session_state[S.EXPLORER] is before
+    assert at.session_state[AK.EXPLORER] is before
 
 
 def test_run_rounds_ends_with_the_final_evaluation():
     """With rounds=2 configured, 'Run rounds' × 5 stops after 2 selections and one evaluation."""
-    import app_state as S
+    import app_keys as AK
+    import app_services as svc
     from bait_core.records.run_record import RunConfig
 
     at = AppTest.from_file(APP, default_timeout=180).run()
-    at.session_state[S.SYNC_JOBS] = True
-    at.session_state[S.EXPLORER] = S.build_explorer(RunConfig(data="builtin:moons", model="linear", rounds=2,
+    at.session_state[AK.SYNC_JOBS] = True
+    at.session_state[AK.EXPLORER] = svc.build_explorer(RunConfig(data="builtin:moons", model="linear", rounds=2,
                                                               batch_size=5, initial=10, seed=0))
     at.run()
-    at.number_input(key=S.N_TO_RUN).set_value(5).run()
+    at.number_input(key=AK.N_TO_RUN).set_value(5).run()
     [b for b in at.button if b.label == "Run rounds"][0].click().run()
     at.run()
     assert not at.exception, at.exception
-    ex = at.session_state[S.EXPLORER]
+    ex = at.session_state[AK.EXPLORER]
     assert len(ex.rounds) == 3 and ex.rounds[-1].is_final and ex.finished
     assert any("finished" in c.value for c in at.caption)
 
@@ -181,7 +183,8 @@ def test_a_folder_upload_becomes_a_zip_of_class_folders():
 
     from PIL import Image
 
-    import app_state as S
+    import app_keys as AK
+    import app_services as svc
     from bait_core.learning.data import load_file
 
     def png(v):
@@ -190,12 +193,12 @@ def test_a_folder_upload_becomes_a_zip_of_class_folders():
         return buf.getvalue()
 
     files = [(f"shapes/{c}/{i}.png", png(20 * i + (50 if c == "b" else 0))) for c in "ab" for i in range(10)]
-    ds = load_file(S.folder_to_zip(files), filename="folder.zip", image_size=(6, 6))
+    ds = load_file(svc.folder_to_zip(files), filename="folder.zip", image_size=(6, 6))
     assert ds.classes == ("a", "b") and ds.X.shape[0] + ds.X_test.shape[0] == 20
     with pytest.raises(ValueError, match="zip the folder"):
-        S.folder_to_zip([("1.png", png(1)), ("2.png", png(2))])
+        svc.folder_to_zip([("1.png", png(1)), ("2.png", png(2))])
     with pytest.raises(ValueError, match="empty"):
-        S.folder_to_zip([])
+        svc.folder_to_zip([])
 
 
 def test_a_corrected_upload_with_the_same_name_and_size_is_read_again():
@@ -204,10 +207,10 @@ def test_a_corrected_upload_with_the_same_name_and_size_is_read_again():
     fixed = first.replace("x", "z")                      # same name, same byte size, other labels
     assert len(first) == len(fixed)
     at = _upload(_app("app_pages/setup.py"), "data.csv", first)
-    assert at.session_state[S.UPLOAD_DATASET][1].classes == ("x", "y")
+    assert at.session_state[AK.UPLOAD_DATASET][1].classes == ("x", "y")
     at.file_uploader(key="setup_data_file").set_value(("data.csv", fixed.encode(), "text/csv")).run()
     _ok(at)
-    assert at.session_state[S.UPLOAD_DATASET][1].classes == ("y", "z")
+    assert at.session_state[AK.UPLOAD_DATASET][1].classes == ("y", "z")
     at.button(key="setup_apply").click().run()
     _ok(at)
-    assert at.session_state[S.EXPLORER].dataset.classes == ("y", "z")
+    assert at.session_state[AK.EXPLORER].dataset.classes == ("y", "z")

@@ -4,7 +4,8 @@ import json
 
 from streamlit.testing.v1 import AppTest
 
-import app_state as S
+import app_keys as AK
+import app_services as svc
 
 from .app_helpers import assert_ok, open_app
 
@@ -28,7 +29,7 @@ def test_compare_runs_and_draws_curves_penalty_and_first_picks():
     at.number_input(key="cmp_rounds").set_value(2)
     at.button(key="btn_compare").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    comp = at.session_state[S.COMPARISON]
+    comp = at.session_state[AK.COMPARISON]
     assert comp is not None and comp.strategies == ["bait", "random"] and comp.seeds == [0, 1]
     assert all(len(r.rounds) == 3 for r in comp.records)               # 2 rounds + final evaluation
     assert len(_charts(at)) >= 3                                        # curves, penalty matrix, first picks
@@ -46,7 +47,7 @@ def test_compare_bad_plan_shows_error_and_keeps_results():
     at.button(key="btn_compare").click().run()
     assert not at.exception
     assert any("at least one strategy" in e.value for e in at.error)
-    assert at.session_state[S.COMPARISON] is None
+    assert at.session_state[AK.COMPARISON] is None
 
 
 def test_open_comparison_files():
@@ -55,13 +56,14 @@ def test_open_comparison_files():
 
     from bait_core.learning.compare import Comparison
     from bait_core.learning.loop import run
-    recs = [run(S.RunConfig(data="builtin:moons", model="linear", strategy=s, rounds=1, batch_size=5, initial=10,
+    from bait_core.records.run_record import RunConfig
+    recs = [run(RunConfig(data="builtin:moons", model="linear", strategy=s, rounds=1, batch_size=5, initial=10,
                             seed=seed, device="cpu")) for s in ("bait", "random") for seed in (0, 1)]
-    comp = S.open_comparison([(f"{r.config.strategy}_seed{r.config.seed}.json", r.to_json().encode()) for r in recs])
+    comp = svc.open_comparison([(f"{r.config.strategy}_seed{r.config.seed}.json", r.to_json().encode()) for r in recs])
     assert comp.strategies == ["bait", "random"] and comp.seeds == [0, 1]
-    again = S.open_comparison([("comparison.json", comp.to_json().encode())])
+    again = svc.open_comparison([("comparison.json", comp.to_json().encode())])
     assert isinstance(again, Comparison) and len(again.records) == 4
     with pytest.raises(ValueError, match="not valid JSON"):
-        S.open_comparison([("x.json", b"{")])
+        svc.open_comparison([("x.json", b"{")])
     with pytest.raises(ValueError, match="x.json"):
-        S.open_comparison([("a.json", recs[0].to_json().encode()), ("x.json", json.dumps({"kind": "nope"}).encode())])
+        svc.open_comparison([("a.json", recs[0].to_json().encode()), ("x.json", json.dumps({"kind": "nope"}).encode())])

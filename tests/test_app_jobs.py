@@ -11,7 +11,8 @@ import threading
 
 import pytest
 
-import app_state as S
+import app_keys as AK
+import app_session
 from bait_core.learning.compare import Comparison
 from bait_core.service.jobs import Job
 
@@ -39,13 +40,13 @@ def _end(job: Job, gate: threading.Event) -> None:
 
 
 def test_round_job_is_drawn_running_then_its_round_once_it_ends(gate, monkeypatch):
-    monkeypatch.setattr(S, "ROUND_WAIT_S", 0.0)    # the click does not wait for the round at all
+    monkeypatch.setattr(app_session, "ROUND_WAIT_S", 0.0)    # the click does not wait for the round at all
     at = open_app(sync=False)
-    assert not at.session_state[S.SYNC_JOBS]
+    assert not at.session_state[AK.SYNC_JOBS]
     at.button(key="btn_run1").click().run()
     assert_ok(at)
-    job = at.session_state[S.JOB]
-    assert job.running and at.session_state[S.JOB_ACK] != id(job)
+    job = at.session_state[AK.JOB]
+    assert job.running and at.session_state[AK.JOB_ACK] != id(job)
     # drawn while running: the progress panel, the buttons locked, no round yet
     assert len(at.get("progress")) == 1
     assert at.button(key="btn_run1").disabled and not at.button(key="btn_stop").disabled
@@ -54,8 +55,8 @@ def test_round_job_is_drawn_running_then_its_round_once_it_ends(gate, monkeypatc
     _end(job, gate)
     at.run()                                        # the rerun the polling fragment asks for
     assert_ok(at)
-    assert at.session_state[S.JOB_ACK] == id(job)
-    assert [r.round for r in at.session_state[S.EXPLORER].rounds] == [0]
+    assert at.session_state[AK.JOB_ACK] == id(job)
+    assert [r.round for r in at.session_state[AK.EXPLORER].rounds] == [0]
     assert any("Round 0" in m.value for m in at.markdown)
     assert not any("No rounds yet" in i.value for i in at.info)
     assert not at.get("progress") and not at.button(key="btn_run1").disabled
@@ -69,22 +70,22 @@ def test_comparison_job_results_are_taken_once_when_it_ends(gate):
     at.number_input(key="cmp_rounds").set_value(1)
     at.button(key="btn_compare").click().run()
     assert_ok(at)
-    job = at.session_state[S.COMPARE_JOB]
-    assert job.running and at.session_state[S.COMPARE_ACK] != id(job)
-    assert at.session_state[S.COMPARISON] is None
+    job = at.session_state[AK.COMPARE_JOB]
+    assert job.running and at.session_state[AK.COMPARE_ACK] != id(job)
+    assert at.session_state[AK.COMPARISON] is None
     assert len(at.get("progress")) == 1 and not at.button(key="btn_compare_stop").disabled
 
     _end(job, gate)
     at.run()
     assert_ok(at)
-    assert at.session_state[S.COMPARE_ACK] == id(job)
-    comp = at.session_state[S.COMPARISON]
+    assert at.session_state[AK.COMPARE_ACK] == id(job)
+    comp = at.session_state[AK.COMPARISON]
     assert comp is not None and sorted(comp.strategies) == ["margin", "random"]
     assert len(comp.records) == 2 and not at.get("progress")
     # acknowledged: a later run does not take the job's results again (here, over a comparison
     # the user opened since)
     opened = Comparison(records=comp.records[:1], plan=None)
-    at.session_state[S.COMPARISON] = opened
+    at.session_state[AK.COMPARISON] = opened
     at.run()
     assert_ok(at)
-    assert at.session_state[S.COMPARISON] is opened
+    assert at.session_state[AK.COMPARISON] is opened

@@ -1,5 +1,5 @@
 """The app's own modules: app_services never imports streamlit, app_keys holds only distinct keys, the
-app_state façade has no logic, pages use no other module's private names; the shared helpers
+pages use no other module's private names; the shared helpers
 (upload_once, job_ended, the job progress panel) behave as the pages rely on."""
 
 from __future__ import annotations
@@ -58,13 +58,7 @@ def test_app_keys_holds_only_distinct_string_keys():
     assert len(values) == len(set(values)), sorted(v for v in values if values.count(v) > 1)
 
 
-def test_the_app_state_facade_only_re_exports():
-    tree = _tree(ROOT / "app_state.py")
-    assert all(isinstance(n, ast.ImportFrom) or (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))
-               for n in tree.body), "app_state.py is a façade: imports only, the logic lives in the app_* modules"
-
-
-@pytest.mark.parametrize("path", [p for p in APP_FILES if p.name != "app_state.py"], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", APP_FILES, ids=lambda p: p.name)
 def test_app_code_uses_no_private_name_of_another_module_nor_the_facade_nor_rebinds_an_alias(path):
     tree = _tree(path)
     modules = {(a.asname or a.name).split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))

@@ -8,7 +8,8 @@ import pytest
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.testing.v1 import AppTest
 
-import app_state as S
+import app_keys as AK
+import app_services as svc
 from bait_core.records.story import Story
 
 from .app_helpers import assert_ok as _ok, open_app
@@ -32,7 +33,7 @@ def _step_title(at: AppTest) -> str:
 
 @pytest.fixture(scope="module")
 def bundled() -> Story:
-    return Story.load(S.WALKTHROUGH_ASSET)
+    return Story.load(svc.WALKTHROUGH_ASSET)
 
 
 def test_opens_on_the_bundled_story(bundled):
@@ -53,7 +54,7 @@ def test_opens_on_the_bundled_story(bundled):
     assert len(at.image) == 1 and len(at.image[0].captions) == sel.batch_size, "the round's picked digit images"
     assert at.image[0].captions[0].startswith("#1: ")
     # the current run is untouched by playing a walkthrough
-    assert not at.session_state[S.EXPLORER].read_only
+    assert not at.session_state[AK.EXPLORER].read_only
 
 
 def test_next_and_previous_move_through_the_steps(bundled):
@@ -64,7 +65,7 @@ def test_next_and_previous_move_through_the_steps(bundled):
     assert _indicator(at).startswith(f"**Step 2 of {n}**")
     assert _step_title(at) == bundled.steps[1].title != bundled.steps[0].title
     assert not at.button(key="story_prev").disabled
-    assert at.slider(key=S.STORY_SLIDER).value == 2
+    assert at.slider(key=AK.STORY_SLIDER).value == 2
     at.button(key="story_prev").click().run()
     _ok(at)
     assert _indicator(at).startswith(f"**Step 1 of {n}**") and _step_title(at) == bundled.steps[0].title
@@ -77,7 +78,7 @@ def test_next_and_previous_move_through_the_steps(bundled):
     assert at.button(key="story_next").disabled and not at.button(key="story_prev").disabled
     assert any("final evaluation" in i.value for i in at.info)
     # the slider jumps, and the buttons continue from there
-    at.slider(key=S.STORY_SLIDER).set_value(3).run()
+    at.slider(key=AK.STORY_SLIDER).set_value(3).run()
     _ok(at)
     assert _indicator(at).startswith(f"**Step 3 of {n}**") and _step_title(at) == bundled.steps[2].title
     at.button(key="story_next").click().run()
@@ -92,25 +93,25 @@ def test_next_and_previous_move_through_the_steps(bundled):
 def test_a_broken_upload_shows_an_error_and_keeps_the_story(bundled):
     at = _app()
     at.button(key="story_next").click().run()
-    before = at.session_state[S.STORY]
+    before = at.session_state[AK.STORY]
     at.file_uploader(key="story_file").set_value(("bad.json", b"{not json", "application/json")).run()
     _ok(at)
     assert at.error and "bad.json" in at.error[0].value and "not valid JSON" in at.error[0].value
-    assert at.session_state[S.STORY] is before
+    assert at.session_state[AK.STORY] is before
     assert _step_title(at) == bundled.steps[1].title
     # a newer story: the loader's sentence
-    d = json.loads(open(S.WALKTHROUGH_ASSET, encoding="utf-8").read())
+    d = json.loads(open(svc.WALKTHROUGH_ASSET, encoding="utf-8").read())
     d["version"] = 99
     at.file_uploader(key="story_file").set_value(("new.json", json.dumps(d).encode(), "application/json")).run()
     _ok(at)
     assert at.error and "newer BAIT Explorer" in at.error[0].value
-    assert at.session_state[S.STORY] is before
+    assert at.session_state[AK.STORY] is before
 
 
 def test_a_good_upload_opens_on_step_one(bundled):
     at = _app()
     at.button(key="story_next").click().run()
-    d = json.loads(open(S.WALKTHROUGH_ASSET, encoding="utf-8").read())
+    d = json.loads(open(svc.WALKTHROUGH_ASSET, encoding="utf-8").read())
     d["title"] = "A story of my own"
     d["steps"] = d["steps"][:3]
     d["steps"][0]["title"] = "My first step"
@@ -139,7 +140,7 @@ def test_save_the_current_run_as_a_walkthrough(monkeypatch):
     at.switch_page("app_pages/rounds.py").run()
     at.button(key="btn_run1").click().run()
     _ok(at)
-    rec = at.session_state[S.EXPLORER].record
+    rec = at.session_state[AK.EXPLORER].record
     assert len(rec.rounds) == 1
     at.switch_page(PAGE).run()
     _ok(at)

@@ -10,7 +10,7 @@ import io
 import numpy as np
 import pytest
 
-import app_state as S
+import app_keys as AK
 import views
 from bait_core.learning.data import load_file
 
@@ -65,13 +65,13 @@ def test_app_named_columns_preview_apply_and_run_a_round(task_csv):
     at.button(key="setup_apply").click().run()
     _ok(at)
     assert not at.error, [e.value for e in at.error]
-    ex = at.session_state[S.EXPLORER]
+    ex = at.session_state[AK.EXPLORER]
     assert ex.dataset.name == "clash.csv" and "label" in ex.dataset.feature_names
     at.switch_page("app_pages/rounds.py").run()
     _ok(at)
     at.button(key="btn_run1").click().run()
     _ok(at)
-    assert len(at.session_state[S.EXPLORER].rounds) == 1
+    assert len(at.session_state[AK.EXPLORER].rounds) == 1
     assert not at.error, [e.value for e in at.error]
     batch = [d.value for d in at.dataframe if "order" in d.value.columns]
     assert batch, "the picked batch table is shown"

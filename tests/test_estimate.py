@@ -155,14 +155,14 @@ def test_a_refused_round_ends_the_app_job_with_the_sentence(moons, small_config,
 
 
 def test_the_app_refuses_at_setup_a_run_whose_selection_would_not_fit(monkeypatch):
-    """Setup's Apply (app_state.build_explorer) runs the same check as the CLI, before any training."""
-    import app_state as S
+    """Setup's Apply (app_services.build_explorer) runs the same check as the CLI, before any training."""
+    import app_services as svc
     from bait_core.learning import build
     from bait_core.records.run_record import RunConfig
 
     monkeypatch.setattr(build, "available_memory", lambda device=None: 1000)     # a machine with 1 kB free
     with pytest.raises(ValueError, match="needs about"):
-        S.build_explorer(RunConfig(data="builtin:digits", model="linear", rounds=2, batch_size=5, initial=10))
+        svc.build_explorer(RunConfig(data="builtin:digits", model="linear", rounds=2, batch_size=5, initial=10))
 
 
 def test_estimates_use_the_selection_codes_chunk_sizes():

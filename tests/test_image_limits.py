@@ -14,7 +14,7 @@ import pytest
 import sklearn.model_selection  # noqa: F401  (imported here so the timings below measure loading, not imports)
 from PIL import Image
 
-import app_state as S
+import app_services as svc
 from bait_core.learning import data as D
 from bait_core.learning.data import load_file
 
@@ -181,10 +181,10 @@ def test_nested_archives_are_refused(inner):
 def test_folder_upload_goes_through_the_same_limits():
     files = [(f"shapes/{c}/{i}.png", _png(20 * i + (5 if c == "b" else 0))) for c in "ab" for i in range(6)]
     files.append(("shapes/a/big.png", _png_header(12000, 12000)))
-    raw = S.folder_to_zip(files)
+    raw = svc.folder_to_zip(files)
     t = time.perf_counter()
     with pytest.raises(ValueError, match=r"'shapes/a/big.png' is 144 megapixels"):
-        S.load_upload(raw, "folder.zip", None)
+        svc.load_upload(raw, "folder.zip", None)
     assert time.perf_counter() - t < 2.0
 
 

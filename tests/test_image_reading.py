@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-import app_state as S
+import app_services as svc
 from bait_core.learning import data as D
 from bait_core.learning.data import images as data_images
 from bait_core.learning.data import load_file
@@ -372,10 +372,10 @@ def test_zip_report_states_members_classes_task_and_lines():
 def test_folder_upload_reports_progress():
     calls = []
     files = [(f"f/{c}/{i}.png", _save(Image.new("L", (4, 4), i))) for c in "ab" for i in range(5)]
-    raw = S.folder_to_zip(files, progress=lambda done, total: calls.append((done, total)))
+    raw = svc.folder_to_zip(files, progress=lambda done, total: calls.append((done, total)))
     assert calls == [(k, 10) for k in range(11)]
     assert _load(raw, filename="f.zip").report.rows_read == 10
-    S.folder_to_zip(files)                                          # the callback stays optional
+    svc.folder_to_zip(files)                                          # the callback stays optional
 
 
 # --- NPZ ---------------------------------------------------------------------------------------------

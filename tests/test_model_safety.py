@@ -23,7 +23,7 @@ import pytest
 import torch
 from torch import nn
 
-import app_state as S
+import app_services as svc
 from bait_core.records.run_record import RunConfig
 from bait_core.learning.models import (ExportedModel, _expr_ok, build_model, load_exported, load_user_model,
                               load_weights)
@@ -195,8 +195,8 @@ def test_legacy_layout_payload_is_refused_by_the_app(genuine, marker):
     """What Setup → Apply calls with an uploaded model (pages/setup.py shows the ValueError with st.error)."""
     evil = _legacy(genuine["mlp"][1], marker, "serialized_constants.pt")
     config = RunConfig(data="builtin:digits", model="evil.pt2", rounds=1, batch_size=5, initial=10, seed=0)
-    _refused(S.build_explorer, config, model_file=evil, model_filename="evil.pt2", match="refused")
-    _refused(S.build_explorer, config, model_file=evil, model_filename="evil.pt", arch="mlp")  # renamed
+    _refused(svc.build_explorer, config, model_file=evil, model_filename="evil.pt2", match="refused")
+    _refused(svc.build_explorer, config, model_file=evil, model_filename="evil.pt", arch="mlp")  # renamed
 
 
 # ------------------------------------------------------------------ the same kind, other shapes
@@ -450,7 +450,7 @@ def test_genuine_exports_load_and_run(genuine, key, tmp_path):
 def test_a_genuine_export_runs_through_the_app_helper(genuine):
     _, blob = genuine["mlp"]
     config = RunConfig(data="builtin:digits", model="mlp.pt2", rounds=1, batch_size=5, initial=10, seed=0)
-    ex = S.build_explorer(config, model_file=blob, model_filename="mlp.pt2")
+    ex = svc.build_explorer(config, model_file=blob, model_filename="mlp.pt2")
     assert isinstance(ex.model, ExportedModel) and np.isfinite(
         ex.model(torch.zeros(2, *DIGITS)).detach().numpy()).all()
 

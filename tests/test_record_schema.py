@@ -183,7 +183,7 @@ def test_bytes_that_are_not_text_or_not_json():
 def test_app_refuses_a_record_whose_pool_is_not_the_datasets(moons, record):
     """A record naming the current file's fingerprint but another pool size opens with a sentence,
     not a Rounds page that fails on every rerun."""
-    import app_state as S
+    import app_services as svc
     from bait_core.service.explorer import Explorer
     from bait_core.learning.models import build_model
 
@@ -192,9 +192,9 @@ def test_app_refuses_a_record_whose_pool_is_not_the_datasets(moons, record):
     d = copy.deepcopy(record.to_dict())
     d["dataset"].update(source="mine.csv", n_points=5)
     d["rounds"] = []
-    refused(lambda raw: S.open_record(raw, current=current), as_json(d).encode(), "225", "pool points")
+    refused(lambda raw: svc.open_record(raw, current=current), as_json(d).encode(), "225", "pool points")
     d["dataset"]["n_points"] = record.n_points
-    assert S.open_record(as_json(d).encode(), current=current).read_only
+    assert svc.open_record(as_json(d).encode(), current=current).read_only
 
 
 # ------------------------------------------------------------------------------------ genuine files load unchanged

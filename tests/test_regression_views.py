@@ -13,7 +13,7 @@ import plotly.io as pio
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import app_state as S
+import app_keys as AK
 import views
 from bait_core.viz import plots
 
@@ -123,12 +123,12 @@ def diabetes_app() -> AppTest:
     at.button(key="setup_apply").click().run()
     _ok(at)
     assert not at.error, [e.value for e in at.error]
-    assert at.session_state[S.EXPLORER].dataset.task == "regression"
+    assert at.session_state[AK.EXPLORER].dataset.task == "regression"
     at.switch_page("app_pages/rounds.py").run()
     _ok(at)
     at.button(key="btn_run1").click().run()
     _ok(at)
-    assert len(at.session_state[S.EXPLORER].rounds) == 1
+    assert len(at.session_state[AK.EXPLORER].rounds) == 1
     return at
 
 
@@ -235,13 +235,13 @@ def test_compare_a_regression_run(diabetes_app):
     """A small comparison on diabetes: RMSE wording, "falls sooner", and a first-picks map coloured by value."""
     at = diabetes_app
     at.switch_page("app_pages/compare.py").run()
-    at.multiselect(key=S.CMP_STRATEGIES).set_value(["bait", "random"]).run()
-    at.number_input(key=S.CMP_SEEDS).set_value(2).run()
-    at.number_input(key=S.CMP_ROUNDS).set_value(1).run()
+    at.multiselect(key=AK.CMP_STRATEGIES).set_value(["bait", "random"]).run()
+    at.number_input(key=AK.CMP_SEEDS).set_value(2).run()
+    at.number_input(key=AK.CMP_ROUNDS).set_value(1).run()
     at.button(key="btn_compare").click().run()
     _ok(at)
     assert not at.error, [e.value for e in at.error]
-    assert at.session_state[S.COMPARISON] is not None
+    assert at.session_state[AK.COMPARISON] is not None
     texts = _texts(at)
     assert any("test RMSE (lower is better)" in t and "falls sooner" in t for t in texts)
     assert not any("rises sooner" in t or "accuracy" in t or "coloured by class" in t for t in texts)

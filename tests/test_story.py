@@ -169,8 +169,8 @@ def test_hand_written_steps_survive_and_may_skip_rounds(story):
 # --- the bundled walkthrough ---------------------------------------------------------------------
 
 def test_bundled_walkthrough_plays_the_builtin_digits_demo():
-    import app_state as S
-    assert os.path.samefile(S.WALKTHROUGH_ASSET, ASSET)
+    import app_services as svc
+    assert os.path.samefile(svc.WALKTHROUGH_ASSET, ASSET)
     size = os.path.getsize(ASSET)
     assert size < 400_000, f"the bundled walkthrough is {size} bytes"
     story = Story.load(ASSET)
@@ -178,7 +178,7 @@ def test_bundled_walkthrough_plays_the_builtin_digits_demo():
     assert story.steps[-1].round == story.record.rounds[-1].round and story.record.rounds[-1].selection is None
     # the app's default demo, cut to a few rounds
     cfg = story.record.config
-    assert replace(cfg, rounds=S.DEFAULT_CONFIG.rounds, device=S.DEFAULT_CONFIG.device) == S.DEFAULT_CONFIG
+    assert replace(cfg, rounds=svc.DEFAULT_CONFIG.rounds, device=svc.DEFAULT_CONFIG.device) == svc.DEFAULT_CONFIG
     # opens read-only on the built-in digits, checked by fingerprint
     ex = Explorer.from_record(story.record)
     assert ex.read_only and ex.dataset.name == "digits"

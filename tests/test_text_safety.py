@@ -8,7 +8,8 @@ import re
 import numpy as np
 from hypothesis import given, settings, strategies as hs
 
-import app_state as S
+import app_keys as AK
+import app_services as svc
 from bait_core.viz import plots
 from bait_core.viz.text import inline_code, plot_text, safe_markdown
 
@@ -117,7 +118,7 @@ def _shown_markdown(at) -> list[str]:
 
 
 def test_walkthrough_with_hostile_captions_renders_them_inert():
-    d = json.loads(open(S.WALKTHROUGH_ASSET, encoding="utf-8").read())
+    d = json.loads(open(svc.WALKTHROUGH_ASSET, encoding="utf-8").read())
     d["title"] = "Title ![](http://example.com/t.png) <img src=http://example.com/t2.png>"
     d["intro"] = "Intro [a](javascript:alert(1)) and <script>alert(2)</script>"
     d["steps"] = d["steps"][:2]
@@ -159,7 +160,7 @@ def test_hostile_class_names_in_a_csv_are_inert_on_setup_and_rounds():
     at.switch_page("app_pages/rounds.py").run()
     at.button(key="btn_run1").click().run()
     _ok(at)
-    assert len(at.session_state[S.EXPLORER].rounds) == 1
+    assert len(at.session_state[AK.EXPLORER].rounds) == 1
     for t in _shown_markdown(at) + [m.value for m in at.sidebar.markdown]:
         _assert_inert(t)
     for chart in at.get("plotly_chart"):
