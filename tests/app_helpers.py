@@ -23,3 +23,16 @@ def open_app(page: str | None = None, sync: bool = True, timeout: float = TIMEOU
 
 def assert_ok(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
+
+
+def apply_builtin(dataset: str, strategy: str) -> AppTest:
+    """Setup → the built-in `dataset` → `strategy` → Apply, each run checked for exceptions and
+    errors; returns the AppTest on the Setup page with the new run in the session."""
+    at = open_app("app_pages/setup.py")
+    at.selectbox(key="setup_builtin").select(dataset).run()
+    assert_ok(at)
+    at.selectbox(key="setup_strategy").select(strategy).run()
+    at.button(key="setup_apply").click().run()
+    assert_ok(at)
+    assert not at.error, [e.value for e in at.error]
+    return at

@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 import app_keys as AK
 import app_services as svc
 
-from .app_helpers import APP, assert_ok as _ok, open_app as _app
+from .app_helpers import APP, apply_builtin, assert_ok as _ok, open_app as _app
 
 
 @pytest.fixture(scope="module")
@@ -78,13 +78,7 @@ def test_run_one_round_then_reset():
 
 
 def test_setup_applies_a_builtin():
-    at = _app("app_pages/setup.py")
-    at.selectbox(key="setup_builtin").select("moons").run()
-    _ok(at)
-    at.selectbox(key="setup_strategy").select("entropy").run()
-    at.button(key="setup_apply").click().run()
-    _ok(at)
-    assert not at.error, [e.value for e in at.error]
+    at = apply_builtin("moons", "entropy")
     ex = at.session_state[AK.EXPLORER]
     assert ex.dataset.name == "moons" and ex.config.strategy == "entropy"
     assert any("New run ready" in s.value for s in at.success)

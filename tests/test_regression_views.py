@@ -17,7 +17,7 @@ import app_keys as AK
 import views
 from bait_core.viz import plots
 
-from .app_helpers import assert_ok as _ok, open_app as _app
+from .app_helpers import apply_builtin, assert_ok as _ok, open_app as _app
 
 
 # --- figures ------------------------------------------------------------------------------------
@@ -116,13 +116,7 @@ def diabetes_round():
 @pytest.fixture(scope="module")
 def diabetes_app() -> AppTest:
     """Setup → diabetes → bait → Apply → Rounds → Run 1 round (the job is waited for)."""
-    at = _app("app_pages/setup.py")
-    at.selectbox(key="setup_builtin").select("diabetes").run()
-    _ok(at)
-    at.selectbox(key="setup_strategy").select("bait").run()
-    at.button(key="setup_apply").click().run()
-    _ok(at)
-    assert not at.error, [e.value for e in at.error]
+    at = apply_builtin("diabetes", "bait")
     assert at.session_state[AK.EXPLORER].dataset.task == "regression"
     at.switch_page("app_pages/rounds.py").run()
     _ok(at)
