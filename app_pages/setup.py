@@ -13,7 +13,7 @@ import app_session as S
 import app_widgets as W
 import views
 from bait_core.learning.data import BUILTIN_DATASETS, FILE_EXTENSIONS, default_label_column, list_columns
-from bait_core.records.run_record import RunConfig
+from bait_core.records.run_record import MAX_SEED, RunConfig
 from bait_core.selection.registry import SPECS, run_options
 from bait_core.learning.models import ACCEPTED_SUFFIXES, MODEL_NAMES, WEIGHT_SUFFIXES
 from bait_core.viz.plots import class_bars
@@ -36,7 +36,7 @@ cur = S.explorer().config
 st.subheader("Data")
 source = st.segmented_control("Data source", ["Built-in", "Upload a file", "Upload a folder"], default="Built-in",
                               key="setup_source")
-seed = int(st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=int(cur.seed), step=1, key="setup_seed"))
+seed = int(st.number_input("Seed", min_value=0, max_value=MAX_SEED, value=int(cur.seed), step=1, key="setup_seed"))
 
 dataset = None
 data_spec = None
@@ -244,9 +244,11 @@ presets = list(PRESETS)
 preset = c1.selectbox("Training preset", presets, index=presets.index(cur.preset) if cur.preset in presets else 0,
                       key="setup_preset")
 takes, opt = SPECS[strategy].options, run_options()   # the chosen strategy's options; every option's spec
-lamb = float(c2.number_input("λ (Fisher regulariser)", min_value=1e-6, value=float(cur.lamb), format="%.4g",
+lamb = float(c2.number_input("λ (Fisher regulariser)", min_value=opt["lamb"].minimum, max_value=opt["lamb"].maximum,
+                             value=float(cur.lamb), format="%.4g",
                              key="setup_lamb", disabled="lamb" not in takes, help=opt["lamb"].help))
-oversample = float(c3.number_input("Oversampling (forward picks ÷ batch)", min_value=1.0, max_value=10.0,
+oversample = float(c3.number_input("Oversampling (forward picks ÷ batch)", min_value=opt["oversample"].minimum,
+                                   max_value=opt["oversample"].maximum,
                                    value=float(cur.oversample), step=0.5, key="setup_oversample",
                                    disabled="oversample" not in takes, help=opt["oversample"].help))
 st.caption("λ and oversampling apply to BAIT only: it adds oversampling × batch points greedily, then prunes "

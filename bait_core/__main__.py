@@ -440,7 +440,7 @@ def _check_run_options(args: argparse.Namespace, strategies: Sequence[str], seed
         from bait_core.learning.data import BUILTIN_DATASETS
         name = args.data[len("builtin:"):]
         if name not in BUILTIN_DATASETS:
-            raise CliError(f"unknown built-in dataset {name!r}; known: {', '.join(BUILTIN_DATASETS)}")
+            raise CliError(f"Unknown built-in dataset {name!r}. Known: {', '.join(BUILTIN_DATASETS)}.")
         if args.label_column:
             raise CliError("--label-column applies only to a table file, not to a built-in dataset.")
         reading = [f for f in ("task", "encoding", "sep", "decimal", "thousands", "na_values", "image_size",
@@ -586,8 +586,9 @@ def _add_run(sub: Any) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    if args.seed < 0:
-        raise CliError(f"--seed must be a non-negative whole number, got {args.seed}.")
+    from bait_core.records.run_record import MAX_SEED
+    if not 0 <= args.seed <= MAX_SEED:
+        raise CliError(f"--seed must be a whole number from 0 to {MAX_SEED:,}, got {args.seed}.")
     _check_run_options(args, [args.strategy], [args.seed])
     inputs = [("--data", args.data), ("--model", args.model), ("--weights", args.weights)]
     out = None if args.out is None else check_output_file(args.out, "--out", inputs)

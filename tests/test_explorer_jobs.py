@@ -119,3 +119,20 @@ def test_latest_round_keeps_pool_probabilities_in_memory_only(moons, small_confi
     np.testing.assert_allclose(ex.last_probs.sum(1), 1, atol=1e-5)
     np.testing.assert_array_equal(ex.last_probs.argmax(1), ex.rounds[-1].predictions)
     assert ex.rounds[-1].probs is None and "probs" not in RunRecord.from_json(ex.record.to_json()).to_dict()["rounds"][0]
+
+
+def test_step_stops_at_the_configured_rounds():
+    """A run set up for 1 round takes 1 selection round; a second step() is a sentence, not a record
+    that claims more rounds than its config; evaluate() still adds the final round."""
+    from bait_core.learning.data import load_builtin
+    from bait_core.learning.models import build_model
+    from bait_core.records.run_record import RunConfig
+    from bait_core.service.explorer import Explorer
+
+    ds = load_builtin("moons", seed=0)
+    cfg = RunConfig(data="builtin:moons", model="linear", strategy="random", rounds=1, batch_size=5, initial=10)
+    ex = Explorer.start(ds, build_model("linear", ds.input_shape, 2, seed=0), cfg)
+    ex.step()
+    with pytest.raises(ValueError, match="All 1 selection rounds"):
+        ex.step()
+    assert ex.evaluate().is_final and len(ex.rounds) == 2

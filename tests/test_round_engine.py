@@ -246,3 +246,82 @@ def test_an_oracle_may_answer_whole_floats_and_skip_points():
     assert res.picked_class_counts == [0, 0, 3]
     assert state.mask[idx].all() and not state.known[idx[0]] and state.known[idx[1:]].all()
     assert (state.y[idx[1:]] == 2).all()
+
+
+def _blobs_run(**cfg):
+    ds = load_builtin("blobs", seed=0, n_points=120, n_classes=3)
+    config = RunConfig(**{**dict(data="builtin:blobs", model="mlp", strategy="random", rounds=1, batch_size=4,
+                                 initial=6), **cfg})
+    return ds, build_model("mlp", ds.input_shape, 3, seed=0), config
+
+
+@pytest.mark.parametrize("labeled, needle", [
+    (lambda N: np.array(["False"] * N), "boolean mask"),
+    (lambda N: np.full(N, np.nan), "boolean mask"),
+    (lambda N: np.zeros(N - 1, bool), r"shape \("),
+    (lambda N: np.zeros((N, 1), bool), r"shape \("),
+])
+def test_run_rounds_refuses_a_labeled_mask_that_is_not_one_bool_per_point(labeled, needle):
+    """A string or NaN array must not silently become 'all labeled'; a wrong shape is a sentence."""
+    ds, model, cfg = _blobs_run()
+    with pytest.raises(ValueError, match=needle):
+        next(run_rounds(ds, model, cfg, labeled=labeled(ds.X.shape[0])))
+
+
+@pytest.mark.parametrize("start", [-2, 1.5, 5, True])
+def test_run_rounds_refuses_a_start_round_outside_the_run(start):
+    ds, model, cfg = _blobs_run(rounds=3)
+    with pytest.raises(ValueError, match="start_round"):
+        next(run_rounds(ds, model, cfg, start_round=start))
+
+
+def test_select_options_may_not_override_the_config_or_the_seeding_rule():
+    ds, model, cfg = _blobs_run(strategy="bait")
+    state = start_state(ds, model, cfg)
+    for bad in ({"lamb": 5.0}, {"seed": 3}):
+        with pytest.raises(ValueError, match="select_options may not set"):
+            run_round(state, 0, final=False, select_options=bad)
+
+
+def test_a_hook_must_return_a_dict():
+    ds, model, cfg = _blobs_run()
+    state = start_state(ds, model, cfg)
+    mask = state.mask.copy()
+    with pytest.raises(ValueError, match="must return a dict"):
+        run_round(state, 0, final=False, hooks=[lambda view: None])
+    assert np.array_equal(state.mask, mask)
+
+
+@pytest.mark.parametrize("labels", [["a"] * 4, None])
+def test_an_oracle_that_answers_nothing_may_give_any_placeholder(labels):
+    """Nothing answered: the labels' values do not matter (no IndexError on an empty answer)."""
+    ds, model, cfg = _blobs_run()
+
+    class Silent:
+        def label(self, idx):
+            return (np.array(labels if labels is not None else [None] * len(idx), dtype=object),
+                    np.zeros(len(idx), bool))
+
+    state = start_state(ds, model, cfg)
+    res = run_round(state, 0, final=False, oracle=Silent())
+    assert res.picked_class_counts == [0, 0, 0] and state.mask[res.selection.indices].all()
+    assert not state.known[res.selection.indices].any()
+
+
+def test_build_run_refuses_a_missing_model_file_and_a_text_memory_limit(tmp_path):
+    from bait_core.learning.build import build_run
+
+    cfg = RunConfig(data="builtin:blobs", model="mlp", strategy="random", rounds=1, batch_size=4, initial=6)
+    for path in (tmp_path / "nope.pt2", tmp_path):
+        with pytest.raises(ValueError, match="does not exist or is not a file"):
+            build_run(cfg, model_file=path)
+    with pytest.raises(ValueError, match="memory_limit must be"):
+        build_run(cfg, memory_limit="8G")
+
+
+def test_seeds_stay_where_every_generator_takes_them():
+    from bait_core.records.run_record import MAX_SEED
+    RunConfig(seed=MAX_SEED).validate()
+    with pytest.raises(ValueError, match="seed must be a whole number from 0 to 4,000,000"):
+        RunConfig(seed=MAX_SEED + 1).validate()
+    assert round_seed(MAX_SEED, 999) < 2**32

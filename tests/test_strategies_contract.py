@@ -6,6 +6,7 @@ Fixtures are small (N=60, d=5, K=3) so the whole file runs in a few seconds.
 
 from __future__ import annotations
 
+import re
 import math
 
 import numpy as np
@@ -453,9 +454,16 @@ def test_spec_options_are_the_functions_keywords_and_defaults(name):
         outside = opt.minimum if opt.exclusive else opt.minimum - 0.5
         with pytest.raises(ValueError, match=opt_name):
             spec.fn(h, p, mask, B, **{opt_name: outside})
-        with pytest.raises(ValueError, match=opt.rule):
+        with pytest.raises(ValueError, match=re.escape(opt.rule)):
             opt.check(outside)
         assert opt.check(opt.default) == opt.default
+        if opt.maximum is not None:                            # bounded above too, where the arithmetic still works
+            with pytest.raises(ValueError, match=opt_name):
+                spec.fn(h, p, mask, B, **{opt_name: opt.maximum * 10})
+            with pytest.raises(ValueError, match=re.escape(opt.rule)):
+                RunConfig(strategy=name, **{opt_name: opt.maximum * 10}).validate()
+        with pytest.raises(ValueError, match=opt_name):
+            spec.fn(h, p, mask, B, **{opt_name: str(opt.default)})     # a number, not text that looks like one
     for other in set(run_options()) - set(spec.options):
         with pytest.raises(ValueError, match="unknown option"):
             spec.fn(h, p, mask, B, **{other: run_options()[other].default})

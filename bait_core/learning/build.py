@@ -79,8 +79,8 @@ def build_run_model(config: Any, dataset: Any, *, model_file: Union[bytes, str, 
     seeded with `seed` (default config.seed), or `model_file` (bytes of an upload or a path: a
     .pt2 program, or weights for the architecture `arch`), or, when config.model is not a built-in
     name, the file at that path (not with `builtin_only`: the app has uploads). The output size is
-    K (classification) or 1. ValueError with a sentence for an unknown model or a file that cannot
-    be used; OSError when a path cannot be read. Source: the CLI's, the app's and run()'s builders."""
+    K (classification) or 1. ValueError with a sentence for an unknown model, a missing file or a
+    file that cannot be used; OSError when an existing path cannot be read (permissions). Source: the CLI's, the app's and run()'s builders."""
     from bait_core.learning.models import MODEL_NAMES, build_model, load_user_model
     seed = config.seed if seed is None else seed
     n_out = len(dataset.classes) if dataset.task == "classification" else 1
@@ -92,6 +92,8 @@ def build_run_model(config: Any, dataset: Any, *, model_file: Union[bytes, str, 
         model_file = Path(config.model)
     if isinstance(model_file, (str, Path)):
         model_file = Path(model_file)
+        if not model_file.is_file():
+            raise ValueError(f"The model file {str(model_file)!r} does not exist or is not a file.")
         model_filename = model_filename or model_file.name
     return load_user_model(model_file, filename=model_filename, arch=arch, input_shape=dataset.input_shape,
                            n_outputs=n_out, seed=seed, sample=np.asarray(dataset.X[:4]))
@@ -111,6 +113,10 @@ def build_run(config: Any, *, dataset: Any = None, model: Any = None,
     if model is None:
         model = build_run_model(config, dataset, model_file=model_file, model_filename=model_filename, arch=arch,
                                 builtin_only=builtin_only)
+    if memory_limit is not None and (isinstance(memory_limit, bool) or not isinstance(memory_limit, (int, np.integer))
+                                     or memory_limit <= 0):
+        raise ValueError(f"memory_limit must be a positive number of bytes (see estimate.parse_bytes for '8G'), "
+                         f"got {memory_limit!r}.")
     if check_memory:
         check_run(config, dataset, model, memory_limit)
     return BuiltRun(dataset=dataset, model=model)

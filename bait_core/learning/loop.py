@@ -23,7 +23,8 @@ from typing import Any, Callable, Iterator, Optional, Protocol, Sequence
 import numpy as np
 import torch
 
-from bait_core.records.run_record import (RoundResult, RunConfig, RunRecord, new_record)
+from bait_core.common.quoting import quote
+from bait_core.records.run_record import RoundResult, RunConfig, RunRecord, new_record
 from bait_core.selection.base import Selection, SelectionCancelled
 from bait_core.selection.registry import get_strategy
 
@@ -146,6 +147,8 @@ def _checked_answers(answer: Any, idx: np.ndarray, dataset: Any) -> tuple[np.nda
     except (TypeError, ValueError):
         raise ValueError("The oracle must answer (labels, answered): one label and one yes/no per picked point.") from None
     B = idx.shape[0]
+    if isinstance(labels, np.ma.MaskedArray) or isinstance(answered, np.ma.MaskedArray):
+        raise ValueError("The oracle answered with a masked array; give plain labels and an 'answered' flag per point.")
     labels, answered = np.asarray(labels), np.asarray(answered)
     if labels.shape != (B,) or answered.shape != (B,):
         raise ValueError(f"The oracle answered {labels.shape} labels and {answered.shape} flags for {B} picked "
@@ -155,17 +158,24 @@ def _checked_answers(answer: Any, idx: np.ndarray, dataset: Any) -> tuple[np.nda
     given = labels[answered]
     if dataset.task == "classification":
         K = len(dataset.classes)
-        ok = np.issubdtype(given.dtype, np.integer) or (np.issubdtype(given.dtype, np.floating)
+        ok = given.size == 0 or np.issubdtype(given.dtype, np.integer) or (np.issubdtype(given.dtype, np.floating)
                                                        and np.all(np.isfinite(given)) and np.all(given == np.round(given)))
-        if not ok or (given.size and (given.min() < 0 or given.max() >= K)):
-            bad = given[0] if not ok else given[(given < 0) | (given >= K)][0]
-            raise ValueError(f"The oracle gave the label {bad!r}, which is not a class index 0..{K - 1} "
+        if ok and given.size:
+            ok = bool(given.min() >= 0 and given.max() < K)
+        if not ok:
+            bad = next((v for v in given.tolist() if not (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                          and float(v).is_integer() and 0 <= v < K)), given.tolist()[:1])
+            raise ValueError(f"The oracle gave the label {quote(bad)}, which is not a class index 0..{K - 1} "
                              f"({', '.join(map(str, dataset.classes[:10]))}{', …' if K > 10 else ''}).")
-        labels = np.where(answered, labels, 0).astype(np.int64)
+        out = np.zeros(B, dtype=np.int64)
+        out[answered] = given.astype(np.int64) if given.size else 0
+        labels = out
     else:
-        if not np.issubdtype(given.dtype, np.number) or not np.all(np.isfinite(given.astype(np.float64))):
+        if given.size and (not np.issubdtype(given.dtype, np.number) or not np.all(np.isfinite(given.astype(np.float64)))):
             raise ValueError("The oracle gave a regression label that is not a finite number.")
-        labels = np.where(answered, labels, 0).astype(np.float64)
+        out = np.zeros(B, dtype=np.float64)
+        out[answered] = given.astype(np.float64) if given.size else 0.0
+        labels = out
     return labels, answered
 
 
@@ -213,6 +223,11 @@ def run_round(state: RunState, r: int, *, final: bool, oracle: Optional[Oracle] 
             note(f"select:{ph}", s, T, v)
             if stop():                                             # a stop inside the selection:
                 raise SelectionCancelled                           # the round is discarded
+        fixed = {"seed", "device", "progress", *config.strategy_options()}
+        clash = sorted(fixed & set(select_options or {}))
+        if clash:
+            raise ValueError(f"select_options may not set {', '.join(clash)}: the run's config and seeding rule "
+                             "decide them (change the RunConfig instead).")
         try:
             sel = get_strategy(config.strategy)(pool.embeddings, pool.probs, mask, B, seed=seed, device=device,
                                                 progress=select_progress, **config.strategy_options(),
@@ -225,7 +240,11 @@ def run_round(state: RunState, r: int, *, final: bool, oracle: Optional[Oracle] 
         view = RoundState(round=r, seed=seed, dataset=dataset, model=state.model, device=device,
                           labeled=mask.copy(), pool=pool, selection=sel, batch_size=B)
         for hook in hooks:
-            extras.update(hook(view))
+            out = hook(view)
+            if not isinstance(out, dict):
+                raise ValueError(f"A round hook must return a dict of extras; {getattr(hook, '__name__', hook)!s} "
+                                 f"returned {type(out).__name__}.")
+            extras.update(out)
     picked: list = []
     if sel is not None:
         idx = np.asarray(sel.indices, dtype=np.int64)
@@ -257,8 +276,14 @@ def start_state(dataset: Any, model: torch.nn.Module, config: RunConfig, *, init
         raise ValueError(f"Unknown training preset '{config.preset}'. Known presets: {', '.join(PRESETS)}.")
     device = pick_device(None if config.device == "auto" else config.device)
     init = copy.deepcopy(init_state if init_state is not None else model.state_dict())
-    mask = (initial_labeled(dataset.has_label, config.initial, config.seed) if labeled is None
-            else np.asarray(labeled, dtype=bool))
+    N = int(dataset.X.shape[0])
+    if labeled is None:
+        mask = initial_labeled(dataset.has_label, config.initial, config.seed)
+    else:
+        mask = np.asarray(labeled)
+        if mask.dtype != bool or mask.shape != (N,):
+            raise ValueError(f"labeled must be a boolean mask with one value per pool point, shape ({N},); got "
+                             f"{mask.dtype} values of shape {mask.shape}.")
     return RunState(dataset=dataset, model=model, config=config, init_state=init, mask=mask, device=device)
 
 
@@ -278,6 +303,9 @@ def run_rounds(dataset: Any, model: torch.nn.Module, config: RunConfig, *,
     round is then discarded, nothing is yielded for it. oracle/hooks: see `run_round`.
     """
     config.validate(dataset.task, dataset.X.shape[0])
+    if isinstance(start_round, bool) or not isinstance(start_round, (int, np.integer)) or not 0 <= start_round <= config.rounds:
+        raise ValueError(f"start_round must be a whole number from 0 to the run's {config.rounds} rounds, "
+                         f"got {start_round!r}.")
     state = start_state(dataset, model, config, init_state=init_state, labeled=labeled)
 
     for r in range(start_round, config.rounds + 1):

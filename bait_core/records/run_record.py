@@ -28,6 +28,9 @@ from bait_core.selection.base import Selection, jsonable
 from bait_core.selection.registry import SPECS, get_spec, regression_strategies, run_options
 
 SCHEMA_VERSION = 1
+# Round r of a run with seed s seeds its training and selection with s·1000 + r (learning.loop.round_seed),
+# and scikit-learn / numpy's legacy generators take seeds below 2³²: runs take seeds 0..MAX_SEED.
+MAX_SEED = 4_000_000
 # strategies that rank by class probabilities (so a regression model cannot use them), from the registry
 NEEDS_PROBS = frozenset(name for name, spec in SPECS.items() if spec.needs_probs)
 
@@ -56,8 +59,8 @@ class RunConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "rounds" else 1):
                 raise ValueError(f"{name.replace('_', ' ')} must be a whole number ≥ {0 if name == 'rounds' else 1}, got {v!r}.")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative whole number, got {self.seed!r}.")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be a whole number from 0 to {MAX_SEED:,}, got {self.seed!r}.")
         for name, option in run_options().items():       # every strategy option is a field, always checked
             option.check(getattr(self, name))
         if task == "regression" and not spec.regression_ok:

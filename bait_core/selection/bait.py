@@ -37,7 +37,8 @@ import torch
 from bait_core.selection.fisher import (apply_factor, block_quadratic, dense_factor, fisher_factors, fisher_matrix, gram_quadratic,
                      project, symmetrize_)
 from bait_core.selection.estimate import memory_checked
-from bait_core.selection.base import ProgressFn, Selection, check_options, nan_safe, pool_scores, prepare_inputs
+from bait_core.selection.base import (OptionSpec, ProgressFn, Selection, check_options, nan_safe, pool_scores,
+                                      prepare_inputs)
 
 
 @contextmanager
@@ -68,6 +69,15 @@ def _inverse(M: torch.Tensor) -> torch.Tensor:
         inv = torch.linalg.pinv(M, hermitian=True)
     return (inv + inv.T) / 2
 
+
+# BAIT's two numeric options (the registry's StrategySpec, RunConfig, the CLI and the Setup page use these).
+# λ is bounded where float64 still works: below 1e-8 M is numerically singular for unit-scale
+# embeddings, above 1e6 the Fisher terms vanish beside λI (and λ² overflows near 1e154).
+LAMB = OptionSpec("lamb", 1.0, "λ", "ridge term λ of the Fisher matrix M (Fisher regulariser)",
+                  minimum=1e-8, maximum=1e6)
+OVERSAMPLE = OptionSpec("oversample", 2.0, "oversampling",
+                        "the forward pass picks ⌈oversample·B⌉ points, then prunes back to B", minimum=1.0,
+                        maximum=10.0)
 
 # Candidate rows are updated in chunks so per-step temporaries stay bounded (≈ this many elements).
 _ROW_CHUNK_ELEMENTS = 1 << 20
@@ -333,14 +343,8 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
     """
     t0 = time.perf_counter()
     check_options("bait", seed, options)
-    try:
-        lamb, oversample = float(lamb), float(oversample)
-    except (TypeError, ValueError):
-        raise ValueError(f"lamb and oversample must be numbers, got {lamb!r} and {oversample!r}.") from None
-    if not (math.isfinite(lamb) and lamb > 0):
-        raise ValueError(f"lamb (λ, the ridge term) must be a positive number, got {lamb}.")
-    if not (math.isfinite(oversample) and oversample >= 1):
-        raise ValueError(f"oversample must be at least 1 (the forward pass picks ⌈oversample·B⌉ points), got {oversample}.")
+    lamb = LAMB.check(lamb, "lamb (λ, the ridge term)")
+    oversample = OVERSAMPLE.check(oversample, "oversample (the forward pass picks ⌈oversample·B⌉ points)")
     if setup not in ("auto", "dense", "low-rank"):
         raise ValueError(f"setup must be 'auto', 'dense' or 'low-rank', got {setup!r}.")
     inp = prepare_inputs(embeddings, probs, labeled, batch_size, device=device, dtype=dtype, strategy="bait",

@@ -43,6 +43,47 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class OptionSpec:
+    """One numeric option of a strategy (a keyword of its function and a field of RunConfig).
+
+    name: the keyword (``lamb``); default: the function's own default; label: how a sentence names
+    it ("λ"); help: one line; minimum with `exclusive` (> minimum) or not (≥ minimum) and an optional
+    maximum (≤): the valid range, enforced by :meth:`check` (and shown by the app's inputs).
+    """
+
+    name: str
+    default: float
+    label: str
+    help: str
+    minimum: float
+    exclusive: bool = False
+    maximum: Optional[float] = None
+
+    @property
+    def rule(self) -> str:
+        """The valid range in words: "a positive number", "at least 1", "a number from 1 to 10"."""
+        if self.maximum is not None:
+            low = f"greater than {self.minimum:g}" if self.exclusive else f"from {self.minimum:g}"
+            return f"a number {low} to {self.maximum:g}" if not self.exclusive else f"a number {low} and at most {self.maximum:g}"
+        if self.exclusive:
+            return "a positive number" if self.minimum == 0 else f"a number greater than {self.minimum:g}"
+        return f"at least {self.minimum:g}"
+
+    def check(self, value: Any, what: Optional[str] = None) -> float:
+        """`value` as a float; ValueError "<what> must be <rule>, got <value>." when it is not a finite
+        number in range (`what` defaults to the label: "λ must be a positive number, got 0.0.")."""
+        what = self.label if what is None else what
+        sentence = f"{what} must be {self.rule}, got {value}."
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(sentence)
+        v = float(value)
+        if (not math.isfinite(v) or v < self.minimum or (self.exclusive and v == self.minimum)
+                or (self.maximum is not None and v > self.maximum)):
+            raise ValueError(sentence)
+        return v
+
+
+@dataclass(frozen=True)
 class Selection:
     """What a strategy picked, and how.
 

@@ -13,15 +13,13 @@ its needs_probs, score direction and option defaults match what the function doe
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Dict, Literal, Mapping, Optional
 
 from bait_core.selection import baselines
-from bait_core.selection.bait import bait_select
-from bait_core.selection.base import Selection
+from bait_core.selection.bait import LAMB, OVERSAMPLE, bait_select
+from bait_core.selection.base import OptionSpec, Selection
 
 StrategyFn = Callable[..., Selection]
 
@@ -41,42 +39,6 @@ class Source:
 
     def __str__(self) -> str:
         return f"{self.authors}, {self.venue} {self.year}"
-
-
-@dataclass(frozen=True)
-class OptionSpec:
-    """One numeric option of a strategy (a keyword of its function and a field of RunConfig).
-
-    name: the keyword (``lamb``); default: the function's own default; label: how a sentence names
-    it ("λ"); help: one line; minimum with `exclusive` (lamb > 0) or not (oversample ≥ 1): the valid
-    range, enforced by :meth:`check`.
-    """
-
-    name: str
-    default: float
-    label: str
-    help: str
-    minimum: float
-    exclusive: bool = False
-
-    @property
-    def rule(self) -> str:
-        """The valid range in words: "a positive number", "at least 1"."""
-        if self.exclusive:
-            return "a positive number" if self.minimum == 0 else f"a number greater than {self.minimum:g}"
-        return f"at least {self.minimum:g}"
-
-    def check(self, value: Any, what: Optional[str] = None) -> float:
-        """`value` as a float; ValueError "<what> must be <rule>, got <value>." when it is not a finite
-        number in range (`what` defaults to the label: "λ must be a positive number, got 0.0.")."""
-        what = self.label if what is None else what
-        sentence = f"{what} must be {self.rule}, got {value}."
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise ValueError(sentence)
-        v = float(value)
-        if not math.isfinite(v) or v < self.minimum or (self.exclusive and v == self.minimum):
-            raise ValueError(sentence)
-        return v
 
 
 @dataclass(frozen=True)
@@ -149,13 +111,7 @@ _SPECS = (
         "the batch that adds the most Fisher information about the model",
         needs_probs=False, regression_ok=True, scores="utility",
         source=Source("Ash et al.", "NeurIPS", 2021, "Gone Fishing: Neural Active Learning with Fisher Embeddings"),
-        options={
-            "lamb": OptionSpec("lamb", 1.0, "λ", "ridge term λ of the Fisher matrix M (Fisher regulariser)",
-                               minimum=0.0, exclusive=True),
-            "oversample": OptionSpec("oversample", 2.0, "oversampling",
-                                     "the forward pass picks ⌈oversample·B⌉ points, then prunes back to B",
-                                     minimum=1.0),
-        },
+        options={"lamb": LAMB, "oversample": OVERSAMPLE},
         memory_advice="Use a smaller embedding (a model with a smaller last hidden layer), fewer classes, a pool "
                       "sample, or a GPU with more memory.",
         engine_options=("setup", "record_steps"), score_name="Fisher gain at the first greedy step"),

@@ -129,7 +129,13 @@ class Explorer:
     def step(self, *, progress: Optional[LoopProgress] = None,
              should_stop: Optional[Callable[[], bool]] = None) -> Optional[RoundResult]:
         """One round: train on the labels so far, measure, select a batch, reveal it.
-        Returns the RoundResult, or None when stopped before it completed (nothing is changed)."""
+        Returns the RoundResult, or None when stopped before it completed (nothing is changed).
+        ValueError once the config's selection rounds are done (the record would claim more rounds
+        than the run was set up for): call evaluate() for the final round."""
+        self._check_writable()
+        if len(self.rounds) >= self.config.rounds:
+            raise ValueError(f"All {self.config.rounds} selection rounds of this run are done; evaluate() adds its "
+                             "final round (or start a new run with more rounds).")
         return self._round(final=False, progress=progress, should_stop=should_stop)
 
     def evaluate(self, *, progress: Optional[LoopProgress] = None,

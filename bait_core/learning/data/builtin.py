@@ -63,7 +63,7 @@ def load_builtin(name: str, *, seed: int = 0, test_fraction: float = 0.25,
     Results are cached (a Dataset is immutable).
     """
     if name not in BUILTIN_DATASETS:
-        raise ValueError(f"unknown built-in dataset {_quote(name)}; known: {', '.join(BUILTIN_DATASETS)}")
+        raise ValueError(f"Unknown built-in dataset {_quote(name)}. Known: {', '.join(BUILTIN_DATASETS)}.")
     allowed = BUILTIN_DEFAULTS[name]
     if noise is not None and "noise" not in allowed:
         raise ValueError(f"built-in {_quote(name)} has no noise option (only {', '.join(_TOY)} do)")
