@@ -119,7 +119,10 @@ def selected_strategies(page) -> list[str]:
 
 
 def set_strategies(page, wanted: list[str]) -> None:
-    """Remove the chosen strategies that are not wanted, add the missing ones."""
+    """Remove the chosen strategies that are not wanted, add the missing ones. `wanted`: registry
+    names; the widget shows each spec's label (bait → "BAIT")."""
+    from bait_core.selection.registry import SPECS
+    wanted = [SPECS[n].label for n in wanted]
     for name in selected_strategies(page):
         if name not in wanted:
             page.get_by_role("button", name=f"Remove {name}", exact=True).first.click()

@@ -196,7 +196,7 @@ def test_compare_two_strategies_two_seeds(page, timings):
     page.get_by_role("link", name=re.compile(r"Compare")).first.click()
     seconds = run_compare(page, ["bait", "random"], seeds=2, rounds=3, timeout_s=ROUND_TIMEOUT_S * 4)
     timings["compare_2x2x3_s"] = seconds
-    assert selected_strategies(page) == ["bait", "random"]
+    assert selected_strategies(page) == ["BAIT", "Random sampling"]      # the specs' labels
     page.get_by_text(re.compile(r"Results: 2 strategies × 2 seed\(s\)")).first.wait_for(timeout=60_000)
     page.get_by_role("heading", name="First-round picks from the same start").first.wait_for(timeout=60_000)
     n_charts = page.locator(".stPlotlyChart").count()
