@@ -266,11 +266,11 @@ with left:
         m2.metric("Prediction", md(pred_txt[i]))
         if is_clf:
             m1.metric("Confidence", "–" if rr.confidence is None else f"{rr.confidence[i]:.3f}")
-            m2.metric("Gain (score)", "–" if sel is None else plots.short_number(sel.scores[i]))
+            m2.metric(views.score_name(sel).capitalize(), "–" if sel is None else plots.short_number(sel.scores[i]))
         else:
             err = float(rr.predictions[i]) - float(ds.y[i])
             m1.metric("Error (prediction − true)", plots.short_number(err))
-            m2.metric("Gain (score)", "–" if sel is None else plots.short_number(sel.scores[i]))
+            m2.metric(views.score_name(sel).capitalize(), "–" if sel is None else plots.short_number(sel.scores[i]))
         st.markdown(f"Status in round {rr.round}: **{status}**")
         if is_clf and ex.last_probs is not None and r == n - 1:
             st.bar_chart(pd.DataFrame({"probability": ex.last_probs[i]}, index=cls), height=160,

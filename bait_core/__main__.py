@@ -242,7 +242,7 @@ def _memory_limit(args: argparse.Namespace) -> Optional[int]:
 
 def _add_memory_option(p: Any, what: str) -> None:
     p.add_argument("--memory-limit", metavar="SIZE",
-                   help=f"refuse {what} that would need more memory than this (e.g. 8G, 512M; "
+                   help=f"refuse {what} if it would need more memory than this (e.g. 8G, 512M; "
                         "default: 80%% of the free memory)")
 
 
@@ -394,7 +394,7 @@ def _add_run_options(p: Any, *, single: bool) -> None:
     for name, opt in run_options().items():           # --lamb, --oversample (RunConfig fields)
         p.add_argument(f"--{name}", type=float, default=opt.default, help=_option_flag_help(name))
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    _add_memory_option(p, "to start a run whose largest selection")
+    _add_memory_option(p, "to start a run, before any training,")
     g = p.add_argument_group("reading a data file (default: inferred, and stated in the reading report)")
     g.add_argument("--task", choices=("classification", "regression"),
                    help="the task (default: text labels → classification; numeric labels → classification when "
@@ -544,8 +544,10 @@ def _run_one(args: argparse.Namespace, strategy: str, seed: int, label: str, dat
     bar = _Bar(label, config.rounds + 1)
     try:
         if store is None:
+            from bait_core.records.metrics import metric_of_task
+            name = metric_of_task(dataset.task).name
             return run(config, dataset=dataset, model=model,
-                       progress=lambda stage, done, total, info: bar.update(done, f"{stage} {'' if info is None else f'{info:.3f}'}")
+                       progress=lambda stage, done, total, info: bar.update(done, f"round {done - 1} {name} {info:.3f}")
                        if stage == "round" else None)
         from bait_core.service.explorer import Explorer
         from bait_core.service.runstore import RunSources
@@ -646,7 +648,8 @@ def compare_records(args: argparse.Namespace, strategies: list[str], first: Any 
             if ev.kind == "start":
                 bar = _Bar(f"{ev.strategy:>10} seed {ev.seed}", ev.rounds)
             elif ev.kind == "round" and bar is not None:
-                bar.update(ev.round, f"round {'' if ev.metric is None else f'{ev.metric:.3f}'}")
+                bar.update(ev.round, f"round {ev.round - 1} {ev.metric_name} "
+                                     f"{'' if ev.metric is None else f'{ev.metric:.3f}'}")
             elif ev.kind == "done":
                 if bar is not None:
                     bar.close()
@@ -702,7 +705,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     print(f"\nlearning-curve AUC (mean {metric} over the label budget), {args.seeds} seed(s):")
     print(f"{'strategy':>12}  {'AUC':>16}  {'final':>7}")
     for t in table:
-        print(f"{t['strategy']:>12}  {t['auc_mean']:.4f} ± {t['auc_std']:.4f}  {t['final_mean']:.4f}")
+        spread = "(one seed)" if t["runs"] < 2 else f"± {t['auc_std']:.4f}"
+        print(f"{t['strategy']:>12}  {t['auc_mean']:.4f} {spread:>10}  {t['final_mean']:.4f}")
+    if args.seeds < 2:
+        print("(± is the sample std over seeds, and the penalty matrix a paired t-test over seeds: both need "
+              "--seeds 2 or more)")
     if args.seeds >= 2 and len(strategies) >= 2:
         pm = penalty_matrix(comparison)
         print(f"penalty matrix column means (how often each is significantly beaten, lower is better; "

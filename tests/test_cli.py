@@ -492,3 +492,17 @@ def test_round_bar_is_tqdm_on_a_tty_and_one_line_otherwise(monkeypatch):
     bar.update(4, "round 3")
     bar.close()
     assert plain.getvalue().count("\n") == 1 and plain.getvalue().startswith("bait seed 0 4/4")
+
+
+def test_progress_lines_name_the_round_and_the_metric(tmp_path):
+    """`run --no-save` and `compare` report "round r accuracy 0.xxx" (not a bare number), and a
+    one-seed comparison says why it shows no spread or penalty matrix instead of "± nan"."""
+    out = run_cli("run", "--data", "builtin:moons", "--model", "linear", "--rounds", "1", "--batch-size", "5",
+                  "--initial", "10", "--no-save", "--out", tmp_path / "r.json")
+    assert out.returncode == 0, out.stderr
+    assert "round 1 accuracy" in out.stderr, out.stderr[-500:]          # (no terminal: the last state only)
+    cmp = run_cli("compare", "--data", "builtin:moons", "--model", "linear", "--strategies", "random,entropy",
+                  "--seeds", "1", "--rounds", "1", "--batch-size", "5", "--initial", "10", "--out", tmp_path / "c")
+    assert cmp.returncode == 0, cmp.stderr
+    assert "round 1 accuracy" in cmp.stderr, cmp.stderr[-500:]
+    assert "nan" not in cmp.stdout and "(one seed)" in cmp.stdout and "--seeds 2 or more" in cmp.stdout

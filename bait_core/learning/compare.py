@@ -199,6 +199,7 @@ class RunEvent:
     rounds: int = 0
     metric: Optional[float] = None
     record: Optional[RunRecord] = None
+    metric_name: str = ""               # "round" events: the metric's name (records.metrics)
 
 
 def run_comparison(plan: ComparePlan, load_dataset: Callable[[int], Any], build_model: Callable[[Any, int], Any],
@@ -222,9 +223,9 @@ def run_comparison(plan: ComparePlan, load_dataset: Callable[[int], Any], build_
         record = new_record(config, dataset, model)
         yield RunEvent("start", i, len(runs), config.strategy, config.seed, 0, config.rounds + 1)
         for result in run_rounds(dataset, model, config, progress=progress, should_stop=should_stop):
-            record.rounds.append(replace(result, embeddings=None, probs=None))   # arrays not kept
+            record.rounds.append(replace(result, embeddings=None, probs=None, extras={}))   # arrays not kept
             yield RunEvent("round", i, len(runs), config.strategy, config.seed, result.round + 1,
-                           config.rounds + 1, result.metric)
+                           config.rounds + 1, result.metric, metric_name=result.metric_name)
         if stop() or not record.rounds or not record.rounds[-1].is_final:
             return
         yield RunEvent("done", i, len(runs), config.strategy, config.seed, len(record.rounds), config.rounds + 1,

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from bait_core.common.quoting import quote
+from bait_core.records.metrics import metric_of_task
 from bait_core.records.run_record import RoundResult, RunConfig, RunRecord, new_record
 from bait_core.selection.base import Selection, SelectionCancelled
 from bait_core.selection.registry import get_strategy
@@ -57,9 +58,11 @@ _initial_labeled = initial_labeled          # the old private name
 
 
 def _metric(task: str, pred: np.ndarray, y: np.ndarray) -> tuple[float, str]:
-    if task == "regression":
-        return float(np.sqrt(np.mean((pred.astype(np.float64) - y) ** 2))), "rmse"
-    return float(np.mean(pred == y)), "accuracy"
+    """The task's test metric (records.metrics.metric_of_task) of predictions `pred` against `y`."""
+    name = metric_of_task(task).name
+    if name == "accuracy":
+        return float(np.mean(pred == y)), name
+    return float(np.sqrt(np.mean((pred.astype(np.float64) - y) ** 2))), name
 
 
 # --------------------------------------------------------------------------------------------- oracle

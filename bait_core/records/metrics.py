@@ -50,6 +50,14 @@ METRIC_SPECS: Mapping[str, MetricSpec] = MappingProxyType({
 })
 
 
+TASK_METRICS: Mapping[str, str] = MappingProxyType({"classification": "accuracy", "regression": "rmse"})
+
+
+def metric_of_task(task: str) -> MetricSpec:
+    """The test metric a task is measured with (classification: accuracy, regression: RMSE)."""
+    return metric_spec(TASK_METRICS.get(task))
+
+
 def metric_spec(name: Any) -> MetricSpec:
     """The spec of a recorded metric name; ValueError "Unknown test metric 'x'. Known metrics:
     accuracy, rmse." otherwise (run records only ever hold these two)."""
