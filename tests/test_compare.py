@@ -203,3 +203,24 @@ def test_same_strategies_and_the_two_class_identity():
     p3 = np.array([[0.5, 0.5, 0.0], [0.4, 0.3, 0.3]])
     one = {s: STRATEGIES[s](np.eye(2), p3, None, 1).indices[0] for s in ("margin", "entropy")}
     assert one == {"margin": 0, "entropy": 1}
+
+
+def test_records_that_differ_in_more_than_strategy_and_seed_are_refused():
+    """A comparison's penalty matrix assumes runs that differ only by strategy and seed: a different
+    batch size (more labels at every checkpoint), initial set, round count, model or preset is a
+    sentence, and so are two different files that share a name (same source, two fingerprints)."""
+    import dataclasses
+
+    a, b = _rec("bait", 0, [0.5, 0.6]), _rec("random", 0, [0.5, 0.55])
+    Comparison.from_records([a, b])                                   # the same settings: fine
+    for name, value in (("batch_size", 20), ("initial", 5), ("rounds", 3), ("model", "linear"), ("preset", "paper")):
+        other = dataclasses.replace(b, config=dataclasses.replace(b.config, **{name: value}))
+        with pytest.raises(ValueError, match="differ in their|different models"):
+            Comparison.from_records([a, other])
+    f1, f2 = _rec("bait", 0, [0.5, 0.6], fingerprint="x"), _rec("random", 0, [0.5, 0.6], fingerprint="y")
+    for r in (f1, f2):
+        r.dataset.update(source="file:data.csv", name="data.csv")
+    with pytest.raises(ValueError, match="different datasets"):
+        Comparison.from_records([f1, f2])
+    s0, s1 = _rec("bait", 0, [0.5, 0.6], fingerprint="s0"), _rec("bait", 1, [0.5, 0.6], fingerprint="s1")
+    Comparison.from_records([s0, s1])                                 # a built-in is split by the seed: fine

@@ -167,12 +167,26 @@ class Comparison:
         if empty:
             raise ValueError(f"The run of {empty[0].config.strategy} with seed {empty[0].config.seed} has no rounds; "
                              "a comparison needs at least one measured round per run.")
-        prints = {r.dataset.get("fingerprint") for r in records}
-        names = {str(r.dataset.get("source")) for r in records}
-        if len(prints) > 1 and len(names) > 1:
+        sources = {str(r.dataset.get("source")) for r in records}
+        by_seed: dict = {}
+        for r in records:
+            by_seed.setdefault(r.config.seed, set()).add(r.dataset.get("fingerprint"))
+        # a built-in dataset is split by the seed (one fingerprint per seed); a file is one dataset
+        same_data = len(sources) == 1 and all(len(f) == 1 for f in by_seed.values()) and (
+            next(iter(sources)).startswith("builtin:") or len({f for fs in by_seed.values() for f in fs}) == 1)
+        if not same_data:
             raise ValueError("These records are runs on different datasets ("
-                             + ", ".join(sorted(str(r.dataset.get('name')) for r in records[:5])) + "); "
-                             "a comparison needs one dataset.")
+                             + ", ".join(sorted({str(r.dataset.get('name')) for r in records})[:5]) + ", or files "
+                             "of the same name with different contents); a comparison needs one dataset.")
+        for field_name, words in (("batch_size", "batch size"), ("initial", "initial labeled set"),
+                                  ("rounds", "number of rounds"), ("model", "model"), ("preset", "training preset")):
+            values = sorted({str(getattr(r.config, field_name)) for r in records})
+            if len(values) > 1:
+                raise ValueError(f"These runs differ in their {words} ({', '.join(values[:5])}); a comparison needs "
+                                 "runs that differ only by strategy and seed (as the Compare page and `compare` make them).")
+        models = {(r.model.get("name"), r.model.get("parameters")) for r in records}
+        if len(models) > 1:
+            raise ValueError("These runs used different models; a comparison needs one model.")
         pairs = [(r.config.strategy, r.config.seed) for r in records]
         dup = sorted({p for p in pairs if pairs.count(p) > 1})
         if dup:
