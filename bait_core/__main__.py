@@ -25,7 +25,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, NoReturn, Optional, Sequence
+from typing import Any, Callable, NoReturn, Optional, Sequence
 
 import numpy as np
 
@@ -628,9 +628,12 @@ def _add_compare(sub: Any) -> None:
     p.set_defaults(func=_cmd_compare)
 
 
-def compare_records(args: argparse.Namespace, strategies: list[str], first: Any = None) -> list:
+def compare_records(args: argparse.Namespace, strategies: list[str], first: Any = None,
+                    on_record: Optional[Callable[[Any], None]] = None) -> list:
     """Every (seed, strategy) run of the comparison, through learning.compare.run_comparison (seeds
-    0..S-1 outer, strategies inner); `first`: the seed-0 dataset, already loaded. One progress bar per run."""
+    0..S-1 outer, strategies inner); `first`: the seed-0 dataset, already loaded. One progress bar per run.
+    on_record(record) is called as each run finishes (the CLI writes it at once: an interrupted or
+    failed comparison keeps its finished runs)."""
     from bait_core.learning.compare import ComparePlan, run_comparison
     plan = ComparePlan(base=_config(args, strategies[0], 0), strategies=tuple(strategies),
                        seeds=tuple(range(args.seeds)))
@@ -655,6 +658,8 @@ def compare_records(args: argparse.Namespace, strategies: list[str], first: Any 
                     bar.close()
                     bar = None
                 records.append(ev.record)
+                if on_record is not None:
+                    on_record(ev.record)
     finally:
         if bar is not None:
             bar.close()
@@ -686,9 +691,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise CliError(f"cannot create the folder {out}: {e.strerror or e}") from None
-    records = compare_records(args, strategies, first=dataset)
-    for r in records:
-        _write(out / f"{r.config.strategy}_seed{r.config.seed}.json", r.to_json())
+    records = compare_records(args, strategies, first=dataset, on_record=lambda r: _write(
+        out / f"{r.config.strategy}_seed{r.config.seed}.json", r.to_json()))
     from bait_core.learning.compare import ComparePlan, Comparison, penalty_matrix
     plan = ComparePlan(base=_config(args, strategies[0], 0), strategies=tuple(strategies), seeds=tuple(range(args.seeds)))
     comparison = Comparison.from_records(records, plan)

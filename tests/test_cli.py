@@ -506,3 +506,30 @@ def test_progress_lines_name_the_round_and_the_metric(tmp_path):
     assert cmp.returncode == 0, cmp.stderr
     assert "round 1 accuracy" in cmp.stderr, cmp.stderr[-500:]
     assert "nan" not in cmp.stdout and "(one seed)" in cmp.stdout and "--seeds 2 or more" in cmp.stdout
+
+
+def test_compare_writes_each_run_as_it_finishes(tmp_path, monkeypatch):
+    """A comparison that fails in a later run keeps the records of the runs that finished (written
+    as each ends, not all at the end)."""
+    import argparse
+
+    import bait_core.__main__ as cli
+    from bait_core.learning import compare as compare_mod
+
+    real = compare_mod.run_rounds
+    calls = {"n": 0}
+
+    def fail_on_second_run(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ValueError("the second run broke")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(compare_mod, "run_rounds", fail_on_second_run)
+    out = tmp_path / "c"
+    args = cli.build_parser().parse_args(["compare", "--data", "builtin:moons", "--model", "linear", "--strategies",
+                                          "random,entropy", "--seeds", "1", "--rounds", "1", "--batch-size", "5",
+                                          "--initial", "10", "--out", str(out)])
+    with pytest.raises(ValueError, match="second run broke"):
+        args.func(args)
+    assert sorted(p.name for p in out.iterdir()) == ["random_seed0.json"]
