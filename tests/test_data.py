@@ -217,7 +217,7 @@ def test_toy_sets_options_and_xy2d():
 
 
 @pytest.mark.parametrize("kw, match", [
-    ({"name": "nope"}, "known: digits"),
+    ({"name": "nope"}, "Known: digits"),
     ({"name": "digits", "noise": 0.1}, "no noise option"),
     ({"name": "moons", "n_classes": 3}, "fixed number of classes"),
     ({"name": "blobs", "n_classes": 1}, "between 2 and 20"),
@@ -239,7 +239,7 @@ def test_load_dataset_specs(tmp_path):
     assert load_dataset(str(p)).source == "file:t.csv"
     with pytest.raises(ValueError, match=r"unknown dataset 'bogus'.*builtin:digits"):
         load_dataset("bogus")
-    with pytest.raises(ValueError, match="known: digits"):
+    with pytest.raises(ValueError, match="Known: digits"):
         load_dataset("builtin:bogus")
 
 
