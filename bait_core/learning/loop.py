@@ -170,16 +170,13 @@ def _checked_answers(answer: Any, idx: np.ndarray, dataset: Any) -> tuple[np.nda
                                                           and float(v).is_integer() and 0 <= v < K)), given.tolist()[:1])
             raise ValueError(f"The oracle gave the label {quote(bad)}, which is not a class index 0..{K - 1} "
                              f"({', '.join(map(str, dataset.classes[:10]))}{', …' if K > 10 else ''}).")
-        out = np.zeros(B, dtype=np.int64)
-        out[answered] = given.astype(np.int64) if given.size else 0
-        labels = out
     else:
         if given.size and (not np.issubdtype(given.dtype, np.number) or not np.all(np.isfinite(given.astype(np.float64)))):
             raise ValueError("The oracle gave a regression label that is not a finite number.")
-        out = np.zeros(B, dtype=np.float64)
-        out[answered] = given.astype(np.float64) if given.size else 0.0
-        labels = out
-    return labels, answered
+    out = np.zeros(B, dtype=np.int64 if dataset.task == "classification" else np.float64)   # unanswered: 0, unused
+    if given.size:
+        out[answered] = given.astype(out.dtype)
+    return out, answered
 
 
 def run_round(state: RunState, r: int, *, final: bool, oracle: Optional[Oracle] = None,
