@@ -275,7 +275,9 @@ def start_state(dataset: Any, model: torch.nn.Module, config: RunConfig, *, init
     if config.preset not in PRESETS:
         raise ValueError(f"Unknown training preset '{config.preset}'. Known presets: {', '.join(PRESETS)}.")
     device = pick_device(None if config.device == "auto" else config.device)
-    init = copy.deepcopy(init_state if init_state is not None else model.state_dict())
+    # the model's state_dict holds its live parameters (training changes them): copy those; a given
+    # init_state is only read (train_model loads it every round), so the caller's copy serves as is
+    init = copy.deepcopy(model.state_dict()) if init_state is None else init_state
     N = int(dataset.X.shape[0])
     if labeled is None:
         mask = initial_labeled(dataset.has_label, config.initial, config.seed)
