@@ -34,7 +34,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 import torch
 
-from bait_core.selection.fisher import (apply_factor, block_quadratic, dense_factor, fisher_factors, fisher_matrix, gram_quadratic,
+from bait_core.selection.fisher import (apply_factor, block_quadratic, dense_factor, fisher_matrix, reduced_factors, gram_quadratic,
                      project, symmetrize_)
 from bait_core.selection.estimate import memory_checked
 from bait_core.selection.base import (OptionSpec, ProgressFn, Selection, check_options, nan_safe, pool_scores,
@@ -96,10 +96,10 @@ class _State:
                  P: Optional[torch.Tensor] = None, Q: Optional[torch.Tensor] = None) -> None:
         """From A and F (E, the objective, P, Q computed here), or from A, E, the objective and
         P, Q computed elsewhere (the low-rank set-up)."""
-        self.h, self.Gt = h, Gt                                        # (Nu, d) stored, (Nu, K, K) = Gᵀ
-        self.K = Gt.shape[1]
+        self.h, self.Gt = h, Gt                                        # (Nu, d) stored, (Nu, r, Kb) = Gᵀ
+        self.K, self.Kb = Gt.shape[1], Gt.shape[2]                     # factor columns r, class blocks Kb
         self.eye = torch.eye(self.K, device=h.device, dtype=Gt.dtype)
-        self.rows_per_chunk = max(256, _ROW_CHUNK_ELEMENTS // max(self.K * self.K, h.shape[1] // 2))
+        self.rows_per_chunk = max(256, _ROW_CHUNK_ELEMENTS // max(self.K * self.Kb, h.shape[1] // 2))
         self._bufs: dict[str, torch.Tensor] = {}
         self.A = A                                                     # (D, D)
         if E is None:
@@ -137,7 +137,7 @@ class _State:
         out = torch.empty_like(self.Gt)
         for sl in self._chunks(out.shape[0]):
             Gt = self.Gt[sl]
-            out[sl] = Gt @ block_quadratic(self._rows(sl), M, self.K) @ Gt.transpose(1, 2)
+            out[sl] = Gt @ block_quadratic(self._rows(sl), M, self.Kb) @ Gt.transpose(1, 2)
         return out
 
     def _chunks(self, n: int) -> Iterator[slice]:
@@ -175,7 +175,7 @@ class _State:
         gt, hj = self.Gt[j], self.h[j].to(self.Gt.dtype)
         U = apply_factor(self.A, hj, gt.T)                             # (D, K) = A V*
         Z = apply_factor(self.E, hj, gt.T)                             # (D, K) = A F A V*
-        W = gt @ project(hj[None], Z, self.K)[0]
+        W = gt @ project(hj[None], Z, self.Kb)[0]
         W = (W + W.T) / 2                                              # (K, K) = V*ᵀ A F A V*
         C = _inverse(sigma * self.eye + self.P[j])                     # (K, K)
         self.objective -= float((C * W).sum())                         # tr(C W), C and W symmetric
@@ -201,7 +201,7 @@ class _State:
                 right: torch.Tensor, C: torch.Tensor) -> None:
         """P −= R C Rᵀ, Q −= X Rᵀ + R Xᵀ in place for one block of rows (R = Vᵀ U, X = Vᵀ Y C)."""
         K, r = self.K, h.shape[0]
-        T = project(h, right, K, out=self._buf("T", r, K, 2 * K))     # (r, K, 2K)
+        T = project(h, right, self.Kb, out=self._buf("T", r, self.Kb, 2 * K))  # (r, Kb, 2K)
         R = torch.matmul(Gt, T[..., :K], out=self._buf("R", r, K, K))  # (r, K, K) Vᵀ U
         X = torch.matmul(Gt, T[..., K:], out=self._buf("X", r, K, K))  # (r, K, K) Vᵀ Y C
         Rt = R.transpose(1, 2)
@@ -271,11 +271,11 @@ def _lowrank_setup(h: torch.Tensor, Gt: torch.Tensor, h_l: torch.Tensor, G_l: to
     F is overwritten by E; besides A and F at most about four D×m matrices live at once (no D×D
     temporaries). Shapes: W, X, J, Y, Z' (D, m); S, L (m, m); R (d, K, j·m) the right factors.
     """
-    K = Gt.shape[1]
+    K, Kb = Gt.shape[1], Gt.shape[2]                                   # factor columns, class blocks
     n, d = h_l.shape
-    m = n * K
+    m = n * G_l.shape[2]
     dt = F.dtype
-    W = dense_factor(h_l, G_l).permute(1, 0, 2).reshape(K * d, m).mul_(math.sqrt(c))  # (D, m)
+    W = dense_factor(h_l, G_l).permute(1, 0, 2).reshape(Kb * d, m).mul_(math.sqrt(c))  # (D, m)
     WtW = W.T @ W
     WtW.diagonal().add_(lamb)
     L = torch.linalg.cholesky(WtW)                                     # λI + WᵀW = L Lᵀ
@@ -296,17 +296,17 @@ def _lowrank_setup(h: torch.Tensor, Gt: torch.Tensor, h_l: torch.Tensor, G_l: to
     E = F.addmm_(X, Zp.T, alpha=-1.0).addmm_(Zp, X.T, alpha=-1.0).div_(lamb ** 2)   # (D, D), in F's storage
     gram = C_all is not None
     parts = [W, X, Zp] if gram else [W, X]
-    R = torch.empty(d, K, len(parts) * m, device=F.device, dtype=dt)  # the right factors, laid out for h @ R
+    R = torch.empty(d, Kb, len(parts) * m, device=F.device, dtype=dt)  # the right factors, laid out for h @ R
     for i, U in enumerate(parts):
-        R[:, :, i * m:(i + 1) * m] = U.view(K, d, m).permute(1, 0, 2)
+        R[:, :, i * m:(i + 1) * m] = U.view(Kb, d, m).permute(1, 0, 2)
     del W, X, Y, Zp, parts, U
     R = R.view(d, -1)
     P, Q = torch.empty_like(Gt), torch.empty_like(Gt)
-    rows = max(256, _ROW_CHUNK_ELEMENTS // max(1, K * m))
+    rows = max(256, _ROW_CHUNK_ELEMENTS // max(1, Kb * m))
     for s in range(0, h.shape[0], rows):
         sl = slice(s, min(h.shape[0], s + rows))
         hs, Gs = h[sl].to(dt), Gt[sl]
-        T = Gs @ (hs @ R).view(hs.shape[0], K, -1)                      # (r, K, j·m): Vᵀ [W X (Z')]
+        T = Gs @ (hs @ R).view(hs.shape[0], Kb, -1)                     # (r, K, j·m): Vᵀ [W X (Z')]
         VW, VX = T[..., :m], T[..., m:2 * m]
         XW = VX @ VW.transpose(1, 2)
         P[sl] = ((hs * hs).sum(1)[:, None, None] * (Gs @ Gs.transpose(1, 2)) - (XW + XW.transpose(1, 2)) / 2) / lamb
@@ -315,7 +315,7 @@ def _lowrank_setup(h: torch.Tensor, Gt: torch.Tensor, h_l: torch.Tensor, G_l: to
             VFV = gram_quadratic(hs, Gs.transpose(1, 2), *C_all).div_(N)
             Q[sl] = (VFV - XZ - XZ.transpose(1, 2)) / lamb ** 2
         else:
-            Q[sl] = Gs @ block_quadratic(hs, E, K) @ Gs.transpose(1, 2)
+            Q[sl] = Gs @ block_quadratic(hs, E, Kb) @ Gs.transpose(1, 2)
     # A and E are symmetric up to rounding (no D×D symmetrisation pass: it would cost as much as E)
     return {"A": A, "E": E, "objective": objective, "P": P, "Q": Q}
 
@@ -361,16 +361,18 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
         # are converted on use): half the memory of the largest per-point array
         h, h_l = inp.h[cand], inp.h[lab].to(dtype)                     # (Nu, d), (n, d)
         del inp                                                        # the full-pool copies go
-        G_u = fisher_factors(p_u, h.shape[0], like=h_l)                # (Nu, K, K)
-        G_l = fisher_factors(p_l, h_l.shape[0], like=h_l)              # (n, K, K)
-        K, d = G_u.shape[1], h.shape[1]
+        # the exact factors in the K−1 directions where the Fisher lives (fisher.reduced_factors)
+        G_u = reduced_factors(p_u, h.shape[0], like=h_l)               # (Nu, Kb, r), Kb = r = K − 1
+        G_l = reduced_factors(p_l, h_l.shape[0], like=h_l)             # (n, Kb, r)
+        K = 1 if p_u is None else p_u.shape[1]
+        Kb, d = G_u.shape[1], h.shape[1]
         if progress:
             progress("setup", 0, 3, None)
         Nu = h.shape[0]
-        dense_cost, low_cost = _setup_costs(N, Nu, n, K, d)
+        dense_cost, low_cost = _setup_costs(N, Nu, n, Kb, d)
         lowrank = n > 0 and (setup == "low-rank" or (
             setup == "auto" and low_cost < dense_cost
-            and _lowrank_extra_bytes(K, d, n, torch.finfo(dtype).bits // 8) <= LOWRANK_EXTRA_BYTES))
+            and _lowrank_extra_bytes(Kb, d, n, torch.finfo(dtype).bits // 8) <= LOWRANK_EXTRA_BYTES))
         if not lowrank:
             # M = λI + (n/(n+B))·mean_L I(x);  A = M⁻¹ (computed in M's storage). The labeled sum is
             # formed again below rather than kept: one D×D matrix less at the peak, n·D² more work.
@@ -386,7 +388,7 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
         if progress:
             progress("setup", 1, 3, None)
         gram = None
-        if lowrank and N * (d + K * K) < K * K * d * d / 2:            # Vᵀ F V from the Gram matrix
+        if lowrank and N * (d + Kb * Kb) < Kb * Kb * d * d / 2:            # Vᵀ F V from the Gram matrix
             G_all = torch.cat([G_u, G_l])
             gram = (torch.cat([h.to(dtype), h_l]), G_all @ G_all.transpose(1, 2))  # (N, d), (N, K, K)
             del G_all

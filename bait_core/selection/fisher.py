@@ -43,6 +43,53 @@ def fisher_factors(probs: Optional[torch.Tensor], n_points: Optional[int] = None
     return torch.diag_embed(sq) - probs.unsqueeze(2) * sq.unsqueeze(1)  # (N, K, K)
 
 
+def reduced_factors(probs: Optional[torch.Tensor], n_points: Optional[int] = None,
+                    *, like: Optional[torch.Tensor] = None, columns: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """R (N, K−1, K−1) with (H R)(H R)ᵀ = diag p − p pᵀ: the Fisher factor in the K−1 class
+    directions orthogonal to the all-ones vector (exact; docs/bait-math.md section 8).
+
+    Every point's Fisher vanishes on 1 ⊗ Rᵈ ((diag p − p pᵀ)·1 = 0), so BAIT's objective and gains
+    live in the (K−1)·d-dimensional complement. Working there drops d directions in which M = λI
+    and F = 0 (where rounding of Σp = 1 would otherwise be amplified by 1/λ), and shrinks D.
+
+    H (K, K−1) is the fixed orthonormal basis of 1⊥ given by the Householder reflection that maps
+    1/√K to −e_K (its first K−1 columns). With u = √p (‖u‖ = 1) and the per-point reflection Q_u
+    mapping u to −e_K, G Q_u = diag(u) Q_u + p e_Kᵀ, so G Q_u's first K−1 columns are
+    u_i (δ_ij − 2 v_i u_j/‖v‖²), v = u + e_K (no cancellation: u ≥ 0), and its last column is G u = 0.
+    R = Hᵀ (G Q_u)[:, :K−1]. Rows of `probs` are renormalised to sum to 1 first.
+
+    columns: optional (N, c) long tensor of class indices: the factor of the top-c approximation
+    (Fisher of the listed classes' terms only, Σ_{y∈c} p_y (e_y − p)(e_y − p)ᵀ), shape (N, K−1, c).
+    probs=None (regression): G = [1], (N, 1, 1), as fisher_factors; one class: ValueError.
+    """
+    if probs is None:
+        return fisher_factors(None, n_points, like=like)
+    N, K = probs.shape
+    if K < 2:
+        raise ValueError("a classifier needs at least 2 classes for its Fisher factor.")
+    p = probs.clamp_min(0)
+    p = p / p.sum(1, keepdim=True)
+    u = p.sqrt()                                                       # (N, K), unit norm
+    if columns is None:
+        v = u.clone()
+        v[:, -1] += 1.0                                                # u + e_K, ‖v‖² = 2(1 + u_K) ≥ 2
+        coef = 2.0 / (v * v).sum(1)                                    # (N,)
+        # (G Q_u)[:, j] = u ∘ (e_j − coef·v·u_j) for j < K−1 (column K−1 is G u = 0, dropped)
+        Gq = torch.diag_embed(u[:, :-1], offset=0, dim1=1, dim2=2)      # (N, K−1, K−1)
+        Gq = torch.cat([Gq, torch.zeros_like(u[:, None, :-1])], dim=1)  # (N, K, K−1) diag part
+        Gq -= (coef[:, None] * u * v)[:, :, None] * u[:, None, :-1]
+    else:
+        uc = torch.gather(u, 1, columns)                               # (N, c)
+        Gq = -p[:, :, None] * uc[:, None, :]                           # −p u_yᵀ
+        Gq.scatter_add_(1, columns[:, None, :], uc[:, None, :])        # + u_y e_y
+    # Hᵀ X = (X − 2 w (wᵀX)/‖w‖²)[:K−1], w = 1/√K + e_K
+    w = torch.full((K,), 1.0 / (K ** 0.5), dtype=p.dtype, device=p.device)
+    w[-1] += 1.0
+    wX = torch.einsum("k,nkj->nj", w, Gq)                              # (N, cols)
+    out = Gq - (2.0 / float(w @ w)) * w[None, :, None] * wX[:, None, :]
+    return out[:, :-1].contiguous()
+
+
 def symmetrize_(M: torch.Tensor, block: int = 1024) -> torch.Tensor:
     """M ← (M + Mᵀ)/2 in place, block by block (no second D×D matrix)."""
     n = M.shape[0]
@@ -121,11 +168,11 @@ def gram_quadratic(h: torch.Tensor, G: torch.Tensor, h_all: torch.Tensor, C_all:
     N·N'·(d + K²) multiply-adds (h (N, d), G (N, K, K); h_all (N', d), C_all (N', K, K)) instead of
     N·D²/2 for a block_quadratic with an explicit F: the cheaper of the two when N' < K²·d/2.
     """
-    n, K = h.shape[0], C_all.shape[1]
+    n, K, r = h.shape[0], C_all.shape[1], G.shape[2]
     dt = C_all.dtype
     Cf = C_all.reshape(-1, K * K)                                      # (N', K²)
     hall = h_all.to(dt)
-    out = torch.empty(n, K, K, device=h.device, dtype=dt)
+    out = torch.empty(n, r, r, device=h.device, dtype=dt)
     step = max(1, min(n, CHUNK_ELEMENTS // max(1, h_all.shape[0])))
     for s in range(0, n, step):
         k2 = (h[s:s + step].to(dt) @ hall.T).square_()                 # (c, N') (h_n·h_i)²
@@ -160,5 +207,5 @@ def apply_factor(M_cols: torch.Tensor, h: torch.Tensor, G: torch.Tensor) -> torc
 def dense_factor(h: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
     """The explicit V = G ⊗ h for a few points: (N, D, K). For tests and small checks only."""
     n, d = h.shape
-    K = G.shape[1]
-    return (G[:, :, None, :] * h[:, None, :, None]).reshape(n, K * d, K)
+    K, r = G.shape[1], G.shape[2]
+    return (G[:, :, None, :] * h[:, None, :, None]).reshape(n, K * d, r)
