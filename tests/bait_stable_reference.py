@@ -8,7 +8,8 @@ Used only by the tests and bench/bench_numerics.py. Per step it forms M = λI + 
 
 (triangular solves are backward stable: the error of P and Q is relative to their current size,
 not to the size they had when M was small). The objective is tr(M⁻¹F) by cholesky_solve. It uses
-the original code's N×K×D tensor of factors, so it is for small fixtures only. Ties: lowest index
+the original code's N×K×D tensor of factors (in the (K−1)·d coordinates orthogonal to 1 ⊗ Rᵈ, where
+every point's Fisher vanishes), so it is for small fixtures only. Ties: lowest index
 forward, earliest pick backward, as the engine.
 """
 
@@ -29,7 +30,13 @@ def _factors(h: np.ndarray, p: Optional[np.ndarray]) -> torch.Tensor:
         return exp_grad_embedding(h, None)
     p = np.asarray(p, dtype=np.float64)
     p = p / p.sum(1, keepdims=True)
-    return exp_grad_embedding(h, torch.as_tensor(p))                     # (N, K, D)
+    X = exp_grad_embedding(h, torch.as_tensor(p))                      # (N, K, D)
+    # every I(x) vanishes on 1 ⊗ Rᵈ; drop those d directions exactly (in them M = λI and F = 0, and
+    # rounding of Σp would be amplified by 1/λ): coordinates in H ⊗ I_d, H an orthonormal basis of 1⊥
+    # (from a QR factorisation here, independent of the engine's Householder construction)
+    K, d = p.shape[1], h.shape[1]
+    basis = np.linalg.qr(np.concatenate([np.ones((K, 1)), np.eye(K)[:, :K - 1]], axis=1))[0][:, 1:]
+    return X @ torch.as_tensor(np.kron(basis, np.eye(d)))              # (N, K, (K−1)·d)
 
 
 def direct_objective(X_all: torch.Tensor, labeled: np.ndarray, chosen: list[int], unl: np.ndarray,

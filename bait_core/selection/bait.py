@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -79,6 +79,25 @@ OVERSAMPLE = OptionSpec("oversample", 2.0, "oversampling",
                         "the forward pass picks ⌈oversample·B⌉ points, then prunes back to B", minimum=1.0,
                         maximum=10.0)
 
+# Drift control: the incremental updates lose accuracy relative to the size the quantities had at the
+# last fresh computation; when the objective has fallen (or risen) by this factor since then, A, E, P
+# and Q are recomputed from M and F formed afresh (docs/bait-math.md section 8).
+_REFRESH_RATIO = 8.0
+
+# A step's choice counts as a numerical tie when its best two gains differ by less than this many
+# units of rounding (relative to the gain, times the bound κ on cond(M)).
+_TIE_SLACK = 16.0
+
+
+def _ties_note(ties: list[str], steps: int, lamb: float, kappa: float) -> str:
+    """The sentence a user sees when some greedy choices were below the arithmetic's resolution."""
+    which = ", ".join(ties[:4]) + (f" and {len(ties) - 4} more" if len(ties) > 4 else "")
+    return (f"{len(ties)} of {steps} greedy steps ({which}) chose between candidates whose gains differ by less "
+            f"than float64 can resolve at λ = {lamb:g} with these embeddings (M's condition number is up to "
+            f"{kappa:.0e}); each such pick is one of several equally good answers. A larger λ, or "
+            f"smaller-norm embeddings, makes every step decided.")
+
+
 # Candidate rows are updated in chunks so per-step temporaries stay bounded (≈ this many elements).
 _ROW_CHUNK_ELEMENTS = 1 << 20
 
@@ -109,6 +128,17 @@ class _State:
             self.objective, self.E = float(objective), E
         self.P = self._quadratic(A) if P is None else P                # (Nu, K, K) Vᵀ A V
         self.Q = self._quadratic(self.E) if Q is None else Q           # (Nu, K, K) Vᵀ A F A V
+
+    def reset(self, A: torch.Tensor, F: torch.Tensor) -> None:
+        """Start again from a freshly computed A = M⁻¹ and the pool Fisher F (overwritten by E = A F A):
+        the objective, E and every candidate's P, Q recomputed, not updated (drift control)."""
+        self.A = A
+        self.objective = float(torch.dot(A.reshape(-1), F.reshape(-1)))
+        self.E = _sandwich_(F, A)
+        for sl in self._chunks(self.P.shape[0]):
+            Gt, hs = self.Gt[sl], self._rows(sl)
+            self.P[sl] = Gt @ block_quadratic(hs, A, self.Kb) @ Gt.transpose(1, 2)
+            self.Q[sl] = Gt @ block_quadratic(hs, self.E, self.Kb) @ Gt.transpose(1, 2)
 
     def _buf(self, name: str, *shape: int) -> torch.Tensor:
         """A reusable work buffer: per-step temporaries are allocated once, not every step (fresh
@@ -208,6 +238,17 @@ class _State:
         XR = torch.matmul(X, Rt, out=self._buf("XR", r, K, K))
         P.sub_(torch.matmul(torch.matmul(R, C, out=self._buf("RC", r, K, K)), Rt, out=X))
         Q.sub_(XR).sub_(XR.transpose(1, 2))
+
+
+def _direct_objective(make_m: Callable[[], torch.Tensor], F: torch.Tensor) -> float:
+    """tr(M⁻¹F) by a Cholesky solve, M = make_m() factorised in its own storage and F overwritten (no
+    third D×D matrix); a pseudo-inverse of M formed again when it is not numerically positive definite."""
+    M = make_m()
+    L, info = torch.linalg.cholesky_ex(M, out=(M, torch.empty((), dtype=torch.int32, device=M.device)))
+    if int(info) != 0:
+        del M, L
+        return float((torch.linalg.pinv(make_m(), hermitian=True) * F).sum())
+    return float(torch.cholesky_solve(F, L, out=F).trace())
 
 
 def _sandwich_(F: torch.Tensor, A: torch.Tensor, block: int = 256) -> torch.Tensor:
@@ -401,7 +442,60 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
         else:
             state = _State(h, Gt, A, F)
             del A
-        del F, h_l, G_l, G_u, p_u, p_l
+        del F, G_u, p_u, p_l
+        s2 = B / (n + B)
+
+        def fresh_m(chosen: list[int]) -> torch.Tensor:
+            """M = λI + Σ_L I(x)/(n+B) + s²·Σ_S I(x) formed afresh (S = chosen)."""
+            M = torch.zeros(Kb * d, Kb * d, device=dev, dtype=dtype)
+            if n:
+                fisher_matrix(h_l, G_l, out=M).div_(n + B)
+            if chosen:
+                rows = torch.as_tensor(chosen, device=dev)
+                fisher_matrix(state.h[rows], Gt[rows].transpose(1, 2), out=M)   # s²·Σ_S I(x)
+            M.diagonal().add_(lamb)
+            return M
+
+        def fresh_f() -> torch.Tensor:
+            """F = the mean Fisher over the pool, formed afresh."""
+            F = fisher_matrix(state.h, Gt.transpose(1, 2)).div_(s2)
+            if n:
+                fisher_matrix(h_l, G_l, out=F)
+            return F.div_(N)
+
+        def refresh(chosen: list[int]) -> None:
+            """Recompute A, E, the objective and every P, Q from M and F formed afresh (S = chosen)."""
+            state.A = state.E = None                                   # free the drifted D×D pair first
+            A = _inverse_spd_(fresh_m(chosen))
+            state.reset(A, fresh_f())
+
+        refreshes = 0
+        anchor = state.objective
+        # tr(M) − λ·D (the Fisher part of M), for the resolution of each step's choice: a choice between
+        # gains closer than _TIE_SLACK·eps·κ·|gain| (κ = 1 + tr(M − λI)/λ ≥ cond(M)) is below what the
+        # dtype can tell apart, whatever the algorithm (docs/bait-math.md section 8)
+        trace_m = float((h_l.square().sum(1) * G_l.square().sum((1, 2))).sum()) / (n + B) if n else 0.0
+        cand_trace = state.h.to(dtype).square().sum(1) * Gt.square().sum((1, 2))   # (Nu,) s²·tr I(x)
+        eps = torch.finfo(dtype).eps
+        ties: list[str] = []
+
+        def tied(values: torch.Tensor, largest: bool) -> bool:
+            """Whether the best two of `values` (finite ones) differ by less than the resolution."""
+            v = values[torch.isfinite(values)]
+            if v.numel() < 2:
+                return False
+            top = torch.topk(v, 2, largest=largest).values
+            kappa = 1.0 + trace_m / lamb
+            return abs(float(top[0] - top[1])) <= _TIE_SLACK * eps * kappa * abs(float(top[0]))
+
+        def checked(value: float, chosen: list[int]) -> float:
+            """The objective after a commit, refreshed when it left the range the updates keep exact."""
+            nonlocal refreshes, anchor
+            if not (math.isfinite(value) and value > 0 and anchor / _REFRESH_RATIO <= value <= anchor * _REFRESH_RATIO):
+                refresh(chosen)
+                refreshes += 1
+                value = anchor = state.objective
+            return value
         if progress:
             progress("setup", 3, 3, state.objective)
         t_setup = time.perf_counter()
@@ -424,10 +518,13 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
             j = int(torch.argmax(g))                                   # first maximum: lowest index
             if taken[j]:                                               # every gain -inf/NaN: lowest free
                 j = int(torch.nonzero(~taken)[0])
+            if tied(g, True):
+                ties.append(f"forward step {t + 1}")
+            trace_m += float(cand_trace[j])
             order.append(j)
             fgains.append(float(g[j]))
             taken[j] = True
-            objective.append(state.commit(j, +1.0))
+            objective.append(checked(state.commit(j, +1.0), order))
             if progress:
                 progress("forward", t + 1, T, state.objective)
         t_forward = time.perf_counter()
@@ -444,11 +541,21 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
                 prunes.append(row)
             inc = nan_safe(inc, math.inf)
             i = int(torch.argmin(inc))                                 # first minimum: earliest pick
+            if tied(inc, False):
+                ties.append(f"backward step {r + 1}")
             j = members.pop(i)
+            trace_m -= float(cand_trace[j])
             pruned.append(j)
-            objective.append(state.commit(j, -1.0, rows))
+            objective.append(checked(state.commit(j, -1.0, rows), members))
             if progress:
                 progress("backward", r + 1, R_total, state.objective)
+        # the reported final objective is a direct solve, tr(M⁻¹F) by Cholesky (the maintained A and E
+        # are freed first, so the peak memory is the set-up's); its distance from the maintained value
+        # is kept as a measure of the drift the refreshes allowed
+        maintained = objective[-1]
+        state.A = state.E = None
+        objective[-1] = _direct_objective(lambda: fresh_m(members), fresh_f())
+        drift = abs(maintained - objective[-1]) / max(abs(objective[-1]), 1e-300)
         t_backward = time.perf_counter()
 
     unl = unlabeled
@@ -467,7 +574,8 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
                  "backward": t_backward - t_forward, "total": t_backward - t0},
         params={"lamb": lamb, "oversample": oversample, "batch_size": B, "n_labeled": n,
                 "device": str(dev), "dtype": str(dtype).replace("torch.", ""), "K": K, "d": d,
-                "setup": "low-rank" if lowrank else "dense"},
+                "setup": "low-rank" if lowrank else "dense", "refreshes": refreshes, "objective_drift": drift,
+                **({"numerics": _ties_note(ties, T + R_total, lamb, 1.0 + trace_m / lamb)} if ties else {})},
         step_scores=np.stack(steps) if record_steps and steps else None,
         prune_scores=np.stack(prunes) if record_steps and prunes else None,
     )
