@@ -169,6 +169,8 @@ with right:
         st.plotly_chart(objective, width="stretch", key="objective")
         st.caption("tr(M⁻¹F) along BAIT's greedy steps: the solid line falls as points are added, the dashed "
                    "line rises a little as the least useful ones are pruned back to the batch size. Lower is better.")
+        if sel is not None and sel.params.get("numerics"):
+            st.warning(str(sel.params["numerics"]), icon="⚖️")
     else:
         st.info("This round has no Fisher objective: " + ("it is the final evaluation round." if sel is None else
                 f"the '{md(sel.strategy)}' strategy does not compute one."))

@@ -337,6 +337,8 @@ def _cmd_select(args: argparse.Namespace) -> int:
     labeled = load_npy(args.labeled, "labeled") if args.labeled is not None else None
 
     sel = fn(emb, probs, labeled, args.batch_size, seed=args.seed, **options)
+    if sel.params.get("numerics"):
+        print(f"note: {sel.params['numerics']}", file=sys.stderr)
     doc = sel.to_dict()
     text = json.dumps(doc, allow_nan=False)
     if out is None:
@@ -612,6 +614,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
               f"{r.times['outputs']:>9.3f} {r.times['select']:>8.3f}")
     print(f"device: {record.rounds[0].device}; learning-curve AUC {record.auc():.4f}"
           + (f"; record: {args.out}" if args.out else ""))
+    for r in record.rounds:
+        if r.selection is not None and r.selection.params.get("numerics"):
+            print(f"note, round {r.round}: {r.selection.params['numerics']}")
     return 0
 
 
