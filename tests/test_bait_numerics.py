@@ -111,7 +111,18 @@ def test_well_conditioned_runs_need_no_refresh_and_report_no_ties():
     sel = bait_select(h, p, labeled, 10)
     assert sel.params["refreshes"] == 0
     assert "numerics" not in sel.params
-    assert sel.params["objective_drift"] <= 1e-12
+    assert "objective_drift" not in sel.params                         # the maintained value is reported
+    X_all = _factors(h, p)
+    unl = np.flatnonzero(~labeled)
+    pos = {int(u): i for i, u in enumerate(unl)}
+    final = direct_objective(X_all, labeled, [pos[int(u)] for u in sel.indices], unl, 10, 1.0)
+    assert abs(sel.objective[-1] - final) <= 1e-12 * final
+
+
+def test_an_ill_conditioned_run_reports_the_direct_solve():
+    h, p, labeled = make_fixture(120, 6, 3, 5, 1)
+    sel = bait_select(h * 1e3, p, labeled, 8, lamb=1e-4)
+    assert sel.params["refreshes"] > 0 and 0 <= sel.params["objective_drift"] < 1e-3
 
 
 def test_a_refresh_recomputes_the_state_it_replaces(monkeypatch):

@@ -31,16 +31,16 @@ def _pool(N: int, d: int, K: int, n: int, seed: int = 0):
 
 def test_estimates_grow_with_the_sizes_they_allocate():
     base = estimate("bait", 2000, 100, 10, 10, 200, setup="dense")
-    # D = K·d doubles -> the two D×D matrices quadruple
+    # D = (K−1)·d doubles -> the two D×D matrices quadruple
     big = estimate("bait", 2000, 200, 10, 10, 200, setup="dense")
-    dd = 2 * (2000 ** 2 - 1000 ** 2) * 8                       # two D×D float64 matrices more
-    assert big.bytes - base.bytes >= dd and big.parts["D = K·d = 2,000: two 2,000×2,000 float64 matrices"] == 2 * 2000 ** 2 * 8
+    dd = 2 * (1800 ** 2 - 900 ** 2) * 8                         # two D×D float64 matrices more
+    assert big.bytes - base.bytes >= dd and big.parts["D = (K−1)·d = 1,800: two 1,800×1,800 float64 matrices"] == 2 * 1800 ** 2 * 8
     assert estimate("bait", 2000, 100, 10, 10, 200, dtype=torch.float32).bytes < base.bytes
     assert estimate("bait", 4000, 100, 10, 10, 200, setup="dense").bytes > base.bytes
     # the D×D matrices are the named, dominant part of a wide-embedding BAIT
-    wide = estimate("bait", 1000, 10_000, 3, 10, 20)
+    wide = estimate("bait", 1000, 10_000, 4, 10, 20)
     assert wide.parts[next(k for k in wide.parts if "30,000×30,000" in k)] == 2 * 30_000 ** 2 * 8
-    assert "D = K·d = 30,000" in wide.detail
+    assert "D = (K−1)·d = 30,000" in wide.detail
     # badge-sklearn grows with K·d (explicit gradient embeddings); badge (factored) with d + K only;
     # coreset with the pool, never N×N
     assert estimate("badge-sklearn", 10_000, 256, 10, 50, 50).bytes > 1.9 * estimate("badge-sklearn", 10_000, 128, 10, 50, 50).bytes
@@ -66,7 +66,7 @@ def test_estimate_rejects_bad_arguments():
 
 
 def test_check_fits_sentence():
-    est = estimate("bait", 1000, 10_000, 3, 10, 20)
+    est = estimate("bait", 1000, 10_000, 4, 10, 20)
     with pytest.raises(ValueError) as e:
         check_fits(est, 9.8e9)
     msg = str(e.value)
@@ -85,16 +85,16 @@ def test_available_memory_cpu():
 
 
 def test_wide_linear_pool_is_refused_before_allocating():
-    """The 10,000-column CSV with the linear model: D = 3·10,000; refused in well under a second."""
+    """The 10,000-column CSV with the linear model and 4 classes: D = (4−1)·10,000; refused in well under a second."""
     h = np.zeros((1000, 10_000), np.float32)
-    p = np.full((1000, 3), 1 / 3)
+    p = np.full((1000, 4), 1 / 4)
     t0 = time.perf_counter()
     with pytest.raises(ValueError, match=r"needs about 1[45]\.\d GB .*30,000×30,000") as e:
         STRATEGIES["bait"](h, p, np.arange(20), 10, memory_limit=9.8e9)
     assert time.perf_counter() - t0 < 1.0
     assert "memory limit is 9.8 GB" in str(e.value)
     # with the automatic limit it is refused whenever the machine has less than the estimate free
-    if available_memory("cpu") * 0.8 < estimate("bait", 1000, 10_000, 3, 10, 20).bytes:
+    if available_memory("cpu") * 0.8 < estimate("bait", 1000, 10_000, 4, 10, 20).bytes:
         with pytest.raises(ValueError, match="is free"):
             STRATEGIES["bait"](h, p, np.arange(20), 10)
 

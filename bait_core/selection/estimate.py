@@ -12,7 +12,8 @@ The counts follow the allocations of the code (bait.py, fisher.py, baselines.py,
 sizes: N pool points, n labeled, Nu = N − n unlabeled, d embedding size, K classes (1 for
 regression), B batch, D = K·d, m = n·K, s bytes per element of the compute dtype.
 
-* bait     2·D²·s (A = M⁻¹ and F, which becomes A F A; the dense set-up's Cholesky factor lives in M's
+* bait     (D = (K−1)·d, m = n·(K−1): the engine works in the K−1 class directions, bait-math §8.1)
+           2·D²·s (A = M⁻¹ and F, which becomes A F A; the dense set-up's Cholesky factor lives in M's
            storage, the low-rank set-up builds A from J Jᵀ after F) + 4·Nu·K²·s (G, Gᵀ, P, Q)
            + Nu·d·s + N·(d+K)·s (the validated pool) + bounded row-chunk buffers; the low-rank set-up
            adds 4·D·m·s (W, J/X, Y, the right factors) and, on small pools, N·(d + K²)·s (Gram form).
@@ -58,7 +59,7 @@ _CORESET_CHUNK = 1 << 24     # baselines._CHUNK_ELEMS
 class Estimate:
     """Peak extra memory (bytes) and rough run time (seconds) of one selection.
 
-    detail: the largest allocations in words ("D = K·d = 30,000: two 30,000×30,000 float64
+    detail: the largest allocations in words ("D = (K−1)·d = 30,000: two 30,000×30,000 float64
     matrices"). parts: bytes per allocation group. device: where those bytes live ("cpu", "cuda:0").
     """
 
@@ -160,13 +161,14 @@ def estimate(strategy: str, N: int, d: int, K: int, B: int, n: int = 0, *, devic
     parts: list[tuple[int, str]] = [(pool, f"the pool's {N:,}×{d:,} embeddings")]
     madds, scan = 0.0, 0.0
     if strategy == "bait":
-        from bait_core.selection.bait import LOWRANK_EXTRA_BYTES, _lowrank_extra_bytes, _setup_costs
+        from bait_core.selection.bait import _lowrank_extra_bytes, _setup_costs, lowrank_budget
 
+        K = max(1, K - 1)                                              # the engine's K−1 class directions
         D, m = K * d, n * K
         dense_cost, low_cost = _setup_costs(N, Nu, n, K, d)
         lowrank = n > 0 and (setup == "low-rank" or (setup == "auto" and low_cost < dense_cost
-                                                      and _lowrank_extra_bytes(K, d, n, s) <= LOWRANK_EXTRA_BYTES))
-        parts.append((2 * D * D * s, f"D = K·d = {D:,}: two {D:,}×{D:,} {_dtype_name(s)} matrices"))
+                                                      and _lowrank_extra_bytes(K, d, n, s) <= lowrank_budget(dev)))
+        parts.append((2 * D * D * s, f"D = (K−1)·d = {D:,}: two {D:,}×{D:,} {_dtype_name(s)} matrices"))
         parts.append((4 * Nu * K * K * s + Nu * d * s, f"four {Nu:,}×{K}×{K} per-candidate blocks"))
         rows = min(Nu, max(256, _CHUNK // max(K * K, d // 2)))
         fisher_rows = min(N, 1024, max(256, _FISHER_CHUNK // max(1, D)))   # fisher._chunk_rows
@@ -180,7 +182,8 @@ def estimate(strategy: str, N: int, d: int, K: int, B: int, n: int = 0, *, devic
             parts.append((2 * (3 if gram else 2) * lr_rows * K * m * s, "low-rank row blocks"))
         T = min(math.ceil(max(1.0, float(oversample)) * B), Nu)
         R = T - B
-        madds = (low_cost if lowrank else dense_cost) + N * D * D / 2 + (0 if lowrank else n * D * D / 2)
+        # + the final objective's direct solve (a Cholesky and D right-hand sides, ≈ 4/3·D³)
+        madds = (low_cost if lowrank else dense_cost) + N * D * D / 2 + (0 if lowrank else n * D * D / 2) + 1.4 * D ** 3
         step = (3 * K + 2) * D * D                                     # A, E rank-K updates, A V*, E V*
         # batched K×K products run far below the GEMM rate: counted ten times
         madds += T * (step + Nu * (2 * K * K * d + 60 * K ** 3)) + R * (step + T * 80 * K ** 3)
@@ -239,7 +242,7 @@ def check_fits(est: Estimate, available: float, fraction: float = DEFAULT_FRACTI
                limit_given: bool = False) -> None:
     """ValueError with a sentence when est.bytes exceeds fraction·available (bytes), e.g.
 
-    "BAIT on this pool needs about 14.4 GB (D = K·d = 30,000: two 30,000×30,000 float64 matrices),
+    "BAIT on this pool needs about 14.4 GB (D = (K−1)·d = 30,000: two 30,000×30,000 float64 matrices),
     but 9.8 GB is free. Use a smaller embedding ...". limit_given: `available` is a limit the
     caller set (memory_limit=), said so in the sentence."""
     if est.bytes <= fraction * available:
