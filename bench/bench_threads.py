@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_threads.py            # one core busy, then quiet (~2-3 min on 2 cores)
     .venv/bin/python bench/bench_threads.py --quick    # the small size only (~15 s)
-    .venv/bin/python bench/bench_threads.py --sweep    # quiet machine, 1 vs 2 threads over sizes: the
+    .venv/bin/python bench/bench_threads.py --sweep    # quiet moments, 1 vs 2 threads over sizes: the
                                                        # measurement behind common.threads.SMALL_WORK_MADDS
 
 "One core busy": a separate busy-loop *process* (multiprocessing, spawned and stopped by this script)
@@ -115,12 +115,22 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def sweep(repeats: int) -> None:
+def wait_quiet(wait: float) -> float:
+    """Wait up to `wait` seconds for a moment when other processes leave (nearly) every core idle;
+    returns the idle cores last measured (0.5 s samples)."""
+    from bait_core.common.threads import idle_cores, usable_cores
+    end = time.monotonic() + wait
+    while True:
+        idle = idle_cores(max_age=0, interval=0.5)
+        if idle >= usable_cores() - 0.15 or time.monotonic() > end:
+            return idle
+
+
+def sweep(repeats: int, wait: float) -> None:
     """1 vs 2 threads on a quiet machine over growing work: where a second thread starts to pay."""
     import torch
     from synthetic import synthetic_pool
 
-    from bait_core.common.threads import idle_cores
     from bait_core.selection.bait import bait_select
     from bait_core.selection.estimate import work_of
 
@@ -128,12 +138,16 @@ def sweep(repeats: int) -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for N, d, K, B, over in ((1000, 16, 5, 10, 2.0), (2000, 32, 10, 20, 2.0), (2000, 64, 10, 20, 2.0),
                              (5000, 64, 10, 20, 1.0), (5000, 128, 10, 10, 1.0), (10000, 128, 10, 10, 1.0),
-                             (10000, 256, 10, 5, 1.0), (2000, 32, 100, 5, 1.0)):
+                             (2000, 32, 100, 5, 1.0)):
         h, p, lab = synthetic_pool(N, d, K, N_LABELED)
         w = work_of("bait", h, p, lab, B, {"oversample": over})
-        t = {n: _time(lambda: bait_select(h, p, lab, B, oversample=over, threads=n), repeats) for n in (1, 2)}
+        t, idle = {1: float("inf"), 2: float("inf")}, []
+        for _ in range(repeats):                               # interleaved, each after a quiet moment
+            for n in (1, 2):
+                idle.append(wait_quiet(wait))
+                t[n] = min(t[n], _time(lambda: bait_select(h, p, lab, B, oversample=over, threads=n), 1))
         print(f"| {N:,} | {d} | {K} | {B} | {over} | {w:.2g} | {t[1]:.3f} | {t[2]:.3f} | {t[1] / t[2]:.2f} "
-              f"| {idle_cores(max_age=0):.2f} | {os.getloadavg()[0]:.2f} |", flush=True)
+              f"| {min(idle):.2f} | {os.getloadavg()[0]:.2f} |", flush=True)
     del torch
 
 
@@ -142,11 +156,13 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="the small size only")
     ap.add_argument("--sweep", action="store_true", help="quiet machine: 1 vs 2 threads over sizes")
     ap.add_argument("--repeats", type=int, default=3, help="calls per cell, best kept (default 3)")
+    ap.add_argument("--wait", type=float, default=20.0, help="--sweep: seconds to wait for a quiet moment "
+                    "before each call (default 20; the idle cores column says what was found)")
     args = ap.parse_args(argv)
     from bait_core.common.threads import usable_cores
     print(f"{usable_cores()} usable cores; load average {os.getloadavg()[0]:.2f} at start", flush=True)
     if args.sweep:
-        sweep(args.repeats)
+        sweep(args.repeats, args.wait)
         return 0
     sizes = ["small"] if args.quick else ["small", "medium"]
     rows = []
