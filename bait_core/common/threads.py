@@ -38,9 +38,15 @@ __all__ = ["single_cpu_thread", "limit_threads", "pinned_threads", "choose_threa
            "idle_cores", "usable_cores", "SMALL_WORK_MADDS", "IDLE_SAMPLE_S", "IDLE_CACHE_S"]
 
 # Work below this many multiply-add equivalents (selection.estimate's count: estimate(...).seconds
-# times its per-thread CPU rate) runs on one thread. Measured on this project's 2-core CPU with
+# times its per-thread CPU rate; selection.estimate.work_of) runs on one thread. Measured on this
+# project's 2-core CPU with
 #     .venv/bin/python bench/bench_threads.py --sweep
-# (bait_select, 1 vs 2 threads on a quiet machine): see the figures in that script's docstring.
+# (bait_select, 1 vs 2 threads, each call after a moment the idle-core measurement found quiet):
+# at 5.7e9 (N=2000, d=32, K=10, B=20) a quiet moment (2.00 idle cores) gave 0.395 s on one thread and
+# 0.479 s on two; 1.7e8 (N=1000, d=16, K=5, B=10): 0.045 s against 1.41 s. Bigger work could not be
+# timed on a quiet machine in that session (other jobs kept the load at 2-10; two threads then lost
+# 1.4-8×), so the threshold sits above the largest size where a second thread was seen not to pay,
+# and rerunning the sweep on a quiet machine is how to move it.
 SMALL_WORK_MADDS = 2e10
 IDLE_SAMPLE_S = 0.05         # how long idle_cores watches /proc/stat when its cached value is stale
 IDLE_CACHE_S = 2.0           # how long a measured idle-core count is reused
