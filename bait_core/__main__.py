@@ -2,7 +2,7 @@
 
     python -m bait_core select --embeddings E.npy [--probs P.npy] [--labeled L.npy] --batch-size B
                                [--strategy bait] [--lamb 1.0] [--oversample 2.0] [--seed 0]
-                               [--device cpu] [--dtype float64] [--out OUT.json]
+                               [--device cpu] [--dtype float64] [--threads N] [--out OUT.json]
 
 Prints the selection as JSON (Selection.to_dict()) on stdout, or writes it to --out and prints a
 one-line summary on stderr. Any bad input (missing or unreadable file, not a .npy array, pickled
@@ -246,6 +246,26 @@ def _add_memory_option(p: Any, what: str) -> None:
                         "default: 80%% of the free memory)")
 
 
+def _threads(value: str) -> int:
+    """argparse type of --threads: a whole number from 1 to the usable cores (common.threads.check_threads)."""
+    from bait_core.common.threads import check_threads
+    try:
+        n = int(value)
+    except ValueError:
+        n = value                                           # check_threads' sentence names it
+    try:
+        return check_threads(n, "N")
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _add_threads_option(p: Any, what: str) -> None:
+    p.add_argument("--threads", type=_threads, default=None, metavar="N",
+                   help=f"CPU threads for {what} (torch and the BLAS below numpy/scipy), from 1 to this machine's "
+                        "cores (default: one thread for small work, the idle cores for large work, so a busy "
+                        "machine is not oversubscribed)")
+
+
 # ----------------------------------------------------------------------------- strategies
 
 def _strategy_name(value: str) -> str:
@@ -308,6 +328,7 @@ def _add_select(sub: Any) -> None:
     p.add_argument("--out", metavar="OUT.json",
                    help="write the JSON here (a summary goes to stderr) instead of stdout")
     _add_memory_option(p, "a selection")
+    _add_threads_option(p, "the selection")
     p.set_defaults(func=_cmd_select)
 
 
@@ -397,6 +418,7 @@ def _add_run_options(p: Any, *, single: bool) -> None:
         p.add_argument(f"--{name}", type=float, default=opt.default, help=_option_flag_help(name))
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     _add_memory_option(p, "to start a run, before any training,")
+    _add_threads_option(p, "the whole command: training, model outputs and selection")
     g = p.add_argument_group("reading a data file (default: inferred, and stated in the reading report)")
     g.add_argument("--task", choices=("classification", "regression"),
                    help="the task (default: text labels → classification; numeric labels → classification when "
@@ -744,7 +766,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
     try:
         args = build_parser().parse_args(argv)
-        return int(args.func(args))
+        if getattr(args, "threads", None) is None:
+            return int(args.func(args))
+        from bait_core.common.threads import limit_threads
+        with limit_threads(args.threads, pin=True):        # the whole command; strategies keep it
+            return int(args.func(args))
     except (CliError, ValueError) as e:
         msg = " ".join(str(e).split())                    # exactly one line
         print(f"error: {msg}", file=sys.stderr)

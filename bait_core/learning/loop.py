@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from bait_core.common.quoting import quote
+from bait_core.common.threads import check_threads, limit_threads
 from bait_core.records.metrics import metric_of_task
 from bait_core.records.run_record import RoundResult, RunConfig, RunRecord, new_record
 from bait_core.selection.base import Selection, SelectionCancelled
@@ -182,14 +183,21 @@ def _checked_answers(answer: Any, idx: np.ndarray, dataset: Any) -> tuple[np.nda
 def run_round(state: RunState, r: int, *, final: bool, oracle: Optional[Oracle] = None,
               hooks: Sequence[RoundHook] = (), select_options: Optional[dict] = None,
               progress: Optional[LoopProgress] = None,
-              should_stop: Optional[Callable[[], bool]] = None) -> Optional[RoundResult]:
+              should_stop: Optional[Callable[[], bool]] = None, threads: Optional[int] = None) -> Optional[RoundResult]:
     """ONE round r on `state`: train from the initial weights on the labeled points → pool and test
     outputs → (unless `final`) select a batch with config.strategy → hooks → obtain the picks' labels
     from `oracle` (default: SimulatedOracle of the dataset) and reveal them in `state`.
 
     Returns the RoundResult (hooks' dicts merged into `extras`), or None when `should_stop()` said so
     (after training, or inside the selection): then `state` is unchanged. `select_options`: extra
-    keyword arguments for the strategy (e.g. record_steps=True). Seeds: round_seed(config.seed, r)."""
+    keyword arguments for the strategy (e.g. record_steps=True). Seeds: round_seed(config.seed, r).
+    `threads`: CPU threads for the whole round (training, outputs and selection; common.threads.
+    limit_threads with pin=True); None: each stage's own policy (small models and pools on one thread,
+    the selection's thread policy). A ValueError sentence for anything but 1 .. the usable cores."""
+    if threads is not None:
+        with limit_threads(check_threads(threads), pin=True):
+            return run_round(state, r, final=final, oracle=oracle, hooks=hooks, select_options=select_options,
+                             progress=progress, should_stop=should_stop)
     from bait_core.learning.outputs import compute_outputs
     from bait_core.learning.train import PRESETS, device_label, train_model
 
@@ -293,7 +301,7 @@ def run_rounds(dataset: Any, model: torch.nn.Module, config: RunConfig, *,
                init_state: Optional[dict] = None, labeled: Optional[np.ndarray] = None,
                start_round: int = 0, progress: Optional[LoopProgress] = None,
                should_stop: Optional[Callable[[], bool]] = None, oracle: Optional[Oracle] = None,
-               hooks: Sequence[RoundHook] = ()) -> Iterator[RoundResult]:
+               hooks: Sequence[RoundHook] = (), threads: Optional[int] = None) -> Iterator[RoundResult]:
     """Yield one RoundResult per round (config.rounds selections, then a final evaluation), each
     from `run_round`.
 
@@ -302,9 +310,11 @@ def run_rounds(dataset: Any, model: torch.nn.Module, config: RunConfig, *,
     initial set of config.initial points). should_stop() is checked between and inside stages;
     when it returns True the generator ends after the current stage, except a selection, which is
     abandoned at its next progress call (SelectionCancelled raised in its progress callback): the
-    round is then discarded, nothing is yielded for it. oracle/hooks: see `run_round`.
+    round is then discarded, nothing is yielded for it. oracle/hooks/threads: see `run_round`.
     """
     config.validate(dataset.task, dataset.X.shape[0])
+    if threads is not None:
+        check_threads(threads)
     if isinstance(start_round, bool) or not isinstance(start_round, (int, np.integer)) or not 0 <= start_round <= config.rounds:
         raise ValueError(f"start_round must be a whole number from 0 to the run's {config.rounds} rounds, "
                          f"got {start_round!r}.")
@@ -313,7 +323,7 @@ def run_rounds(dataset: Any, model: torch.nn.Module, config: RunConfig, *,
     for r in range(start_round, config.rounds + 1):
         final = r == config.rounds or not (~state.mask).any()
         result = run_round(state, r, final=final, oracle=oracle, hooks=hooks, progress=progress,
-                           should_stop=should_stop)
+                           should_stop=should_stop, threads=threads)
         if result is None:
             return
         if progress:
@@ -324,12 +334,15 @@ def run_rounds(dataset: Any, model: torch.nn.Module, config: RunConfig, *,
 
 
 def run(config: RunConfig, *, dataset: Any = None, model: Optional[torch.nn.Module] = None,
-        progress: Optional[LoopProgress] = None, should_stop: Optional[Callable[[], bool]] = None) -> RunRecord:
-    """Load what the config names (unless given; `learning.build.build_run`), run every round, return the record."""
+        progress: Optional[LoopProgress] = None, should_stop: Optional[Callable[[], bool]] = None,
+        threads: Optional[int] = None) -> RunRecord:
+    """Load what the config names (unless given; `learning.build.build_run`), run every round, return the record.
+    threads: CPU threads of every round (see `run_round`; None: the stages' own policy)."""
     from bait_core.learning.build import build_run
 
     built = build_run(config, dataset=dataset, model=model, check_memory=False)
     record = new_record(config, built.dataset, built.model)
-    for r in run_rounds(built.dataset, built.model, config, progress=progress, should_stop=should_stop):
+    for r in run_rounds(built.dataset, built.model, config, progress=progress, should_stop=should_stop,
+                        threads=threads):
         record.rounds.append(replace(r, embeddings=None, probs=None, extras={}))
     return record

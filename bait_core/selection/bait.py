@@ -37,6 +37,7 @@ import torch
 from bait_core.selection.fisher import (apply_factor, block_quadratic, dense_factor, fisher_matrix, reduced_factors, gram_quadratic,
                      project, symmetrize_)
 from bait_core.selection.estimate import memory_checked
+from bait_core.selection.estimate import thread_policy
 from bait_core.selection.base import (OptionSpec, ProgressFn, Selection, check_options, nan_safe, pool_scores,
                                       prepare_inputs)
 
@@ -372,6 +373,7 @@ def _lowrank_setup(h: torch.Tensor, Gt: torch.Tensor, h_l: torch.Tensor, G_l: to
     return {"A": A, "E": E, "objective": objective, "P": P, "Q": Q}
 
 
+@thread_policy("bait")
 @memory_checked("bait")
 def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
                 lamb: float = 1.0, oversample: float = 2.0, seed: int = 0, device: Any = None,

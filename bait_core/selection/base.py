@@ -294,12 +294,13 @@ def check_options(name: str, seed: Any, options: Mapping[str, Any]) -> int:
     """Reject options a strategy does not take; return the seed as a non-negative int."""
     if options:
         bad = ", ".join(sorted(options))
-        from bait_core.selection.registry import SPECS   # the registry imports this module
+        from bait_core.selection.registry import COMMON_KEYWORDS, SPECS   # the registry imports this module
         own = list(SPECS[name].options) if name in SPECS else []
         extra = list(SPECS[name].engine_options) if name in SPECS else []
         takes = ", ".join(own + extra)
+        common = ", ".join(COMMON_KEYWORDS[:-1]) + " and " + COMMON_KEYWORDS[-1]
         raise ValueError(f"Strategy '{name}' got unknown option(s): {bad}. It takes only "
-                         "seed, device, dtype, progress and memory_limit" + (f" (and {takes})." if takes else "."))
+                         f"{common}" + (f" (and {takes})." if takes else "."))
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or int(seed) < 0:
         raise ValueError(f"seed must be a non-negative whole number, got {seed!r}.")
     return int(seed)

@@ -35,7 +35,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
-from bait_core.selection.estimate import memory_checked
+from bait_core.selection.estimate import memory_checked, thread_policy
 from bait_core.selection.base import Inputs, ProgressFn, Selection, check_options, nan_safe, pool_scores, prepare_inputs
 from bait_core.common.threads import single_cpu_thread
 
@@ -95,6 +95,7 @@ def _rank_select(name: str, inp: Inputs, score: torch.Tensor, *, descending: boo
 
 # ----------------------------------------------------------------------------- random
 
+@thread_policy("random")
 @memory_checked("random")
 def random_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *, seed: int = 0,
                   device: Any = None, dtype: torch.dtype = torch.float64,
@@ -146,6 +147,7 @@ def _margin(p: torch.Tensor) -> torch.Tensor:
     return top2[:, 0] - top2[:, 1]
 
 
+@thread_policy("entropy")
 @memory_checked("entropy")
 def entropy_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *, seed: int = 0,
                    device: Any = None, dtype: torch.dtype = torch.float64,
@@ -156,6 +158,7 @@ def entropy_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *
                                seed=seed, device=device, dtype=dtype, progress=progress, options=options)
 
 
+@thread_policy("margin")
 @memory_checked("margin")
 def margin_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *, seed: int = 0,
                   device: Any = None, dtype: torch.dtype = torch.float64,
@@ -169,6 +172,7 @@ def margin_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
                                seed=seed, device=device, dtype=dtype, progress=progress, options=options)
 
 
+@thread_policy("confidence")
 @memory_checked("confidence")
 def confidence_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
                       seed: int = 0, device: Any = None, dtype: torch.dtype = torch.float64,
@@ -213,6 +217,7 @@ def factored_sq_distances(a: torch.Tensor, h: torch.Tensor, a_sq: torch.Tensor, 
     return d2.masked_fill(d2 <= tol, 0.0)
 
 
+@thread_policy("badge")
 @memory_checked("badge")
 def badge_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *, seed: int = 0,
                  device: Any = None, dtype: torch.dtype = torch.float64,
@@ -297,6 +302,7 @@ def badge_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *, 
                      params=_params(inp, seed, dtype, n_topped_up=n_uniform))
 
 
+@thread_policy("badge-sklearn")
 @memory_checked("badge-sklearn")
 def badge_sklearn_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *, seed: int = 0,
                  device: Any = None, dtype: torch.dtype = torch.float64,
@@ -373,6 +379,7 @@ def _min_distances(x: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
     return out
 
 
+@thread_policy("coreset")
 @memory_checked("coreset")
 def coreset_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *, seed: int = 0,
                    device: Any = None, dtype: torch.dtype = torch.float64,

@@ -39,8 +39,10 @@ from typing import Any, Callable, Mapping, Optional, Union
 
 import torch
 
-__all__ = ["Estimate", "estimate", "available_memory", "check_fits", "memory_checked", "format_bytes",
-           "parse_bytes", "DEFAULT_FRACTION"]
+from bait_core.common.threads import check_threads, choose_threads, limit_threads, pinned_threads
+
+__all__ = ["Estimate", "estimate", "available_memory", "check_fits", "memory_checked", "thread_policy", "work_of",
+           "format_bytes", "parse_bytes", "DEFAULT_FRACTION"]
 
 DEFAULT_FRACTION = 0.8       # share of the free memory a selection may plan to use
 
@@ -336,4 +338,66 @@ def memory_checked(name: str) -> Callable:
             return fn(embeddings, probs, labeled, batch_size, *args, **kw)
         guarded.memory_checked = name                          # type: ignore[attr-defined]
         return guarded
+    return wrap
+
+
+# ----------------------------------------------------------------------------- the strategies' thread policy
+
+def work_of(name: str, embeddings: Any, probs: Any, labeled: Any, batch_size: Any, kw: Mapping[str, Any]) -> float:
+    """Multiply-add equivalents of one call of strategy `name` (the estimate's seconds times its CPU
+    rate per thread, so element-wise passes count too), read from the arguments' shapes without
+    converting them; NaN when they cannot be read (the strategy's own validation then explains)."""
+    sizes = sizes_of(embeddings, probs, labeled)
+    if sizes is None or isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+        return math.nan
+    dtype = kw.get("dtype", torch.float64)
+    if dtype not in (torch.float32, torch.float64):
+        return math.nan
+    options = {}
+    if name == "bait":
+        options = {k: kw[k] for k in ("setup", "oversample") if k in kw}
+        if not isinstance(options.get("oversample", 2.0), numbers.Real) or options.get("setup", "auto") \
+                not in ("auto", "dense", "low-rank"):
+            options = {}
+    N, d, K, n = sizes
+    try:
+        est = estimate(name, N, d, K, max(0, int(batch_size)), n, device="cpu", dtype=dtype, **options)
+    except ValueError:
+        return math.nan
+    return est.seconds * _rate("cpu", _itemsize(dtype))
+
+
+def thread_policy(name: str) -> Callable:
+    """Decorator for a strategy function: take ``threads`` (a whole number of CPU threads, or None)
+    off the keyword arguments and run the strategy inside common.threads.limit_threads with
+
+    * threads= when given (a ValueError sentence for anything but a whole number from 1 to the
+      usable cores: common.threads.check_threads);
+    * else the count a caller pinned on this thread (the CLI's --threads, run_round(threads=), the
+      app's one-thread block for small pools);
+    * else common.threads.choose_threads of the work (:func:`work_of`): small work on one thread,
+      large work on the idle cores.
+
+    On a GPU (device= or the embeddings' device) without threads= nor a pin the caller's settings
+    are left as they are: the host only launches kernels. Either way the caller's torch and
+    threadpoolctl settings are restored afterwards. The count does not change the picks, so it is
+    not a strategy option and is not saved in run records.
+    """
+    def wrap(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def policed(embeddings: Any, probs: Any, labeled: Any, batch_size: Any, *args: Any,
+                    threads: Optional[int] = None, **kw: Any) -> Any:
+            if threads is not None:
+                n = check_threads(threads)
+            elif pinned_threads() is not None:
+                n = pinned_threads()
+            else:
+                from bait_core.selection.base import resolve_device
+                if resolve_device(embeddings, kw.get("device")).type != "cpu":
+                    return fn(embeddings, probs, labeled, batch_size, *args, **kw)
+                n = choose_threads(work_of(name, embeddings, probs, labeled, batch_size, kw))
+            with limit_threads(n):
+                return fn(embeddings, probs, labeled, batch_size, *args, **kw)
+        policed.thread_policy = name                           # type: ignore[attr-defined]
+        return policed
     return wrap

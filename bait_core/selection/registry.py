@@ -3,7 +3,12 @@ app, the CLI, run configs, stories and memory estimates need to know about it). 
 the same call shape
 
     fn(embeddings, probs, labeled, batch_size, *, seed=0, device=None, dtype=torch.float64,
-       progress=None, **options) -> Selection
+       progress=None, memory_limit=None, threads=None, **options) -> Selection
+
+`COMMON_KEYWORDS` are taken by every strategy and are not strategy options (not in RunConfig, not in
+run records): memory_limit (selection.estimate.memory_checked) and threads (the CPU thread count,
+selection.estimate.thread_policy: it does not change the picks) are handled by the decorators every
+strategy function wears.
 
 `SPECS` (name -> spec, in display order) is the source; `STRATEGIES` (name -> fn) and
 :func:`get_strategy` are derived from it and kept for callers that only need the function.
@@ -23,7 +28,10 @@ from bait_core.selection.base import OptionSpec, Selection
 
 StrategyFn = Callable[..., Selection]
 
-__all__ = ["StrategyFn", "Source", "OptionSpec", "StrategySpec", "SPECS", "STRATEGIES", "get_spec", "get_strategy",
+# keyword arguments every strategy takes besides its own options (StrategySpec.options, engine_options)
+COMMON_KEYWORDS = ("seed", "device", "dtype", "progress", "memory_limit", "threads")
+
+__all__ = ["StrategyFn", "COMMON_KEYWORDS", "Source", "OptionSpec", "StrategySpec", "SPECS", "STRATEGIES", "get_spec", "get_strategy",
            "unknown_strategy", "regression_strategies", "run_options", "strategy_help"]
 
 
