@@ -16,8 +16,9 @@ The process first pays torch's one-off first-call costs with `warm_compute()`, a
 Columns: N pool points, d embedding size, K classes (1 for regression), n labels trained on, train /
 outputs / select / total seconds (the round's own `times`), wall seconds of the whole round call (what
 the user waits for: the total plus the round's bookkeeping), epochs trained, and the selection's set-up
-(BAIT: dense or low-rank; "-" for strategies without one). Rows whose total exceeds --goal seconds
-(default 5) are flagged. Offline: the built-ins are shipped or generated. The load average is printed
+(BAIT: dense or low-rank; "-" for strategies without one) with the selection's own set-up / forward /
+backward seconds. Rows whose total exceeds --goal seconds (default 5) are flagged, and the summary says
+by how much each one's selection exceeds the time train and outputs leave it. Offline: the built-ins are shipped or generated. The load average is printed
 before and after (timings are only comparable on a quiet machine).
 """
 
@@ -91,8 +92,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, torch threads {torch.get_num_threads()}, path {args.path}, "
           f"strategy {args.strategy}; {load_text()}")
     print(f"warm-up (warm_compute, as the app does at start): {warm_compute():.2f} s\n")
-    print("| dataset | model | round | N | d | K | n | train s | epochs | outputs s | select s | total s | wall s | set-up | ≤ goal |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| dataset | model | round | N | d | K | n | train s | epochs | outputs s | select s | total s | wall s | set-up | select parts s | ≤ goal |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     over = []
     for name in args.datasets:
         ds = load_builtin(name, seed=0)
@@ -107,13 +108,20 @@ def main() -> None:
                     K = len(built.dataset.classes) if built.dataset.task == "classification" else 1
                     t = res.times
                     total = t["train"] + t["outputs"] + t["select"]
-                    setup = (res.selection.params.get("setup", "-") if res.selection is not None else "-")
+                    sel = res.selection
+                    setup = sel.params.get("setup", "-") if sel is not None else "-"
+                    parts = "/".join(f"{sel.timings[k]:.2f}" for k in ("setup", "forward", "backward")
+                                     if k in sel.timings) if sel is not None and sel.timings else ""
                     ok = total <= args.goal
                     if not ok:
-                        over.append(f"{name}/{model} round {res.round}: {total:.1f} s (select {t['select']:.1f} s)")
+                        budget = args.goal - t["train"] - t["outputs"]
+                        over.append(f"{name}/{model} round {res.round}: {total:.1f} s; select {t['select']:.1f} s "
+                                    + (f"against the {budget:.1f} s left for it (over by {t['select'] - budget:.1f} s, "
+                                       f"{t['select'] / budget:.1f}×)" if budget > 0 else
+                                       "(train and outputs alone exceed the goal)") + f", {setup} set-up")
                     print(f"| {name} | {model} | {res.round} | {N} | {d} | {K} | {res.n_labeled} | {t['train']:.2f} | "
                           f"{res.train_epochs} | {t['outputs']:.2f} | {t['select']:.2f} | {total:.2f} | {wall:.2f} | {setup} | "
-                          f"{'yes' if ok else 'NO'} |", flush=True)
+                          f"{parts} | {'yes' if ok else 'NO'} |", flush=True)
             except (ValueError, MemoryError, RuntimeError) as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 over.append(f"{name}/{model}: failed ({first[:120]})")
