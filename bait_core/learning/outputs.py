@@ -19,9 +19,10 @@ from bait_core.learning.train import SMALL_MODEL_PARAMS, as_tensor, pick_device
 _SMALL_PASS_ELEMENTS = 1 << 22  # passes over fewer input values than this run on one CPU thread
 # On a CPU a pass goes in chunks of at most this many input values (1 MiB of float32), so that a conv
 # net's activations stay in the cache: the cnn's first layer holds 16 values per input value, 51 MB at
-# 1,024 mnist rows. Measured on mnist's 3,750 pool rows, one thread: 0.95 s at up to 334 rows per chunk,
-# 1.35 s at 512, 1.8 s at 1,024 (bench/bench_rounds.py); the mlp and linear models do not care. The
-# results are the same bits whatever the chunk (each row's values do not depend on its neighbours).
+# 1,024 mnist rows. Measured on mnist's 3,750 pool rows, one thread, 2 cores at load ~9: the cnn takes
+# 0.59 s in chunks of 334 rows against 1.63 s in chunks of 1,024 (3×32×32 images: 0.76 against 1.96 s);
+# the mlp and linear models do not care. The results are the same bits whatever the chunk (each row's
+# values do not depend on its neighbours).
 _CPU_CHUNK_VALUES = 1 << 18
 
 
