@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import save as st_save
 from torch import nn
 
-from bait_core.learning.models import (MODEL_NAMES, EmbedNet, ExportedModel, build_model, check_model,
+from bait_core.learning.models import (MODEL_NAMES, EmbedNet, ExportedModel, MaxPool2, build_model, check_model,
                               load_exported, load_user_model, load_weights)
 
 TABLE = (20,)
@@ -40,6 +40,34 @@ def test_shapes_and_embedding_contract(name, shape):
         assert torch.equal(emb, x.reshape(N, -1))                  # embedding = flattened input
     if name != "linear":
         assert (emb >= 0).all()                                    # ReLU embedding
+
+
+def test_cnn_pool_fast_path_gives_pytorchs_values_and_is_taken_only_without_gradients(monkeypatch):
+    """MaxPool2's no-gradient path over even maps (the four strided corners) gives nn.MaxPool2d's
+    values bit for bit, ties, zeros, ±inf and NaN included; training passes, odd maps and export
+    tracing run PyTorch's kernel (its backward picks each window's first maximum)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.round(torch.randn(5, 3, 12, 10, generator=g) * 2).relu()   # many ties (zeros and equal integers)
+    x[0, 0, 0, 0], x[1, 1, 2, 3], x[2, 2, 5, 5], x[3, 0, 7, 1] = float("nan"), float("inf"), -float("inf"), -3.0
+    ref = nn.MaxPool2d(2, ceil_mode=True)
+    pool = MaxPool2()
+    odd = x[:, :, :11, :9]
+    want, want_odd = ref(x), ref(odd)                              # PyTorch's kernel, before counting its calls
+    xr = x.nan_to_num().requires_grad_()
+    ref(xr).sum().backward()
+    calls = []
+    real = torch.nn.functional.max_pool2d
+    monkeypatch.setattr(torch.nn.functional, "max_pool2d", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    with torch.no_grad():
+        got = pool(x)
+    assert calls == [] and got.shape == (5, 3, 6, 5)
+    assert torch.equal(torch.isnan(got), torch.isnan(want)) and torch.equal(got.nan_to_num(), want.nan_to_num())
+    with torch.no_grad():
+        assert torch.equal(pool(odd).nan_to_num(), want_odd.nan_to_num()) and len(calls) == 1
+    xg = x.nan_to_num().requires_grad_()
+    pool(xg).sum().backward()
+    assert len(calls) == 2
+    assert torch.equal(xg.grad, xr.grad)                           # first maximum of each window, as PyTorch
 
 
 def test_cnn_refuses_tabular_input():

@@ -196,6 +196,30 @@ def test_compute_outputs_classification(name, shape):
     assert np.allclose(whole.embeddings, out.embeddings, atol=1e-6) and np.allclose(whole.probs, out.probs, atol=1e-6)
 
 
+def test_compute_outputs_chunks_wide_rows_on_cpu_with_the_same_values():
+    """On a CPU a pass holds at most 2**18 input values (a conv net's activations stay in the cache):
+    64×64 images go 64 rows at a time, a caller's smaller batch_size still wins, an exported program's
+    fixed batch is kept whole, and the values are those of one pass over every row."""
+    X = np.random.default_rng(1).random((150, 1, 64, 64), dtype=np.float32)
+    model = build_model("cnn", (1, 64, 64), 3, seed=0)
+    sizes: list[int] = []
+    inner = model.forward_with_embedding
+    model.forward_with_embedding = lambda x: (sizes.append(int(x.shape[0])), inner(x))[1]
+    out = compute_outputs(model, X, task="classification", device="cpu")
+    assert sizes == [64, 64, 22]
+    with torch.no_grad():
+        logits, emb = inner(torch.from_numpy(X))
+    assert np.allclose(out.embeddings, emb.numpy(), atol=1e-6)
+    assert np.array_equal(out.predictions, logits.numpy().argmax(1))
+    sizes.clear()
+    compute_outputs(model, X, task="classification", device="cpu", batch_size=50)
+    assert sizes == [50, 50, 50]
+    sizes.clear()
+    model.fixed_batch = 100                                        # as an ExportedModel exported at batch 100
+    compute_outputs(model, X, task="classification", device="cpu")
+    assert sizes == [100, 50]
+
+
 def test_compute_outputs_regression_and_empty():
     X = np.random.default_rng(0).random((7, 3), dtype=np.float32)
     model = build_model("mlp", (3,), 1, seed=0)

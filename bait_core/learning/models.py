@@ -115,10 +115,34 @@ class MLPNet(EmbedNet):
         return torch.relu(self.hidden(x.reshape(x.shape[0], -1)))  # (B, 128)
 
 
+class MaxPool2(nn.MaxPool2d):
+    """``nn.MaxPool2d(2, ceil_mode=True)``, faster where no gradient is needed.
+
+    Passes without autograd (the outputs of a round, under ``torch.no_grad``) over maps of even
+    height and width take the elementwise maximum of the four strided corners of the 2×2 windows:
+    the same values bit for bit (a maximum is exact; NaN propagates as in PyTorch's kernel), about
+    13× faster on a CPU than PyTorch's NCHW max-pool kernel (334 mnist rows × 16 maps of 28×28, one
+    thread: 2.9 ms against 39 ms), which took over half of a cnn's outputs pass. Training passes,
+    odd sizes (``ceil_mode``'s partial windows) and ``torch.export``/``torch.compile`` tracing use
+    PyTorch's kernel: its backward routes each window's gradient to its first maximum.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(2, ceil_mode=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if (x.dim() != 4 or x.shape[-1] % 2 or x.shape[-2] % 2 or (x.requires_grad and torch.is_grad_enabled())
+                or torch.compiler.is_compiling()):
+            return super().forward(x)
+        return torch.maximum(torch.maximum(x[..., 0::2, 0::2], x[..., 0::2, 1::2]),
+                             torch.maximum(x[..., 1::2, 0::2], x[..., 1::2, 1::2]))  # (B, C, H/2, W/2)
+
+
 class CNNNet(EmbedNet):
     """Two conv3x3+ReLU+maxpool blocks → adaptive avg pool 4×4 → Linear(512, 128)+ReLU (the embedding).
 
-    ``ceil_mode`` pooling keeps tiny images (down to 1×1) valid; 8×8 and 28×28 both work.
+    ``ceil_mode`` pooling keeps tiny images (down to 1×1) valid; 8×8 and 28×28 both work. The pools
+    are :class:`MaxPool2` (PyTorch's 2×2 max-pool, with a faster exact path for no-gradient passes).
     """
 
     arch = "cnn"
@@ -131,8 +155,8 @@ class CNNNet(EmbedNet):
         self.embedding_dim = hidden
         c = self.input_shape[0]
         self.features = nn.Sequential(
-            nn.Conv2d(c, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
-            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
+            nn.Conv2d(c, 16, 3, padding=1), nn.ReLU(), MaxPool2(),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), MaxPool2(),
             nn.AdaptiveAvgPool2d(self.POOL),
         )
         self.fc = nn.Linear(32 * self.POOL * self.POOL, hidden)

@@ -17,6 +17,13 @@ from bait_core.common.threads import single_cpu_thread
 from bait_core.learning.train import SMALL_MODEL_PARAMS, as_tensor, pick_device
 
 _SMALL_PASS_ELEMENTS = 1 << 22  # passes over fewer input values than this run on one CPU thread
+# On a CPU a pass goes in chunks of at most this many input values (1 MiB of float32), so that a conv
+# net's activations stay in the cache: the cnn's first layer holds 16 values per input value, 51 MB at
+# 1,024 mnist rows. Measured on mnist's 3,750 pool rows, one thread, 2 cores at load ~9: the cnn takes
+# 0.59 s in chunks of 334 rows against 1.63 s in chunks of 1,024 (3×32×32 images: 0.76 against 1.96 s);
+# the mlp and linear models do not care. The results are the same bits whatever the chunk (each row's
+# values do not depend on its neighbours).
+_CPU_CHUNK_VALUES = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -44,17 +51,25 @@ def compute_outputs(
     """Run ``model.forward_with_embedding`` over X (N, ...) in eval mode without gradients.
 
     The model is moved to ``device`` ("auto"/None → CUDA if available); its train/eval mode is
-    restored afterwards.
+    restored afterwards. ``batch_size``: the most rows per forward pass; on a CPU a pass also holds at
+    most 2**18 input values (``_CPU_CHUNK_VALUES``: mnist images go 334 at a time; a whole multiple of
+    an exported program's fixed batch), which keeps a conv net's activations in the cache and gives the
+    same values.
     """
     if task not in ("classification", "regression"):
         raise ValueError(f"task must be 'classification' or 'regression', got {task!r}.")
     dev = device if isinstance(device, torch.device) else pick_device(device)
     move_model(model, dev)
     n = int(len(X))
-    bs = max(1, int(batch_size))
     emb_out: Optional[np.ndarray] = None
     logit_out: Optional[np.ndarray] = None
     row = int(np.prod(X.shape[1:])) if X.ndim > 1 else 1
+    bs = max(1, int(batch_size))
+    if dev.type == "cpu":
+        bs = max(1, min(bs, _CPU_CHUNK_VALUES // max(1, row)))
+        fixed = getattr(model, "fixed_batch", None)    # an exported program's own batch: whole multiples of it
+        if fixed:
+            bs = max(int(fixed), bs // int(fixed) * int(fixed))
     small = (dev.type == "cpu" and n * row <= _SMALL_PASS_ELEMENTS
              and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS)
     was_training = model.training
