@@ -44,7 +44,7 @@ from bait_core.selection.fisher import reduced_factors
 __all__ = ["APPROXIMATIONS", "APPROXIMATION", "TOP_CLASSES", "POOL_SAMPLE", "Approximation", "check_approximation",
            "top_c_factors", "binary_factors", "sample_candidates", "SOURCE"]
 
-SOURCE = "Huseljic et al., ECML PKDD 2024 (Fast Fishing)"
+SOURCE = "Huseljic et al., “Fast Fishing”, ECML PKDD 2024"
 APPROXIMATIONS = ("none", "top-c", "binary")
 
 # The three options as the registry, RunConfig, the CLI (--approximation, --top-classes, --pool-sample)
