@@ -278,7 +278,7 @@ if "approximation" in takes and approximation == "none" and not pool_sample and 
     except ValueError:
         offer = None
 if offer:
-    st.info(md(offer), icon="⏱️")
+    st.info(md("For the current run's data and model: " + offer), icon="⏱️")
 elif "approximation" in takes and (approximation != "none" or pool_sample):
     st.caption("Approximate BAIT: its picks are labelled “approximate” on every page, in the story and in the "
                "saved record.")

@@ -246,9 +246,10 @@ def format_seconds(sec: float) -> str:
 
 def approximation_offer(N: int, d: int, K: int, B: int, n: int = 0, *, device: Any = "cpu",
                         dtype: Any = torch.float64, oversample: float = 2.0, where: str = "Setup > Approximation",
-                        threshold: float = APPROX_OFFER_SECONDS, top_classes: int = 10,
+                        threshold: Optional[float] = None, top_classes: int = 10,
                         pool_sample: int = 2000) -> Optional[str]:
-    """None when exact BAIT on these sizes is estimated at ≤ `threshold` seconds (APPROX_OFFER_SECONDS);
+    """None when exact BAIT on these sizes is estimated at ≤ `threshold` seconds (default
+    APPROX_OFFER_SECONDS, read at call time);
     otherwise one sentence offering the approximations that help (never applied by itself), e.g.
     "Exact BAIT on this pool is estimated at ~25 min; the top-10 class approximation at ~40 s, the
     binary one at ~2 s (Setup > Approximation)." `where` says how to choose one (the app's widget, the
@@ -256,7 +257,7 @@ def approximation_offer(N: int, d: int, K: int, B: int, n: int = 0, *, device: A
     `pool_sample` points when the unlabeled pool is larger than that."""
     kw = dict(device=device, dtype=dtype, oversample=oversample)
     exact = estimate("bait", N, d, K, B, n, **kw).seconds
-    if exact <= threshold:
+    if exact <= (APPROX_OFFER_SECONDS if threshold is None else threshold):
         return None
     offers = []
     if K > top_classes:
