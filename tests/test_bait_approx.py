@@ -229,10 +229,12 @@ def test_run_config_and_record_round_trip_the_options():
     doc["config"]["approximation"] = "top-k"
     with pytest.raises(ValueError, match="approximation"):
         RunRecord.from_json(json.dumps(doc))
-    old = json.loads(rec.to_json())                                 # a record saved before approximations
-    for key in ("approximation", "top_classes", "pool_sample"):
-        del old["config"][key]
-    assert RunRecord.from_json(json.dumps(old)).config.approximation == "none"
+    assert {"approximation", "top_classes", "pool_sample"} <= set(doc["config"])
+    plain = json.loads(RunRecord(config=RunConfig(), dataset={"n_points": 10}, model={}).to_json())
+    assert not {"approximation", "top_classes", "pool_sample"} & set(plain["config"])   # exact: as before
+    assert RunRecord.from_json(json.dumps(plain)).config == RunConfig()
+    only_c = RunConfig(top_classes=4)                               # one option set, the others default
+    assert RunRecord.from_json(RunRecord(config=only_c, dataset={"n_points": 10}, model={}).to_json()).config == only_c
 
 
 def test_a_run_with_an_approximation_is_labelled_in_its_record_and_story():

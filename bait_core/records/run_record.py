@@ -88,6 +88,22 @@ class RunConfig:
         return strategy_label(self.strategy, self.strategy_options(), K=K, n_unlabeled=n_unlabeled)
 
 
+# RunConfig fields added after schema 1 (BAIT's approximations): saved only when not at their defaults,
+# so the record of an exact run is what it was before they existed (and older readers see no new keys).
+_SAVED_WHEN_SET = ("approximation", "top_classes", "pool_sample")
+
+
+def config_dict(config: RunConfig) -> dict:
+    """A RunConfig as saved: every field, except those of _SAVED_WHEN_SET at their defaults (read back
+    as the defaults: the config round-trips unchanged)."""
+    out = asdict(config)
+    default = RunConfig()
+    for name in _SAVED_WHEN_SET:
+        if out[name] == getattr(default, name):
+            del out[name]
+    return out
+
+
 @dataclass(frozen=True)
 class RoundResult:
     """One round: trained on `n_labeled` labels, measured, then (unless final) selected a batch."""
@@ -238,7 +254,7 @@ class RunRecord(JsonFile):
         return jsonable({
             "schema_version": self.schema_version, "kind": "bait-explorer-run",
             "library_version": self.library_version, "created": self.created,
-            "config": asdict(self.config), "dataset": self.dataset, "model": self.model,
+            "config": config_dict(self.config), "dataset": self.dataset, "model": self.model,
             "rounds": [_round_to_dict(r) for r in self.rounds],
         })
 
