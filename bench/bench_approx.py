@@ -101,7 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pool-sample", type=int, default=2000, help="pool sample size of the sampled rows (0: none)")
     ap.add_argument("--cache", default=str(ROOT / "bench" / "results" / "approx_exact_cache.json"))
     ap.add_argument("--out", default=None, help="write the Markdown table here too")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     N, d, K, B, n = args.N, args.d, args.K, args.B, args.n
     load0 = os.getloadavg()
     h, p, labeled = synthetic_pool(N, d, K, n)
