@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -99,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=100, help="labeled points (default 100)")
     ap.add_argument("--top-classes", type=int, nargs="+", default=[10], help="c values of top-c rows (default 10)")
     ap.add_argument("--pool-sample", type=int, default=2000, help="pool sample size of the sampled rows (0: none)")
-    ap.add_argument("--cache", default=str(ROOT / "bench" / "results" / "approx_exact_cache.json"))
+    ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "bait_bench_approx_exact.json"),
+                    help="exact runs' picks and times, reused by a rerun with the same sizes")
     ap.add_argument("--out", default=None, help="write the Markdown table here too")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     args = ap.parse_args(argv)
