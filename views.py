@@ -15,7 +15,8 @@ import plotly.graph_objects as go
 from bait_core.records.metrics import find_metric, metric_spec
 from bait_core.viz import plots
 from bait_core.records.run_record import RoundResult
-from bait_core.selection.registry import SPECS
+from bait_core.selection.approx import SOURCE as APPROX_SOURCE
+from bait_core.selection.registry import SPECS, selection_label
 
 
 FEATURE_PREFIX = "x: "   # every dataset feature column shown next to the app's own columns starts with this
@@ -100,6 +101,35 @@ def value_range(dataset: Any) -> tuple[float, float]:
         return 0.0, 1.0
     lo, hi = float(fin.min()), float(fin.max())
     return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
+
+
+def strategy_text(config: Any, dataset: Any = None) -> str:
+    """The run's strategy as the pages name it, with its approximation when it has one: "bait",
+    "bait (approximate: top-5 classes)" (RunConfig.strategy_label; dataset gives K, so top-c with
+    c ≥ K reads as exact)."""
+    K = None
+    if dataset is not None:
+        K = len(dataset.classes) if getattr(dataset, "task", "classification") == "classification" else 1
+    label = config.strategy_label(K=K or None)
+    i = label.find(" (approximate")
+    return config.strategy + (label[i:] if i >= 0 else "")
+
+
+def selection_text(sel: Any) -> str:
+    """A selection's strategy as the pages name it: "bait", or "bait (approximate: top-5 classes)"
+    when its params say it was approximate (selection.approx)."""
+    label = selection_label(sel)
+    i = label.find(" (approximate")
+    return sel.strategy + (label[i:] if i >= 0 else "")
+
+
+def approximation_note(sel: Any) -> str:
+    """" These picks are approximate: top-5 classes of 100 (Huseljic et al., ECML PKDD 2024)." for an
+    approximate selection; "" otherwise."""
+    words = str((getattr(sel, "params", None) or {}).get("approximation", "exact"))
+    if words == "exact":
+        return ""
+    return f" These picks are approximate: {words.replace(' (approximate)', '')} ({APPROX_SOURCE})."
 
 
 def score_name(sel: Any) -> str:

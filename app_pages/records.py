@@ -30,7 +30,7 @@ if ups:
             ex, how = opened
             S.set_explorer(ex)
             st.session_state[K.FLASH] = (f"Opened {', '.join(n for n, _ in files)} ({how}): {ex.dataset.name} + "
-                                         f"{ex.config.strategy}, {len(ex.rounds)} round{'' if len(ex.rounds) == 1 else 's'}. "
+                                         f"{views.strategy_text(ex.config, ex.dataset)}, {len(ex.rounds)} round{'' if len(ex.rounds) == 1 else 's'}. "
                                          "See the Rounds page.")
             st.rerun()
 
@@ -62,7 +62,7 @@ else:
 ex = S.explorer()
 rec = ex.record
 st.subheader("Current run")
-st.markdown(f"{md(rec.dataset.get('name'))} · {md(rec.config.model)} · {md(rec.config.strategy)} · {len(rec.rounds)} rounds · "
+st.markdown(f"{md(rec.dataset.get('name'))} · {md(rec.config.model)} · {md(views.strategy_text(rec.config))} · {len(rec.rounds)} rounds · "
             + ("read-only record" if ex.read_only else "live run") + f" · created {md(rec.created)}")
 if rec.rounds:
     metric = rec.rounds[0].metric_name

@@ -21,7 +21,8 @@ if job is not None and not job.running and job.status == "error":
     st.error(f"The last run stopped with an error: {md(job.error)}")
 running = S.job_running()
 
-st.caption(f"{md(ex.dataset.name)} · {md(ex.config.model)} · {md(ex.config.strategy)} · batch {ex.config.batch_size}. "
+st.caption(f"{md(ex.dataset.name)} · {md(ex.config.model)} · {md(views.strategy_text(ex.config, ex.dataset))} · "
+           f"batch {ex.config.batch_size}. "
            "Each round trains the model on the labels so far, measures it on the test split and picks the next "
            "batch to label.")
 if ex.read_only:
@@ -168,7 +169,9 @@ with right:
     if objective is not None:
         st.plotly_chart(objective, width="stretch", key="objective")
         st.caption("tr(M⁻¹F) along BAIT's greedy steps: the solid line falls as points are added, the dashed "
-                   "line rises a little as the least useful ones are pruned back to the batch size. Lower is better.")
+                   "line rises a little as the least useful ones are pruned back to the batch size. Lower is better."
+                   + (md(views.approximation_note(sel)) + " The curve is the approximation's own objective."
+                      if sel is not None and views.approximation_note(sel) else ""))
         if sel is not None and sel.params.get("numerics"):
             st.warning(str(sel.params["numerics"]), icon="⚖️")
     else:
@@ -240,7 +243,7 @@ else:
                 if not is_clf else
                 "This round's batch in pick order: “#order true→predicted gain”, with the gain")
                + ", which is how much the pick lowered the objective (or its score for other strategies) when it "
-               "was chosen.")
+               "was chosen." + md(views.approximation_note(sel)))
 
 # --- inspect + export -----------------------------------------------------------------------------
 left, right = st.columns([3, 2])
@@ -253,7 +256,9 @@ with left:
         i = int(st.number_input("Point index", min_value=0, max_value=len(ds.y) - 1, step=1, key=K.INSPECT_INDEX))
     status = ("labeled before this round" if rr.labeled_before[i] else
               f"picked this round (#{order[i]})" if i in order else
-              "pruned this round (added, then removed)" if i in pruned else "unlabeled")
+              "pruned this round (added, then removed)" if i in pruned else
+              "unlabeled, outside this round's pool sample (not considered)"
+              if sel is not None and views.approximation_note(sel) and np.isnan(sel.scores[i]) else "unlabeled")
     a, b = st.columns([1, 2])
     with a:
         if ds.is_image and ds.images is not None:
@@ -277,11 +282,12 @@ with left:
         if is_clf and ex.last_probs is not None and r == n - 1:
             st.bar_chart(pd.DataFrame({"probability": ex.last_probs[i]}, index=cls), height=160,
                          x_label="class", y_label="p")
-    st.caption("One pool point as of the round shown: its label, the model's prediction and top-class probability "
-               "(all class probabilities for the latest round of a live run), and its score before anything was "
-               "picked (NaN for labeled points)." if is_clf else
-               "One pool point as of the round shown: its true value (target), the model's prediction, the "
-               "prediction's error, and its score before anything was picked (NaN for labeled points).")
+    st.caption(("One pool point as of the round shown: its label, the model's prediction and top-class probability "
+                "(all class probabilities for the latest round of a live run), and its score before anything was "
+                "picked (NaN for labeled points)." if is_clf else
+                "One pool point as of the round shown: its true value (target), the model's prediction, the "
+                "prediction's error, and its score before anything was picked (NaN for labeled points).")
+               + ("" if sel is None else md(views.approximation_note(sel))))
 with right:
     st.subheader("Export")
     W.export_buttons(ex, "dl")

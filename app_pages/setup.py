@@ -14,13 +14,15 @@ import app_widgets as W
 import views
 from bait_core.learning.data import BUILTIN_DATASETS, FILE_EXTENSIONS, default_label_column, list_columns
 from bait_core.records.run_record import MAX_SEED, RunConfig
-from bait_core.selection.registry import SPECS, run_options
+from bait_core.selection.registry import APPROXIMATION_HELP, SPECS, run_options
 from bait_core.learning.models import ACCEPTED_SUFFIXES, MODEL_NAMES, WEIGHT_SUFFIXES
 from bait_core.viz.plots import class_bars
 from bait_core.learning.reading import IMAGE_SCALINGS, MISSING_POLICIES, ReadOptions, report_lines
 from bait_core.viz.text import safe_markdown as md
 from bait_core.learning.train import PRESETS
+from bait_core.learning.build import run_offer
 
+APPROX_HELP = APPROXIMATION_HELP + " Choose one when the estimate below says exact BAIT would take too long."
 ENCODINGS = ["utf-8", "utf-8-sig", "cp1252", "latin-1", "utf-16", "mac-roman", "cp1250", "shift_jis", "gbk"]
 SEPARATORS = [",", ";", "\t", "|", " "]
 IMAGE_SIZES = ["8×8", "16×16", "28×28", "32×32", "64×64"]
@@ -253,6 +255,33 @@ oversample = float(c3.number_input("Oversampling (forward picks ÷ batch)", min_
                                    disabled="oversample" not in takes, help=opt["oversample"].help))
 st.caption("λ and oversampling apply to BAIT only: it adds oversampling × batch points greedily, then prunes "
            "back to the batch size.")
+APPROX_WORDS = {"none": "Exact (no approximation)", "top-c": "Top-c classes (approximate)",
+                "binary": "Binary: predicted class vs the rest (approximate)"}
+c1, c2, c3 = st.columns(3)
+approximation = c1.selectbox("Approximation", list(opt["approximation"].choices),
+                             index=list(opt["approximation"].choices).index(cur.approximation),
+                             format_func=APPROX_WORDS.__getitem__, key="setup_approximation",
+                             disabled="approximation" not in takes, help=APPROX_HELP)
+top_classes = int(c2.number_input("Top classes c", min_value=int(opt["top_classes"].minimum), value=int(cur.top_classes),
+                                  step=1, key="setup_top_classes",
+                                  disabled="top_classes" not in takes or approximation != "top-c",
+                                  help=opt["top_classes"].help))
+pool_sample = int(c3.number_input("Pool sample (0 = whole pool)", min_value=int(opt["pool_sample"].minimum),
+                                  value=int(cur.pool_sample), step=500, key="setup_pool_sample",
+                                  disabled="pool_sample" not in takes, help=opt["pool_sample"].help))
+ex_now = S.explorer()
+offer = None
+if "approximation" in takes and approximation == "none" and not pool_sample and ex_now.model is not None:
+    try:
+        offer = run_offer(replace(ex_now.config, strategy=strategy, batch_size=batch, initial=initial,
+                                  oversample=oversample, top_classes=top_classes), ex_now.dataset, ex_now.model)
+    except ValueError:
+        offer = None
+if offer:
+    st.info(md("For the current run's data and model: " + offer), icon="⏱️")
+elif "approximation" in takes and (approximation != "none" or pool_sample):
+    st.caption("Approximate BAIT: its picks are labelled “approximate” on every page, in the story and in the "
+               "saved record.")
 
 if st.button("Apply setup", type="primary", disabled=S.job_running() or dataset is None, key="setup_apply"):
     try:
@@ -260,6 +289,7 @@ if st.button("Apply setup", type="primary", disabled=S.job_running() or dataset 
             raise ValueError("Upload a model file, or choose a built-in architecture.")
         config = RunConfig(data=data_spec, model=model_label or "mlp", strategy=strategy, rounds=rounds,
                            batch_size=batch, initial=initial, seed=seed, lamb=lamb, oversample=oversample,
+                           approximation=approximation, top_classes=top_classes, pool_sample=pool_sample,
                            preset=preset, label_column=label_column)
         ex = svc.build_explorer(config, dataset=dataset, model_file=model_file, model_filename=model_name, arch=arch,
                               data_file=data_file, read_options=read_opts)

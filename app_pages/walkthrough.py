@@ -85,7 +85,7 @@ def play(story: Story, sx: Explorer) -> None:
     m2.metric(f"Test {md(views.metric_label(rr.metric_name))}", md(metric_value(rr)), delta=delta,
               delta_color="inverse" if lower else "normal")
     m3.metric("Picked this round", "–" if sel is None else sel.batch_size)
-    m4.metric("Strategy", "–" if sel is None else md(sel.strategy))
+    m4.metric("Strategy", "–" if sel is None else md(views.selection_text(sel)))
     st.caption("This round's numbers; the small arrows compare them with the round before."
                + (f" Lower {md(views.metric_label(rr.metric_name))} is better." if lower else ""))
 
@@ -193,7 +193,7 @@ def save_panel() -> None:
         return
     auto = Story.from_record(rec)
     tag = f"{id(rec)}_{len(auto.steps)}"
-    st.caption(f"The current run ({md(ex.dataset.name)} · {md(ex.config.strategy)}, {len(auto.steps)} rounds) as a "
+    st.caption(f"The current run ({md(ex.dataset.name)} · {md(views.strategy_text(ex.config, ex.dataset))}, {len(auto.steps)} rounds) as a "
                "walkthrough with one step per round. The captions are written from the run's numbers; edit them "
                "for your audience, then download the file or play it on this page.")
     title = st.text_input("Title", value=auto.title, key=f"story_save_title_{tag}")

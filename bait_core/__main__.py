@@ -291,6 +291,20 @@ def _strategy_parser(sub: Any, name: str, **kwargs: Any) -> Any:
                           **kwargs)
 
 
+def _option_flag(p: Any, name: str, default: Any, help: str) -> None:
+    """--NAME (underscores as hyphens: --top-classes, --pool-sample) for one strategy option, typed
+    from its spec: a float, a whole number, or one of the choices of a text option."""
+    from bait_core.selection.registry import run_options
+    opt = run_options()[name]
+    flags = [f"--{name.replace('_', '-')}"] + ([f"--{name}"] if "_" in name else [])
+    p.add_argument(*flags, dest=name, type=opt.kind, default=default, help=help,
+                   **({"choices": list(opt.choices)} if opt.choices else {}))
+
+
+def _flag(name: str) -> str:
+    return f"--{name.replace('_', '-')}"
+
+
 def _option_flag_help(name: str) -> str:
     """Help of a strategy option's flag, from its spec: which strategies take it, what it does, its default."""
     from bait_core.selection.registry import SPECS, run_options
@@ -317,9 +331,8 @@ def _add_select(sub: Any) -> None:
     p.add_argument("--batch-size", required=True, type=int, metavar="B",
                    help="number of points to pick")
     _add_strategy_argument(p, "the acquisition strategy")
-    for name in run_options():                        # --lamb, --oversample: an error with other strategies
-        p.add_argument(f"--{name}", type=float, default=None, help=_option_flag_help(name) + "; an error with "
-                       "other strategies")
+    for name in run_options():                        # --lamb, --oversample, ...: an error with other strategies
+        _option_flag(p, name, None, _option_flag_help(name) + "; an error with other strategies")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default=None,
                    help="torch device to compute on, e.g. cuda (default: cpu)")
@@ -340,13 +353,13 @@ def _cmd_select(args: argparse.Namespace) -> int:
     for name in given:
         if name not in spec.options:
             takers = ", ".join(n for n, s in SPECS.items() if name in s.options)
-            raise CliError(f"--{name} applies only to --strategy {takers}, not '{args.strategy}'.")
+            raise CliError(f"{_flag(name)} applies only to --strategy {takers}, not '{args.strategy}'.")
     if args.batch_size < 1:
         raise CliError(f"--batch-size must be at least 1, got {args.batch_size}.")
     if args.seed < 0:
         raise CliError(f"--seed must be a non-negative whole number, got {args.seed}.")
     fn = spec.fn
-    options: dict = {name: spec.options[name].check(value, f"--{name}") for name, value in given.items()}
+    options: dict = {name: spec.options[name].check(value, _flag(name)) for name, value in given.items()}
     options.update(_torch_options(args.device, args.dtype))
     limit = _memory_limit(args)
     if limit is not None:
@@ -357,6 +370,8 @@ def _cmd_select(args: argparse.Namespace) -> int:
     probs = load_npy(args.probs, "probs") if args.probs is not None else None
     labeled = load_npy(args.labeled, "labeled") if args.labeled is not None else None
 
+    if args.strategy == "bait" and "approximation" not in given and not given.get("pool_sample"):
+        _print_offer(emb, probs, labeled, args.batch_size, options)
     sel = fn(emb, probs, labeled, args.batch_size, seed=args.seed, **options)
     if sel.params.get("numerics"):
         print(f"note: {sel.params['numerics']}", file=sys.stderr)
@@ -370,6 +385,24 @@ def _cmd_select(args: argparse.Namespace) -> int:
         print(f"{sel.strategy}: picked {sel.batch_size} of {n_unlabeled} unlabeled points in "
               f"{sel.timings.get('total', float('nan')):.3f} s -> {args.out}", file=sys.stderr)
     return 0
+
+
+# The approximations' flags, for the offer sentence (estimate.approximation_offer).
+_OFFER_FLAGS = "--approximation top-c --top-classes 10, --approximation binary, or --pool-sample 2000"
+
+
+def _print_offer(emb: Any, probs: Any, labeled: Any, batch_size: int, options: dict) -> None:
+    """One line on stderr when exact BAIT on these inputs is estimated to take longer than
+    APPROX_OFFER_SECONDS: the approximations' estimates and their flags. The selection stays exact."""
+    from bait_core.selection.estimate import approximation_offer, sizes_of
+    sizes = sizes_of(emb, probs, labeled)
+    if sizes is None:
+        return
+    N, d, K, n = sizes
+    text = approximation_offer(N, d, K, max(0, min(batch_size, N - n)), n, device=options.get("device") or "cpu",
+                               oversample=options.get("oversample", 2.0), where=_OFFER_FLAGS)
+    if text:
+        print(f"note: {text} Running exact BAIT as asked.", file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------- run / compare
@@ -414,8 +447,8 @@ def _add_run_options(p: Any, *, single: bool) -> None:
     p.add_argument("--batch-size", type=int, default=10, help="points picked per round (default 10)")
     p.add_argument("--initial", type=int, default=20, help="initial random labeled points (default 20)")
     p.add_argument("--preset", default="quick", help="training preset: quick or paper (default quick)")
-    for name, opt in run_options().items():           # --lamb, --oversample (RunConfig fields)
-        p.add_argument(f"--{name}", type=float, default=opt.default, help=_option_flag_help(name))
+    for name, opt in run_options().items():           # --lamb, --oversample, ... (RunConfig fields)
+        _option_flag(p, name, opt.default, _option_flag_help(name))
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     _add_memory_option(p, "to start a run, before any training,")
     _add_threads_option(p, "the whole command: training, model outputs and selection")
@@ -443,10 +476,11 @@ def _add_run_options(p: Any, *, single: bool) -> None:
 
 def _config(args: argparse.Namespace, strategy: str, seed: int) -> Any:
     from bait_core.records.run_record import RunConfig
+    from bait_core.selection.registry import run_options
     return RunConfig(data=args.data, model=args.model, strategy=strategy, rounds=args.rounds,
-                     batch_size=args.batch_size, initial=args.initial, seed=seed, lamb=args.lamb,
-                     oversample=args.oversample, preset=args.preset, device=args.device,
-                     label_column=args.label_column)
+                     batch_size=args.batch_size, initial=args.initial, seed=seed, preset=args.preset,
+                     device=args.device, label_column=args.label_column,
+                     **{name: getattr(args, name) for name in run_options()})
 
 
 def _check_run_options(args: argparse.Namespace, strategies: Sequence[str], seeds: Sequence[int]) -> None:
@@ -565,6 +599,10 @@ def _run_one(args: argparse.Namespace, strategy: str, seed: int, label: str, dat
         dataset = _load_data(args, seed)
     model = build_run(config, dataset=dataset, model=_build_model(config, dataset, getattr(args, "weights", None)),
                       memory_limit=_memory_limit(args)).model     # validated, memory checked before any training
+    from bait_core.learning.build import run_offer
+    offer = run_offer(config, dataset, model, where=_OFFER_FLAGS)
+    if offer:
+        print(f"note ({strategy}): {offer} Running exact BAIT as asked.", file=sys.stderr)
     bar = _Bar(label, config.rounds + 1)
     try:
         if store is None:

@@ -462,8 +462,12 @@ def test_spec_options_are_the_functions_keywords_and_defaults(name):
                 spec.fn(h, p, mask, B, **{opt_name: opt.maximum * 10})
             with pytest.raises(ValueError, match=re.escape(opt.rule)):
                 RunConfig(strategy=name, **{opt_name: opt.maximum * 10}).validate()
+        # a number, not text that looks like one; a text option (choices) only its own words
+        bad_text = "not-one-of-the-choices" if opt.choices else str(opt.default)
         with pytest.raises(ValueError, match=opt_name):
-            spec.fn(h, p, mask, B, **{opt_name: str(opt.default)})     # a number, not text that looks like one
+            spec.fn(h, p, mask, B, **{opt_name: bad_text})
+        with pytest.raises(ValueError, match=re.escape(opt.rule)):
+            RunConfig(strategy=name, **{opt_name: bad_text}).validate()
     for other in set(run_options()) - set(spec.options):
         with pytest.raises(ValueError, match="unknown option"):
             spec.fn(h, p, mask, B, **{other: run_options()[other].default})

@@ -46,10 +46,12 @@ def test_cli_refuses_an_option_for_a_strategy_without_it(capsys, tmp_path):
     np.save(tmp_path / "e.npy", np.random.default_rng(0).normal(size=(20, 3)))
     for name in SPECS:
         for opt in set(run_options()) - set(SPECS[name].options):
+            spec = run_options()[opt]                              # a value the flag parses: its default
+            flag = f"--{opt.replace('_', '-')}"                    # --top-classes, --pool-sample
             assert main(["select", "--embeddings", str(tmp_path / "e.npy"), "--batch-size", "2", "--strategy", name,
-                         f"--{opt}", "1.5"]) == 2
+                         flag, str(spec.default)]) == 2
             err = capsys.readouterr().err
-            assert f"--{opt} applies only to --strategy bait, not '{name}'" in err
+            assert f"{flag} applies only to --strategy bait, not '{name}'" in err
 
 
 def test_setup_and_compare_widgets_offer_every_spec_by_its_label():

@@ -19,7 +19,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from bait_core.learning.train import pick_device
-from bait_core.selection.estimate import available_memory, check_fits, estimate
+from bait_core.selection.estimate import approximation_offer, available_memory, check_fits, estimate
 
 
 def check_run(config: Any, dataset: Any, model: Any, limit: Optional[int] = None) -> None:
@@ -34,7 +34,8 @@ def check_run(config: Any, dataset: Any, model: Any, limit: Optional[int] = None
     K = len(dataset.classes) if dataset.task == "classification" else 1
     B = config.batch_size
     device = pick_device(None if config.device == "auto" else config.device)
-    dtype_options = {k: v for k, v in config.strategy_options().items() if k == "oversample"}
+    dtype_options = {k: v for k, v in config.strategy_options().items()
+                     if k in ("oversample", "approximation", "top_classes", "pool_sample")}
     worst = None
     for n in sorted({min(config.initial, N), min(N - 1, config.initial + (config.rounds - 1) * B)}):
         est = estimate(config.strategy, N, d, K, min(B, N - n), n, device=device, **dtype_options)
@@ -44,6 +45,24 @@ def check_run(config: Any, dataset: Any, model: Any, limit: Optional[int] = None
         check_fits(worst, limit, 1.0, limit_given=True)
     else:
         check_fits(worst, available_memory(worst.device))
+
+
+def run_offer(config: Any, dataset: Any, model: Any, where: str = "Setup > Approximation") -> Optional[str]:
+    """estimate.approximation_offer's sentence for this run's first selection when its strategy is exact
+    BAIT (no approximation, no pool sample) and that is estimated to take longer than
+    APPROX_OFFER_SECONDS; None otherwise. `where` says how to choose an approximation (the app's widget,
+    the CLI's flags). Nothing is switched: the caller shows the sentence."""
+    if "approximation" not in config.strategy_options() or config.approximation != "none" or config.pool_sample:
+        return None
+    d = int(getattr(model, "embedding_dim", 0) or 0)
+    if d <= 0 or config.rounds < 1:
+        return None
+    N = int(dataset.X.shape[0])
+    K = len(dataset.classes) if dataset.task == "classification" else 1
+    n = min(config.initial, N - 1)
+    device = pick_device(None if config.device == "auto" else config.device)
+    return approximation_offer(N, d, K, min(config.batch_size, N - n), n, device=device,
+                               oversample=config.oversample, where=where, top_classes=config.top_classes)
 
 
 @dataclass

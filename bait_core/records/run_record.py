@@ -25,7 +25,7 @@ import torch
 from bait_core.records import schemas
 from bait_core.records.csv_text import csv_text
 from bait_core.selection.base import Selection, jsonable
-from bait_core.selection.registry import SPECS, get_spec, regression_strategies, run_options
+from bait_core.selection.registry import SPECS, get_spec, regression_strategies, run_options, strategy_label
 
 SCHEMA_VERSION = 1
 # Round r of a run with seed s seeds its training and selection with s·1000 + r (learning.loop.round_seed),
@@ -48,6 +48,9 @@ class RunConfig:
     seed: int = 0
     lamb: float = 1.0
     oversample: float = 2.0
+    approximation: str = "none"       # BAIT: "none" (exact), "top-c" or "binary" (selection.approx)
+    top_classes: int = 10             # BAIT top-c: c
+    pool_sample: int = 0              # BAIT: unlabeled points considered (0 = all)
     preset: str = "quick"
     device: str = "auto"
     label_column: Optional[str] = None
@@ -63,6 +66,9 @@ class RunConfig:
             raise ValueError(f"seed must be a whole number from 0 to {MAX_SEED:,}, got {self.seed!r}.")
         for name, option in run_options().items():       # every strategy option is a field, always checked
             option.check(getattr(self, name))
+        if task == "regression" and "approximation" in spec.options and self.approximation != "none":
+            raise ValueError(f"The '{self.approximation}' approximation needs class probabilities, which a regression "
+                             "model has not; use approximation 'none' (a pool sample still applies).")
         if task == "regression" and not spec.regression_ok:
             ok = regression_strategies()
             use = f"{', '.join(ok[:-1])} or {ok[-1]}" if len(ok) > 1 else ok[0]
@@ -73,8 +79,29 @@ class RunConfig:
 
     def strategy_options(self) -> dict:
         """The keyword options of this config's strategy function, from its spec: {"lamb": ..,
-        "oversample": ..} for bait, {} for strategies without options."""
+        "oversample": .., "approximation": .., "top_classes": .., "pool_sample": ..} for bait, {} for
+        strategies without options."""
         return {name: getattr(self, name) for name in get_spec(self.strategy).options}
+
+    def strategy_label(self, K: Optional[int] = None, n_unlabeled: Optional[int] = None) -> str:
+        """The strategy's label with its approximation: "BAIT", "BAIT (approximate: top-5 classes)"."""
+        return strategy_label(self.strategy, self.strategy_options(), K=K, n_unlabeled=n_unlabeled)
+
+
+# RunConfig fields added after schema 1 (BAIT's approximations): saved only when not at their defaults,
+# so the record of an exact run is what it was before they existed (and older readers see no new keys).
+_SAVED_WHEN_SET = ("approximation", "top_classes", "pool_sample")
+
+
+def config_dict(config: RunConfig) -> dict:
+    """A RunConfig as saved: every field, except those of _SAVED_WHEN_SET at their defaults (read back
+    as the defaults: the config round-trips unchanged)."""
+    out = asdict(config)
+    default = RunConfig()
+    for name in _SAVED_WHEN_SET:
+        if out[name] == getattr(default, name):
+            del out[name]
+    return out
 
 
 @dataclass(frozen=True)
@@ -227,7 +254,7 @@ class RunRecord(JsonFile):
         return jsonable({
             "schema_version": self.schema_version, "kind": "bait-explorer-run",
             "library_version": self.library_version, "created": self.created,
-            "config": asdict(self.config), "dataset": self.dataset, "model": self.model,
+            "config": config_dict(self.config), "dataset": self.dataset, "model": self.model,
             "rounds": [_round_to_dict(r) for r in self.rounds],
         })
 

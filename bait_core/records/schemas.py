@@ -78,6 +78,9 @@ class ConfigSchema(_Schema):
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
     lamb: Annotated[float, Field(gt=0)] = 1.0
     oversample: Annotated[float, Field(ge=1)] = 2.0
+    approximation: Literal["none", "top-c", "binary"] = "none"
+    top_classes: Annotated[int, Field(ge=1)] = 10
+    pool_sample: Annotated[int, Field(ge=0)] = 0
     preset: Name = "quick"
     device: Name = "auto"
     label_column: Optional[Name] = None

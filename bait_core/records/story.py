@@ -23,7 +23,7 @@ import numpy as np
 from bait_core.records import schemas
 from bait_core.records.metrics import MetricSpec, metric_spec
 from bait_core.records.run_record import JsonFile, RoundResult, RunRecord, check_version
-from bait_core.selection.registry import SPECS
+from bait_core.selection.registry import SPECS, selection_label
 
 STORY_SCHEMA = "bait-explorer-story"
 STORY_VERSION = 1
@@ -142,6 +142,32 @@ def _strategy_label(name: str) -> str:
     return f"The '{name}' strategy" if spec is None else spec.label
 
 
+def _approximate(sel: Any) -> bool:
+    """Whether a selection was made by an approximation (its params say so; see selection.approx)."""
+    return str((sel.params or {}).get("approximation", "exact")) != "exact"
+
+
+def _config_label(record: RunRecord) -> str:
+    """The run's strategy label with its approximation: "BAIT (approximate: top-5 classes)"."""
+    c = record.config
+    if c.strategy not in SPECS:
+        return _strategy_label(c.strategy)
+    n_classes = len(_classes(record)) if record.dataset.get("task") != "regression" else 1
+    return c.strategy_label(K=n_classes or None)
+
+
+def _selection_who(sel: Any, explain: bool) -> str:
+    """Who picked: "BAIT", "BAIT (approximate: top-5 classes)"; with `explain`, the summary as well."""
+    if sel.strategy not in SPECS:
+        return _strategy_label(sel.strategy)
+    if not _approximate(sel):
+        return STRATEGY_WORDS[sel.strategy] if explain else SPECS[sel.strategy].label
+    label = selection_label(sel)
+    if not explain:
+        return label
+    return f"{label[:-1]}; approximating {SPECS[sel.strategy].summary})"
+
+
 def metric_text(r: RoundResult) -> str:
     """'test accuracy 47.7%' or 'test RMSE 0.412'."""
     if not math.isfinite(r.metric):
@@ -182,14 +208,16 @@ def _plural(n: int, word: str) -> str:
 def auto_title(record: RunRecord) -> str:
     c = record.config
     first, last = record.rounds[0], record.rounds[-1]
-    return (f"{c.strategy} on {record.dataset.get('name', 'the data')}: from {first.n_labeled} to "
+    approx = _config_label(record)
+    name = c.strategy + (approx[approx.index(" ("):] if " (approximate" in approx else "")
+    return (f"{name} on {record.dataset.get('name', 'the data')}: from {first.n_labeled} to "
             f"{_plural(last.n_labeled, 'label')}")
 
 
 def auto_intro(record: RunRecord) -> str:
     c = record.config
     first, last = record.rounds[0], record.rounds[-1]
-    words = _strategy_label(c.strategy)
+    words = _config_label(record)
     n_sel = sum(1 for r in record.rounds if r.selection is not None)
     text = (f"The '{c.model}' model learns the {record.dataset.get('name', '')} data set "
             f"({record.n_points} pool points) from {_plural(first.n_labeled, 'label')}; in each of "
@@ -210,7 +238,7 @@ def auto_step_title(record: RunRecord, pos: int) -> str:
 def _pick_sentence(record: RunRecord, r: RoundResult, explain: bool) -> str:
     sel = r.selection
     B = sel.batch_size
-    who = STRATEGY_WORDS.get(sel.strategy, _strategy_label(sel.strategy)) if explain else _strategy_label(sel.strategy)
+    who = _selection_who(sel, explain)
     text = f"{who} picked {_plural(B, 'new point')} to label"
     classes = _classes(record)
     counts = list(r.picked_class_counts)
@@ -245,7 +273,9 @@ def _objective_sentence(sel) -> str:
     T = min(int(sel.n_forward), obj.size - 1)
     R = obj.size - 1 - T
     x0, xT, xe = obj[0], obj[T], obj[-1]
-    text = (f"The Fisher objective tr(M⁻¹F) (lower is better) fell from {x0:.3g} to {xT:.3g} while "
+    what = (f"The approximate Fisher objective tr(M⁻¹F) ({sel.params['approximation'].replace(' (approximate)', '')}; "
+            "lower is better)" if _approximate(sel) else "The Fisher objective tr(M⁻¹F) (lower is better)")
+    text = (f"{what} fell from {x0:.3g} to {xT:.3g} while "
             f"{_plural(T, 'candidate')} were added one at a time")
     if R > 0:
         text += (f", then rose to {xe:.3g} as the {R} least useful "

@@ -36,6 +36,7 @@ import torch
 
 from bait_core.selection.fisher import (apply_factor, block_quadratic, dense_factor, fisher_matrix, reduced_factors, gram_quadratic,
                      project, symmetrize_)
+from bait_core.selection.approx import binary_factors, check_approximation, sample_candidates, top_c_factors
 from bait_core.selection.estimate import memory_checked
 from bait_core.selection.estimate import thread_policy
 from bait_core.selection.base import (OptionSpec, ProgressFn, Selection, check_options, nan_safe, pool_scores,
@@ -167,7 +168,7 @@ class _State:
 
     def _quadratic(self, M: torch.Tensor) -> torch.Tensor:
         """Vᵀ M V = Gᵀ [hᵀ M_kl h] G for every candidate, row block by row block.  (Nu, K, K)"""
-        out = torch.empty_like(self.Gt)
+        out = self.Gt.new_empty(self.Gt.shape[0], self.K, self.K)       # (Nu, r, r)
         for sl in self._chunks(out.shape[0]):
             Gt = self.Gt[sl]
             out[sl] = Gt @ block_quadratic(self._rows(sl), M, self.Kb) @ Gt.transpose(1, 2)
@@ -354,7 +355,7 @@ def _lowrank_setup(h: torch.Tensor, Gt: torch.Tensor, h_l: torch.Tensor, G_l: to
         R[:, :, i * m:(i + 1) * m] = U.view(Kb, d, m).permute(1, 0, 2)
     del W, X, Y, Zp, parts, U
     R = R.view(d, -1)
-    P, Q = torch.empty_like(Gt), torch.empty_like(Gt)
+    P, Q = Gt.new_empty(Gt.shape[0], K, K), Gt.new_empty(Gt.shape[0], K, K)   # (Nu, r, r)
     rows = max(256, _ROW_CHUNK_ELEMENTS // max(1, Kb * m))
     for s in range(0, h.shape[0], rows):
         sl = slice(s, min(h.shape[0], s + rows))
@@ -378,13 +379,14 @@ def _lowrank_setup(h: torch.Tensor, Gt: torch.Tensor, h_l: torch.Tensor, G_l: to
 def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
                 lamb: float = 1.0, oversample: float = 2.0, seed: int = 0, device: Any = None,
                 dtype: torch.dtype = torch.float64, progress: Optional[ProgressFn] = None,
-                setup: str = "auto", record_steps: bool = False, **options: Any) -> Selection:
+                setup: str = "auto", record_steps: bool = False, approximation: str = "none",
+                top_classes: int = 10, pool_sample: int = 0, **options: Any) -> Selection:
     """Pick `batch_size` unlabeled points by exact BAIT (forward greedy, then backward pruning).
 
     embeddings (N, d) penultimate embeddings of the whole pool; probs (N, K) softmax outputs, or
     None for a regression head (rank-1 Fisher h hᵀ); labeled: boolean mask (N,) or indices.
     lamb: ridge λ of M; oversample: forward steps = ⌈oversample·B⌉ (capped by the unlabeled count).
-    seed: unused (BAIT is deterministic), accepted for the registry's common call shape.
+    seed: seeds the pool sample (pool_sample > 0); exact BAIT is deterministic and ignores it.
     Computation runs on `device` (default: where the embeddings live) in `dtype` (float64 default;
     TF32 is turned off on CUDA). progress(phase, step, total, objective) is called after each step;
     raising in it cancels the selection.
@@ -394,9 +396,20 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
     extra D×(n·(K−1)) matrices fit in `lowrank_budget`: a quarter of the free memory). Same picks either way.
     record_steps: keep every point's gain at each forward step and each member's removal increase at
     each backward step (Selection.step_scores (T, N), prune_scores (R, N)), for teaching views.
+    approximation, top_classes, pool_sample: approximate BAIT (Huseljic et al., ECML PKDD 2024; module
+    bait_core.selection.approx): "none" (exact, the default), "top-c" (each point's Fisher over its
+    `top_classes` most probable classes) or "binary" (the Bernoulli Fisher of the predicted class);
+    pool_sample > 0: a random subset of that many unlabeled points (drawn with `seed`) is both the
+    candidate set and, with the labeled points, F's pool. Selection.params["approximation"] says which,
+    in words ("top-5 classes of 100 (approximate)"; "exact" when nothing is approximated). top-c and
+    binary need probabilities (ValueError with probs=None).
     """
     t0 = time.perf_counter()
-    check_options("bait", seed, options)
+    seed = check_options("bait", seed, options)
+    approx = check_approximation(approximation, top_classes, pool_sample)
+    if probs is None and approx.kind != "none":
+        raise ValueError(f"approximation '{approx.kind}' needs class probabilities; a regression head's Fisher "
+                         "h hᵀ is already rank 1 (use approximation 'none', with pool_sample if needed).")
     lamb = LAMB.check(lamb, "lamb (λ, the ridge term)")
     oversample = OVERSAMPLE.check(oversample, "oversample (the forward pass picks ⌈oversample·B⌉ points)")
     if setup not in ("auto", "dense", "low-rank"):
@@ -405,6 +418,10 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
                          keep_float32=True)
     B, N, n = inp.batch_size, inp.h.shape[0], inp.n
     mask, unlabeled = inp.labeled, inp.unlabeled
+    n_unlabeled = unlabeled.size
+    # pool sample (approx.py): the candidates, and with the labeled points the pool F averages over
+    unlabeled = sample_candidates(unlabeled, approx.pool_sample, seed)
+    N = n + unlabeled.size
     dev = inp.h.device
     with _ieee_matmul(dev), torch.no_grad():
         cand = torch.as_tensor(unlabeled, device=dev)
@@ -415,10 +432,15 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
         # are converted on use): half the memory of the largest per-point array
         h, h_l = inp.h[cand], inp.h[lab].to(dtype)                     # (Nu, d), (n, d)
         del inp                                                        # the full-pool copies go
-        # the exact factors in the K−1 directions where the Fisher lives (fisher.reduced_factors)
-        G_u = reduced_factors(p_u, h.shape[0], like=h_l)               # (Nu, Kb, r), Kb = r = K − 1
-        G_l = reduced_factors(p_l, h_l.shape[0], like=h_l)             # (n, Kb, r)
         K = 1 if p_u is None else p_u.shape[1]
+        if approx.top_c_active(K):                                     # (·, K−1, c): top-c classes
+            G_u, G_l = top_c_factors(p_u, approx.top_classes), top_c_factors(p_l, approx.top_classes)
+        elif approx.kind == "binary":                                  # (·, 1, 1): p̂(1 − p̂) h hᵀ
+            G_u, G_l = binary_factors(p_u), binary_factors(p_l)
+        else:
+            # the exact factors in the K−1 directions where the Fisher lives (fisher.reduced_factors)
+            G_u = reduced_factors(p_u, h.shape[0], like=h_l)           # (Nu, Kb, r), Kb = r = K − 1
+            G_l = reduced_factors(p_l, h_l.shape[0], like=h_l)         # (n, Kb, r)
         Kb, d = G_u.shape[1], h.shape[1]
         if progress:
             progress("setup", 0, 3, None)
@@ -597,7 +619,10 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
                 "device": str(dev), "dtype": str(dtype).replace("torch.", ""), "K": K, "d": d,
                 "setup": "low-rank" if lowrank else "dense", "refreshes": refreshes,
                 **({"objective_drift": drift} if drift is not None else {}),
-                **({"numerics": _ties_note(ties, T + R_total, lamb, 1.0 + trace_m / lamb)} if ties else {})},
+                **({"numerics": _ties_note(ties, T + R_total, lamb, 1.0 + trace_m / lamb)} if ties else {}),
+                "approximation": approx.words(K, n_unlabeled),
+                "approximation_options": {"approximation": approx.kind, "top_classes": approx.top_classes,
+                                          "pool_sample": approx.pool_sample}},
         step_scores=np.stack(steps) if record_steps and steps else None,
         prune_scores=np.stack(prunes) if record_steps and prunes else None,
     )

@@ -44,43 +44,65 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class OptionSpec:
-    """One numeric option of a strategy (a keyword of its function and a field of RunConfig).
+    """One option of a strategy (a keyword of its function and a field of RunConfig).
 
     name: the keyword (``lamb``); default: the function's own default; label: how a sentence names
     it ("λ"); help: one line; minimum with `exclusive` (> minimum) or not (≥ minimum) and an optional
     maximum (≤): the valid range, enforced by :meth:`check` (and shown by the app's inputs).
+    integer: a whole number (returned as int). choices: a text option, one of these strings
+    (minimum/maximum unused); :meth:`check` returns the string.
     """
 
     name: str
-    default: float
+    default: Any
     label: str
     help: str
     minimum: float
     exclusive: bool = False
     maximum: Optional[float] = None
+    integer: bool = False
+    choices: tuple = ()
+
+    @property
+    def kind(self) -> type:
+        """The option's Python type: str (choices), int (integer) or float."""
+        return str if self.choices else int if self.integer else float
 
     @property
     def rule(self) -> str:
-        """The valid range in words: "a positive number", "at least 1", "a number from 1 to 10"."""
+        """The valid range in words: "a positive number", "at least 1", "a number from 1 to 10",
+        "a whole number from 1 to 100", "one of 'none', 'top-c' or 'binary'"."""
+        if self.choices:
+            quoted = [f"'{c}'" for c in self.choices]
+            return "one of " + (", ".join(quoted[:-1]) + " or " + quoted[-1] if len(quoted) > 1 else quoted[0])
+        what = "a whole number" if self.integer else "a number"
         if self.maximum is not None:
             low = f"greater than {self.minimum:g}" if self.exclusive else f"from {self.minimum:g}"
-            return f"a number {low} to {self.maximum:g}" if not self.exclusive else f"a number {low} and at most {self.maximum:g}"
+            return f"{what} {low} to {self.maximum:g}" if not self.exclusive else f"{what} {low} and at most {self.maximum:g}"
         if self.exclusive:
-            return "a positive number" if self.minimum == 0 else f"a number greater than {self.minimum:g}"
-        return f"at least {self.minimum:g}"
+            return f"a positive {what[2:]}" if self.minimum == 0 else f"{what} greater than {self.minimum:g}"
+        return f"{what} ≥ {self.minimum:g}" if self.integer else f"at least {self.minimum:g}"
 
-    def check(self, value: Any, what: Optional[str] = None) -> float:
-        """`value` as a float; ValueError "<what> must be <rule>, got <value>." when it is not a finite
-        number in range (`what` defaults to the label: "λ must be a positive number, got 0.0.")."""
+    def check(self, value: Any, what: Optional[str] = None) -> Any:
+        """`value` as a float (an int for integer options, the string for choices); ValueError
+        "<what> must be <rule>, got <value>." when it is not a finite number in range or not one of
+        the choices (`what` defaults to the label: "λ must be a positive number, got 0.0.")."""
         what = self.label if what is None else what
-        sentence = f"{what} must be {self.rule}, got {value}."
+        sentence = f"{what} must be {self.rule}, got {value!r}." if self.choices or isinstance(value, str) \
+            else f"{what} must be {self.rule}, got {value}."
+        if self.choices:
+            if not isinstance(value, str) or value not in self.choices:
+                raise ValueError(sentence)
+            return value
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(sentence)
+        if self.integer and not isinstance(value, numbers.Integral):
             raise ValueError(sentence)
         v = float(value)
         if (not math.isfinite(v) or v < self.minimum or (self.exclusive and v == self.minimum)
                 or (self.maximum is not None and v > self.maximum)):
             raise ValueError(sentence)
-        return v
+        return int(value) if self.integer else v
 
 
 @dataclass(frozen=True)

@@ -42,9 +42,13 @@ import torch
 from bait_core.common.threads import check_threads, choose_threads, limit_threads, pinned_threads
 
 __all__ = ["Estimate", "estimate", "available_memory", "check_fits", "memory_checked", "thread_policy", "work_of",
-           "format_bytes", "parse_bytes", "DEFAULT_FRACTION"]
+           "format_bytes", "parse_bytes", "DEFAULT_FRACTION", "APPROX_OFFER_SECONDS", "approximation_offer",
+           "format_seconds"]
 
 DEFAULT_FRACTION = 0.8       # share of the free memory a selection may plan to use
+# When exact BAIT is estimated to take longer than this (seconds), the CLI and the app offer an
+# approximation (approximation_offer); they never switch to one by themselves.
+APPROX_OFFER_SECONDS = 60.0
 
 # multiply-adds per second, roughly, for (device type, bytes per element); CPU rates are per thread
 _RATE = {("cpu", 8): 2.5e9, ("cpu", 4): 5e9, ("cuda", 8): 5e12, ("cuda", 4): 1e13,
@@ -142,13 +146,17 @@ def _detail(parts: list[tuple[int, str]], total: int) -> str:
 
 
 def estimate(strategy: str, N: int, d: int, K: int, B: int, n: int = 0, *, device: Any = "cpu",
-             dtype: Any = torch.float64, setup: str = "auto", oversample: float = 2.0) -> Estimate:
+             dtype: Any = torch.float64, setup: str = "auto", oversample: float = 2.0,
+             approximation: str = "none", top_classes: int = 10, pool_sample: int = 0) -> Estimate:
     """Peak extra memory and rough time of ``STRATEGIES[strategy]`` on a pool of N points
     (n labeled) with d-dimensional embeddings and K classes (K = 1: regression), picking B.
 
     device, dtype: where and in what precision it computes (bytes count on that device; badge-sklearn's
     k-means++ always runs on the CPU in float64). setup, oversample: BAIT's options ("auto" picks
-    the set-up as bait_select does). Returns :class:`Estimate` (bytes: int, seconds: float, detail:
+    the set-up as bait_select does). approximation, top_classes, pool_sample: BAIT's approximations
+    (selection.approx): a pool sample shrinks the candidates to pool_sample and F's pool to n + pool_sample;
+    top-c shrinks the per-candidate blocks and each commit to rank c (D = K·d unchanged); binary makes
+    D = d and the blocks 1×1. Returns :class:`Estimate` (bytes: int, seconds: float, detail:
     str). Raises ValueError for an unknown strategy, negative sizes or a bad dtype. The formulas are
     in this module's docstring; they follow bait.py, fisher.py and baselines.py.
     """
@@ -163,18 +171,28 @@ def estimate(strategy: str, N: int, d: int, K: int, B: int, n: int = 0, *, devic
     parts: list[tuple[int, str]] = [(pool, f"the pool's {N:,}×{d:,} embeddings")]
     madds, scan = 0.0, 0.0
     if strategy == "bait":
+        from bait_core.selection.approx import check_approximation
         from bait_core.selection.bait import _lowrank_extra_bytes, _setup_costs, lowrank_budget
 
-        K = max(1, K - 1)                                              # the engine's K−1 class directions
-        D, m = K * d, n * K
+        approx = check_approximation(approximation, top_classes, pool_sample)
+        if approx.sample_active(Nu):                                   # the candidates and F's pool shrink
+            Nu, N = approx.pool_sample, n + approx.pool_sample
+            B = min(B, Nu)
+        binary = approx.kind == "binary" and K > 1
+        # class blocks: the engine's K−1 directions (bait-math §8.1); binary: one block (D = d)
+        Kb = 1 if binary else max(1, K - 1)
+        r = approx.top_classes if approx.top_c_active(K) else Kb       # factor columns: blocks r×r
+        K = Kb
+        D, m = K * d, n * r
         dense_cost, low_cost = _setup_costs(N, Nu, n, K, d)
         lowrank = n > 0 and (setup == "low-rank" or (setup == "auto" and low_cost < dense_cost
                                                       and _lowrank_extra_bytes(K, d, n, s) <= lowrank_budget(dev)))
-        parts.append((2 * D * D * s, f"D = (K−1)·d = {D:,}: two {D:,}×{D:,} {_dtype_name(s)} matrices"))
-        parts.append((4 * Nu * K * K * s + Nu * d * s, f"four {Nu:,}×{K}×{K} per-candidate blocks"))
-        rows = min(Nu, max(256, _CHUNK // max(K * K, d // 2)))
+        parts.append((2 * D * D * s, f"D = {'d' if binary else '(K−1)·d'} = {D:,}: two {D:,}×{D:,} "
+                                     f"{_dtype_name(s)} matrices"))
+        parts.append((2 * Nu * (K * r + r * r) * s + Nu * d * s, f"four {Nu:,}×{r}×{r} per-candidate blocks"))
+        rows = min(Nu, max(256, _CHUNK // max(K * r, d // 2)))
         fisher_rows = min(N, 1024, max(256, _FISHER_CHUNK // max(1, D)))   # fisher._chunk_rows
-        parts.append((rows * (8 * K * K + d) * s + 3 * fisher_rows * D * s, "work buffers"))
+        parts.append((rows * (4 * K * r + 4 * r * r + d) * s + 3 * fisher_rows * D * s, "work buffers"))
         if lowrank:
             parts.append((4 * D * m * s, f"four {D:,}×{m:,} low-rank factors"))
             gram = N * (d + K * K) < K * K * d * d / 2
@@ -184,11 +202,10 @@ def estimate(strategy: str, N: int, d: int, K: int, B: int, n: int = 0, *, devic
             parts.append((2 * (3 if gram else 2) * lr_rows * K * m * s, "low-rank row blocks"))
         T = min(math.ceil(max(1.0, float(oversample)) * B), Nu)
         R = T - B
-        # + the final objective's direct solve (a Cholesky and D right-hand sides, ≈ 4/3·D³)
-        madds = (low_cost if lowrank else dense_cost) + N * D * D / 2 + (0 if lowrank else n * D * D / 2) + 1.4 * D ** 3
-        step = (3 * K + 2) * D * D                                     # A, E rank-K updates, A V*, E V*
-        # batched K×K products run far below the GEMM rate: counted ten times
-        madds += T * (step + Nu * (2 * K * K * d + 60 * K ** 3)) + R * (step + T * 80 * K ** 3)
+        madds = (low_cost if lowrank else dense_cost) + N * D * D / 2 + (0 if lowrank else n * D * D / 2)
+        step = (3 * r + 2) * D * D                                     # A, E rank-r updates, A V*, E V*
+        # batched r×r products run far below the GEMM rate: counted ten times
+        madds += T * (step + Nu * (2 * K * r * d + 60 * r ** 3)) + R * (step + T * 80 * r ** 3)
     elif strategy == "badge":
         parts.append((Nu * (d + K) * s, f"the factors of the {Nu:,} gradient embeddings ({d:,} + {K} numbers each)"))
         parts.append((10 * Nu * s, "per-point distances"))
@@ -223,6 +240,46 @@ def estimate(strategy: str, N: int, d: int, K: int, B: int, n: int = 0, *, devic
     return Estimate(bytes=total, seconds=seconds,
                     detail=_detail(parts, total), strategy=strategy, device=dev,
                     parts={w: b for b, w in parts})
+
+
+def format_seconds(sec: float) -> str:
+    """'~40 s', '~12 min', '~3.5 h' (an estimate's order of magnitude)."""
+    if sec < 120:
+        return f"~{max(1, round(sec)):.0f} s"
+    if sec < 2 * 3600:
+        return f"~{sec / 60:.0f} min"
+    return f"~{sec / 3600:.1f} h"
+
+
+def approximation_offer(N: int, d: int, K: int, B: int, n: int = 0, *, device: Any = "cpu",
+                        dtype: Any = torch.float64, oversample: float = 2.0, where: str = "Setup > Approximation",
+                        threshold: Optional[float] = None, top_classes: int = 10,
+                        pool_sample: int = 2000) -> Optional[str]:
+    """None when exact BAIT on these sizes is estimated at ≤ `threshold` seconds (default
+    APPROX_OFFER_SECONDS, read at call time);
+    otherwise one sentence offering the approximations that help (never applied by itself), e.g.
+    "Exact BAIT on this pool is estimated at ~25 min; the top-10 class approximation at ~40 s, the
+    binary one at ~2 s (Setup > Approximation)." `where` says how to choose one (the app's widget, the
+    CLI's flags). top-c is offered when K > top_classes, binary when K > 2, a pool sample of
+    `pool_sample` points when the unlabeled pool is larger than that."""
+    kw = dict(device=device, dtype=dtype, oversample=oversample)
+    exact = estimate("bait", N, d, K, B, n, **kw).seconds
+    if exact <= (APPROX_OFFER_SECONDS if threshold is None else threshold):
+        return None
+    offers = []
+    if K > top_classes:
+        t = estimate("bait", N, d, K, B, n, approximation="top-c", top_classes=top_classes, **kw).seconds
+        offers.append(f"the top-{top_classes} class approximation at {format_seconds(t)}")
+    if K > 2:
+        t = estimate("bait", N, d, K, B, n, approximation="binary", **kw).seconds
+        offers.append(f"the binary one at {format_seconds(t)}")
+    if N - n > pool_sample:
+        t = estimate("bait", N, d, K, B, n, pool_sample=pool_sample, **kw).seconds
+        offers.append(f"a {pool_sample:,}-point pool sample at {format_seconds(t)}")
+    if not offers:
+        return None
+    return (f"Exact BAIT on this pool is estimated at {format_seconds(exact)}; "
+            + ", ".join(offers) + f" ({where}). Approximate picks are labelled as such.")
 
 
 def available_memory(device: Any = "cpu") -> int:
@@ -324,9 +381,16 @@ def memory_checked(name: str) -> Callable:
                 dtype = kw.get("dtype", torch.float64)
                 options = {}
                 if name == "bait":
-                    options = {k: kw[k] for k in ("setup", "oversample") if k in kw}
+                    options = {k: kw[k] for k in ("setup", "oversample", "approximation", "top_classes", "pool_sample")
+                               if k in kw}
                     if not isinstance(options.get("oversample", 2.0), numbers.Real) or options.get("setup", "auto") \
                             not in ("auto", "dense", "low-rank"):
+                        options = {}                           # bait_select explains a bad option
+                    try:
+                        from bait_core.selection.approx import check_approximation
+                        check_approximation(options.get("approximation", "none"), options.get("top_classes", 10),
+                                            options.get("pool_sample", 0))
+                    except ValueError:
                         options = {}                           # bait_select explains a bad option
                 if dtype in (torch.float32, torch.float64):
                     N, d, K, n = sizes

@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Dict, Literal, Mapping, Optional
 
 from bait_core.selection import baselines
+from bait_core.selection.approx import APPROXIMATION, POOL_SAMPLE, TOP_CLASSES, Approximation
 from bait_core.selection.bait import LAMB, OVERSAMPLE, bait_select
 from bait_core.selection.base import OptionSpec, Selection
 
@@ -31,8 +32,9 @@ StrategyFn = Callable[..., Selection]
 # keyword arguments every strategy takes besides its own options (StrategySpec.options, engine_options)
 COMMON_KEYWORDS = ("seed", "device", "dtype", "progress", "memory_limit", "threads")
 
-__all__ = ["StrategyFn", "COMMON_KEYWORDS", "Source", "OptionSpec", "StrategySpec", "SPECS", "STRATEGIES", "get_spec", "get_strategy",
-           "unknown_strategy", "regression_strategies", "run_options", "strategy_help"]
+__all__ = ["StrategyFn", "COMMON_KEYWORDS", "Source", "OptionSpec", "StrategySpec", "SPECS", "STRATEGIES", "get_spec",
+           "get_strategy", "unknown_strategy", "regression_strategies", "run_options", "strategy_help", "strategy_label",
+           "selection_label", "APPROXIMATION_HELP"]
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,8 @@ _SPECS = (
         "the batch that adds the most Fisher information about the model",
         needs_probs=False, regression_ok=True, scores="utility",
         source=Source("Ash et al.", "NeurIPS", 2021, "Gone Fishing: Neural Active Learning with Fisher Embeddings"),
-        options={"lamb": LAMB, "oversample": OVERSAMPLE},
+        options={"lamb": LAMB, "oversample": OVERSAMPLE, "approximation": APPROXIMATION, "top_classes": TOP_CLASSES,
+                 "pool_sample": POOL_SAMPLE},
         memory_advice="Use a smaller embedding (a model with a smaller last hidden layer), fewer classes, a pool "
                       "sample, or a GPU with more memory.",
         engine_options=("setup", "record_steps"), score_name="Fisher gain at the first greedy step"),
@@ -199,6 +202,40 @@ def run_options() -> dict[str, OptionSpec]:
             if out.setdefault(name, o) != o:
                 raise ValueError(f"Option '{name}' is declared twice with different specs.")
     return out
+
+
+# What the approximations are, for help texts (the Setup page, the CLI's offer), with their source.
+APPROXIMATION_HELP = (
+    "Exact BAIT costs about K²·d² per candidate and step. When that is out of reach, approximate BAIT "
+    "(Huseljic et al., \"Fast Fishing\", ECML PKDD 2024): **top-c** keeps each point's c most probable "
+    "classes in its Fisher information; **binary** uses the Bernoulli Fisher p̂(1 − p̂)·h hᵀ of the predicted "
+    "class (d dimensions whatever K); a **pool sample** considers a random subset of the unlabeled points. "
+    "The picks are then approximate and labelled so everywhere.")
+
+
+def strategy_label(name: str, options: Optional[Mapping[str, Any]] = None, *, K: Optional[int] = None,
+                   n_unlabeled: Optional[int] = None) -> str:
+    """The strategy's display label with its approximation, if any: "BAIT", "BAIT (approximate: top-5
+    classes)". options: its option values (RunConfig.strategy_options(), or Selection.params'
+    "approximation_options"); K, n_unlabeled when known (top-c with c ≥ K, or a sample ≥ the pool, is
+    exact). ValueError for an unknown name."""
+    spec = get_spec(name)
+    if options and "approximation" in spec.options:
+        a = Approximation(str(options.get("approximation", "none")), int(options.get("top_classes", 10)),
+                          int(options.get("pool_sample", 0)))
+        words = a.label(K, n_unlabeled)
+        if words:
+            return f"{spec.label} ({words})"
+    return spec.label
+
+
+def selection_label(sel: Selection) -> str:
+    """strategy_label of the run that made a Selection, from its params: "BAIT (approximate: binary)"; the
+    plain label for exact selections and for records saved before approximations existed."""
+    params = sel.params or {}
+    if params.get("approximation") in (None, "exact") or not isinstance(params.get("approximation_options"), Mapping):
+        return get_spec(sel.strategy).label if sel.strategy in SPECS else str(sel.strategy)
+    return strategy_label(sel.strategy, params["approximation_options"], K=params.get("K"))
 
 
 def strategy_help() -> str:
