@@ -84,6 +84,7 @@ def worker(cfg: dict) -> dict:
 
     sys.path.insert(0, str(ROOT))
     from bait_core import bait_select
+    from bait_core.selection.estimate import estimate
     from tests.bait_reference import reference_select
 
     N, d, K, B, device = cfg["N"], cfg["d"], cfg["K"], cfg["B"], cfg["device"]
@@ -99,7 +100,10 @@ def worker(cfg: dict) -> dict:
     else:
         _reset_peak_rss()
         base = _rss_mb("VmRSS")
+    est = estimate("bait", N, d, K, B, int(labeled.sum()), device=device)   # before any allocation
+    out["estimate_mb"], out["estimate_s"] = est.bytes / 2**20, est.seconds
     sel = bait_select(ht, pt, labeled, B)
+    out["setup"] = sel.params["setup"]
     if dev.type == "cuda":
         torch.cuda.synchronize()
         out["engine_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20 - base
@@ -170,12 +174,13 @@ def fmt_row(r: dict) -> str:
     return (f"| {r['N']:,} | {r['d']} | {r['K']} | {r['B']} | {r['engine_s']:.2f} "
             f"({r['engine_setup_s']:.1f} + {r['engine_ms_per_step']:.1f} ms/step) | "
             f"{r['ref_s']:,.0f} {mode} | **{r['speedup']:,.0f}×** | {same} | "
-            f"{r['engine_peak_mb']:,.0f} | {r['ref_tensor_gb']:.2f} | {r['memory_ratio']:.0f}× |")
+            f"{r['engine_peak_mb']:,.0f} | {r['estimate_mb']:,.0f} MB, {r['estimate_s']:,.1f} s | "
+            f"{r['ref_tensor_gb']:.2f} | {r['memory_ratio']:.0f}× |")
 
 
 HEADER = ("| N | d | K | B | engine s (set-up + per step) | reference s | speed-up | same picks | "
-          "engine peak MB | original N×K×D tensor GB (f32) | tensor / engine peak |\n"
-          "|---:|---:|---:|---:|---|---:|---:|:---:|---:|---:|---:|")
+          "engine peak MB | estimator's prediction | original N×K×D tensor GB (f32) | tensor / engine peak |\n"
+          "|---:|---:|---:|---:|---|---:|---:|:---:|---:|---:|---:|---:|")
 
 
 def main(argv=None) -> int:
@@ -200,7 +205,8 @@ def main(argv=None) -> int:
     import torch
     dev_name = (torch.cuda.get_device_name(0) if args.device.startswith("cuda")
                 else f"CPU, {os.cpu_count()} cores, torch {torch.__version__}")
-    print(f"# bench_select on {dev_name}; float64; {N_LABELED} labeled; λ=1, oversample=2\n")
+    print(f"# bench_select on {dev_name}; float64; {N_LABELED} labeled; λ=1, oversample=2; "
+          f"load average {os.getloadavg()[0]:.2f} at the start\n")
     print(HEADER, flush=True)
     rows, skipped = [], []
     for (N, d, K, B) in configs:
@@ -223,7 +229,7 @@ def main(argv=None) -> int:
                 f.write(json.dumps(r) + "\n")
     for s in skipped:
         print(f"skipped: {s}")
-    print("\nextrap.: the reference's set-up and 2 greedy steps were timed (on a subsample of the pool "
+    print(f"\nload average {os.getloadavg()[0]:.2f} at the end. extrap.: the reference's set-up and 2 greedy steps were timed (on a subsample of the pool "
           "where its N×K×D tensor would not fit) and scaled linearly in N and in the number of steps.")
     bad = [r for r in rows if r.get("same_picks") is False]
     if bad:
