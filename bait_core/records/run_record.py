@@ -66,6 +66,17 @@ class RunConfig:
             raise ValueError(f"seed must be a whole number from 0 to {MAX_SEED:,}, got {self.seed!r}.")
         for name, option in run_options().items():       # every strategy option is a field, always checked
             option.check(getattr(self, name))
+        # options of another strategy set away from their defaults would do nothing: refused, not ignored
+        for name, option in run_options().items():
+            if name not in spec.options and getattr(self, name) != option.default:
+                raise ValueError(f"{name} = {getattr(self, name)!r} is an option of another strategy; "
+                                 f"'{self.strategy}' does not use it (leave it at {option.default!r}).")
+        if "approximation" in spec.options:
+            from bait_core.selection.approx import check_approximation
+            check_approximation(self.approximation, self.top_classes, self.pool_sample)
+            if 0 < self.pool_sample < self.batch_size:
+                raise ValueError(f"pool_sample = {self.pool_sample} is smaller than the batch size {self.batch_size}: "
+                                 f"the batch is picked from the sample; use pool_sample ≥ {self.batch_size} or 0.")
         if task == "regression" and "approximation" in spec.options and self.approximation != "none":
             raise ValueError(f"The '{self.approximation}' approximation needs class probabilities, which a regression "
                              "model has not; use approximation 'none' (a pool sample still applies).")

@@ -113,11 +113,17 @@ class Approximation:
 
 
 def check_approximation(approximation: Any = "none", top_classes: Any = 10, pool_sample: Any = 0) -> Approximation:
-    """The three options checked (ValueError with a sentence naming the option and its valid values)."""
-    return Approximation(
+    """The three options checked (ValueError with a sentence naming the option and its valid values;
+    also when top_classes is set away from its default without approximation='top-c', where it would do
+    nothing)."""
+    out = Approximation(
         APPROXIMATION.check(approximation, "approximation"),
         TOP_CLASSES.check(top_classes, "top_classes (c of the top-c approximation)"),
         POOL_SAMPLE.check(pool_sample, "pool_sample (unlabeled points BAIT considers; 0 = all)"))
+    if out.kind != "top-c" and out.top_classes != TOP_CLASSES.default:
+        raise ValueError(f"top_classes = {out.top_classes} applies only with approximation 'top-c' "
+                         f"(the approximation is '{out.kind}'); set approximation to 'top-c' or leave top_classes out.")
+    return out
 
 
 def top_c_factors(probs: torch.Tensor, c: int) -> torch.Tensor:

@@ -91,6 +91,34 @@ _REFRESH_RATIO = 8.0
 _TIE_SLACK = 16.0
 # The final objective is recomputed by a direct solve when a refresh or a tie happened or κ·eps exceeds this.
 _DIRECT_CHECK = 1e-9
+# A forward step may not raise the objective (nor a backward step lower it) by more than this, relatively:
+# beyond it the state has drifted and is recomputed.
+_MONOTONE_SLACK = 1e-9
+
+
+def _stable_increases(M: torch.Tensor, F: torch.Tensor, h: torch.Tensor, Gt: torch.Tensor) -> torch.Tensor:
+    """Removal increases tr((I − P)⁻¹ Q) of the members (h (m, d), Gt (m, r, Kb) scaled factors) from a
+    fresh Cholesky factor of M (overwritten): Y = L⁻¹V, P = YᵀY, Z = L⁻ᵀY = M⁻¹V, Q = Zᵀ F Z.  (m,)
+
+    +∞ for a member whose I − P is singular (its removal leaves a direction uncovered at λ → 0)."""
+    L, info = torch.linalg.cholesky_ex(M, out=(M, torch.empty((), dtype=torch.int32, device=M.device)))
+    m, r = Gt.shape[0], Gt.shape[1]
+    V = dense_factor(h, Gt.transpose(1, 2))                            # (m, D, r)
+    D = V.shape[1]
+    rhs = V.permute(1, 0, 2).reshape(D, m * r)
+    if int(info) != 0:                                                 # M not numerically PD: pseudo-inverse
+        Z = torch.linalg.pinv(M, hermitian=True) @ rhs
+        P = (rhs.T @ Z).view(m, r, m, r).diagonal(dim1=0, dim2=2).permute(2, 0, 1)
+    else:
+        Y = torch.linalg.solve_triangular(L, rhs, upper=False)
+        Z = torch.linalg.solve_triangular(L.T, Y, upper=True)
+        Yb = Y.view(D, m, r).permute(1, 0, 2)                          # (m, D, r)
+        P = Yb.transpose(1, 2) @ Yb
+    Zb = Z.view(D, m, r).permute(1, 0, 2)
+    Q = Zb.transpose(1, 2) @ (F @ Z).view(D, m, r).permute(1, 0, 2)
+    eye = torch.eye(r, dtype=M.dtype, device=M.device)
+    g, singular = _trace_solve(eye - (P + P.transpose(1, 2)) / 2, (Q + Q.transpose(1, 2)) / 2)
+    return g.masked_fill(singular, math.inf)
 
 
 def _ties_note(ties: list[str], steps: int, lamb: float, kappa: float) -> str:
@@ -98,8 +126,9 @@ def _ties_note(ties: list[str], steps: int, lamb: float, kappa: float) -> str:
     which = ", ".join(ties[:4]) + (f" and {len(ties) - 4} more" if len(ties) > 4 else "")
     return (f"{len(ties)} of {steps} greedy steps ({which}) chose between candidates whose gains differ by less "
             f"than float64 can resolve at λ = {lamb:g} with these embeddings (M's condition number is up to "
-            f"{kappa:.0e}); each such pick is one of several equally good answers. A larger λ, or "
-            f"smaller-norm embeddings, makes every step decided.")
+            f"{kappa:.0e}): those choices are decided by rounding, and the later steps follow from them, so "
+            f"another exact implementation may end with a different set (its objective higher or lower). "
+            f"A larger λ, or smaller-norm embeddings, makes every step decided.")
 
 
 # Candidate rows are updated in chunks so per-step temporaries stay bounded (≈ this many elements).
@@ -420,6 +449,9 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
     mask, unlabeled = inp.labeled, inp.unlabeled
     n_unlabeled = unlabeled.size
     # pool sample (approx.py): the candidates, and with the labeled points the pool F averages over
+    if 0 < approx.pool_sample < min(B, n_unlabeled):
+        raise ValueError(f"pool_sample = {approx.pool_sample} is smaller than the batch size {B}: the batch is picked "
+                         f"from the sample; use pool_sample ≥ {B} (or 0 for the whole pool).")
     unlabeled = sample_candidates(unlabeled, approx.pool_sample, seed)
     N = n + unlabeled.size
     dev = inp.h.device
@@ -522,16 +554,26 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
                 return False
             top = torch.topk(v, 2, largest=largest).values
             kappa = 1.0 + trace_m / lamb
-            return abs(float(top[0] - top[1])) <= _TIE_SLACK * eps * kappa * abs(float(top[0]))
+            gap = abs(float(top[0] - top[1]))                          # 0: an exact tie (lowest index wins)
+            return 0.0 < gap <= _TIE_SLACK * eps * kappa * abs(float(top[0]))
 
-        def checked(value: float, chosen: list[int]) -> float:
-            """The objective after a commit, refreshed when it left the range the updates keep exact."""
+        def checked(value: float, chosen: list[int], before: float, sign: float) -> float:
+            """The objective after a commit (sign +1 add: it cannot rise; −1 remove: it cannot fall),
+            refreshed when it left the range the updates keep exact or moved the wrong way."""
             nonlocal refreshes, anchor
-            if not (math.isfinite(value) and value > 0 and anchor / _REFRESH_RATIO <= value <= anchor * _REFRESH_RATIO):
+            ok = math.isfinite(value) and value >= 0 and (value > 0 or anchor == 0)
+            ok = ok and (anchor == 0 or anchor / _REFRESH_RATIO <= value <= anchor * _REFRESH_RATIO)
+            ok = ok and sign * (before - value) >= -_MONOTONE_SLACK * abs(before)
+            if not ok:
                 refresh(chosen)
                 refreshes += 1
                 value = anchor = state.objective
             return value
+
+        if not (math.isfinite(state.objective) and state.objective >= 0):   # the set-up's own value
+            refresh([])
+            refreshes += 1
+            anchor = state.objective
         if progress:
             progress("setup", 3, 3, state.objective)
         t_setup = time.perf_counter()
@@ -561,7 +603,7 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
             order.append(j)
             fgains.append(float(g[j]))
             taken[j] = True
-            objective.append(checked(state.commit(j, +1.0), order))
+            objective.append(checked(state.commit(j, +1.0), order, objective[-1], +1.0))
             if progress:
                 progress("forward", t + 1, T, state.objective)
         t_forward = time.perf_counter()
@@ -569,9 +611,24 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
         members = list(order)
         pruned: list[int] = []
         R_total = len(members) - B
+        # Ill-conditioned runs prune from a fresh Cholesky factor of M each step: a member that alone
+        # covers a direction has I − P ≈ λ/‖v‖², which updated (or explicitly inverted) P cannot resolve
+        # (docs/bait-math.md §8.3); I − YᵀY with Y = L⁻¹V can.
+        stable_backward = R_total > 0 and kappa_max * eps > _DIRECT_CHECK
+        F_pool = None
+        if stable_backward:
+            state.A = state.E = None                                   # the backward pass needs M and F only
+            F_pool = fresh_f()
+            M0 = fresh_m(members)
+            L0 = torch.linalg.cholesky_ex(M0)[0]
+            objective[-1] = float(torch.cholesky_solve(F_pool, L0).trace())   # a direct start
+            del M0, L0
         for r in range(R_total):
             rows = torch.as_tensor(members, device=dev)
-            inc = state.remove_increase(rows)
+            if stable_backward:
+                inc = _stable_increases(fresh_m(members), F_pool, state.h[rows].to(dtype), Gt[rows])
+            else:
+                inc = state.remove_increase(rows)
             if record_steps:
                 row = np.full(mask.shape[0], np.nan)
                 row[unlabeled[np.asarray(members)]] = inc.detach().cpu().double().numpy()
@@ -583,7 +640,10 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
             j = members.pop(i)
             trace_m -= float(cand_trace[j])
             pruned.append(j)
-            objective.append(checked(state.commit(j, -1.0, rows), members))
+            if stable_backward:
+                objective.append(objective[-1] + float(inc[i]))
+            else:
+                objective.append(checked(state.commit(j, -1.0, rows), members, objective[-1], -1.0))
             if progress:
                 progress("backward", r + 1, R_total, state.objective)
         # the reported final objective is a direct solve, tr(M⁻¹F) by Cholesky (the maintained A and E
@@ -597,7 +657,7 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
         if direct:
             maintained = objective[-1]
             state.A = state.E = None
-            objective[-1] = _direct_objective(lambda: fresh_m(members), fresh_f())
+            objective[-1] = _direct_objective(lambda: fresh_m(members), fresh_f() if F_pool is None else F_pool)
             drift = abs(maintained - objective[-1]) / max(abs(objective[-1]), 1e-300)
         t_backward = time.perf_counter()
 
@@ -618,6 +678,7 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
         params={"lamb": lamb, "oversample": oversample, "batch_size": B, "n_labeled": n,
                 "device": str(dev), "dtype": str(dtype).replace("torch.", ""), "K": K, "d": d,
                 "setup": "low-rank" if lowrank else "dense", "refreshes": refreshes,
+                "pruning": "fresh Cholesky each step" if stable_backward else "incremental",
                 **({"objective_drift": drift} if drift is not None else {}),
                 **({"numerics": _ties_note(ties, T + R_total, lamb, 1.0 + trace_m / lamb)} if ties else {}),
                 "approximation": approx.words(K, n_unlabeled),

@@ -200,6 +200,9 @@ def resolve_device(x: Any, device: Any) -> torch.device:
             dev = torch.device(device)
         except (RuntimeError, TypeError, ValueError):
             raise ValueError(f"device {device!r} is not a torch device; use e.g. cpu, cuda or cuda:1.") from None
+        if dev.type not in ("cpu", "cuda"):
+            raise ValueError(f"device {device!r}: selections run on cpu or cuda (torch here has no '{dev.type}' "
+                             "support for them); use cpu or cuda.")
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {device!r}: CUDA is not available on this machine; use cpu.")
         if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():

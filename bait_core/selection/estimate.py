@@ -104,8 +104,8 @@ def parse_bytes(text: Union[str, int, float]) -> int:
             value = float(s[:i]) * units[s[i:].lower()]
         except (ValueError, KeyError):
             raise ValueError(f"memory limit {text!r} is not a size; write e.g. 8G, 512M or a number of bytes.") from None
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"memory limit must be a positive size, got {text!r}.")
+    if not (math.isfinite(value) and value >= 1):
+        raise ValueError(f"memory limit must be a positive size of at least one byte, got {text!r}.")
     return int(value)
 
 
@@ -419,7 +419,7 @@ def work_of(name: str, embeddings: Any, probs: Any, labeled: Any, batch_size: An
         return math.nan
     options = {}
     if name == "bait":
-        options = {k: kw[k] for k in ("setup", "oversample") if k in kw}
+        options = {k: kw[k] for k in ("setup", "oversample", "approximation", "top_classes", "pool_sample") if k in kw}
         if not isinstance(options.get("oversample", 2.0), numbers.Real) or options.get("setup", "auto") \
                 not in ("auto", "dense", "low-rank"):
             options = {}

@@ -123,8 +123,9 @@ _SPECS = (
         source=Source("Ash et al.", "NeurIPS", 2021, "Gone Fishing: Neural Active Learning with Fisher Embeddings"),
         options={"lamb": LAMB, "oversample": OVERSAMPLE, "approximation": APPROXIMATION, "top_classes": TOP_CLASSES,
                  "pool_sample": POOL_SAMPLE},
-        memory_advice="Use a smaller embedding (a model with a smaller last hidden layer), fewer classes, a pool "
-                      "sample, or a GPU with more memory.",
+        memory_advice="Use a smaller embedding (a model with a smaller last hidden layer), fewer classes, the binary "
+                      "approximation (approximation='binary': D = d whatever K), a pool sample, or a GPU with more "
+                      "memory.",
         engine_options=("setup", "record_steps"), score_name="Fisher gain at the first greedy step"),
     StrategySpec(
         "random", baselines.random_select, "Random sampling",
