@@ -209,9 +209,10 @@ class _State:
         `exclude` (bool (Nu,)); the others are NaN (not computed). Since P, Q ⪰ 0,
         tr((I + P)⁻¹ Q) ≤ tr(Q): rows are solved in decreasing order of that bound until the bound
         (with a rounding margin, `_gain_bounds`) falls below the best gain found, so the maximum and
-        the lowest index holding it are those of the full computation, usually after a handful of
-        K×K solves (docs/bait-math.md, "Pruning by the trace bound"). self.gain_solves and
-        self.gain_rows count the solves done and the rows asked for."""
+        the lowest index holding it are those of the full computation (to rounding: a batched solve's
+        last bit can depend on the batch it runs in, so gains within an ulp may order differently),
+        at K = 100 after about 1% of the K×K solves (docs/bait-math.md, section 3a).
+        self.gain_solves and self.gain_rows count the solves done and the rows asked for."""
         n = self.P.shape[0]
         out = torch.full((n,), math.nan, device=self.P.device, dtype=self.P.dtype)
         if every:
