@@ -67,6 +67,7 @@ def test_exact_ties_among_the_leaders_are_all_solved_and_the_lowest_index_wins()
     diag = torch.as_tensor(rng.uniform(0.0, 1.0, size=(n, K)))
     diag[[4, 9, 17, 30]] = 2.0
     state.Q.copy_(torch.diag_embed(diag))
+    state._reset_pending()                                                     # P, Q set afresh
     taken = torch.zeros(n, dtype=torch.bool)
     taken[4] = True
     state.gain_solves = 0
@@ -128,6 +129,10 @@ def test_commit_updates_p_and_q_term_by_term(factored, monkeypatch):
                         lambda self, *a: spy.append(isinstance(a[-1], torch.Tensor)) or real_update(self, *a))
     j = int(torch.argmax(torch.stack([torch.trace(q) for q in state.Q])))
     state.commit(j, +1.0)
+    assert state.lazy and len(state._pending) == 1 and not spy                # deferred until read
+    torch.testing.assert_close(state._tq, Q_after_trace := _expected_after(Vu, A, F, j, +1.0)[2]
+                               .diagonal(dim1=-2, dim2=-1).sum(-1), rtol=1e-10, atol=1e-12)
+    state.sync()
     A2, P, Q = _expected_after(Vu, A, F, j, +1.0)
     torch.testing.assert_close(state.P, P, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(state.Q, Q, rtol=1e-10, atol=1e-12)
@@ -161,7 +166,8 @@ def test_a_failed_bound_makes_the_step_solve_everything(monkeypatch):
     trust the bound and solves every candidate."""
     state, _, _, _ = _small_state(N=60, K=8, seed=4)
     full = state.add_gains()
-    monkeypatch.setattr(bait, "_gain_bounds", lambda P, Q: Q.diagonal(dim1=-2, dim2=-1).sum(-1) * 1e-3)
+    real = bait._trace_bounds
+    monkeypatch.setattr(bait, "_trace_bounds", lambda tp, tq, K: real(tp, tq, K) * 1e-3)
     state.gain_solves = 0
     part = state.add_gains(None, every=False)
     assert state.gain_solves == full.shape[0] and not bool(torch.isnan(part).any())

@@ -77,11 +77,13 @@ def _gain_bounds(P: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:
     negative eigenvalue of P of size ~ε·K·tr P raises the computed gain by that fraction, one of Q
     adds ~ε·K·tr Q), so the bound carries the margin tr(Q)·(10⁻⁹ + 64·K·ε·(1 + |tr P|)) + 10⁻³⁰⁰;
     a NaN trace bounds nothing (+∞)."""
-    K = P.shape[-1]
-    eps = torch.finfo(P.dtype).eps
-    tq = Q.diagonal(dim1=-2, dim2=-1).sum(-1)
-    tp = P.diagonal(dim1=-2, dim2=-1).sum(-1).abs_()
-    margin = tp.add_(1.0).mul_(64 * K * eps).add_(1e-9)
+    return _trace_bounds(P.diagonal(dim1=-2, dim2=-1).sum(-1), Q.diagonal(dim1=-2, dim2=-1).sum(-1), P.shape[-1])
+
+
+def _trace_bounds(tp: torch.Tensor, tq: torch.Tensor, K: int) -> torch.Tensor:
+    """_gain_bounds from the traces tr P, tr Q (Nu,) of K×K blocks."""
+    eps = torch.finfo(tq.dtype).eps
+    margin = tp.abs().add_(1.0).mul_(64 * K * eps).add_(1e-9)
     b = tq + tq.abs() * margin + 1e-300
     return b.nan_to_num_(nan=math.inf)
 
@@ -97,6 +99,9 @@ OVERSAMPLE = OptionSpec("oversample", 2.0, "oversampling",
 
 # Candidate rows are updated in chunks so per-step temporaries stay bounded (≈ this many elements).
 _ROW_CHUNK_ELEMENTS = 1 << 20
+# Deferred P, Q updates keep each forward commit's (D, 2K) right factors; past this many elements
+# (256 MiB in float64) every row catches up and the list is emptied.
+_PENDING_ELEMENTS = 1 << 25
 
 
 # Up to this embedding width, _State._quadratic takes the pair form (one GEMM over the d(d+1)/2
@@ -153,6 +158,8 @@ class _State:
         self.rows_per_chunk = max(256, _ROW_CHUNK_ELEMENTS // max(self.K * self.Kb, h.shape[1] // 2))
         self._bufs: dict[str, torch.Tensor] = {}
         self.gain_solves = self.gain_rows = 0                         # K×K gain solves done / asked
+        self.lazy = True                                               # defer P, Q updates (see commit)
+        self._pending: list[tuple[torch.Tensor, Any]] = []
         self.A = A                                                     # (D, D)
         if E is None:
             self.objective = float(torch.dot(A.reshape(-1), F.reshape(-1)))  # tr(A F), both symmetric
@@ -161,6 +168,7 @@ class _State:
             self.objective, self.E = float(objective), E
         self.P = self._quadratic(A) if P is None else P                # (Nu, K, K) Vᵀ A V
         self.Q = self._quadratic(self.E) if Q is None else Q           # (Nu, K, K) Vᵀ A F A V
+        self._reset_pending()
 
     def _buf(self, name: str, *shape: int) -> torch.Tensor:
         """A reusable work buffer: per-step temporaries are allocated once, not every step (fresh
@@ -216,12 +224,14 @@ class _State:
         n = self.P.shape[0]
         out = torch.full((n,), math.nan, device=self.P.device, dtype=self.P.dtype)
         if every:
+            self.sync()
             for sl in self._chunks(n):
                 out[sl] = self._gains(self.P[sl], self.Q[sl])
             self.gain_solves += n
             self.gain_rows += n
             return out
-        bound = _gain_bounds(self.P, self.Q)
+        # eager rows: from P, Q; deferred: from the traces kept up to date by every commit
+        bound = _trace_bounds(self._tp, self._tq, self.K) if self.lazy else _gain_bounds(self.P, self.Q)
         free = None if exclude is None else torch.nonzero(~exclude).flatten()
         if free is not None:
             bound = bound[free]
@@ -230,7 +240,7 @@ class _State:
         if free is not None:
             order = free[order]
         todo = order.shape[0]
-        best, done, size = -math.inf, 0, 16
+        best, done, size, solves0 = -math.inf, 0, 16, self.gain_solves
         while done < todo:
             # the next rows by bound; once a gain is known, only those whose bound reaches it
             stop = min(todo, done + size)
@@ -239,11 +249,13 @@ class _State:
             if stop <= done:
                 break
             rows = order[done:stop]
+            self._sync_rows(rows)
             g = self._gains(self.P[rows], self.Q[rows])
             out[rows] = g
             self.gain_solves += stop - done
             if bool((g > bound_sorted[done:stop]).any()):            # the bound failed (drift):
                 rest = order[stop:todo]                                # be exact, solve everything
+                self.sync()
                 for s in range(0, rest.shape[0], self.rows_per_chunk):
                     r = rest[s:s + self.rows_per_chunk]
                     out[r] = self._gains(self.P[r], self.Q[r])
@@ -253,6 +265,9 @@ class _State:
             best = max(best, float(gmax))
             done, size = stop, min(4 * size, self.rows_per_chunk)
         self.gain_rows += todo
+        if self.lazy and self.gain_solves - solves0 > todo // 4:      # the bound prunes little here:
+            self.lazy = False                                          # deferring would not pay
+            self.sync()
         return out
 
     def _gains(self, P: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:
@@ -270,12 +285,14 @@ class _State:
 
     def remove_increase(self, rows: torch.Tensor) -> torch.Tensor:
         """Increase of the objective from removing each of `rows`: tr((I − P)⁻¹ Q).  (len(rows),)"""
+        self._sync_rows(rows)
         g, singular = _trace_solve(self.eye - self.P[rows], self.Q[rows])
         return g.masked_fill(singular, math.inf)
 
     def commit(self, j: int, sigma: float, rows: Optional[torch.Tensor] = None) -> float:
         """Add (σ=+1) or remove (σ=−1) candidate j; update A, E, the objective and P, Q of `rows`
         (all candidates when None). Returns the new objective."""
+        self._sync_rows(torch.tensor([j], device=self.h.device))
         gt, hj = self.Gt[j], self.h[j].to(self.Gt.dtype)
         U = apply_factor(self.A, hj, gt.T)                             # (D, K) = A V*
         Z = apply_factor(self.E, hj, gt.T)                             # (D, K) = A F A V*
@@ -299,14 +316,76 @@ class _State:
             right, mid = torch.cat([U @ Lc, Y @ Lc], dim=1), sigma        # (D, 2K) [U L, Y L]
         else:                                                          # C from the pseudo-inverse
             right, mid = torch.cat([U, YC], dim=1), C                  # (D, 2K) [U, Y C]
-        if rows is None:
+        if rows is None and self.lazy:
+            # deferred: every row's tr P, tr Q now (the bounds), its P, Q when it is next read
+            self._pending.append((right, mid))
+            self._update_traces(right, mid)
+            if len(self._pending) * right.numel() > _PENDING_ELEMENTS:
+                self.sync()
+        elif rows is None:
             for sl in self._chunks(self.h.shape[0]):
                 self._update(self._rows(sl), self.Gt[sl], self.P[sl], self.Q[sl], right, mid)
         else:
+            self._sync_rows(rows)
             P, Q = self.P[rows], self.Q[rows]
             self._update(self._rows(rows), self.Gt[rows], P, Q, right, mid)
             self.P[rows], self.Q[rows] = P, Q
+            self._tp[rows] = P.diagonal(dim1=-2, dim2=-1).sum(-1)
+            self._tq[rows] = Q.diagonal(dim1=-2, dim2=-1).sum(-1)
         return self.objective
+
+    # ---- deferred updates: a forward commit appends its right factors to self._pending and
+    # updates only every row's tr P and tr Q (what the bound needs); a row's P, Q catch up, in the
+    # same order of updates, when they are read (the solved gains, the pick, the members). Whoever
+    # sets P, Q afresh (a refresh) calls _reset_pending(). self._seen[x] = pending updates applied.
+
+    def _reset_pending(self) -> None:
+        self._pending = []
+        self._seen = torch.zeros(self.P.shape[0], dtype=torch.long, device=self.P.device)
+        self._tp = self.P.diagonal(dim1=-2, dim2=-1).sum(-1)           # (Nu,) tr P
+        self._tq = self.Q.diagonal(dim1=-2, dim2=-1).sum(-1)           # (Nu,) tr Q
+
+    def sync(self) -> None:
+        """Apply every deferred update to every row: P, Q exact for all candidates."""
+        if self._pending:
+            for sl in self._chunks(self.P.shape[0]):
+                self._sync_rows(torch.arange(sl.start, sl.stop, device=self.P.device))
+        self._reset_pending()
+
+    def _sync_rows(self, rows: torch.Tensor) -> None:
+        """Apply the deferred updates `rows` (indices) have not had yet, in commit order."""
+        n_p = len(self._pending)
+        if n_p == 0 or rows.numel() == 0:
+            return
+        seen = self._seen[rows]
+        lo = int(seen.min())
+        for i in range(lo, n_p):
+            sub = rows[seen <= i]
+            right, mid = self._pending[i]
+            for s in range(0, sub.shape[0], self.rows_per_chunk):
+                r = sub[s:s + self.rows_per_chunk]
+                P, Q = self.P[r], self.Q[r]
+                self._update(self._rows(r), self.Gt[r], P, Q, right, mid)
+                self.P[r], self.Q[r] = P, Q
+        self._seen[rows] = n_p
+
+    def _update_traces(self, right: torch.Tensor, mid: torch.Tensor | float) -> None:
+        """tr P −= tr ΔP, tr Q −= tr ΔQ for every row (ΔP, ΔQ as in _update): the projection and
+        [R | X] = Gᵀ T per row, then tr(R Rᵀ) σ (or tr(R C Rᵀ)) and 2 tr(X Rᵀ) σ — half of _update's
+        K³ products."""
+        K = self.K
+        for sl in self._chunks(self.h.shape[0]):
+            r = sl.stop - sl.start
+            T = project(self._rows(sl), right, self.Kb, out=self._buf("T", r, self.Kb, 2 * K))
+            RX = torch.matmul(self.Gt[sl], T, out=self._buf("RX", r, K, 2 * K))
+            R, X = RX[..., :K], RX[..., K:]
+            xr = (X * R).sum((1, 2))
+            if not isinstance(mid, torch.Tensor):
+                self._tp[sl] -= mid * (R * R).sum((1, 2))
+                self._tq[sl] -= (2 * mid) * xr
+            else:
+                self._tp[sl] -= (torch.matmul(R, mid, out=self._buf("RC", r, K, K)) * R).sum((1, 2))
+                self._tq[sl] -= 2 * xr
 
     def _update(self, h: torch.Tensor, Gt: torch.Tensor, P: torch.Tensor, Q: torch.Tensor,
                 right: torch.Tensor, mid: torch.Tensor | float) -> None:
