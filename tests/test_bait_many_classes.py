@@ -77,6 +77,7 @@ def test_exact_ties_among_the_leaders_are_all_solved_and_the_lowest_index_wins()
     full = state.add_gains().masked_fill(taken, -math.inf)
     assert int(torch.argmax(nan_safe(part))) == int(torch.argmax(full)) == 9
     taken[9] = True                                                            # 9 taken as well
+    state._unpruned_steps = 0                             # (a pool this small solves over a quarter)
     part = state.add_gains(taken, every=False)
     assert int(torch.argmax(nan_safe(part))) == 17 and part[17] == part[30] == 2.0 * K
 
@@ -197,3 +198,31 @@ def test_pair_form_equals_block_quadratic(d, K, monkeypatch):
     torch.testing.assert_close(bait._pair_quadratic(h, M, K), want, rtol=1e-12, atol=1e-12)
     monkeypatch.setattr(bait, "_PAIR_FORM_ELEMENTS", 1)
     torch.testing.assert_close(bait._pair_quadratic(h, M, K), want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("budget", [1, None])
+def test_deferred_updates_catch_up_when_memory_runs_out_or_the_bound_prunes_little(budget, monkeypatch):
+    """budget 1: the first forward commit's pending factors pass the budget, every row catches up
+    and the state updates eagerly from then on; None: K = 10, d = 20, where P is large, the bound
+    prunes little and the first pruned step turns deferring off. Oracle picks either way."""
+    K, N, d, n, B = (40, 80, 2, 10, 4) if budget else (10, 300, 20, 10, 6)
+    if budget:
+        monkeypatch.setattr(bait, "_PENDING_ELEMENTS", budget)
+    modes = []
+    real_commit = bait._State.commit
+
+    def commit(self, *a):
+        out = real_commit(self, *a)
+        modes.append((self.lazy, len(self._pending)))
+        return out
+    monkeypatch.setattr(bait._State, "commit", commit)
+    h, p, labeled = make_fixture(N, d, K, n, seed=8)
+    sel = bait_select(h, p, labeled, B)
+    ref_idx, ref_pruned, ref_obj = reference_select(h, p, labeled, B)
+    np.testing.assert_array_equal(sel.indices, ref_idx)
+    np.testing.assert_array_equal(sel.pruned, ref_pruned)
+    np.testing.assert_allclose(sel.objective, ref_obj, rtol=1e-9, atol=1e-12)
+    if budget:                                            # the first commit overflows: eager from there
+        assert all(m == (False, 0) for m in modes)
+    else:                                                 # deferred once, then eager after a pruned step
+        assert modes[0] == (True, 1) and all(m == (False, 0) for m in modes[1:])

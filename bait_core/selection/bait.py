@@ -99,8 +99,11 @@ OVERSAMPLE = OptionSpec("oversample", 2.0, "oversampling",
 
 # Candidate rows are updated in chunks so per-step temporaries stay bounded (≈ this many elements).
 _ROW_CHUNK_ELEMENTS = 1 << 20
+# After a forward step where the trace bound left over a quarter of the rows to solve, this many
+# steps solve every gain in plain chunks (cheaper than sorting and gathering), then pruning is tried again.
+_UNPRUNED_STEPS = 8
 # Deferred P, Q updates keep each forward commit's (D, 2K) right factors; past this many elements
-# (256 MiB in float64) every row catches up and the list is emptied.
+# (256 MiB in float64) every row catches up and the state updates eagerly from then on.
 _PENDING_ELEMENTS = 1 << 25
 
 
@@ -145,6 +148,9 @@ class _State:
     Commits keep all of them exact: A ← A − U C Uᵀ; E ← E − U C Zᵀ − Z C Uᵀ + U C W C Uᵀ with
     U = A V*, Z = E V*, W = V*ᵀ E V*; P and Q of the candidates by the formulas in the module doc.
     F itself is not kept: it is needed only for E and the starting objective.
+    While `lazy`, forward commits keep every row's tr P, tr Q current and defer the rows' P, Q
+    updates until they are read (`sync()` brings every row up to date; code that sets P, Q afresh
+    calls `_reset_pending()`); docs/bait-math.md section 3a.
     """
 
     def __init__(self, h: torch.Tensor, Gt: torch.Tensor, A: torch.Tensor, F: Optional[torch.Tensor] = None,
@@ -159,6 +165,7 @@ class _State:
         self._bufs: dict[str, torch.Tensor] = {}
         self.gain_solves = self.gain_rows = 0                         # K×K gain solves done / asked
         self.lazy = True                                               # defer P, Q updates (see commit)
+        self._unpruned_steps = 0                                       # steps to solve all gains
         self._pending: list[tuple[torch.Tensor, Any]] = []
         self.A = A                                                     # (D, D)
         if E is None:
@@ -223,6 +230,9 @@ class _State:
         self.gain_solves and self.gain_rows count the solves done and the rows asked for."""
         n = self.P.shape[0]
         out = torch.full((n,), math.nan, device=self.P.device, dtype=self.P.dtype)
+        if not every and self._unpruned_steps > 0:                     # the bound pruned little lately:
+            self._unpruned_steps -= 1                                  # solve all, without sorting and
+            every = True                                               # gathering rows
         if every:
             self.sync()
             for sl in self._chunks(n):
@@ -265,9 +275,11 @@ class _State:
             best = max(best, float(gmax))
             done, size = stop, min(4 * size, self.rows_per_chunk)
         self.gain_rows += todo
-        if self.lazy and self.gain_solves - solves0 > todo // 4:      # the bound prunes little here:
-            self.lazy = False                                          # deferring would not pay
-            self.sync()
+        if self.gain_solves - solves0 > todo // 4:                      # the bound prunes little here:
+            self._unpruned_steps = _UNPRUNED_STEPS                     # try it again later, and stop
+            if self.lazy:                                              # deferring (it would not pay)
+                self.lazy = False
+                self.sync()
         return out
 
     def _gains(self, P: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:
@@ -321,7 +333,9 @@ class _State:
             self._pending.append((right, mid))
             self._update_traces(right, mid)
             if len(self._pending) * right.numel() > _PENDING_ELEMENTS:
-                self.sync()
+                self.sync()                                            # memory: every row catches up,
+                self.lazy = False                                      # then eager (a cycle of deferring
+                                                                       # and catching up would cost more)
         elif rows is None:
             for sl in self._chunks(self.h.shape[0]):
                 self._update(self._rows(sl), self.Gt[sl], self.P[sl], self.Q[sl], right, mid)
