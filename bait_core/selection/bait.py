@@ -107,10 +107,12 @@ _UNPRUNED_STEPS = 8
 _PENDING_ELEMENTS = 1 << 25
 
 
-# Up to this embedding width, _State._quadratic takes the pair form (one GEMM over the d(d+1)/2
-# products h_a h_b): block_quadratic's (rows × D) intermediate makes it memory-bound when d is small
-# (measured at d = 32, K = 100: 7× faster; at d = 128 on par, at d = 512 far slower).
+# Up to this embedding width and from this many class blocks, _State._quadratic takes the pair form
+# (one GEMM over the d(d+1)/2 products h_a h_b): block_quadratic's (rows × D) intermediate makes it
+# memory-bound when d is small and K large (measured, 1 / 2 threads: d = 32 and 64 at K = 100 2× / 5–7×
+# faster; d = 64 at K = 10 2× slower; d = 128 on par, d = 512 far slower).
 _PAIR_FORM_MAX_D = 64
+_PAIR_FORM_MIN_K = 16
 _PAIR_FORM_ELEMENTS = 1 << 22
 
 
@@ -205,8 +207,8 @@ class _State:
         for sl in self._chunks(out.shape[0]):
             Gt = self.Gt[sl]
             h = self._rows(sl)
-            small_d = h.shape[1] <= _PAIR_FORM_MAX_D
-            bq = _pair_quadratic(h, M, self.Kb) if small_d else block_quadratic(h, M, self.Kb)
+            pair = h.shape[1] <= _PAIR_FORM_MAX_D and self.Kb >= _PAIR_FORM_MIN_K
+            bq = _pair_quadratic(h, M, self.Kb) if pair else block_quadratic(h, M, self.Kb)
             out[sl] = Gt @ bq @ Gt.transpose(1, 2)
         return out
 
