@@ -72,6 +72,24 @@ def _inverse(M: torch.Tensor) -> torch.Tensor:
     return (inv + inv.T) / 2
 
 
+def _gain_bounds(P: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:
+    """Upper bounds of the forward gains tr((I + P)⁻¹ Q), P, Q (Nu, K, K) ⪰ 0.  (Nu,)
+
+    (I + P)⁻¹ ⪯ I gives tr((I + P)⁻¹ Q) ≤ tr(Q). The stored P, Q are PSD only up to rounding (a
+    negative eigenvalue of P of size ~ε·K·tr P raises the computed gain by that fraction, one of Q
+    adds ~ε·K·tr Q), so the bound carries the margin tr(Q)·(10⁻⁹ + 64·K·ε·(1 + |tr P|)) + 10⁻³⁰⁰;
+    a NaN trace bounds nothing (+∞)."""
+    return _trace_bounds(P.diagonal(dim1=-2, dim2=-1).sum(-1), Q.diagonal(dim1=-2, dim2=-1).sum(-1), P.shape[-1])
+
+
+def _trace_bounds(tp: torch.Tensor, tq: torch.Tensor, K: int) -> torch.Tensor:
+    """_gain_bounds from the traces tr P, tr Q (Nu,) of K×K blocks."""
+    eps = torch.finfo(tq.dtype).eps
+    margin = tp.abs().add_(1.0).mul_(64 * K * eps).add_(1e-9)
+    b = tq + tq.abs() * margin + 1e-300
+    return b.nan_to_num_(nan=math.inf)
+
+
 # BAIT's two numeric options (the registry's StrategySpec, RunConfig, the CLI and the Setup page use these).
 # λ is bounded where float64 still works: below 1e-8 M is numerically singular for unit-scale
 # embeddings, above 1e6 the Fisher terms vanish beside λI (and λ² overflows near 1e154).
@@ -133,6 +151,49 @@ def _ties_note(ties: list[str], steps: int, lamb: float, kappa: float) -> str:
 
 # Candidate rows are updated in chunks so per-step temporaries stay bounded (≈ this many elements).
 _ROW_CHUNK_ELEMENTS = 1 << 20
+# After a forward step where the trace bound left over a quarter of the rows to solve, this many
+# steps solve every gain in plain chunks (cheaper than sorting and gathering), then pruning is tried again.
+_UNPRUNED_STEPS = 8
+# Deferred P, Q updates keep each forward commit's (D, 2K) right factors; past this many elements
+# (256 MiB in float64) every row catches up and the state updates eagerly from then on.
+_PENDING_ELEMENTS = 1 << 25
+
+
+# Up to this embedding width and from this many class blocks, _State._quadratic takes the pair form
+# (one GEMM over the d(d+1)/2 products h_a h_b): block_quadratic's (rows × D) intermediate makes it
+# memory-bound when d is small and K large (measured, 1 / 2 threads: d = 32 and 64 at K = 100 2× / 5–7×
+# faster; d = 64 at K = 10 2× slower; d = 128 on par, d = 512 far slower).
+_PAIR_FORM_MAX_D = 64
+_PAIR_FORM_MIN_K = 16
+_PAIR_FORM_ELEMENTS = 1 << 22
+
+
+def _pair_quadratic(h: torch.Tensor, M: torch.Tensor, K: int) -> torch.Tensor:
+    """fisher.block_quadratic by another contraction order: out[n, k, l] = h_nᵀ M_kl h_n
+    = Σ_{a≤b} w_ab h_na h_nb (M_kl[a, b] + M_kl[b, a]) (w = ½ on a = b), one (rows × d(d+1)/2) ·
+    (d(d+1)/2 × block pairs) GEMM per group of block rows, l ≥ k only (M symmetric).
+
+    h (n, d); M (D, D) symmetric, D = K·d; returns (n, K, K) in M's dtype. Temporaries stay near
+    _PAIR_FORM_ELEMENTS elements; d(d+1)/2·(K·(K+1)/2)·n multiply-adds (block_quadratic: n·D²/2)."""
+    n, d = h.shape
+    dt = M.dtype
+    a, b = torch.triu_indices(d, d, device=h.device)
+    w = torch.where(a == b, 0.5, 1.0).to(dt)
+    pairs = a.numel()
+    M4 = M.view(K, d, K, d)
+    out = torch.empty(n, K, K, device=h.device, dtype=dt)
+    g = max(1, min(K, _PAIR_FORM_ELEMENTS // (pairs * K)))             # block rows per group
+    for k0 in range(0, K, g):
+        k1, L = min(K, k0 + g), K - k0
+        blk = M4[k0:k1, :, k0:, :]                                     # (g, d, L, d)
+        Mh = (blk[:, a, :, b] + blk[:, b, :, a]).reshape(pairs, (k1 - k0) * L)
+        c = max(1, _PAIR_FORM_ELEMENTS // max(pairs, Mh.shape[1]))
+        for s in range(0, n, c):
+            hc = h[s:s + c].to(dt)
+            res = ((hc[:, a] * hc[:, b]).mul_(w) @ Mh).view(-1, k1 - k0, L)
+            out[s:s + c, k0:k1, k0:] = res
+            out[s:s + c, k0:, k0:k1] = res.transpose(1, 2)
+    return out
 
 
 class _State:
@@ -141,6 +202,9 @@ class _State:
     Commits keep all of them exact: A ← A − U C Uᵀ; E ← E − U C Zᵀ − Z C Uᵀ + U C W C Uᵀ with
     U = A V*, Z = E V*, W = V*ᵀ E V*; P and Q of the candidates by the formulas in the module doc.
     F itself is not kept: it is needed only for E and the starting objective.
+    While `lazy`, forward commits keep every row's tr P, tr Q current and defer the rows' P, Q
+    updates until they are read (`sync()` brings every row up to date; code that sets P, Q afresh
+    calls `_reset_pending()`); docs/bait-math.md section 3a.
     """
 
     def __init__(self, h: torch.Tensor, Gt: torch.Tensor, A: torch.Tensor, F: Optional[torch.Tensor] = None,
@@ -153,6 +217,10 @@ class _State:
         self.eye = torch.eye(self.K, device=h.device, dtype=Gt.dtype)
         self.rows_per_chunk = max(256, _ROW_CHUNK_ELEMENTS // max(self.K * self.Kb, h.shape[1] // 2))
         self._bufs: dict[str, torch.Tensor] = {}
+        self.gain_solves = self.gain_rows = 0                         # K×K gain solves done / asked
+        self.lazy = True                                               # defer P, Q updates (see commit)
+        self._unpruned_steps = 0                                       # steps to solve all gains
+        self._pending: list[tuple[torch.Tensor, Any]] = []
         self.A = A                                                     # (D, D)
         if E is None:
             self.objective = float(torch.dot(A.reshape(-1), F.reshape(-1)))  # tr(A F), both symmetric
@@ -161,6 +229,7 @@ class _State:
             self.objective, self.E = float(objective), E
         self.P = self._quadratic(A) if P is None else P                # (Nu, K, K) Vᵀ A V
         self.Q = self._quadratic(self.E) if Q is None else Q           # (Nu, K, K) Vᵀ A F A V
+        self._reset_pending()
 
     def reset(self, A: torch.Tensor, F: torch.Tensor) -> None:
         """Start again from a freshly computed A = M⁻¹ and the pool Fisher F (overwritten by E = A F A):
@@ -172,6 +241,7 @@ class _State:
             Gt, hs = self.Gt[sl], self._rows(sl)
             self.P[sl] = Gt @ block_quadratic(hs, A, self.Kb) @ Gt.transpose(1, 2)
             self.Q[sl] = Gt @ block_quadratic(hs, self.E, self.Kb) @ Gt.transpose(1, 2)
+        self._reset_pending()                                          # no deferred update applies now
 
     def _buf(self, name: str, *shape: int) -> torch.Tensor:
         """A reusable work buffer: per-step temporaries are allocated once, not every step (fresh
@@ -200,41 +270,107 @@ class _State:
         out = self.Gt.new_empty(self.Gt.shape[0], self.K, self.K)       # (Nu, r, r)
         for sl in self._chunks(out.shape[0]):
             Gt = self.Gt[sl]
-            out[sl] = Gt @ block_quadratic(self._rows(sl), M, self.Kb) @ Gt.transpose(1, 2)
+            h = self._rows(sl)
+            pair = h.shape[1] <= _PAIR_FORM_MAX_D and self.Kb >= _PAIR_FORM_MIN_K
+            bq = _pair_quadratic(h, M, self.Kb) if pair else block_quadratic(h, M, self.Kb)
+            out[sl] = Gt @ bq @ Gt.transpose(1, 2)
         return out
 
     def _chunks(self, n: int) -> Iterator[slice]:
         for s in range(0, n, self.rows_per_chunk):
             yield slice(s, min(n, s + self.rows_per_chunk))
 
-    def add_gains(self) -> torch.Tensor:
+    def add_gains(self, exclude: Optional[torch.Tensor] = None, every: bool = True) -> torch.Tensor:
         """Reduction of the objective from adding each candidate: tr((I + P)⁻¹ Q).  (Nu,)
 
         I + P is symmetric positive definite: Cholesky, with a general solve for any row where
-        rounding broke that."""
-        out = torch.empty(self.P.shape[0], device=self.P.device, dtype=self.P.dtype)
-        for sl in self._chunks(self.P.shape[0]):
-            r = sl.stop - sl.start
-            M = torch.add(self.P[sl], self.eye, out=self._buf("M", r, self.K, self.K))
-            Q = self.Q[sl]
-            L, info = torch.linalg.cholesky_ex(M, out=(self._buf("L", r, self.K, self.K), self._ibuf(r)))
-            X = torch.cholesky_solve(Q, L, out=self._buf("X", r, self.K, self.K))
-            g = X.diagonal(dim1=-2, dim2=-1).sum(-1)
-            bad = info != 0
-            if bool(bad.any()):
-                g_bad, singular = _trace_solve(M[bad], Q[bad])
-                g[bad] = g_bad.masked_fill(singular, -math.inf)
-            out[sl] = g
+        rounding broke that.
+
+        every=False computes only the gains that can be the largest among the rows not in
+        `exclude` (bool (Nu,)); the others are NaN (not computed). Since P, Q ⪰ 0,
+        tr((I + P)⁻¹ Q) ≤ tr(Q): rows are solved in decreasing order of that bound until the bound
+        (with a rounding margin, `_gain_bounds`) falls below the best gain found, so the maximum and
+        the lowest index holding it are those of the full computation (to rounding: a batched solve's
+        last bit can depend on the batch it runs in, so gains within an ulp may order differently),
+        at K = 100 after about 1% of the K×K solves (docs/bait-math.md, section 3a).
+        self.gain_solves and self.gain_rows count the solves done and the rows asked for."""
+        n = self.P.shape[0]
+        out = torch.full((n,), math.nan, device=self.P.device, dtype=self.P.dtype)
+        if not every and self._unpruned_steps > 0:                     # the bound pruned little lately:
+            self._unpruned_steps -= 1                                  # solve all, without sorting and
+            every = True                                               # gathering rows
+        if every:
+            self.sync()
+            for sl in self._chunks(n):
+                out[sl] = self._gains(self.P[sl], self.Q[sl])
+            self.gain_solves += n
+            self.gain_rows += n
+            return out
+        # eager rows: from P, Q; deferred: from the traces kept up to date by every commit
+        bound = _trace_bounds(self._tp, self._tq, self.K) if self.lazy else _gain_bounds(self.P, self.Q)
+        free = None if exclude is None else torch.nonzero(~exclude).flatten()
+        if free is not None:
+            bound = bound[free]
+        order = torch.argsort(bound, descending=True, stable=True)
+        bound_sorted = bound[order]
+        if free is not None:
+            order = free[order]
+        todo = order.shape[0]
+        best, done, size, solves0 = -math.inf, 0, 16, self.gain_solves
+        while done < todo:
+            # the next rows by bound; once a gain is known, only those whose bound reaches it
+            stop = min(todo, done + size)
+            if best > -math.inf:
+                stop = min(stop, done + int((bound_sorted[done:todo] >= best).sum()))
+            if stop <= done:
+                break
+            rows = order[done:stop]
+            self._sync_rows(rows)
+            g = self._gains(self.P[rows], self.Q[rows])
+            out[rows] = g
+            self.gain_solves += stop - done
+            if bool((g > bound_sorted[done:stop]).any()):            # the bound failed (drift):
+                rest = order[stop:todo]                                # be exact, solve everything
+                self.sync()
+                for s in range(0, rest.shape[0], self.rows_per_chunk):
+                    r = rest[s:s + self.rows_per_chunk]
+                    out[r] = self._gains(self.P[r], self.Q[r])
+                self.gain_solves += todo - stop
+                break
+            gmax = nan_safe(g).max()
+            best = max(best, float(gmax))
+            done, size = stop, min(4 * size, self.rows_per_chunk)
+        self.gain_rows += todo
+        if self.gain_solves - solves0 > todo // 4:                      # the bound prunes little here:
+            self._unpruned_steps = _UNPRUNED_STEPS                     # try it again later, and stop
+            if self.lazy:                                              # deferring (it would not pay)
+                self.lazy = False
+                self.sync()
         return out
+
+    def _gains(self, P: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:
+        """tr((I + P)⁻¹ Q) for a block of rows (r, K, K); −∞ where the system is singular.  (r,)"""
+        r = P.shape[0]
+        M = torch.add(P, self.eye, out=self._buf("M", r, self.K, self.K))
+        L, info = torch.linalg.cholesky_ex(M, out=(self._buf("L", r, self.K, self.K), self._ibuf(r)))
+        X = torch.cholesky_solve(Q, L, out=self._buf("X", r, self.K, self.K))
+        g = X.diagonal(dim1=-2, dim2=-1).sum(-1)
+        bad = info != 0
+        if bool(bad.any()):
+            g_bad, singular = _trace_solve(M[bad], Q[bad])
+            g[bad] = g_bad.masked_fill(singular, -math.inf)
+        return g.clone()
 
     def remove_increase(self, rows: torch.Tensor) -> torch.Tensor:
         """Increase of the objective from removing each of `rows`: tr((I − P)⁻¹ Q).  (len(rows),)"""
+        self._sync_rows(rows)
         g, singular = _trace_solve(self.eye - self.P[rows], self.Q[rows])
         return g.masked_fill(singular, math.inf)
 
     def commit(self, j: int, sigma: float, rows: Optional[torch.Tensor] = None) -> float:
         """Add (σ=+1) or remove (σ=−1) candidate j; update A, E, the objective and P, Q of `rows`
         (all candidates when None). Returns the new objective."""
+        self._sync_rows(torch.tensor([j], device=self.h.device))
         gt, hj = self.Gt[j], self.h[j].to(self.Gt.dtype)
         U = apply_factor(self.A, hj, gt.T)                             # (D, K) = A V*
         Z = apply_factor(self.E, hj, gt.T)                             # (D, K) = A F A V*
@@ -248,29 +384,108 @@ class _State:
         # A −= U C Uᵀ;  E −= U C Yᵀ + Y C Uᵀ  (= U C Zᵀ + Z C Uᵀ − U C W C Uᵀ)
         self.A.addmm_(UC, U.T, alpha=-1.0)
         self.E.addmm_(torch.cat([UC, YC], dim=1), torch.cat([Y, U], dim=1).T, alpha=-1.0)
-        # Candidates, with R = Vᵀ U and Vᵀ (Y C) (V = G ⊗ h, linear in the right factor):
-        #   ΔP = R C Rᵀ,   ΔQ = S C Rᵀ + R C Sᵀ − R C W C Rᵀ = (Vᵀ Y C) Rᵀ + R (Vᵀ Y C)ᵀ  (S = Vᵀ Z)
-        right = torch.cat([U, YC], dim=1)                              # (D, 2K)
-        if rows is None:
+        # Candidates: ΔP = R C Rᵀ, ΔQ = S C Rᵀ + R C Sᵀ − R C W C Rᵀ = (Vᵀ Y C) Rᵀ + R (Vᵀ Y C)ᵀ
+        # (R = Vᵀ U, S = Vᵀ Z; V = G ⊗ h is linear in the right factor). With σC = L Lᵀ (C is
+        # definite: (I + P*)⁻¹ adding, (−I + P*)⁻¹ removing) the right factors absorb L:
+        # R' = Vᵀ U L, X' = Vᵀ Y L give ΔP = σ R' R'ᵀ, ΔQ = σ (X' R'ᵀ + R' X'ᵀ): four K³ products per
+        # candidate instead of five (docs/bait-math.md, "Fewer products per candidate").
+        Lc, info = torch.linalg.cholesky_ex(sigma * C)
+        if int(info) == 0 and bool(torch.isfinite(Lc).all()):
+            right, mid = torch.cat([U @ Lc, Y @ Lc], dim=1), sigma        # (D, 2K) [U L, Y L]
+        else:                                                          # C from the pseudo-inverse
+            right, mid = torch.cat([U, YC], dim=1), C                  # (D, 2K) [U, Y C]
+        if rows is None and self.lazy:
+            # deferred: every row's tr P, tr Q now (the bounds), its P, Q when it is next read
+            self._pending.append((right, mid))
+            self._update_traces(right, mid)
+            if len(self._pending) * right.numel() > _PENDING_ELEMENTS:
+                self.sync()                                            # memory: every row catches up,
+                self.lazy = False                                      # then eager (a cycle of deferring
+                                                                       # and catching up would cost more)
+        elif rows is None:
             for sl in self._chunks(self.h.shape[0]):
-                self._update(self._rows(sl), self.Gt[sl], self.P[sl], self.Q[sl], right, C)
+                self._update(self._rows(sl), self.Gt[sl], self.P[sl], self.Q[sl], right, mid)
         else:
+            self._sync_rows(rows)
             P, Q = self.P[rows], self.Q[rows]
-            self._update(self._rows(rows), self.Gt[rows], P, Q, right, C)
+            self._update(self._rows(rows), self.Gt[rows], P, Q, right, mid)
             self.P[rows], self.Q[rows] = P, Q
+            self._tp[rows] = P.diagonal(dim1=-2, dim2=-1).sum(-1)
+            self._tq[rows] = Q.diagonal(dim1=-2, dim2=-1).sum(-1)
         return self.objective
 
+    # ---- deferred updates: a forward commit appends its right factors to self._pending and
+    # updates only every row's tr P and tr Q (what the bound needs); a row's P, Q catch up, in the
+    # same order of updates, when they are read (the solved gains, the pick, the members). Whoever
+    # sets P, Q afresh (a refresh) calls _reset_pending(). self._seen[x] = pending updates applied.
+
+    def _reset_pending(self) -> None:
+        self._pending = []
+        self._seen = torch.zeros(self.P.shape[0], dtype=torch.long, device=self.P.device)
+        self._tp = self.P.diagonal(dim1=-2, dim2=-1).sum(-1)           # (Nu,) tr P
+        self._tq = self.Q.diagonal(dim1=-2, dim2=-1).sum(-1)           # (Nu,) tr Q
+
+    def sync(self) -> None:
+        """Apply every deferred update to every row: P, Q exact for all candidates."""
+        if self._pending:
+            for sl in self._chunks(self.P.shape[0]):
+                self._sync_rows(torch.arange(sl.start, sl.stop, device=self.P.device))
+        self._reset_pending()
+
+    def _sync_rows(self, rows: torch.Tensor) -> None:
+        """Apply the deferred updates `rows` (indices) have not had yet, in commit order."""
+        n_p = len(self._pending)
+        if n_p == 0 or rows.numel() == 0:
+            return
+        seen = self._seen[rows]
+        lo = int(seen.min())
+        for i in range(lo, n_p):
+            sub = rows[seen <= i]
+            right, mid = self._pending[i]
+            for s in range(0, sub.shape[0], self.rows_per_chunk):
+                r = sub[s:s + self.rows_per_chunk]
+                P, Q = self.P[r], self.Q[r]
+                self._update(self._rows(r), self.Gt[r], P, Q, right, mid)
+                self.P[r], self.Q[r] = P, Q
+        self._seen[rows] = n_p
+
+    def _update_traces(self, right: torch.Tensor, mid: torch.Tensor | float) -> None:
+        """tr P −= tr ΔP, tr Q −= tr ΔQ for every row (ΔP, ΔQ as in _update): the projection and
+        [R | X] = Gᵀ T per row, then tr(R Rᵀ) σ (or tr(R C Rᵀ)) and 2 tr(X Rᵀ) σ — half of _update's
+        K³ products."""
+        K = self.K
+        for sl in self._chunks(self.h.shape[0]):
+            r = sl.stop - sl.start
+            T = project(self._rows(sl), right, self.Kb, out=self._buf("T", r, self.Kb, 2 * K))
+            RX = torch.matmul(self.Gt[sl], T, out=self._buf("RX", r, K, 2 * K))
+            R, X = RX[..., :K], RX[..., K:]
+            xr = (X * R).sum((1, 2))
+            if not isinstance(mid, torch.Tensor):
+                self._tp[sl] -= mid * (R * R).sum((1, 2))
+                self._tq[sl] -= (2 * mid) * xr
+            else:
+                self._tp[sl] -= (torch.matmul(R, mid, out=self._buf("RC", r, K, K)) * R).sum((1, 2))
+                self._tq[sl] -= 2 * xr
+
     def _update(self, h: torch.Tensor, Gt: torch.Tensor, P: torch.Tensor, Q: torch.Tensor,
-                right: torch.Tensor, C: torch.Tensor) -> None:
-        """P −= R C Rᵀ, Q −= X Rᵀ + R Xᵀ in place for one block of rows (R = Vᵀ U, X = Vᵀ Y C)."""
+                right: torch.Tensor, mid: torch.Tensor | float) -> None:
+        """The commit's change of P and Q, in place, for one block of rows.
+
+        mid = σ (a float): right = [U L, Y L], R = Vᵀ U L, X = Vᵀ Y L; P −= σ R Rᵀ, Q −= σ (X Rᵀ + R Xᵀ).
+        mid = C (K×K):     right = [U, Y C],   R = Vᵀ U,   X = Vᵀ Y C; P −= R C Rᵀ, Q −= X Rᵀ + R Xᵀ."""
         K, r = self.K, h.shape[0]
         T = project(h, right, self.Kb, out=self._buf("T", r, self.Kb, 2 * K))  # (r, Kb, 2K)
-        R = torch.matmul(Gt, T[..., :K], out=self._buf("R", r, K, K))  # (r, K, K) Vᵀ U
-        X = torch.matmul(Gt, T[..., K:], out=self._buf("X", r, K, K))  # (r, K, K) Vᵀ Y C
+        RX = torch.matmul(Gt, T, out=self._buf("RX", r, K, 2 * K))     # (r, K, 2K) [R | X]
+        R, X = RX[..., :K], RX[..., K:]
         Rt = R.transpose(1, 2)
         XR = torch.matmul(X, Rt, out=self._buf("XR", r, K, K))
-        P.sub_(torch.matmul(torch.matmul(R, C, out=self._buf("RC", r, K, K)), Rt, out=X))
-        Q.sub_(XR).sub_(XR.transpose(1, 2))
+        if not isinstance(mid, torch.Tensor):
+            P.sub_(torch.matmul(R, Rt, out=self._buf("RR", r, K, K)), alpha=mid)
+            Q.sub_(XR, alpha=mid).sub_(XR.transpose(1, 2), alpha=mid)
+        else:
+            RC = torch.matmul(R, mid, out=self._buf("RC", r, K, K))
+            P.sub_(torch.matmul(RC, Rt, out=self._buf("RR", r, K, K)))
+            Q.sub_(XR).sub_(XR.transpose(1, 2))
 
 
 def _direct_objective(make_m: Callable[[], torch.Tensor], F: torch.Tensor) -> float:
@@ -587,7 +802,7 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
         steps: list[np.ndarray] = []
         prunes: list[np.ndarray] = []
         for t in range(T):
-            g = state.add_gains()
+            g = state.add_gains(taken, every=record_steps or first_scores is None)
             if first_scores is None:
                 first_scores = g.clone()
             if record_steps:
@@ -683,7 +898,8 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
                 **({"numerics": _ties_note(ties, T + R_total, lamb, 1.0 + trace_m / lamb)} if ties else {}),
                 "approximation": approx.words(K, n_unlabeled),
                 "approximation_options": {"approximation": approx.kind, "top_classes": approx.top_classes,
-                                          "pool_sample": approx.pool_sample}},
+                                          "pool_sample": approx.pool_sample},
+                "gain_solves": state.gain_solves, "gain_rows": state.gain_rows},
         step_scores=np.stack(steps) if record_steps and steps else None,
         prune_scores=np.stack(prunes) if record_steps and prunes else None,
     )
