@@ -375,6 +375,9 @@ def _cmd_select(args: argparse.Namespace) -> int:
     sel = fn(emb, probs, labeled, args.batch_size, seed=args.seed, **options)
     if sel.params.get("numerics"):
         print(f"note: {sel.params['numerics']}", file=sys.stderr)
+    if sel.params.get("approximation", "exact") != "exact":
+        print(f"note: approximate BAIT: {sel.params['approximation']}; its gains and objective are those of the "
+              "approximated Fisher, not of the exact one.", file=sys.stderr)
     doc = sel.to_dict()
     text = json.dumps(doc, allow_nan=False)
     if out is None:
@@ -402,7 +405,7 @@ def _print_offer(emb: Any, probs: Any, labeled: Any, batch_size: int, options: d
     text = approximation_offer(N, d, K, max(0, min(batch_size, N - n)), n, device=options.get("device") or "cpu",
                                oversample=options.get("oversample", 2.0), where=_OFFER_FLAGS)
     if text:
-        print(f"note: {text} Running exact BAIT as asked.", file=sys.stderr)
+        print(f"note: {text} Running exact BAIT (the default).", file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------- run / compare
@@ -602,7 +605,7 @@ def _run_one(args: argparse.Namespace, strategy: str, seed: int, label: str, dat
     from bait_core.learning.build import run_offer
     offer = run_offer(config, dataset, model, where=_OFFER_FLAGS)
     if offer:
-        print(f"note ({strategy}): {offer} Running exact BAIT as asked.", file=sys.stderr)
+        print(f"note ({strategy}): {offer} Running exact BAIT (the default).", file=sys.stderr)
     bar = _Bar(label, config.rounds + 1)
     try:
         if store is None:
@@ -677,6 +680,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for r in record.rounds:
         if r.selection is not None and r.selection.params.get("numerics"):
             print(f"note, round {r.round}: {r.selection.params['numerics']}")
+    approx = {r.selection.params.get("approximation") for r in record.rounds if r.selection is not None}
+    approx.discard(None)
+    approx.discard("exact")
+    if approx:
+        print(f"approximate BAIT: {'; '.join(sorted(approx))} (gains and objective are the approximation's own)")
     return 0
 
 

@@ -334,10 +334,12 @@ def test_cli_offers_an_approximation_but_stays_exact(npy, capsys, monkeypatch):
     assert main(_select(npy)) == 0
     out, err = capsys.readouterr()
     assert "note: Exact BAIT on this pool is estimated at" in err
-    assert "--approximation top-c --top-classes 10" in err and "Running exact BAIT as asked." in err
+    assert "--approximation top-c --top-classes 10" in err and "Running exact BAIT (the default)." in err
     assert json.loads(out)["params"]["approximation"] == "exact"
-    assert main(_select(npy, "--approximation", "binary")) == 0          # chosen: no offer
-    assert "note:" not in capsys.readouterr().err
+    assert main(_select(npy, "--approximation", "binary")) == 0          # chosen: no offer, but said
+    err = capsys.readouterr().err
+    assert "Exact BAIT on this pool" not in err
+    assert "note: approximate BAIT: binary" in err and "not of the exact one" in err
     monkeypatch.setattr(est, "APPROX_OFFER_SECONDS", 1e9)
     assert main(_select(npy)) == 0
     assert "note:" not in capsys.readouterr().err

@@ -248,7 +248,11 @@ def format_seconds(sec: float) -> str:
         return f"~{max(1, round(sec)):.0f} s"
     if sec < 2 * 3600:
         return f"~{sec / 60:.0f} min"
-    return f"~{sec / 3600:.1f} h"
+    if sec < 48 * 3600:
+        return f"~{sec / 3600:.1f} h"
+    if sec < 365 * 86400:
+        return f"~{sec / 86400:.0f} days"
+    return "more than a year"
 
 
 def approximation_offer(N: int, d: int, K: int, B: int, n: int = 0, *, device: Any = "cpu",
@@ -263,22 +267,35 @@ def approximation_offer(N: int, d: int, K: int, B: int, n: int = 0, *, device: A
     CLI's flags). top-c is offered when K > top_classes, binary when K > 2, a pool sample of
     `pool_sample` points when the unlabeled pool is larger than that."""
     kw = dict(device=device, dtype=dtype, oversample=oversample)
-    exact = estimate("bait", N, d, K, B, n, **kw).seconds
+    exact_est = estimate("bait", N, d, K, B, n, **kw)
+    exact = exact_est.seconds
     if exact <= (APPROX_OFFER_SECONDS if threshold is None else threshold):
         return None
+    try:
+        free = DEFAULT_FRACTION * available_memory(device)
+    except ValueError:
+        free = math.inf
+
+    def useful(est: Estimate) -> bool:                                 # fits, and at least twice as fast
+        return est.bytes <= free and est.seconds <= exact / 2
+
     offers = []
     if K > top_classes:
-        t = estimate("bait", N, d, K, B, n, approximation="top-c", top_classes=top_classes, **kw).seconds
-        offers.append(f"the top-{top_classes} class approximation at {format_seconds(t)}")
+        e = estimate("bait", N, d, K, B, n, approximation="top-c", top_classes=top_classes, **kw)
+        if useful(e):
+            offers.append(f"the top-{top_classes} class approximation at {format_seconds(e.seconds)}")
     if K > 2:
-        t = estimate("bait", N, d, K, B, n, approximation="binary", **kw).seconds
-        offers.append(f"the binary one at {format_seconds(t)}")
-    if N - n > pool_sample:
-        t = estimate("bait", N, d, K, B, n, pool_sample=pool_sample, **kw).seconds
-        offers.append(f"a {pool_sample:,}-point pool sample at {format_seconds(t)}")
+        e = estimate("bait", N, d, K, B, n, approximation="binary", **kw)
+        if useful(e):
+            offers.append(f"the binary one at {format_seconds(e.seconds)}")
+    if N - n > max(pool_sample, B):
+        e = estimate("bait", N, d, K, B, n, pool_sample=pool_sample, **kw)
+        if useful(e):
+            offers.append(f"a {pool_sample:,}-point pool sample at {format_seconds(e.seconds)}")
     if not offers:
         return None
-    return (f"Exact BAIT on this pool is estimated at {format_seconds(exact)}; "
+    fits = "" if exact_est.bytes <= free else " (and needs more memory than is free)"
+    return (f"Exact BAIT on this pool is estimated at {format_seconds(exact)}{fits}; "
             + ", ".join(offers) + f" ({where}). Approximate picks are labelled as such.")
 
 
@@ -310,6 +327,8 @@ def check_fits(est: Estimate, available: float, fraction: float = DEFAULT_FRACTI
     spec = SPECS.get(est.strategy)
     name = "This selection" if spec is None else spec.label
     advice = "Use a pool sample or a machine with more memory." if spec is None else spec.memory_advice
+    if limit_given:
+        advice = "Raise the memory limit (--memory-limit, memory_limit=), or: " + advice[0].lower() + advice[1:]
     where = "" if est.device == "cpu" else f" on {est.device}"
     have = (f"the memory limit is {format_bytes(available)}" if limit_given
             else f"{format_bytes(available)} is free{where}"
@@ -461,7 +480,11 @@ def thread_policy(name: str) -> Callable:
                     return fn(embeddings, probs, labeled, batch_size, *args, **kw)
                 n = choose_threads(work_of(name, embeddings, probs, labeled, batch_size, kw))
             with limit_threads(n):
-                return fn(embeddings, probs, labeled, batch_size, *args, **kw)
+                out = fn(embeddings, probs, labeled, batch_size, *args, **kw)
+            params = getattr(out, "params", None)
+            if isinstance(params, dict):
+                params["threads"] = n                          # the CPU threads it ran on
+            return out
         policed.thread_policy = name                           # type: ignore[attr-defined]
         return policed
     return wrap

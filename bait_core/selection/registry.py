@@ -124,8 +124,8 @@ _SPECS = (
         options={"lamb": LAMB, "oversample": OVERSAMPLE, "approximation": APPROXIMATION, "top_classes": TOP_CLASSES,
                  "pool_sample": POOL_SAMPLE},
         memory_advice="Use a smaller embedding (a model with a smaller last hidden layer), fewer classes, the binary "
-                      "approximation (approximation='binary': D = d whatever K), a pool sample, or a GPU with more "
-                      "memory.",
+                      "approximation (--approximation binary, approximation='binary': D = d whatever K), or a GPU "
+                      "with more memory; a pool sample helps only when the per-candidate blocks are the largest part.",
         engine_options=("setup", "record_steps"), score_name="Fisher gain at the first greedy step"),
     StrategySpec(
         "random", baselines.random_select, "Random sampling",
