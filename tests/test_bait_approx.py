@@ -374,3 +374,24 @@ def test_setup_page_shows_sets_and_offers_the_approximation(monkeypatch):
     at.switch_page("app_pages/rounds.py").run()
     assert_ok(at)
     assert any("bait (approximate: top-3 classes, 500-point pool sample)" in c.value for c in at.caption)
+
+
+def test_options_that_would_do_nothing_are_refused():
+    """A pool sample smaller than the batch, top_classes without top-c, and a device torch cannot select on."""
+    rng = np.random.default_rng(0)
+    h = rng.normal(size=(60, 4))
+    p = np.full((60, 5), 0.2)
+    lab = np.zeros(60, bool)
+    lab[:5] = True
+    with pytest.raises(ValueError, match=r"pool_sample = 2 is smaller than the batch size 4"):
+        bait_select(h, p, lab, 4, pool_sample=2)
+    with pytest.raises(ValueError, match=r"top_classes = 3 applies only with approximation 'top-c'"):
+        bait_select(h, p, lab, 4, top_classes=3)
+    for device in ("meta", "mps"):
+        with pytest.raises(ValueError, match=r"selections run on cpu or cuda"):
+            bait_select(h, p, lab, 4, device=device)
+    from bait_core.records.run_record import RunConfig
+    with pytest.raises(ValueError, match=r"approximation = 'binary' is an option of another strategy"):
+        RunConfig(strategy="margin", approximation="binary").validate()
+    with pytest.raises(ValueError, match=r"pool_sample = 3 is smaller than the batch size 10"):
+        RunConfig(strategy="bait", pool_sample=3, batch_size=10).validate()
