@@ -269,6 +269,8 @@ top_classes = int(c2.number_input("Top classes c", min_value=int(opt["top_classe
 pool_sample = int(c3.number_input("Pool sample (0 = whole pool)", min_value=int(opt["pool_sample"].minimum),
                                   value=int(cur.pool_sample), step=500, key="setup_pool_sample",
                                   disabled="pool_sample" not in takes, help=opt["pool_sample"].help))
+if approximation != "top-c":
+    top_classes = int(opt["top_classes"].default)                    # c applies to top-c only
 ex_now = S.explorer()
 offer = None
 if "approximation" in takes and approximation == "none" and not pool_sample and ex_now.model is not None:
@@ -279,6 +281,9 @@ if "approximation" in takes and approximation == "none" and not pool_sample and 
         offer = None
 if offer:
     st.info(md("For the current run's data and model: " + offer), icon="⏱️")
+elif ("approximation" in takes and approximation == "top-c" and dataset is not None
+      and getattr(dataset, "task", "classification") != "regression" and top_classes >= dataset.n_classes):
+    st.caption(f"c = {top_classes} keeps all {dataset.n_classes} classes: this is exact BAIT (nothing is approximated).")
 elif "approximation" in takes and (approximation != "none" or pool_sample):
     st.caption("Approximate BAIT: its picks are labelled “approximate” on every page, in the story and in the "
                "saved record.")
