@@ -14,11 +14,8 @@ today's package (the helpers it uses keep their behaviour for square factors).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,20 +27,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bait_core import bait_select  # noqa: E402
-from synthetic import synthetic_pool  # noqa: E402
+from synthetic import engine_at, synthetic_pool  # noqa: E402
 
 CONFIGS = [(2000, 64, 10, 10), (10000, 128, 10, 100), (3000, 32, 100, 5)]
-
-
-def old_engine(rev: str):
-    src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:bait_core/selection/bait.py"], check=True,
-                         capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp()) / f"bait_{rev}.py"
-    path.write_text(src)
-    spec = importlib.util.spec_from_file_location(f"bait_{rev}", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.bait_select
 
 
 def main() -> None:
@@ -51,7 +37,7 @@ def main() -> None:
     ap.add_argument("--before", required=True, help="git revision of the earlier engine")
     ap.add_argument("--only", help="one configuration N,d,K,B")
     args = ap.parse_args()
-    old = old_engine(args.before)
+    old = engine_at(args.before)
     configs = [tuple(int(x) for x in args.only.split(","))] if args.only else CONFIGS
     print(f"today vs {args.before}; one thread; load average {os.getloadavg()[0]:.2f} at the start")
     print(f"{'N':>6} {'d':>4} {'K':>4} {'B':>4} | {'before s':>9} {'today s':>8} {'ratio':>6} | same picks")

@@ -18,40 +18,27 @@ Pool: N=200, d=16, K=5, 10 labeled, B=10, Gaussian embeddings (× scale), softma
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from bait_core import bait_select  # noqa: E402
+from synthetic import engine_at  # noqa: E402
 from tests.bait_stable_reference import _factors, direct_objective, stable_select  # noqa: E402
 from tests.test_bait import make_fixture  # noqa: E402
-
-
-def _engine_at(rev: str):
-    """bait_select from bait_core/selection/bait.py at a git revision (its imports resolve to today's package)."""
-    src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:bait_core/selection/bait.py"], check=True,
-                         capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp()) / f"bait_{rev}.py"
-    path.write_text(src)
-    spec = importlib.util.spec_from_file_location(f"bait_{rev}", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.bait_select
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--before", help="git revision of an older engine to show beside today's")
     args = ap.parse_args()
-    old = _engine_at(args.before) if args.before else None
+    old = engine_at(args.before) if args.before else None
     N, d, K, n, B = 200, 16, 5, 10, 10
     print(f"pool N={N}, d={d}, K={K}, n={n}, B={B}; load average {os.getloadavg()[0]:.2f}")
     head = (f"{'λ':>6} {'scale':>6} | {'engine':>10} {'direct':>10} {'rel diff':>8} {'min obj':>8} {'refr':>4} | "

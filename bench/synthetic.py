@@ -4,7 +4,14 @@ float64 transient)."""
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
+import tempfile
+from pathlib import Path
+
 import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def synthetic_pool(N: int, d: int, K: int, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -19,3 +26,17 @@ def synthetic_pool(N: int, d: int, K: int, n: int, seed: int = 0) -> tuple[np.nd
     labeled = np.zeros(N, bool)
     labeled[rng.choice(N, n, replace=False)] = True
     return h, p, labeled
+
+
+def engine_at(rev: str):
+    """bait_select from bait_core/selection/bait.py at a git revision (`git show`), for before/after
+    benchmarks; its imports resolve to today's package (the helpers it uses keep their behaviour for
+    square factors)."""
+    src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:bait_core/selection/bait.py"], check=True,
+                         capture_output=True, text=True).stdout
+    path = Path(tempfile.mkdtemp()) / f"bait_{rev}.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location(f"bait_{rev}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.bait_select

@@ -124,3 +124,11 @@ def reference_select(h, p, labeled, batch_size, lamb=1.0, oversample=2.0, chunk=
         pruned.append(inds.pop(del_ind))
         objective.append(float(torch.trace(A @ fisher)))
     return unl[inds], unl[pruned].astype(np.int64) if pruned else np.zeros(0, np.int64), np.array(objective)
+
+
+def assert_same_as_reference(sel, h, p, labeled, batch_size, **kw) -> None:
+    """The selection's picks, pruned points and objective trace are the reference's."""
+    ref_idx, ref_pruned, ref_obj = reference_select(h, p, labeled, batch_size, **kw)
+    np.testing.assert_array_equal(sel.indices, ref_idx)
+    np.testing.assert_array_equal(sel.pruned, ref_pruned)
+    np.testing.assert_allclose(sel.objective, ref_obj, rtol=1e-9, atol=1e-12)
