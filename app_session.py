@@ -68,7 +68,13 @@ def explorer() -> Explorer:
 
 
 def job_running() -> bool:
+    """Whether a round job of the session's run is running; a job the library runs for this run that
+    the session lost track of (a second click interrupted the script run that started it) is
+    re-attached, so the page follows it to its end."""
     job = st.session_state.get(K.JOB)
+    ex = st.session_state.get(K.EXPLORER)
+    if (job is None or not job.running) and ex is not None and ex.job is not None and ex.job.running:
+        st.session_state[K.JOB] = job = ex.job
     return job is not None and job.running
 
 
@@ -96,7 +102,11 @@ def start_rounds(n_rounds: int, wait_s: float = 0.0) -> Job:
     for it (until it ends in test mode). A second start while a round runs is refused by the
     library (ValueError), whichever window or click asks."""
     ex = explorer()
-    job = ex.start_rounds(n_rounds, wait_for=warm_compute(), wait_for_s=WARM_WAIT_S)
+    try:
+        job = ex.start_rounds(n_rounds, wait_for=warm_compute(), wait_for_s=WARM_WAIT_S)
+    except ValueError:
+        job_running()                                  # a round already runs: follow it (re-attach)
+        raise
     st.session_state[K.JOB] = job
     if st.session_state.get(K.SYNC_JOBS):
         job.join()

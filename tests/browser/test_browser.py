@@ -54,10 +54,17 @@ def map_state(page):
 
 
 def wait_for(pred, timeout_s: float, what: str, page, poll_ms: int = 100):
-    """Poll ``pred()`` until truthy; fail with ``what`` (and a screenshot) after ``timeout_s``."""
+    """Poll ``pred()`` until truthy; fail with ``what`` (and a screenshot) after ``timeout_s``. A
+    locator error while Streamlit swaps a rerun's elements in (the old and the new button both present
+    for a moment: a strict-mode violation) counts as "not yet"."""
+    from playwright.sync_api import Error as PlaywrightError
+
     deadline = time.monotonic() + timeout_s
     while True:
-        v = pred()
+        try:
+            v = pred()
+        except PlaywrightError:
+            v = None
         if v:
             return v
         if time.monotonic() > deadline:
