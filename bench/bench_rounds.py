@@ -9,7 +9,8 @@ Each row is one round (train + pool/test outputs + select) with the app's and CL
 device auto), the Setup page's defaults (it starts from `RunConfig()`) and each built-in dataset's
 default options (`BUILTIN_DEFAULTS`). The model is built as the app builds it (`build_run`); the
 memory check is skipped so that a refused run still gets a row. `--path app` (default) runs each round
-as the app's round job does (`Explorer.step` inside `single_cpu_thread(N ≤ SINGLE_THREAD_POOL)`);
+as the app's round job does (`Explorer.step` inside `single_cpu_thread(N ≤ SINGLE_THREAD_POOL, pin=False)`:
+training and outputs on one thread, the selection by its thread policy);
 `--path cli` as `run_rounds` does (torch's default threads outside the library's own small-work rules).
 The process first pays torch's one-off first-call costs with `warm_compute()`, as the app does at start.
 
@@ -61,7 +62,7 @@ def rounds_app(config: RunConfig, rounds: int):
     ex = Explorer.start(built.dataset, built.model, config)
     for _ in range(rounds):
         t0 = time.perf_counter()
-        with single_cpu_thread(built.dataset.X.shape[0] <= SINGLE_THREAD_POOL):
+        with single_cpu_thread(built.dataset.X.shape[0] <= SINGLE_THREAD_POOL, pin=False):
             result = ex.step()
         yield built, result, time.perf_counter() - t0
 

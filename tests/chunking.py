@@ -59,6 +59,14 @@ def tiny_chunks(monkeypatch) -> ChunkSpy:
         return iter(out)
     monkeypatch.setattr(bait._State, "_chunks", chunks)
 
+    real_apply = fisher.fisher_apply
+
+    def fisher_apply(h, G, X):                 # the factored state's F X: count its row chunks
+        step = max(1, min(h.shape[0], fisher.CHUNK_ELEMENTS // max(1, G.shape[1] * X.shape[1] + h.shape[1])))
+        spy.chunks["fisher_apply"].append(math.ceil(h.shape[0] / step) if h.shape[0] else 0)
+        return real_apply(h, G, X)
+    monkeypatch.setattr(bait, "fisher_apply", fisher_apply)
+
     real_quadratic = bait.block_quadratic
 
     def block_quadratic(*args, **kw):          # called once per row block by bait's low-rank set-up

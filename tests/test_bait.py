@@ -55,7 +55,7 @@ def test_same_picks_as_the_original_algorithm(N, d, K, n, B, seed):
 
 
 @pytest.mark.parametrize("N,d,K,n,B,seed", _fixtures()[::2] + _fixtures()[37::2])
-@pytest.mark.parametrize("setup", ["dense", "low-rank"])
+@pytest.mark.parametrize("setup", ["dense", "low-rank", "factored"])
 def test_same_picks_as_the_original_algorithm_in_many_chunks(N, d, K, n, B, seed, setup, tiny_chunks):
     """The oracle fixtures again with every row chunk at most ROWS rows: the chunked passes (P, Q,
     the gains, the commits' updates, fisher_matrix, block_quadratic) cover each row exactly once."""
@@ -69,7 +69,7 @@ def test_same_picks_as_the_original_algorithm_in_many_chunks(N, d, K, n, B, seed
     np.testing.assert_array_equal(sel.pruned, ref_pruned)
     np.testing.assert_allclose(sel.objective, ref_obj, rtol=1e-9, atol=1e-12)
     assert tiny_chunks.most("bait_state") == math.ceil((N - n) / ROWS) > 1
-    assert tiny_chunks.most("fisher") > 1
+    assert tiny_chunks.most("fisher_apply" if setup == "factored" else "fisher") > 1
 
 
 def test_low_rank_setup_loop_in_several_row_blocks(tiny_chunks):
@@ -153,6 +153,88 @@ def test_auto_setup_takes_the_low_rank_path_for_few_labels(monkeypatch):
     np.testing.assert_array_equal(auto.indices, dense.indices)
     np.testing.assert_array_equal(auto.pruned, dense.pruned)
     np.testing.assert_allclose(auto.objective, dense.objective, rtol=1e-10)
+
+
+@pytest.mark.parametrize("N,d,K,n,B,seed", [f for f in _fixtures()][1::3])
+def test_factored_setup_gives_the_same_picks(N, d, K, n, B, seed):
+    """The factored state (no D×D matrix; forced, whatever its cost) picks exactly what the oracle
+    picks, with and without labels, for classifiers and the regression head."""
+    h, p, labeled = make_fixture(N, d, K, n, seed)
+    sel = bait_select(h, p, labeled, B, setup="factored")
+    assert sel.params["setup"] == "factored"
+    ref_idx, ref_pruned, ref_obj = reference_select(h, p, labeled, B)
+    np.testing.assert_array_equal(sel.indices, ref_idx)
+    np.testing.assert_array_equal(sel.pruned, ref_pruned)
+    np.testing.assert_allclose(sel.objective, ref_obj, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("N", [60, 600])
+def test_factored_state_matches_the_dense_definitions_through_adds_and_removals(N, request):
+    """The factored state's objective, A V and E V = A F A V, and every candidate's P and Q equal
+    their dense definitions at the start, after two additions and after a removal (σ = −1: the
+    columns J gains then carry a negative sign); with N = 600 under tiny chunks every pass runs
+    in several blocks."""
+    from bait_core.selection.bait import _FactoredState
+    from bait_core.selection.fisher import reduced_factors
+
+    if N > 256:
+        request.getfixturevalue("tiny_chunks")
+    d, K, n, B, lamb = 4, 4, 6, 5, 0.7
+    h, p, labeled = make_fixture(N, d, K, n, seed=23)
+    h, p = torch.as_tensor(h), torch.as_tensor(p)
+    G = reduced_factors(p)                                           # (N, K−1, K−1)
+    V = dense_factor(h, G)                                           # (N, D, r)
+    lab = torch.as_tensor(labeled)
+    s2 = B / (n + B)
+    F = (V @ V.transpose(1, 2)).mean(0)
+    Gt = (G[~lab] * math.sqrt(s2)).transpose(1, 2).contiguous()
+    state = _FactoredState(h[~lab], Gt, h[lab], G[lab], lamb=lamb, c=1.0 / (n + B), s2=s2, N=N)
+    Vu = V[~lab] * math.sqrt(s2)
+    chosen: list[int] = []
+
+    def check():
+        M = lamb * torch.eye(F.shape[0], dtype=F.dtype) + (V[lab] @ V[lab].transpose(1, 2)).sum(0) / (n + B)
+        for j in chosen:
+            M += Vu[j] @ Vu[j].T
+        A = torch.linalg.inv(M)
+        assert state.objective == pytest.approx(float(torch.trace(A @ F)), rel=1e-10)
+        assert state.direct_objective(chosen) == pytest.approx(float(torch.trace(A @ F)), rel=1e-10)
+        state.sync()
+        torch.testing.assert_close(state.P, Vu.transpose(1, 2) @ A @ Vu)
+        torch.testing.assert_close(state.Q, Vu.transpose(1, 2) @ A @ F @ A @ Vu)
+        U, Z = state._apply_pair(state.h[3], state.Gt[3])
+        torch.testing.assert_close(U, A @ Vu[3])
+        torch.testing.assert_close(Z, A @ F @ A @ Vu[3])
+
+    check()
+    for j in (5, 11):
+        state.commit(j, +1.0)
+        chosen.append(j)
+        check()
+    state.commit(5, -1.0)                                            # every row updated (the backward
+                                                                     # pass updates its members only)
+    chosen.remove(5)
+    assert bool((state.sig[:state.q] < 0).any())
+    check()
+    state.refactor(chosen)                                           # drift control's fresh start
+    assert bool((state.sig[:state.q] > 0).all())
+    check()
+
+
+def test_auto_setup_takes_the_factored_state_for_wide_embeddings():
+    """Wide embeddings, few labels, a moderate pool (mnist with a linear model is such a run): "auto"
+    keeps no D×D matrix, with the dense set-up's picks and objective."""
+    h, p, labeled = make_fixture(400, 300, 4, 3, seed=9)
+    auto = bait_select(h, p, labeled, 4)
+    dense = bait_select(h, p, labeled, 4, setup="dense")
+    assert (auto.params["setup"], dense.params["setup"]) == ("factored", "dense")
+    np.testing.assert_array_equal(auto.indices, dense.indices)
+    np.testing.assert_array_equal(auto.pruned, dense.pruned)
+    np.testing.assert_allclose(auto.objective, dense.objective, rtol=1e-9)
+    # ill-conditioned (κ·eps past the direct-check threshold): the D×D stable paths run anyway, so
+    # "auto" does not take the factored state
+    ill = bait_select(h * 1e4, p, labeled, 4, lamb=1e-6)
+    assert ill.params["setup"] != "factored"
 
 
 def _objective_from_scratch(h, p, labeled, chosen, B, lamb=1.0):

@@ -125,21 +125,22 @@ def test_an_ill_conditioned_run_reports_the_direct_solve():
     assert sel.params["refreshes"] > 0 and 0 <= sel.params["objective_drift"] < 1e-3
 
 
-def test_a_refresh_recomputes_the_state_it_replaces(monkeypatch):
+@pytest.mark.parametrize("setup", ["auto", "factored"])
+def test_a_refresh_recomputes_the_state_it_replaces(monkeypatch, setup):
     """With a refresh after every step (ratio 1), the picks and objective are those of the run without."""
     import bait_core.selection.bait as bait
 
     h, p, labeled = make_fixture(90, 5, 4, 12, 3)
-    plain = bait_select(h, p, labeled, 7)
+    plain = bait_select(h, p, labeled, 7, setup=setup)
     monkeypatch.setattr(bait, "_REFRESH_RATIO", 1.0)
-    every = bait_select(h, p, labeled, 7)
+    every = bait_select(h, p, labeled, 7, setup=setup)
     assert every.params["refreshes"] == len(every.objective) - 1
     np.testing.assert_array_equal(every.indices, plain.indices)
     np.testing.assert_array_equal(every.pruned, plain.pruned)
     np.testing.assert_allclose(every.objective, plain.objective, rtol=1e-10)
 
 
-@pytest.mark.parametrize("setup", ["dense", "low-rank"])
+@pytest.mark.parametrize("setup", ["dense", "low-rank", "factored"])
 def test_both_setups_stay_exact_when_ill_conditioned(setup):
     h, p, labeled = make_fixture(150, 8, 4, 6, 5)
     sel = bait_select(h * 100, p, labeled, 8, lamb=1e-4, setup=setup)

@@ -339,16 +339,17 @@ def test_select_refuses_an_array_bigger_than_free_memory(files, capsys, monkeypa
 
 
 def test_run_wide_csv_with_linear_model_is_refused_before_training(tmp_path, capsys, no_training):
-    """The issue's case: a 10,000-column table with the linear model and 4 classes makes D = (4−1)·10,000; the
-    run is refused (8 GB limit) before round 0 trains, naming the two 30,000×30,000 float64 matrices."""
+    """A wide table with the linear model and 4 classes makes D = (4−1)·2,000; BAIT keeps no D×D matrix
+    there (the factored state), and a run that still does not fit the limit is refused before round 0
+    trains, with a sentence naming D and the set-up."""
     rng = np.random.default_rng(0)
     path = tmp_path / "wide.csv"
-    header = ",".join(f"f{i}" for i in range(10_000)) + ",label"
-    rows = [",".join(f"{v:.2f}" for v in rng.standard_normal(10_000)) + f",{i % 4}" for i in range(45)]
+    header = ",".join(f"f{i}" for i in range(2_000)) + ",label"
+    rows = [",".join(f"{v:.2f}" for v in rng.standard_normal(2_000)) + f",{i % 4}" for i in range(45)]
     path.write_text(header + "\n" + "\n".join(rows) + "\n")
     _one_line(capsys, ["run", "--data", str(path), "--model", "linear", "--rounds", "2", "--initial", "10",
-                       "--batch-size", "5", "--memory-limit", "8G", "--quiet"],
-              "D = (K−1)·d = 30,000: two 30,000×30,000 float64 matrices", "memory limit is 8.0 GB")
+                       "--batch-size", "5", "--memory-limit", "2M", "--quiet"],
+              "D = (K−1)·d = 6,000, factored (no 6,000×6,000 matrix)", "memory limit is 2.0 MB")
 
 
 def test_run_saves_every_round_in_the_runs_folder_and_the_app_resumes_it(tmp_path):

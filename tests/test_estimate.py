@@ -38,9 +38,13 @@ def test_estimates_grow_with_the_sizes_they_allocate():
     assert estimate("bait", 2000, 100, 10, 10, 200, dtype=torch.float32).bytes < base.bytes
     assert estimate("bait", 4000, 100, 10, 10, 200, setup="dense").bytes > base.bytes
     # the D×D matrices are the named, dominant part of a wide-embedding BAIT
-    wide = estimate("bait", 1000, 10_000, 4, 10, 20)
+    wide = estimate("bait", 1000, 10_000, 4, 10, 20, setup="dense")
     assert wide.parts[next(k for k in wide.parts if "30,000×30,000" in k)] == 2 * 30_000 ** 2 * 8
     assert "D = (K−1)·d = 30,000" in wide.detail
+    # "auto" keeps no D×D matrix there (the factored state): J and its companions, D × (n + steps)·(K−1)
+    auto = estimate("bait", 1000, 10_000, 4, 10, 20)
+    assert "factored (no 30,000×30,000 matrix)" in auto.detail
+    assert auto.bytes < wide.bytes / 20 and auto.seconds < wide.seconds
     # badge-sklearn grows with K·d (explicit gradient embeddings); badge (factored) with d + K only;
     # coreset with the pool, never N×N
     assert estimate("badge-sklearn", 10_000, 256, 10, 50, 50).bytes > 1.9 * estimate("badge-sklearn", 10_000, 128, 10, 50, 50).bytes
@@ -66,7 +70,7 @@ def test_estimate_rejects_bad_arguments():
 
 
 def test_check_fits_sentence():
-    est = estimate("bait", 1000, 10_000, 4, 10, 20)
+    est = estimate("bait", 1000, 10_000, 4, 10, 20, setup="dense")
     with pytest.raises(ValueError) as e:
         check_fits(est, 9.8e9)
     msg = str(e.value)
@@ -85,18 +89,33 @@ def test_available_memory_cpu():
 
 
 def test_wide_linear_pool_is_refused_before_allocating():
-    """The 10,000-column CSV with the linear model and 4 classes: D = (4−1)·10,000; refused in well under a second."""
+    """The 10,000-column CSV with the linear model and 4 classes, dense set-up: D = (4−1)·10,000;
+    refused in well under a second."""
     h = np.zeros((1000, 10_000), np.float32)
     p = np.full((1000, 4), 1 / 4)
     t0 = time.perf_counter()
     with pytest.raises(ValueError, match=r"needs about 1[45]\.\d GB .*30,000×30,000") as e:
-        STRATEGIES["bait"](h, p, np.arange(20), 10, memory_limit=9.8e9)
+        STRATEGIES["bait"](h, p, np.arange(20), 10, memory_limit=9.8e9, setup="dense")
     assert time.perf_counter() - t0 < 1.0
     assert "memory limit is 9.8 GB" in str(e.value)
     # with the automatic limit it is refused whenever the machine has less than the estimate free
-    if available_memory("cpu") * 0.8 < estimate("bait", 1000, 10_000, 4, 10, 20).bytes:
+    if available_memory("cpu") * 0.8 < estimate("bait", 1000, 10_000, 4, 10, 20, setup="dense").bytes:
         with pytest.raises(ValueError, match="is free"):
-            STRATEGIES["bait"](h, p, np.arange(20), 10)
+            STRATEGIES["bait"](h, p, np.arange(20), 10, setup="dense")
+
+
+def test_wide_linear_pool_runs_factored_within_the_limit():
+    """The same pool on "auto": the factored state keeps no D×D matrix, so it fits in a 1 GB limit
+    and picks what the low-rank Woodbury set-up would (without building its two 30,000² matrices)."""
+    rng = np.random.default_rng(0)
+    h = rng.random((1000, 10_000)).astype(np.float32)
+    z = rng.standard_normal((1000, 4)) * 2
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    est = estimate("bait", 1000, 10_000, 4, 10, 20)
+    assert est.bytes < 1e9 and "factored" in est.detail
+    sel = STRATEGIES["bait"](h, p, np.arange(20), 10, memory_limit="1G")
+    assert sel.params["setup"] == "factored" and len(set(sel.indices.tolist())) == 10
+    assert sel.objective[-1] > 0 and np.all(np.diff(sel.objective[:sel.n_forward + 1]) <= 0)
 
 
 @pytest.mark.parametrize("name", list(STRATEGIES))

@@ -208,6 +208,53 @@ def test_a_pin_is_kept_by_strategies_and_an_explicit_count_wins(two_threads):
 
 
 @TWO
+def test_the_app_round_block_leaves_a_large_selection_to_its_policy(two_threads, monkeypatch):
+    """single_cpu_thread(True, pin=False) (the app's round job): torch on one thread for training and
+    outputs, nothing pinned, so a large selection gets the idle cores its policy measures and a
+    small one stays on one thread; the caller's count is back afterwards."""
+    import bait_core.common.threads as T
+
+    h, p, lab = _pool()
+    seen = []
+    record = lambda *a: seen.append(torch.get_num_threads())     # noqa: E731
+    monkeypatch.setattr(T, "idle_cores", lambda **kw: 2.0)
+    with single_cpu_thread(True, pin=False):
+        assert pinned_threads() is None and torch.get_num_threads() == 1
+        STRATEGIES["bait"](h, p, lab, 3, progress=record)      # small work: one thread
+        assert set(seen) == {1}
+        seen.clear()
+        monkeypatch.setattr(T, "SMALL_WORK_MADDS", 0.0)        # as if it were large
+        STRATEGIES["bait"](h, p, lab, 3, progress=record)
+        assert set(seen) == {2}
+        assert torch.get_num_threads() == 1
+    assert pinned_threads() is None and _counts() == two_threads
+
+
+@TWO
+def test_idle_cores_counts_another_busy_thread_of_this_process_as_busy():
+    """A thread of this process spinning on a core (the app's UMAP warm-up) is not idle capacity."""
+    import threading
+    import time as _time
+
+    stop = threading.Event()
+
+    def spin():
+        x = 0
+        while not stop.is_set():
+            x += 1
+
+    t = threading.Thread(target=spin, daemon=True)
+    t.start()
+    try:
+        _time.sleep(0.05)
+        idle = idle_cores(max_age=0, interval=0.3)
+    finally:
+        stop.set()
+        t.join()
+    assert idle <= usable_cores() - 0.6, idle
+
+
+@TWO
 def test_run_rounds_threads_pins_the_whole_round(moons, small_config, two_threads):
     from bait_core.learning.loop import run_rounds
     from bait_core.learning.models import build_model

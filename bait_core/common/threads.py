@@ -14,7 +14,8 @@ process kept one core busy. So:
 * ``pin=True`` (limit_threads) and single_cpu_thread(True) fix the count for the block on the calling
   thread: the thread policy of a strategy called inside (selection.estimate.thread_policy) keeps it
   unless the call passes its own ``threads=``, and nested pins do not change it. The CLI's
-  ``--threads`` and ``run_round(threads=)`` pin; so does the app's one-thread block for small pools.
+  ``--threads`` and ``run_round(threads=)`` pin; the app's one-thread block for small pools does not
+  (single_cpu_thread(pin=False)): its selections follow their own policy.
 
 torch.set_num_threads and OpenMP's count are per calling thread, so concurrent callers (the app's
 worker threads) do not interfere there; OpenBLAS's count is process-wide (threadpoolctl's limit),
@@ -84,17 +85,19 @@ def _pinned(n: Optional[int]) -> Iterator[None]:
 
 
 @contextmanager
-def single_cpu_thread(enabled: bool) -> Iterator[None]:
+def single_cpu_thread(enabled: bool, *, pin: bool = True) -> Iterator[None]:
     """torch.set_num_threads(1) for the calling thread while inside (its setting is restored after),
-    and one thread pinned for the strategies' thread policy. Inside a block that pinned another count
-    (the CLI's --threads N) it changes nothing: the outer request wins."""
+    and, with pin=True, one thread pinned for the strategies' thread policy. pin=False leaves each
+    strategy's policy free to give a large selection the idle cores (the app's rounds: training and
+    outputs of small models on one thread, a selection by its work). Inside a block that pinned
+    another count (the CLI's --threads N) it changes nothing: the outer request wins."""
     if not enabled or pinned_threads() is not None:
         yield
         return
     saved = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        with _pinned(1):
+        with _pinned(1 if pin else None):
             yield
     finally:
         torch.set_num_threads(saved)
@@ -163,7 +166,7 @@ _idle_cache: Optional[tuple[float, float]] = None       # (time.monotonic() of t
 
 
 def _busy_snapshot(cpus: list[int]) -> tuple[float, float, float]:
-    """(monotonic seconds, busy CPU-seconds of the cores `cpus`, this process's CPU-seconds)."""
+    """(monotonic seconds, busy CPU-seconds of the cores `cpus`, the calling thread's CPU-seconds)."""
     import psutil
     per = psutil.cpu_times(percpu=True)
     busy = 0.0
@@ -172,8 +175,7 @@ def _busy_snapshot(cpus: list[int]) -> tuple[float, float, float]:
             t = per[i]
             busy += t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0) \
                 + getattr(t, "steal", 0.0)
-    own = psutil.Process().cpu_times()
-    return time.monotonic(), busy, own.user + own.system
+    return time.monotonic(), busy, time.thread_time()
 
 
 def _measure_idle(interval: float) -> float:
@@ -192,8 +194,9 @@ def idle_cores(*, max_age: float = IDLE_CACHE_S, interval: float = IDLE_SAMPLE_S
     """How many of this process's usable cores other processes leave free now (0.0 .. usable_cores()).
 
     Measured from the kernel's per-core busy times (psutil.cpu_times(percpu=True), i.e. /proc/stat)
-    over `interval` seconds (0.05 s: 10 of the kernel's 10 ms ticks on 2 cores), minus this
-    process's own CPU time over the same interval; the value is cached for `max_age` seconds, so a
+    over `interval` seconds (0.05 s: 10 of the kernel's 10 ms ticks on 2 cores), minus the calling
+    thread's own CPU time over the same interval: other threads of this process (the app's UMAP
+    warm-up, another session's round) count as busy, as they are; the value is cached for `max_age` seconds, so a
     run of selections pays the wait once. Why not os.getloadavg(): it is a one-minute average (a
     busy process that started 10 s ago barely shows), it counts this process's own threads, and in
     a container it may count the whole host's cores. Why not a psutil.cpu_percent(interval=None)

@@ -34,8 +34,8 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 import torch
 
-from bait_core.selection.fisher import (apply_factor, block_quadratic, dense_factor, fisher_matrix, reduced_factors, gram_quadratic,
-                     project, symmetrize_)
+from bait_core.selection.fisher import (apply_factor, block_quadratic, dense_factor, fisher_apply, fisher_matrix,
+                                        gram_quadratic, project, reduced_factors, symmetrize_)
 from bait_core.selection.approx import binary_factors, check_approximation, sample_candidates, top_c_factors
 from bait_core.selection.estimate import memory_checked
 from bait_core.selection.estimate import thread_policy
@@ -212,15 +212,7 @@ class _State:
                  P: Optional[torch.Tensor] = None, Q: Optional[torch.Tensor] = None) -> None:
         """From A and F (E, the objective, P, Q computed here), or from A, E, the objective and
         P, Q computed elsewhere (the low-rank set-up)."""
-        self.h, self.Gt = h, Gt                                        # (Nu, d) stored, (Nu, r, Kb) = Gᵀ
-        self.K, self.Kb = Gt.shape[1], Gt.shape[2]                     # factor columns r, class blocks Kb
-        self.eye = torch.eye(self.K, device=h.device, dtype=Gt.dtype)
-        self.rows_per_chunk = max(256, _ROW_CHUNK_ELEMENTS // max(self.K * self.Kb, h.shape[1] // 2))
-        self._bufs: dict[str, torch.Tensor] = {}
-        self.gain_solves = self.gain_rows = 0                         # K×K gain solves done / asked
-        self.lazy = True                                               # defer P, Q updates (see commit)
-        self._unpruned_steps = 0                                       # steps to solve all gains
-        self._pending: list[tuple[torch.Tensor, Any]] = []
+        self._init_rows(h, Gt)
         self.A = A                                                     # (D, D)
         if E is None:
             self.objective = float(torch.dot(A.reshape(-1), F.reshape(-1)))  # tr(A F), both symmetric
@@ -230,6 +222,28 @@ class _State:
         self.P = self._quadratic(A) if P is None else P                # (Nu, K, K) Vᵀ A V
         self.Q = self._quadratic(self.E) if Q is None else Q           # (Nu, K, K) Vᵀ A F A V
         self._reset_pending()
+
+    def _init_rows(self, h: torch.Tensor, Gt: torch.Tensor) -> None:
+        """The candidates' rows and the per-step bookkeeping (both kinds of state)."""
+        self.h, self.Gt = h, Gt                                        # (Nu, d) stored, (Nu, r, Kb) = Gᵀ
+        self.K, self.Kb = Gt.shape[1], Gt.shape[2]                     # factor columns r, class blocks Kb
+        self.eye = torch.eye(self.K, device=h.device, dtype=Gt.dtype)
+        self.rows_per_chunk = max(256, _ROW_CHUNK_ELEMENTS // max(self.K * self.Kb, h.shape[1] // 2))
+        self._bufs: dict[str, torch.Tensor] = {}
+        self.gain_solves = self.gain_rows = 0                         # K×K gain solves done / asked
+        self.lazy = True                                               # defer P, Q updates (see commit)
+        self._unpruned_steps = 0                                       # steps to solve all gains
+        self._pending: list[tuple[torch.Tensor, Any]] = []
+
+    def _apply_pair(self, hj: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """U = A V*, Z = E V* for the committed point's V* = gtᵀ ⊗ hj.  (D, r) each"""
+        return apply_factor(self.A, hj, gt.T), apply_factor(self.E, hj, gt.T)
+
+    def _downdate(self, U: torch.Tensor, UC: torch.Tensor, Y: torch.Tensor, YC: torch.Tensor,
+                  C: torch.Tensor) -> None:
+        """A −= U C Uᵀ;  E −= U C Yᵀ + Y C Uᵀ  (= U C Zᵀ + Z C Uᵀ − U C W C Uᵀ)."""
+        self.A.addmm_(UC, U.T, alpha=-1.0)
+        self.E.addmm_(torch.cat([UC, YC], dim=1), torch.cat([Y, U], dim=1).T, alpha=-1.0)
 
     def reset(self, A: torch.Tensor, F: torch.Tensor) -> None:
         """Start again from a freshly computed A = M⁻¹ and the pool Fisher F (overwritten by E = A F A):
@@ -372,8 +386,7 @@ class _State:
         (all candidates when None). Returns the new objective."""
         self._sync_rows(torch.tensor([j], device=self.h.device))
         gt, hj = self.Gt[j], self.h[j].to(self.Gt.dtype)
-        U = apply_factor(self.A, hj, gt.T)                             # (D, K) = A V*
-        Z = apply_factor(self.E, hj, gt.T)                             # (D, K) = A F A V*
+        U, Z = self._apply_pair(hj, gt)                                # (D, K) A V*, (D, K) A F A V*
         W = gt @ project(hj[None], Z, self.Kb)[0]
         W = (W + W.T) / 2                                              # (K, K) = V*ᵀ A F A V*
         C = _inverse(sigma * self.eye + self.P[j])                     # (K, K)
@@ -381,9 +394,7 @@ class _State:
         UC = U @ C
         Y = Z - 0.5 * (UC @ W)                                         # (D, K)
         YC = Y @ C
-        # A −= U C Uᵀ;  E −= U C Yᵀ + Y C Uᵀ  (= U C Zᵀ + Z C Uᵀ − U C W C Uᵀ)
-        self.A.addmm_(UC, U.T, alpha=-1.0)
-        self.E.addmm_(torch.cat([UC, YC], dim=1), torch.cat([Y, U], dim=1).T, alpha=-1.0)
+        self._downdate(U, UC, Y, YC, C)                                # A −= U C Uᵀ, E likewise
         # Candidates: ΔP = R C Rᵀ, ΔQ = S C Rᵀ + R C Sᵀ − R C W C Rᵀ = (Vᵀ Y C) Rᵀ + R (Vᵀ Y C)ᵀ
         # (R = Vᵀ U, S = Vᵀ Z; V = G ⊗ h is linear in the right factor). With σC = L Lᵀ (C is
         # definite: (I + P*)⁻¹ adding, (−I + P*)⁻¹ removing) the right factors absorb L:
@@ -488,6 +499,144 @@ class _State:
             Q.sub_(XR).sub_(XR.transpose(1, 2))
 
 
+class _FactoredState(_State):
+    """_State without any D×D matrix: the "factored" set-up (docs/bait-math.md section 9).
+
+        A = M⁻¹ = (I − J diag(σ) Jᵀ)/λ,   E V = A (F (A V)),   F X = (1/N) Σ_pool V_x V_xᵀ X
+
+    J (D, q) starts as W L⁻ᵀ, W = [√c V_L, V_S] the columns of M − λI and λI + WᵀW = L Lᵀ (the
+    Woodbury form of M⁻¹); each commit's A −= U C Uᵀ appends r columns √(λ|e_k|)·U u_k with signs
+    sign(e_k) (C = Σ e_k u_k u_kᵀ). F is applied from the pool's factors (fisher.fisher_apply) and never
+    formed. A commit costs about 2·N·D·r (F U) + 4·D·q·r multiply-adds against the dense pair's
+    (3r + 2)·D², and the set-up skips F (N·D²/2), A and E (D² memory each): cheaper while the pool
+    and q = (n + steps)·r are small against D (wide embeddings, few labels: mnist with `linear`).
+    The starting P, Q need every candidate's Vᵀ F V, from the embeddings' Gram matrix
+    (fisher.gram_quadratic: Nu·N·(d + K²)), kept for refreshes. Candidates' P, Q, the trace bound and
+    the deferred updates are _State's.
+    """
+
+    def __init__(self, h: torch.Tensor, Gt: torch.Tensor, h_l: torch.Tensor, G_l: torch.Tensor, *,
+                 lamb: float, c: float, s2: float, N: int) -> None:
+        self._init_rows(h, Gt)
+        self.h_l, self.G_l = h_l, G_l                                  # (n, d), (n, Kb, r)
+        self.lamb, self.c, self.s2, self.N = lamb, c, s2, N
+        dt = Gt.dtype
+        self.D = self.Kb * h.shape[1]
+        tr_u = (h.to(dt).square().sum(1) * Gt.square().sum((1, 2))).sum() / s2
+        tr_l = (h_l.square().sum(1) * G_l.square().sum((1, 2))).sum()
+        self.trace_F = float(tr_u + tr_l) / N                          # tr F
+        self._vfv: Optional[torch.Tensor] = None                       # (Nu, r, r) Vᵀ F V, kept
+        self.refactor([])
+
+    # ---- the operators
+    def f_apply(self, X: torch.Tensor) -> torch.Tensor:
+        """F X for X (D, k): the pool's mean Fisher applied from its factors.  (D, k)"""
+        out = fisher_apply(self.h, self.Gt.transpose(1, 2), X).div_(self.s2)   # candidates: Gt holds s·G
+        if self.h_l.shape[0]:
+            out.add_(fisher_apply(self.h_l, self.G_l, X))
+        return out.div_(self.N)
+
+    def _apply_a(self, X: torch.Tensor) -> torch.Tensor:
+        """A X = (X − J σ Jᵀ X)/λ.  (D, k)"""
+        J = self.J[:, :self.q]
+        return (X - J @ (self.sig[:self.q, None] * (J.T @ X))).div_(self.lamb)
+
+    def _apply_pair(self, hj: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        V = dense_factor(hj[None], gt.T[None])[0]                      # (D, r)
+        U = self._apply_a(V)
+        return U, self._apply_a(self.f_apply(U))
+
+    def _downdate(self, U: torch.Tensor, UC: torch.Tensor, Y: torch.Tensor, YC: torch.Tensor,
+                  C: torch.Tensor) -> None:
+        e, vecs = torch.linalg.eigh((C + C.T) / 2)
+        keep = e != 0
+        cols = (U @ vecs[:, keep]) * (self.lamb * e[keep].abs()).sqrt()
+        self._append(cols, torch.sign(e[keep]))
+
+    def _append(self, cols: torch.Tensor, signs: torch.Tensor) -> None:
+        k = cols.shape[1]
+        if self.q + k > self.J.shape[1]:                               # grow (doubling)
+            cap = max(2 * self.J.shape[1], self.q + k, 16)
+            J = self.J.new_empty(self.D, cap)
+            J[:, :self.q] = self.J[:, :self.q]
+            sig = self.sig.new_empty(cap)
+            sig[:self.q] = self.sig[:self.q]
+            self.J, self.sig = J, sig
+        self.J[:, self.q:self.q + k] = cols
+        self.sig[self.q:self.q + k] = signs
+        self.q += k
+
+    # ---- from scratch
+    def _columns(self, chosen: list[int]) -> torch.Tensor:
+        """W = [√c V_L, V_S] (D, (n + |S|)·r): M = λI + W Wᵀ."""
+        parts = []
+        if self.h_l.shape[0]:
+            parts.append(dense_factor(self.h_l, self.G_l).mul_(math.sqrt(self.c)))
+        if chosen:
+            rows = torch.as_tensor(chosen, device=self.h.device)
+            parts.append(dense_factor(self.h[rows].to(self.Gt.dtype), self.Gt[rows].transpose(1, 2)))
+        if not parts:
+            return self.Gt.new_zeros(self.D, 0)
+        V = torch.cat(parts)                                           # (points, D, r)
+        return V.permute(1, 0, 2).reshape(self.D, -1)
+
+    def _woodbury(self, chosen: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+        """J = W L⁻ᵀ, F J, Ψ = Jᵀ F J and tr(M⁻¹ F) = (tr F − tr Ψ)/λ, computed afresh (S = chosen)."""
+        W = self._columns(chosen)
+        WtW = W.T @ W
+        WtW.diagonal().add_(self.lamb)
+        L, info = torch.linalg.cholesky_ex(WtW)
+        if int(info) == 0:
+            J = torch.linalg.solve_triangular(L, W.T, upper=False).T.contiguous()
+        else:                                                          # rounding broke definiteness
+            e, vecs = torch.linalg.eigh((WtW + WtW.T) / 2)
+            J = (W @ vecs) / e.clamp_min(self.lamb).sqrt()
+        FJ = self.f_apply(J)
+        Psi = J.T @ FJ
+        Psi = (Psi + Psi.T) / 2
+        return J, FJ, Psi, (self.trace_F - float(Psi.trace())) / self.lamb
+
+    def direct_objective(self, chosen: list[int]) -> float:
+        """tr(M⁻¹ F) recomputed from scratch (S = chosen) by the Woodbury form, no D×D matrix."""
+        return self._woodbury(chosen)[3]
+
+    def refactor(self, chosen: list[int]) -> None:
+        """J, the objective and every candidate's P, Q afresh for S = chosen (the set-up, and
+        _State.reset's counterpart for drift control):
+            λ P = ‖h‖² Gᵀ G − a aᵀ,   λ² Q = Vᵀ F V − a b'ᵀ − b' aᵀ,
+            a = Vᵀ J,  b' = Vᵀ (F J − ½ J Ψ)   (A = (I − J Jᵀ)/λ, Ψ = Jᵀ F J)."""
+        J, FJ, Psi, objective = self._woodbury(chosen)
+        m = J.shape[1]
+        self.J, self.sig, self.q = J, torch.ones(m, device=J.device, dtype=J.dtype), m
+        self.objective = objective
+        R = torch.cat([J, FJ.sub_(0.5 * (J @ Psi))], dim=1)            # (D, 2m) [J | Z']
+        del FJ, Psi
+        Nu, K = self.h.shape[0], self.K
+        if self._vfv is None:
+            self._vfv = self.Gt.new_empty(Nu, K, K)
+            G_l = self.G_l
+            Gu = self.Gt.transpose(1, 2)
+            C_all = torch.cat([Gu @ self.Gt / self.s2, G_l @ G_l.transpose(1, 2)])   # (N, Kb, Kb)
+            h_all = torch.cat([self.h.to(self.Gt.dtype), self.h_l])
+            rows = max(1, min(Nu, _ROW_CHUNK_ELEMENTS // max(1, h_all.shape[0])))
+            for s in range(0, Nu, rows):
+                sl = slice(s, min(Nu, s + rows))
+                self._vfv[sl] = gram_quadratic(self._rows(sl), self.Gt[sl].transpose(1, 2), h_all, C_all).div_(self.N)
+            del C_all, h_all
+        self.P, self.Q = self.Gt.new_empty(Nu, K, K), self.Gt.new_empty(Nu, K, K)
+        rows = max(64, _ROW_CHUNK_ELEMENTS // max(1, self.Kb * 2 * m))
+        lamb = self.lamb
+        for s in range(0, Nu, rows):
+            sl = slice(s, min(Nu, s + rows))
+            hs, Gs = self._rows(sl), self.Gt[sl]
+            T = Gs @ project(hs, R, self.Kb)                           # (c, r, 2m) [a | b']
+            a, b = T[..., :m], T[..., m:]
+            ab = a @ b.transpose(1, 2)
+            self.P[sl] = ((hs * hs).sum(1)[:, None, None] * (Gs @ Gs.transpose(1, 2)) - a @ a.transpose(1, 2)) / lamb
+            self.Q[sl] = (self._vfv[sl] - ab - ab.transpose(1, 2)) / lamb ** 2
+        self._reset_pending()
+
+
 def _direct_objective(make_m: Callable[[], torch.Tensor], F: torch.Tensor) -> float:
     """tr(M⁻¹F) by a Cholesky solve, M = make_m() factorised in its own storage and F overwritten (no
     third D×D matrix); a pseudo-inverse of M formed again when it is not numerically positive definite."""
@@ -529,6 +678,9 @@ def _inverse_spd_(M: torch.Tensor) -> torch.Tensor:
 # a quarter of the device's free memory (at least 64 MiB), or this many bytes when set (tests).
 LOWRANK_EXTRA_BYTES: Optional[int] = None
 
+# bait_select's set-ups ("auto" chooses among the other three: choose_setup)
+SETUPS = ("auto", "dense", "low-rank", "factored")
+
 
 def lowrank_budget(device: Any) -> int:
     """Bytes the low-rank set-up may add on `device` (see LOWRANK_EXTRA_BYTES)."""
@@ -550,6 +702,45 @@ def _setup_costs(N: int, Nu: int, n: int, K: int, d: int) -> tuple[float, float]
 def _lowrank_extra_bytes(K: int, d: int, n: int, itemsize: int = 8) -> int:
     """Peak memory of the low-rank set-up beyond the dense one's: about four D×m matrices."""
     return 4 * K * d * n * K * itemsize
+
+
+def _factored_cost(N: int, Nu: int, n: int, Kb: int, r: int, d: int, commits: int) -> float:
+    """Multiply-adds of the factored state (_FactoredState) over the set-up and `commits` commits."""
+    D, m = Kb * d, n * r
+    q = m + commits * r                                                # J's columns at the end
+    setup = (2.0 * N * D * m + 2.0 * Nu * D * m + 2.0 * Nu * r * (Kb + r) * m + 3.0 * D * m * m
+             + Nu * N * (d + Kb * Kb))                                 # F J; [a | b']; P, Q; J, Ψ; Vᵀ F V
+    step = 2.0 * N * D * r + 2.0 * N * Kb * r * r + 4.0 * D * q * r   # F U; A V*, A (F U)
+    return setup + commits * step
+
+
+def _factored_bytes(N: int, Nu: int, n: int, Kb: int, r: int, d: int, commits: int, itemsize: int = 8) -> int:
+    """Peak memory of the factored state: J (grown by doubling), F J, [J | Z'], W and its factor
+    copy (D × n·r each), Vᵀ F V (Nu, r, r) and the Gram form's pool copy."""
+    D, m = Kb * d, n * r
+    q = m + commits * r
+    return int((2 * D * q + 5 * D * m + Nu * r * r + N * (d + Kb * Kb)) * itemsize)
+
+
+def choose_setup(setup: str, N: int, Nu: int, n: int, Kb: int, r: int, d: int, commits: int,
+                 itemsize: int, device: Any, *, factored_ok: bool = True) -> str:
+    """The set-up bait_select runs: `setup` unless "auto"; then the factored state when its
+    multiply-adds (set-up and `commits` commits) are fewer than the dense pair's, its memory is no more
+    than the pair's two D×D matrices and `factored_ok` (no ill-conditioning forces the D×D stable paths
+    anyway), else low-rank when cheaper and its extra
+    matrices fit in lowrank_budget(device), else dense. "low-rank" without labels is dense."""
+    if setup == "factored":
+        return setup
+    dense_cost, low_cost = _setup_costs(N, Nu, n, Kb, d)
+    lowrank = n > 0 and (setup == "low-rank" or (
+        setup == "auto" and low_cost < dense_cost and _lowrank_extra_bytes(Kb, d, n, itemsize) <= lowrank_budget(device)))
+    if setup == "auto" and factored_ok:
+        D = Kb * d
+        pair = (low_cost if lowrank else dense_cost) + N * D * D / 2 + commits * (3 * r + 2) * D * D
+        if _factored_cost(N, Nu, n, Kb, r, d, commits) < pair \
+                and _factored_bytes(N, Nu, n, Kb, r, d, commits, itemsize) <= 2 * D * D * itemsize:
+            return "factored"
+    return "low-rank" if lowrank else "dense"
 
 
 def _lowrank_setup(h: torch.Tensor, Gt: torch.Tensor, h_l: torch.Tensor, G_l: torch.Tensor,
@@ -634,10 +825,15 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
     Computation runs on `device` (default: where the embeddings live) in `dtype` (float64 default;
     TF32 is turned off on CUDA). progress(phase, step, total, objective) is called after each step;
     raising in it cancels the selection.
-    setup: how A = M⁻¹, A F A and the candidates' blocks are first built — "dense" (a D×D inverse
+    setup: how A = M⁻¹, A F A and the candidates' blocks are built and kept — "dense" (a D×D inverse
     and two D³ products), "low-rank" (the Woodbury identity through the n·K labeled directions,
-    cheaper while n·K ≪ D), or "auto" (the cheaper by a multiply-add count, low-rank only while its
-    extra D×(n·(K−1)) matrices fit in `lowrank_budget`: a quarter of the free memory). Same picks either way.
+    cheaper while n·K ≪ D), "factored" (no D×D matrix at all: A as I/λ minus a growing low-rank
+    term, F applied from the pool's factors — cheaper for wide embeddings, few labels and moderate
+    pools, e.g. mnist with a linear model; docs/bait-math.md section 9), or "auto" (the cheapest by a
+    multiply-add count over the set-up and every step, `choose_setup`; low-rank only while its extra
+    D×(n·(K−1)) matrices fit in `lowrank_budget`, a quarter of the free memory; factored only while
+    the run's conditioning bound keeps the D×D stable paths out). Same picks, to rounding, either way;
+    Selection.params["setup"] says which ran.
     record_steps: keep every point's gain at each forward step and each member's removal increase at
     each backward step (Selection.step_scores (T, N), prune_scores (R, N)), for teaching views.
     approximation, top_classes, pool_sample: approximate BAIT (Huseljic et al., ECML PKDD 2024; module
@@ -656,8 +852,8 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
                          "h hᵀ is already rank 1 (use approximation 'none', with pool_sample if needed).")
     lamb = LAMB.check(lamb, "lamb (λ, the ridge term)")
     oversample = OVERSAMPLE.check(oversample, "oversample (the forward pass picks ⌈oversample·B⌉ points)")
-    if setup not in ("auto", "dense", "low-rank"):
-        raise ValueError(f"setup must be 'auto', 'dense' or 'low-rank', got {setup!r}.")
+    if setup not in SETUPS:
+        raise ValueError(f"setup must be 'auto', 'dense', 'low-rank' or 'factored', got {setup!r}.")
     inp = prepare_inputs(embeddings, probs, labeled, batch_size, device=device, dtype=dtype, strategy="bait",
                          keep_float32=True)
     B, N, n = inp.batch_size, inp.h.shape[0], inp.n
@@ -692,22 +888,38 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
         if progress:
             progress("setup", 0, 3, None)
         Nu = h.shape[0]
-        dense_cost, low_cost = _setup_costs(N, Nu, n, Kb, d)
-        lowrank = n > 0 and (setup == "low-rank" or (
-            setup == "auto" and low_cost < dense_cost
-            and _lowrank_extra_bytes(Kb, d, n, torch.finfo(dtype).bits // 8) <= lowrank_budget(dev)))
-        if not lowrank:
+        s2 = B / (n + B)
+        T = min(math.ceil(oversample * B), Nu)
+        # κ = 1 + tr(M − λI)/λ bounds cond(M); its largest value in this run is at most that of the
+        # labeled part and the T largest candidates: when κ·eps may pass _DIRECT_CHECK the stable D×D
+        # paths run anyway, and the factored state would only add to them
+        trace_m = float((h_l.square().sum(1) * G_l.square().sum((1, 2))).sum()) / (n + B) if n else 0.0
+        cand_trace = s2 * h.to(dtype).square().sum(1) * G_u.square().sum((1, 2))   # (Nu,) s²·tr I(x)
+        kappa_bound = 1.0 + (trace_m + float(torch.topk(cand_trace, T).values.sum() if T else 0.0)) / lamb
+        setup_used = choose_setup(setup, N, Nu, n, Kb, G_u.shape[2], d, 2 * T - B, torch.finfo(dtype).bits // 8,
+                                  dev, factored_ok=kappa_bound * torch.finfo(dtype).eps <= _DIRECT_CHECK)
+        if setup_used != "factored" and setup == "auto" and n > 0 \
+                and choose_setup("auto", N, Nu, n, Kb, G_u.shape[2], d, 2 * T - B, 8, dev) == "factored":
+            # ill-conditioned: the D×D pair instead of the factored state the estimate assumed
+            from bait_core.selection.estimate import available_memory, check_fits, estimate
+            check_fits(estimate("bait", N, d, K, B, n, device=dev, dtype=dtype, setup=setup_used, oversample=oversample,
+                                approximation=approx.kind, top_classes=approx.top_classes), available_memory(dev))
+        lowrank = setup_used == "low-rank"
+        factored = setup_used == "factored"
+        if not lowrank and not factored:
             # M = λI + (n/(n+B))·mean_L I(x);  A = M⁻¹ (computed in M's storage). The labeled sum is
             # formed again below rather than kept: one D×D matrix less at the peak, n·D² more work.
             M = fisher_matrix(h_l, G_l).div_(n + B)
             M.diagonal().add_(lamb)
             A = _inverse_spd_(M)
             del M
-        # F = mean over the whole pool (labeled and unlabeled) of I(x)
-        F = fisher_matrix(h, G_u)
-        if n:
-            fisher_matrix(h_l, G_l, out=F)
-        F.div_(N)
+        # F = mean over the whole pool (labeled and unlabeled) of I(x) (the factored state applies it instead)
+        F = None
+        if not factored:
+            F = fisher_matrix(h, G_u)
+            if n:
+                fisher_matrix(h_l, G_l, out=F)
+            F.div_(N)
         if progress:
             progress("setup", 1, 3, None)
         gram = None
@@ -716,7 +928,9 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
             gram = (torch.cat([h.to(dtype), h_l]), G_all @ G_all.transpose(1, 2))  # (N, d), (N, K, K)
             del G_all
         Gt = G_u.transpose(1, 2).mul_(math.sqrt(B / (n + B))).contiguous()  # (Nu, K, K) scaled Gᵀ
-        if lowrank:
+        if factored:
+            state = _FactoredState(h, Gt, h_l, G_l, lamb=lamb, c=1.0 / (n + B), s2=s2, N=N)
+        elif lowrank:
             parts = _lowrank_setup(h, Gt, h_l, G_l, F, float(F.trace()), gram, lamb, 1.0 / (n + B), N)
             del gram
             state = _State(h, Gt, **parts)
@@ -725,7 +939,6 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
             state = _State(h, Gt, A, F)
             del A
         del F, G_u, p_u, p_l
-        s2 = B / (n + B)
 
         def fresh_m(chosen: list[int]) -> torch.Tensor:
             """M = λI + Σ_L I(x)/(n+B) + s²·Σ_S I(x) formed afresh (S = chosen)."""
@@ -747,6 +960,9 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
 
         def refresh(chosen: list[int]) -> None:
             """Recompute A, E, the objective and every P, Q from M and F formed afresh (S = chosen)."""
+            if factored:
+                state.refactor(chosen)
+                return
             state.A = state.E = None                                   # free the drifted D×D pair first
             A = _inverse_spd_(fresh_m(chosen))
             state.reset(A, fresh_f())
@@ -756,8 +972,6 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
         # tr(M) − λ·D (the Fisher part of M), for the resolution of each step's choice: a choice between
         # gains closer than _TIE_SLACK·eps·κ·|gain| (κ = 1 + tr(M − λI)/λ ≥ cond(M)) is below what the
         # dtype can tell apart, whatever the algorithm (docs/bait-math.md section 8)
-        trace_m = float((h_l.square().sum(1) * G_l.square().sum((1, 2))).sum()) / (n + B) if n else 0.0
-        cand_trace = state.h.to(dtype).square().sum(1) * Gt.square().sum((1, 2))   # (Nu,) s²·tr I(x)
         eps = torch.finfo(dtype).eps
         ties: list[str] = []
         kappa_max = 1.0 + trace_m / lamb
@@ -793,7 +1007,6 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
             progress("setup", 3, 3, state.objective)
         t_setup = time.perf_counter()
 
-        T = min(math.ceil(oversample * B), Nu)
         taken = torch.zeros(Nu, dtype=torch.bool, device=dev)
         order: list[int] = []
         fgains: list[float] = []
@@ -871,8 +1084,11 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
         drift = None
         if direct:
             maintained = objective[-1]
-            state.A = state.E = None
-            objective[-1] = _direct_objective(lambda: fresh_m(members), fresh_f() if F_pool is None else F_pool)
+            if factored and F_pool is None and kappa_max * eps <= _DIRECT_CHECK:
+                objective[-1] = state.direct_objective(members)       # Woodbury form afresh, no D×D
+            else:
+                state.A = state.E = None
+                objective[-1] = _direct_objective(lambda: fresh_m(members), fresh_f() if F_pool is None else F_pool)
             drift = abs(maintained - objective[-1]) / max(abs(objective[-1]), 1e-300)
         t_backward = time.perf_counter()
 
@@ -892,7 +1108,7 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
                  "backward": t_backward - t_forward, "total": t_backward - t0},
         params={"lamb": lamb, "oversample": oversample, "batch_size": B, "n_labeled": n,
                 "device": str(dev), "dtype": str(dtype).replace("torch.", ""), "K": K, "d": d,
-                "setup": "low-rank" if lowrank else "dense", "refreshes": refreshes,
+                "setup": setup_used, "refreshes": refreshes,
                 "pruning": "fresh Cholesky each step" if stable_backward else "incremental",
                 **({"objective_drift": drift} if drift is not None else {}),
                 **({"numerics": _ties_note(ties, T + R_total, lamb, 1.0 + trace_m / lamb)} if ties else {}),

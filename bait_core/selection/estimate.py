@@ -16,7 +16,9 @@ regression), B batch, D = K·d, m = n·K, s bytes per element of the compute dty
            2·D²·s (A = M⁻¹ and F, which becomes A F A; the dense set-up's Cholesky factor lives in M's
            storage, the low-rank set-up builds A from J Jᵀ after F) + 4·Nu·K²·s (G, Gᵀ, P, Q)
            + Nu·d·s + N·(d+K)·s (the validated pool) + bounded row-chunk buffers; the low-rank set-up
-           adds 4·D·m·s (W, J/X, Y, the right factors) and, on small pools, N·(d + K²)·s (Gram form).
+           adds 4·D·m·s (W, J/X, Y, the right factors) and, on small pools, N·(d + K²)·s (Gram form);
+           the factored set-up keeps no D×D matrix: (2·D·q + 5·D·m)·s (J with q = m + commits·K
+           columns, F J, [J | Z'], W) + Nu·K²·s (Vᵀ F V) + N·(d + K²)·s instead of the 2·D²·s.
 * badge    Nu·(d+K)·s (the factors h and a of g = a ⊗ h; the Nu×D matrix is never built) + about
            10·Nu·s of per-point vectors (norms, D², its cumulative sum, one step's distances) + the pool.
 * badge-sklearn  Nu·D·8 (float64 gradient embeddings, handed to scikit-learn's k-means++ without a
@@ -172,7 +174,7 @@ def estimate(strategy: str, N: int, d: int, K: int, B: int, n: int = 0, *, devic
     madds, scan = 0.0, 0.0
     if strategy == "bait":
         from bait_core.selection.approx import check_approximation
-        from bait_core.selection.bait import _lowrank_extra_bytes, _setup_costs, lowrank_budget
+        from bait_core.selection.bait import _factored_bytes, _factored_cost, _setup_costs, choose_setup
 
         approx = check_approximation(approximation, top_classes, pool_sample)
         if approx.sample_active(Nu):                                   # the candidates and F's pool shrink
@@ -185,14 +187,22 @@ def estimate(strategy: str, N: int, d: int, K: int, B: int, n: int = 0, *, devic
         K = Kb
         D, m = K * d, n * r
         dense_cost, low_cost = _setup_costs(N, Nu, n, K, d)
-        lowrank = n > 0 and (setup == "low-rank" or (setup == "auto" and low_cost < dense_cost
-                                                      and _lowrank_extra_bytes(K, d, n, s) <= lowrank_budget(dev)))
-        parts.append((2 * D * D * s, f"D = {'d' if binary else '(K−1)·d'} = {D:,}: two {D:,}×{D:,} "
-                                     f"{_dtype_name(s)} matrices"))
+        T = min(math.ceil(max(1.0, float(oversample)) * B), Nu)
+        R = T - B
+        used = choose_setup(setup, N, Nu, n, K, r, d, T + R, s, dev)
+        lowrank, factored = used == "low-rank", used == "factored"
+        if factored:
+            parts.append((_factored_bytes(N, Nu, n, K, r, d, T + R, s),
+                          f"D = {'d' if binary else '(K−1)·d'} = {D:,}, factored (no {D:,}×{D:,} matrix): "
+                          f"{D:,}×{m + (T + R) * r:,} and smaller factors"))
+        else:
+            parts.append((2 * D * D * s, f"D = {'d' if binary else '(K−1)·d'} = {D:,}: two {D:,}×{D:,} "
+                                         f"{_dtype_name(s)} matrices"))
         parts.append((2 * Nu * (K * r + r * r) * s + Nu * d * s, f"four {Nu:,}×{r}×{r} per-candidate blocks"))
         rows = min(Nu, max(256, _CHUNK // max(K * r, d // 2)))
         fisher_rows = min(N, 1024, max(256, _FISHER_CHUNK // max(1, D)))   # fisher._chunk_rows
-        parts.append((rows * (4 * K * r + 4 * r * r + d) * s + 3 * fisher_rows * D * s, "work buffers"))
+        parts.append((rows * (4 * K * r + 4 * r * r + d) * s + (0 if factored else 3 * fisher_rows * D * s),
+                      "work buffers"))
         if lowrank:
             parts.append((4 * D * m * s, f"four {D:,}×{m:,} low-rank factors"))
             gram = N * (d + K * K) < K * K * d * d / 2
@@ -200,10 +210,11 @@ def estimate(strategy: str, N: int, d: int, K: int, B: int, n: int = 0, *, devic
                 parts.append((N * (d + K * K) * s, "the Gram form's pool copy"))
             lr_rows = min(Nu, max(256, _CHUNK // max(1, K * m)))       # _lowrank_setup's P, Q row blocks
             parts.append((2 * (3 if gram else 2) * lr_rows * K * m * s, "low-rank row blocks"))
-        T = min(math.ceil(max(1.0, float(oversample)) * B), Nu)
-        R = T - B
-        madds = (low_cost if lowrank else dense_cost) + N * D * D / 2 + (0 if lowrank else n * D * D / 2)
-        step = (3 * r + 2) * D * D                                     # A, E rank-r updates, A V*, E V*
+        if factored:                                                   # set-up and every commit's operators
+            madds, step = _factored_cost(N, Nu, n, K, r, d, T + R), 0.0
+        else:
+            madds = (low_cost if lowrank else dense_cost) + N * D * D / 2 + (0 if lowrank else n * D * D / 2)
+            step = (3 * r + 2) * D * D                                 # A, E rank-r updates, A V*, E V*
         # per candidate and forward step: the projection (2·K·r·d) and the batched r×r work, which the
         # trace bound and the deferred updates keep near one r³ a candidate (measured at K = 100: 1.2·r³
         # at this module's rate); a backward step solves every member's r×r system
@@ -405,7 +416,7 @@ def memory_checked(name: str) -> Callable:
                     options = {k: kw[k] for k in ("setup", "oversample", "approximation", "top_classes", "pool_sample")
                                if k in kw}
                     if not isinstance(options.get("oversample", 2.0), numbers.Real) or options.get("setup", "auto") \
-                            not in ("auto", "dense", "low-rank"):
+                            not in ("auto", "dense", "low-rank", "factored"):
                         options = {}                           # bait_select explains a bad option
                     try:
                         from bait_core.selection.approx import check_approximation
@@ -442,7 +453,7 @@ def work_of(name: str, embeddings: Any, probs: Any, labeled: Any, batch_size: An
     if name == "bait":
         options = {k: kw[k] for k in ("setup", "oversample", "approximation", "top_classes", "pool_sample") if k in kw}
         if not isinstance(options.get("oversample", 2.0), numbers.Real) or options.get("setup", "auto") \
-                not in ("auto", "dense", "low-rank"):
+                not in ("auto", "dense", "low-rank", "factored"):
             options = {}
     N, d, K, n = sizes
     try:

@@ -182,6 +182,29 @@ def gram_quadratic(h: torch.Tensor, G: torch.Tensor, h_all: torch.Tensor, C_all:
     return out
 
 
+def fisher_apply(h: torch.Tensor, G: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """Σ_n V_n V_nᵀ X for X (D, k), V_n = G_n ⊗ h_n: a Fisher sum applied without forming it.
+
+    h (N, d); G (N, K, r) (class blocks K, factor columns r; a transposed view is fine); X (D, k),
+    D = K·d. Returns (D, k) in X's dtype. Per chunk of rows: T = h·X (the blocks' projections,
+    (c, K, k)), then G Gᵀ T, then hᵀ(G Gᵀ T) accumulated: about 2·N·D·k + 2·N·K·r·k multiply-adds and
+    no D×D matrix (fisher_matrix costs N·D²/2 and D² memory). docs/bait-math.md section 9.
+    """
+    n, d = h.shape
+    K = G.shape[1]
+    k = X.shape[1]
+    dt = X.dtype
+    Xd = X.reshape(K, d, k).permute(1, 0, 2).reshape(d, K * k)         # (d, K·k)
+    acc = torch.zeros(d, K * k, device=X.device, dtype=dt)
+    step = max(1, min(n, CHUNK_ELEMENTS // max(1, K * k + d)))
+    for s in range(0, n, step):
+        hc, Gc = h[s:s + step].to(dt), G[s:s + step]
+        T = (hc @ Xd).view(hc.shape[0], K, k)                          # (c, K, k)
+        Y = Gc @ (Gc.transpose(1, 2) @ T)                              # (c, K, k): C_n T_n
+        acc.addmm_(hc.T, Y.reshape(hc.shape[0], K * k))
+    return acc.view(d, K, k).permute(1, 0, 2).reshape(K * d, k)
+
+
 def project(h: torch.Tensor, U: torch.Tensor, K: int, *, out: Optional[torch.Tensor] = None) -> torch.Tensor:
     """(N, K, m) with out[n, k, j] = h_n · U[k·d:(k+1)·d, j], for U (D, m).
 

@@ -28,9 +28,12 @@ from bait_core.learning.loop import LoopProgress, initial_labeled, run_round, st
 from bait_core.service.runstore import LIVE, RunSources, RunStore
 from bait_core.common.threads import single_cpu_thread
 
-# Pools up to this size run their rounds on one CPU thread: the ops are small, and a busy second
-# core (UMAP warming up, another session) makes two-thread OpenMP regions wait (measured: a digits
-# selection takes 0.6 s on one thread but 3 s on two with one core busy).
+# Pools up to this size train and compute outputs on one CPU thread: the ops are small, and a busy
+# second core (UMAP warming up, another session) makes two-thread OpenMP regions wait (measured: a
+# digits selection took 0.6 s on one thread but 3 s on two with one core busy). The selection is not
+# pinned: the strategy's thread policy (selection.estimate.thread_policy) runs small work on one
+# thread and large work (mnist with `linear`: 6.2 s on one thread, 3.5 s on two) on the idle cores,
+# counting this process's other busy threads as busy.
 SINGLE_THREAD_POOL = 20_000
 BUSY_MESSAGE = ("A round of this run is already running (started from this or another window); wait for it "
                 "or press Stop.")
@@ -230,7 +233,7 @@ class Explorer:
                                    f"Round {r}: selecting ({phase}, step {done} of {total})")
 
                 final = len(self.rounds) >= self.config.rounds   # after the selection rounds: evaluate only
-                with single_cpu_thread(self.dataset.X.shape[0] <= SINGLE_THREAD_POOL):
+                with single_cpu_thread(self.dataset.X.shape[0] <= SINGLE_THREAD_POOL, pin=False):
                     result = self._round(final=final, progress=progress, should_stop=lambda: job.cancelled)
                 if result is None:
                     return
