@@ -118,3 +118,28 @@ def test_chunked_passes_in_many_small_chunks_match_dense_products(tiny_chunks, m
     assert fisher.CHUNK_ELEMENTS // N == 0                          # one row per chunk: N chunks
     monkeypatch.setattr(fisher, "CHUNK_ELEMENTS", 1 << 21)          # the default: one chunk
     torch.testing.assert_close(gram_quadratic(h, G, h, G @ G.transpose(1, 2)), got, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("N,d,K", [(40, 3, 17), (300, 8, 30), (90, 64, 16)])
+def test_pair_form_fisher_matrix_equals_the_sum_of_point_fishers(N, d, K, monkeypatch):
+    """Narrow embeddings and ≥ 16 class blocks take the pair form (_fisher_pairs); it equals Σ w_n V_n V_nᵀ,
+    adds into out=, and runs in several row chunks when the chunk budget is small."""
+    import bait_core.selection.fisher as fisher
+    from bait_core.selection.fisher import fisher_matrix, reduced_factors
+
+    g = torch.Generator().manual_seed(N + d + K)
+    h = torch.randn(N, d, generator=g, dtype=torch.float64)
+    p = torch.softmax(2 * torch.randn(N, K + 1, generator=g, dtype=torch.float64), 1)
+    G = reduced_factors(p)                                           # (N, K, K): K class blocks
+    w = torch.rand(N, generator=g, dtype=torch.float64)
+    V = dense_factor(h, G)                                           # (N, D, K)
+    want = (w[:, None, None] * (V @ V.transpose(1, 2))).sum(0)
+    calls = []
+    real = fisher._fisher_pairs
+    monkeypatch.setattr(fisher, "_fisher_pairs", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(fisher, "CHUNK_ELEMENTS", 7 * (K * (K + 1) // 2 + d * (d + 1) // 2))   # 7 rows a chunk
+    got = fisher_matrix(h, G, w)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    start = torch.eye(want.shape[0], dtype=torch.float64)
+    torch.testing.assert_close(fisher_matrix(h, G, w, out=start.clone()), start + want, rtol=1e-12, atol=1e-12)
+    assert len(calls) == 2 and torch.equal(got, got.T)

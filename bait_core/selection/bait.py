@@ -650,13 +650,21 @@ def _direct_objective(make_m: Callable[[], torch.Tensor], F: torch.Tensor) -> fl
 
 def _sandwich_(F: torch.Tensor, A: torch.Tensor, block: int = 256) -> torch.Tensor:
     """A F A for symmetric A, F, computed in F's storage: rows of F A first (row i of F A needs
-    only row i of F), then columns of A (F A) (column j needs only column j of F A)."""
+    only row i of F), then, A F A being symmetric, only its upper block triangle (column block j of
+    A (F A) down to j's last row: it needs only column block j of F A), and the lower triangle as its
+    transpose. 1.5·D³ multiply-adds instead of 2·D³."""
     n = F.shape[0]
     for i in range(0, n, block):
         F[i:i + block] = F[i:i + block] @ A
     for j in range(0, n, block):
-        F[:, j:j + block] = A @ F[:, j:j + block]
-    return symmetrize_(F)
+        e = min(n, j + block)
+        F[:e, j:e] = A[:e] @ F[:, j:e]
+    for j in range(0, n, block):                                       # lower ← upper transposed
+        e = min(n, j + block)
+        blk = F[j:e, j:e]
+        blk.copy_((blk + blk.T) / 2)
+        F[e:, j:e] = F[j:e, e:].T
+    return F
 
 
 def _inverse_spd_(M: torch.Tensor) -> torch.Tensor:
