@@ -500,7 +500,7 @@ class _State:
 
 
 class _FactoredState(_State):
-    """_State without any D×D matrix: the "factored" set-up (docs/bait-math.md section 9).
+    """_State without any D×D matrix: the "factored" set-up (docs/bait-math.md section 4a).
 
         A = M⁻¹ = (I − J diag(σ) Jᵀ)/λ,   E V = A (F (A V)),   F X = (1/N) Σ_pool V_x V_xᵀ X
 
@@ -837,7 +837,7 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
     and two D³ products), "low-rank" (the Woodbury identity through the n·K labeled directions,
     cheaper while n·K ≪ D), "factored" (no D×D matrix at all: A as I/λ minus a growing low-rank
     term, F applied from the pool's factors — cheaper for wide embeddings, few labels and moderate
-    pools, e.g. mnist with a linear model; docs/bait-math.md section 9), or "auto" (the cheapest by a
+    pools, e.g. mnist with a linear model; docs/bait-math.md section 4a), or "auto" (the cheapest by a
     multiply-add count over the set-up and every step, `choose_setup`; low-rank only while its extra
     D×(n·(K−1)) matrices fit in `lowrank_budget`, a quarter of the free memory; factored only while
     the run's conditioning bound keeps the D×D stable paths out). Same picks, to rounding, either way;

@@ -227,7 +227,7 @@ def fisher_apply(h: torch.Tensor, G: torch.Tensor, X: torch.Tensor) -> torch.Ten
     h (N, d); G (N, K, r) (class blocks K, factor columns r; a transposed view is fine); X (D, k),
     D = K·d. Returns (D, k) in X's dtype. Per chunk of rows: T = h·X (the blocks' projections,
     (c, K, k)), then G Gᵀ T, then hᵀ(G Gᵀ T) accumulated: about 2·N·D·k + 2·N·K·r·k multiply-adds and
-    no D×D matrix (fisher_matrix costs N·D²/2 and D² memory). docs/bait-math.md section 9.
+    no D×D matrix (fisher_matrix costs N·D²/2 and D² memory). docs/bait-math.md section 4a.
     """
     n, d = h.shape
     K = G.shape[1]
