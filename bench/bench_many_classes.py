@@ -55,7 +55,8 @@ def worker(cfg: dict) -> dict:
     else:
         bait_select = _load_before(cfg["before_path"])
     h, p, labeled = synthetic_pool(cfg["N"], cfg["d"], cfg["K"], N_LABELED)
-    sel = bait_select(h, p, labeled, cfg["B"])
+    kw = {"threads": cfg["threads"]} if cfg["threads"] and cfg["engine"] == "after" else {}   # today's policy would pick its own
+    sel = bait_select(h, p, labeled, cfg["B"], **kw)
     t = sel.timings
     return {"setup": t["setup"], "forward_ms": 1000 * t["forward"] / max(1, sel.n_forward),
             "backward": t["backward"], "total": t["total"], "indices": sel.indices.tolist(),
@@ -83,7 +84,9 @@ def main(argv=None) -> int:
     ap.add_argument("--before", default="637dcd5", help="git commit of the 'before' engine (default 637dcd5)")
     ap.add_argument("--only", help="one configuration N,d,K,B")
     ap.add_argument("--repeats", type=int, default=1, help="alternating before/after runs per row (median)")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads in the workers (0: torch's default)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="CPU threads of both engines (torch's setting, and threads= for today's, whose thread policy "
+                         "would otherwise choose its own); 0: torch's default for before, the policy for today's")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
