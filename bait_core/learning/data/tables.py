@@ -154,6 +154,11 @@ def _column_uniques(cells: pd.Series, n: int, keep: np.ndarray) -> tuple[pd.Seri
     """Stacked cells (:func:`_stack`, n rows) → (each kept column's distinct non-missing values in order of
     first appearance, stacked; (k + 1,) int offsets: kept column i's values at bounds[i]:bounds[i + 1])."""
     m = len(keep)
+    if m <= 64:                                   # few columns: one hash table per column is cheaper
+        parts = [cells.iloc[j * n:(j + 1) * n].dropna().unique() for j in np.flatnonzero(keep)]
+        joined = pd.Series(np.concatenate([p.to_numpy(dtype=object) for p in parts]) if parts else [],
+                           dtype="string")
+        return joined, np.cumsum([0] + [len(p) for p in parts]).astype(np.int64)
     col = np.repeat(np.arange(m), n)
     present = cells.notna().to_numpy(dtype=bool) & np.repeat(keep, n)
     vals = cells[present].reset_index(drop=True)
