@@ -386,35 +386,43 @@ def detect_locale_stacked(joined: pd.Series, bounds: np.ndarray, columns: Sequen
                          f"{_quote(options.thousands)} you chose cannot be used together.")
     # every column's values in one series, parsed once per pair (a wide table has thousands of columns:
     # one parse per column and pair took minutes at 10,000 columns), then cut back into columns
-    cols = [(c, i) for i, c in enumerate(columns) if lens[i]]
-    start = {c: int(bounds[i]) for c, i in cols}
+    kept = np.flatnonzero(lens > 0)                       # columns with values; each a non-empty segment
+    names = [columns[i] for i in kept]
+    starts = bounds[kept]
+
+    def per_column(flags: np.ndarray) -> np.ndarray:
+        """(len(joined),) bool → (len(names),) bool: every value of the column is flagged."""
+        return np.logical_and.reduceat(flags, starts) if len(names) else np.zeros(0, bool)
+
     scored = []
     for p in pairs:
-        full, cells, parsed = 0, 0, {}
         vals_all, ok_all = parse_numbers(joined, *p)
-        for col, i in cols:
-            ok = ok_all[bounds[i]:bounds[i + 1]]
-            cells += int(ok.sum())
-            if ok.all():
-                full += 1
-                parsed[col] = vals_all[bounds[i]:bounds[i + 1]]
-        scored.append(((full, cells), p, parsed))
+        full = per_column(ok_all)
+        scored.append(((int(full.sum()), int(ok_all.sum())), p, (vals_all, full)))
     best = max(s for s, _, _ in scored)
     tied = [(p, parsed) for s, p, parsed in scored if s == best]
-    chosen, ref = tied[0]
-    for p, parsed in tied[1:]:
-        for col in sorted(set(ref) | set(parsed)):
-            a, b = ref.get(col), parsed.get(col)
-            if a is None or b is None or not np.array_equal(a, b, equal_nan=True):
-                if a is not None and b is not None:
-                    i = int(np.flatnonzero(~((a == b) | (np.isnan(a) & np.isnan(b))))[0])
-                    ex = f"values such as {_quote(joined.iloc[start[col] + i])} read as {a[i]:g} or as {b[i]:g}"
-                else:
-                    ex = "its values read as numbers either way"
-                raise ValueError(
-                    f"{_quote(name)}: the decimal mark is ambiguous in column {_quote(col)}: {ex}. The file fits both "
-                    f"{_show_pair(chosen)} and {_show_pair(p)}; choose the decimal mark and thousands "
-                    f"separator (ReadOptions(decimal=..., thousands=...)) to read it.")
+    chosen, (va, fa) = tied[0]
+    by_name = sorted(range(len(names)), key=names.__getitem__)
+    for p, (vb, fb) in tied[1:]:
+        # a column fully numeric under one pair but not the other, or read differently: refused (the
+        # first such column by name)
+        with np.errstate(invalid="ignore"):
+            same = per_column((va == vb) | (np.isnan(va) & np.isnan(vb)))
+        fail = (fa | fb) & ~(fa & fb & same)
+        if not fail.any():
+            continue
+        k = next(k for k in by_name if fail[k])
+        col, lo, hi = names[k], int(bounds[kept[k]]), int(bounds[kept[k] + 1])
+        if fa[k] and fb[k]:
+            a, b = va[lo:hi], vb[lo:hi]
+            i = int(np.flatnonzero(~((a == b) | (np.isnan(a) & np.isnan(b))))[0])
+            ex = f"values such as {_quote(joined.iloc[lo + i])} read as {a[i]:g} or as {b[i]:g}"
+        else:
+            ex = "its values read as numbers either way"
+        raise ValueError(
+            f"{_quote(name)}: the decimal mark is ambiguous in column {_quote(col)}: {ex}. The file fits both "
+            f"{_show_pair(chosen)} and {_show_pair(p)}; choose the decimal mark and thousands "
+            f"separator (ReadOptions(decimal=..., thousands=...)) to read it.")
     d, t = chosen
     rep.decimal, rep.thousands = d, t
     rep.inferred["decimal"] = options.decimal is None
