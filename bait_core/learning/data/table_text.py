@@ -341,6 +341,9 @@ def _show_pair(p: tuple[str, str]) -> str:
     return f"decimal {dn} with {tn} (decimal={_quote(d)}, thousands={_quote(t)})"
 
 
+_INFORMATIVE = 5500                   # a column with more distinct values is cut by _informative
+
+
 def _informative(u: pd.Series, marked: int = 5000, plain: int = 500) -> pd.Series:
     """The distinct values that can tell decimal marks apart (those with a mark or grouping character),
     up to `marked` of them, plus up to `plain` others.  Choosing on this subset cannot pick a pair that
@@ -356,44 +359,70 @@ def _informative(u: pd.Series, marked: int = 5000, plain: int = 500) -> pd.Serie
 def detect_locale(uniques: dict[str, pd.Series], name: str, options: ReadOptions,
                   rep: ReadingReport) -> tuple[str, str]:
     """Choose (decimal, thousands) from each text column's distinct stripped non-empty values."""
+    cols = list(uniques)
+    joined = (pd.concat([uniques[c] for c in cols], ignore_index=True).astype("string") if cols
+              else pd.Series([], dtype="string"))
+    bounds = np.cumsum([0] + [len(uniques[c]) for c in cols])
+    return detect_locale_stacked(joined, bounds, cols, name, options, rep)
+
+
+def detect_locale_stacked(joined: pd.Series, bounds: np.ndarray, columns: Sequence[str], name: str,
+                          options: ReadOptions, rep: ReadingReport) -> tuple[str, str]:
+    """:func:`detect_locale` with the columns' distinct values already in one "string" Series:
+    column ``columns[i]``'s values are ``joined[bounds[i]:bounds[i + 1]]`` (bounds: (len(columns) + 1,)
+    int offsets).  A wide table's columns are never split into thousands of Series."""
     pairs = _pairs(options)
-    uniques = {c: _informative(u) for c, u in uniques.items()}
+    bounds = np.asarray(bounds, dtype=np.int64)
+    lens = np.diff(bounds)
+    if (lens > _INFORMATIVE).any():              # long columns: only their informative values
+        pieces = [joined.iloc[bounds[i]:bounds[i + 1]] if lens[i] <= _INFORMATIVE else
+                  _informative(joined.iloc[bounds[i]:bounds[i + 1]]) for i in range(len(columns))]
+        joined = pd.concat(pieces, ignore_index=True) if pieces else joined
+        bounds = np.cumsum([0] + [len(u) for u in pieces])
+        lens = np.diff(bounds)
+    joined = joined.astype("string").reset_index(drop=True)
     if not pairs:
         raise ValueError(f"{_quote(name)}: the decimal mark {_quote(options.decimal)} and the thousands separator "
                          f"{_quote(options.thousands)} you chose cannot be used together.")
     # every column's values in one series, parsed once per pair (a wide table has thousands of columns:
     # one parse per column and pair took minutes at 10,000 columns), then cut back into columns
-    cols = [(c, u) for c, u in uniques.items() if len(u)]
-    joined = pd.concat([u for _, u in cols], ignore_index=True) if cols else pd.Series([], dtype="string")
-    bounds = np.cumsum([0] + [len(u) for _, u in cols])
+    kept = np.flatnonzero(lens > 0)                       # columns with values; each a non-empty segment
+    names = [columns[i] for i in kept]
+    starts = bounds[kept]
+
+    def per_column(flags: np.ndarray) -> np.ndarray:
+        """(len(joined),) bool → (len(names),) bool: every value of the column is flagged."""
+        return np.logical_and.reduceat(flags, starts) if len(names) else np.zeros(0, bool)
+
     scored = []
     for p in pairs:
-        full, cells, parsed = 0, 0, {}
         vals_all, ok_all = parse_numbers(joined, *p)
-        for i, (col, _) in enumerate(cols):
-            ok = ok_all[bounds[i]:bounds[i + 1]]
-            cells += int(ok.sum())
-            if ok.all():
-                full += 1
-                parsed[col] = vals_all[bounds[i]:bounds[i + 1]]
-        scored.append(((full, cells), p, parsed))
+        full = per_column(ok_all)
+        scored.append(((int(full.sum()), int(ok_all.sum())), p, (vals_all, full)))
     best = max(s for s, _, _ in scored)
     tied = [(p, parsed) for s, p, parsed in scored if s == best]
-    chosen, ref = tied[0]
-    for p, parsed in tied[1:]:
-        for col in sorted(set(ref) | set(parsed)):
-            a, b = ref.get(col), parsed.get(col)
-            if a is None or b is None or not np.array_equal(a, b, equal_nan=True):
-                u = uniques[col]
-                if a is not None and b is not None:
-                    i = int(np.flatnonzero(~((a == b) | (np.isnan(a) & np.isnan(b))))[0])
-                    ex = f"values such as {_quote(u.iloc[i])} read as {a[i]:g} or as {b[i]:g}"
-                else:
-                    ex = "its values read as numbers either way"
-                raise ValueError(
-                    f"{_quote(name)}: the decimal mark is ambiguous in column {_quote(col)}: {ex}. The file fits both "
-                    f"{_show_pair(chosen)} and {_show_pair(p)}; choose the decimal mark and thousands "
-                    f"separator (ReadOptions(decimal=..., thousands=...)) to read it.")
+    chosen, (va, fa) = tied[0]
+    by_name = sorted(range(len(names)), key=names.__getitem__)
+    for p, (vb, fb) in tied[1:]:
+        # a column fully numeric under one pair but not the other, or read differently: refused (the
+        # first such column by name)
+        with np.errstate(invalid="ignore"):
+            same = per_column((va == vb) | (np.isnan(va) & np.isnan(vb)))
+        fail = (fa | fb) & ~(fa & fb & same)
+        if not fail.any():
+            continue
+        k = next(k for k in by_name if fail[k])
+        col, lo, hi = names[k], int(bounds[kept[k]]), int(bounds[kept[k] + 1])
+        if fa[k] and fb[k]:
+            a, b = va[lo:hi], vb[lo:hi]
+            i = int(np.flatnonzero(~((a == b) | (np.isnan(a) & np.isnan(b))))[0])
+            ex = f"values such as {_quote(joined.iloc[lo + i])} read as {a[i]:g} or as {b[i]:g}"
+        else:
+            ex = "its values read as numbers either way"
+        raise ValueError(
+            f"{_quote(name)}: the decimal mark is ambiguous in column {_quote(col)}: {ex}. The file fits both "
+            f"{_show_pair(chosen)} and {_show_pair(p)}; choose the decimal mark and thousands "
+            f"separator (ReadOptions(decimal=..., thousands=...)) to read it.")
     d, t = chosen
     rep.decimal, rep.thousands = d, t
     rep.inferred["decimal"] = options.decimal is None
