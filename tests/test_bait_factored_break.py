@@ -166,3 +166,38 @@ def test_ill_conditioned_fallback_honours_the_callers_memory_limit():
     assert bait_select(h, p, lab, 4, memory_limit=limit).params["setup"] == "factored"
     with pytest.raises(ValueError, match="memory limit"):
         bait_select(h * 1e4, p, lab, 4, lamb=1e-6, memory_limit=limit)
+
+
+def test_the_app_round_job_trains_on_one_thread_and_leaks_no_thread_setting(moons, small_config, monkeypatch):
+    """Held: the app's round job on a small pool (Explorer.start_rounds, single_cpu_thread(pin=False))
+    trains on one torch thread with nothing pinned for the selection, whose policy picks its own count
+    (params["threads"]: 1 for this small work); afterwards the calling thread's torch count, every
+    threadpoolctl pool and the pin are as before, and a second round runs the same way."""
+    from threadpoolctl import threadpool_info
+
+    import bait_core.learning.train as train_mod
+    from bait_core.common.threads import pinned_threads
+    from bait_core.learning.models import build_model
+    from bait_core.service.explorer import Explorer
+
+    def counts():
+        return torch.get_num_threads(), [lib["num_threads"] for lib in threadpool_info()]
+
+    seen = []
+    fit = train_mod._fit
+
+    def spy(*a, **kw):
+        seen.append((torch.get_num_threads(), pinned_threads()))
+        return fit(*a, **kw)
+
+    monkeypatch.setattr(train_mod, "_fit", spy)
+    cfg = small_config()
+    ex = Explorer.start(moons, build_model("mlp", moons.input_shape, len(moons.classes), seed=cfg.seed), cfg)
+    before = counts()
+    for _ in range(2):
+        job = ex.start_rounds(1)
+        assert job.join(120) and job.snapshot().status == "done", job.snapshot().error
+        assert counts() == before and pinned_threads() is None
+    assert len(seen) == 2 and all(t == 1 for t, _ in seen)
+    picks = [r.selection for r in ex.rounds if r.selection is not None]
+    assert len(picks) == 2 and all(sel.params["threads"] == 1 for sel in picks)
