@@ -209,9 +209,11 @@ def test_the_kept_final_objective_is_near_a_direct_solve_when_well_conditioned(s
     factored state's domain ("auto" takes it: κ bound·eps ≤ 1e-9; M's true condition number 3.8e4)
     reports the maintained objective without a direct solve, and it is off by 7.4e-9 (factored),
     1.7e-9 (dense), 8.4e-9 (low-rank) relative to tr(M⁻¹F) by Cholesky (which eigh confirms to 1e-13),
-    against bait.py's comment "the tests find within 1e-12 of a direct solve". The maintained value
-    starts near tr F/λ and falls by orders of magnitude between refreshes (_REFRESH_RATIO = 8 bounds
-    only the drop since the last refresh, not the rounding each tr(C W) carries)."""
+    against bait.py's comment "the tests find within 1e-12 of a direct solve". The forward trace is
+    exact to 4e-14 at every step; the error enters at the first removal (5.6e-9 dense, 7.9e-9 factored):
+    a removal's C = (P* − I)⁻¹ with I − P* ≈ λ/‖v*‖² (‖v*‖²/λ ≈ 3e4 here) makes tr(C W) cancel,
+    which κ = 1 + tr(M − λI)/λ (5e5, κ·eps 1e-10) does not see. A fix: a direct final objective
+    whenever the backward pass ran incrementally (for the factored state a Woodbury solve, no D×D)."""
     from .bait_stable_reference import _factors, direct_objective
 
     h, p, lab = make_fixture(300, 200, 4, 3, seed=11)
