@@ -225,3 +225,19 @@ def test_the_kept_final_objective_is_near_a_direct_solve_when_well_conditioned(s
     chosen = [int(np.flatnonzero(unl == i)[0]) for i in sel.indices]
     direct = direct_objective(_factors(h, p), lab, chosen, unl, 6, lamb)
     assert sel.objective[-1] == pytest.approx(direct, rel=1e-10)
+
+
+def test_forced_factored_in_an_ill_conditioned_run_checks_the_dense_memory_it_uses():
+    """BROKEN, fixed (the check; the size it checks is still low, see below): setup="factored" forced
+    in an ill-conditioned run (κ·eps > 1e-9) prunes from a fresh Cholesky factor of M and solves the
+    final objective directly, D×D matrices the factored estimate leaves out: N = 600, d = 800, K = 4
+    (D = 2400), h·1000, λ = 1e-6 peaked at 260 MB RSS against the 24 MB estimate the memory check
+    passed (a well-conditioned run: 18 MB). Now it is checked against the dense estimate (144 MB; the
+    dense run itself peaked at 287 MB there, so that estimate is itself low for ill-conditioned runs)."""
+    h, p, lab = make_fixture(400, 300, 4, 3, seed=9)
+    fact = estimate("bait", 400, 300, 4, 4, 3, setup="factored").bytes
+    dense = estimate("bait", 400, 300, 4, 4, 3, setup="dense").bytes
+    limit = (fact + dense) // 2
+    assert bait_select(h, p, lab, 4, setup="factored", memory_limit=limit).params["setup"] == "factored"
+    with pytest.raises(ValueError, match="memory limit"):
+        bait_select(h * 1e4, p, lab, 4, lamb=1e-6, setup="factored", memory_limit=limit)
