@@ -906,12 +906,17 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
         kappa_bound = 1.0 + (trace_m + float(torch.topk(cand_trace, T).values.sum() if T else 0.0)) / lamb
         setup_used = choose_setup(setup, N, Nu, n, Kb, G_u.shape[2], d, 2 * T - B, torch.finfo(dtype).bits // 8,
                                   dev, factored_ok=kappa_bound * torch.finfo(dtype).eps <= _DIRECT_CHECK)
-        if setup_used != "factored" and setup == "auto" and n > 0 \
-                and choose_setup("auto", N, Nu, n, Kb, G_u.shape[2], d, 2 * T - B, 8, dev) == "factored":
-            # ill-conditioned: the D×D pair instead of the factored state the estimate assumed
-            from bait_core.selection.estimate import available_memory, check_fits, estimate
-            check_fits(estimate("bait", N, d, K, B, n, device=dev, dtype=dtype, setup=setup_used, oversample=oversample,
-                                approximation=approx.kind, top_classes=approx.top_classes), available_memory(dev))
+        ill = kappa_bound * torch.finfo(dtype).eps > _DIRECT_CHECK
+        if (setup_used != "factored" and setup == "auto" and choose_setup(
+                "auto", N, Nu, n, Kb, G_u.shape[2], d, 2 * T - B, torch.finfo(dtype).bits // 8, dev,
+                factored_ok=torch.finfo(dtype).eps <= _DIRECT_CHECK) == "factored") or (setup_used == "factored" and ill):
+            # ill-conditioned: the D×D pair instead of the factored state the estimate assumed, or, with
+            # the factored state forced, the D×D stable paths (pruning, the direct objective) beside it:
+            # the memory checked again (against the caller's memory_limit= when one was given)
+            from bait_core.selection.estimate import check_call_fits, estimate
+            check_call_fits(estimate("bait", N, d, K, B, n, device=dev, dtype=dtype,
+                                     setup="dense" if setup_used == "factored" else setup_used,
+                                     oversample=oversample, approximation=approx.kind, top_classes=approx.top_classes))
         lowrank = setup_used == "low-rank"
         factored = setup_used == "factored"
         if not lowrank and not factored:

@@ -33,6 +33,7 @@ against measured peak memory and time.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import math
 import numbers
@@ -174,7 +175,7 @@ def estimate(strategy: str, N: int, d: int, K: int, B: int, n: int = 0, *, devic
     madds, scan = 0.0, 0.0
     if strategy == "bait":
         from bait_core.selection.approx import check_approximation
-        from bait_core.selection.bait import _factored_bytes, _factored_cost, _setup_costs, choose_setup
+        from bait_core.selection.bait import _DIRECT_CHECK, _factored_bytes, _factored_cost, _setup_costs, choose_setup
 
         approx = check_approximation(approximation, top_classes, pool_sample)
         if approx.sample_active(Nu):                                   # the candidates and F's pool shrink
@@ -189,7 +190,9 @@ def estimate(strategy: str, N: int, d: int, K: int, B: int, n: int = 0, *, devic
         dense_cost, low_cost = _setup_costs(N, Nu, n, K, d)
         T = min(math.ceil(max(1.0, float(oversample)) * B), Nu)
         R = T - B
-        used = choose_setup(setup, N, Nu, n, K, r, d, T + R, s, dev)
+        # bait_select takes the factored state only while κ·eps ≤ _DIRECT_CHECK; κ ≥ 1, so never in float32
+        eps = torch.finfo(torch.float32 if s == 4 else torch.float64).eps
+        used = choose_setup(setup, N, Nu, n, K, r, d, T + R, s, dev, factored_ok=eps <= _DIRECT_CHECK)
         lowrank, factored = used == "low-rank", used == "factored"
         if factored:
             parts.append((_factored_bytes(N, Nu, n, K, r, d, T + R, s),
@@ -396,6 +399,23 @@ def sizes_of(embeddings: Any, probs: Any, labeled: Any) -> Optional[tuple[int, i
     return N, d, K, n
 
 
+# The memory_limit= (bytes) of the memory_checked call running in this context, None when the caller gave none:
+# a strategy that changes its plan after the up-front check (bait_select's ill-conditioned fallback from the
+# factored state to the D×D pair) checks the new plan against the same limit (check_call_fits).
+_CALL_LIMIT: contextvars.ContextVar[Optional[float]] = contextvars.ContextVar("memory_limit", default=None)
+
+
+def check_call_fits(est: Estimate, limit: Any = ...) -> None:
+    """check_fits against the caller's memory limit (bytes; by default that of the memory_checked call
+    running now), or, when there is none, against the default fraction of est.device's free memory."""
+    if limit is ...:
+        limit = _CALL_LIMIT.get()
+    if limit is not None:
+        check_fits(est, limit, 1.0, limit_given=True)
+    else:
+        check_fits(est, available_memory(est.device))
+
+
 def memory_checked(name: str) -> Callable:
     """Decorator for a strategy function: take ``memory_limit`` (bytes, or None = 80 % of the free
     memory of the compute device) off the keyword arguments, estimate the selection from its
@@ -427,11 +447,12 @@ def memory_checked(name: str) -> Callable:
                 if dtype in (torch.float32, torch.float64):
                     N, d, K, n = sizes
                     est = estimate(name, N, d, K, max(0, int(batch_size)), n, device=device, dtype=dtype, **options)
-                    if limit is not None:
-                        check_fits(est, limit, 1.0, limit_given=True)
-                    else:
-                        check_fits(est, available_memory(est.device))
-            return fn(embeddings, probs, labeled, batch_size, *args, **kw)
+                    check_call_fits(est, limit)
+            token = _CALL_LIMIT.set(limit)
+            try:
+                return fn(embeddings, probs, labeled, batch_size, *args, **kw)
+            finally:
+                _CALL_LIMIT.reset(token)
         guarded.memory_checked = name                          # type: ignore[attr-defined]
         return guarded
     return wrap
