@@ -105,23 +105,21 @@ def test_factored_many_commits_and_a_refresh_every_step(N, d, K, n, B, lamb, mon
             assert f.params["refreshes"] > B
 
 
-def test_forced_factored_at_tiny_lambda_picks_what_the_stable_reference_picks():
-    """BROKEN (not fixed): setup="factored" at λ = 1e-8 (LAMB's minimum) on a small pool. The dense
-    and low-rank set-ups pick exactly stable_select's set; the factored state's gains drift from the
-    fourth forward step on (33.677 against 33.661), it picks another set ([34 31 33 6 16] against
-    [27 31 33 4 6]) whose objective is 12 % worse (2.2455 against 2.0119), and nothing says so (no
-    params["numerics"]). A = (I − J σ Jᵀ)/λ cancels catastrophically once J's columns (n + |S|)·(K−1)
-    = 18 exceed D = 10 and κ·eps ≈ 1e-7. "auto" never takes this path (κ·eps > 1e-9), only a forced
-    set-up does; a fix would refuse or fall back (a sentence) when setup="factored" meets κ·eps > 1e-9."""
+def test_forced_factored_at_tiny_lambda_is_refused_with_a_sentence():
+    """Found by the breaker: setup="factored" at λ = 1e-8 (LAMB's minimum) on a small pool drifted from
+    the fourth forward step on (33.677 against 33.661) and picked a set 12 % worse than the stable
+    reference's ([34 31 33 6 16] against [27 31 33 4 6]) without a note: A = (I − J σ Jᵀ)/λ cancels once
+    J's columns exceed D and κ·eps ≈ 1e-7. "auto" never takes it there; forced, it is now refused with
+    a sentence naming κ, λ and what to use instead, and the dense set-up gives the stable picks."""
     h, p, lab = make_fixture(40, 5, 3, 4, 1)
     st_idx, st_pruned, st_obj, st_fwd = stable_select(h, p, lab, 5, lamb=1e-8)
     dense = bait_select(h, p, lab, 5, setup="dense", lamb=1e-8)
     np.testing.assert_array_equal(dense.indices, st_idx)               # the D×D path resolves it
-    f = bait_select(h, p, lab, 5, setup="factored", lamb=1e-8)
-    if f.params["setup"] == "factored" and "numerics" not in f.params:
-        np.testing.assert_array_equal(f.forward_indices, st_fwd)
-        np.testing.assert_array_equal(f.indices, st_idx)
-        np.testing.assert_allclose(f.objective[-1], st_obj[-1], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"setup='factored' cannot run this selection exactly: .*κ ≈ .*λ = 1e-08.*"
+                                         r"Use setup='auto' or 'dense'") as e:
+        bait_select(h, p, lab, 5, setup="factored", lamb=1e-8)
+    assert "\n" not in str(e.value)
+    assert bait_select(h, p, lab, 5, lamb=1e-8).params["setup"] != "factored"
 
 
 def test_estimate_in_float32_describes_the_set_up_that_runs():
@@ -205,39 +203,39 @@ def test_the_app_round_job_trains_on_one_thread_and_leaks_no_thread_setting(moon
 
 @pytest.mark.parametrize("setup", ["factored", "dense", "low-rank"])
 def test_the_kept_final_objective_is_near_a_direct_solve_when_well_conditioned(setup):
-    """BROKEN (not fixed; every set-up, the factored one 4.5× worse than dense): a run well inside the
+    """BROKEN, fixed (every set-up, the factored one 4.5× worse than dense): a run well inside the
     factored state's domain ("auto" takes it: κ bound·eps ≤ 1e-9; M's true condition number 3.8e4)
     reports the maintained objective without a direct solve, and it is off by 7.4e-9 (factored),
     1.7e-9 (dense), 8.4e-9 (low-rank) relative to tr(M⁻¹F) by Cholesky (which eigh confirms to 1e-13),
     against bait.py's comment "the tests find within 1e-12 of a direct solve". The forward trace is
     exact to 4e-14 at every step; the error enters at the first removal (5.6e-9 dense, 7.9e-9 factored):
     a removal's C = (P* − I)⁻¹ with I − P* ≈ λ/‖v*‖² (‖v*‖²/λ ≈ 3e4 here) makes tr(C W) cancel,
-    which κ = 1 + tr(M − λI)/λ (5e5, κ·eps 1e-10) does not see. A fix: a direct final objective
-    whenever the backward pass ran incrementally (for the factored state a Woodbury solve, no D×D)."""
+    which κ = 1 + tr(M − λI)/λ (5e5, κ·eps 1e-10) does not see. Fixed: each commit estimates the
+    rounding it may leave (eps·cond(σI + P*)·|tr(C W)|, times 1 + tr P* at the member's addition for a
+    removal) and the final objective is solved directly when their sum passes 1e-11 of it (for the
+    factored state a Woodbury solve, no D×D)."""
     from .bait_stable_reference import _factors, direct_objective
 
     h, p, lab = make_fixture(300, 200, 4, 3, seed=11)
     lamb = 0.002
     assert bait_select(h, p, lab, 6, lamb=lamb).params["setup"] == "factored"
     sel = bait_select(h, p, lab, 6, lamb=lamb, setup=setup)
-    assert "objective_drift" not in sel.params                          # no direct solve ran
+    assert "objective_drift" in sel.params                              # now a direct solve runs
     unl = np.flatnonzero(~lab)
     chosen = [int(np.flatnonzero(unl == i)[0]) for i in sel.indices]
     direct = direct_objective(_factors(h, p), lab, chosen, unl, 6, lamb)
     assert sel.objective[-1] == pytest.approx(direct, rel=1e-10)
 
 
-def test_forced_factored_in_an_ill_conditioned_run_checks_the_dense_memory_it_uses():
-    """BROKEN, fixed (the check; the size it checks is still low, see below): setup="factored" forced
-    in an ill-conditioned run (κ·eps > 1e-9) prunes from a fresh Cholesky factor of M and solves the
-    final objective directly, D×D matrices the factored estimate leaves out: N = 600, d = 800, K = 4
-    (D = 2400), h·1000, λ = 1e-6 peaked at 260 MB RSS against the 24 MB estimate the memory check
-    passed (a well-conditioned run: 18 MB). Now it is checked against the dense estimate (144 MB; the
-    dense run itself peaked at 287 MB there, so that estimate is itself low for ill-conditioned runs)."""
+def test_forced_factored_in_an_ill_conditioned_run_is_refused_before_any_d_by_d_matrix():
+    """Found by the breaker: setup="factored" forced in an ill-conditioned run used the D×D stable paths
+    (260 MB RSS against the 24 MB the factored estimate had passed). It is refused now, before any of
+    them is allocated; the same pool well conditioned runs factored within a limit the dense set-up
+    would exceed."""
     h, p, lab = make_fixture(400, 300, 4, 3, seed=9)
     fact = estimate("bait", 400, 300, 4, 4, 3, setup="factored").bytes
     dense = estimate("bait", 400, 300, 4, 4, 3, setup="dense").bytes
     limit = (fact + dense) // 2
     assert bait_select(h, p, lab, 4, setup="factored", memory_limit=limit).params["setup"] == "factored"
-    with pytest.raises(ValueError, match="memory limit"):
+    with pytest.raises(ValueError, match="cannot run this selection exactly"):
         bait_select(h * 1e4, p, lab, 4, lamb=1e-6, setup="factored", memory_limit=limit)

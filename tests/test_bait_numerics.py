@@ -140,7 +140,15 @@ def test_a_refresh_recomputes_the_state_it_replaces(monkeypatch, setup):
     np.testing.assert_allclose(every.objective, plain.objective, rtol=1e-10)
 
 
-@pytest.mark.parametrize("setup", ["dense", "low-rank", "factored"])
+def test_the_factored_setup_refuses_an_ill_conditioned_run():
+    """Its M⁻¹ = (I − J Σ Jᵀ)/λ cancels past κ·ε ≈ 1e-9: forced there, it says so (auto never takes it)."""
+    h, p, labeled = make_fixture(150, 8, 4, 6, 5)
+    with pytest.raises(ValueError, match="setup='factored' cannot run this selection exactly"):
+        bait_select(h * 100, p, labeled, 8, lamb=1e-4, setup="factored")
+    assert bait_select(h * 100, p, labeled, 8, lamb=1e-4).params["setup"] != "factored"
+
+
+@pytest.mark.parametrize("setup", ["dense", "low-rank"])
 def test_both_setups_stay_exact_when_ill_conditioned(setup):
     h, p, labeled = make_fixture(150, 8, 4, 6, 5)
     sel = bait_select(h * 100, p, labeled, 8, lamb=1e-4, setup=setup)

@@ -109,6 +109,9 @@ _REFRESH_RATIO = 8.0
 _TIE_SLACK = 16.0
 # The final objective is recomputed by a direct solve when a refresh or a tie happened or κ·eps exceeds this.
 _DIRECT_CHECK = 1e-9
+# ... or when the commits' objective updates may have left more than this much rounding, relative to the
+# objective (Σ eps·cond(σI + P*)·|tr(C W)| over the commits: _State.commit's last_error).
+_CANCEL_CHECK = 1e-11
 # A forward step may not raise the objective (nor a backward step lower it) by more than this, relatively:
 # beyond it the state has drifted and is recomputed.
 _MONOTONE_SLACK = 1e-9
@@ -234,6 +237,8 @@ class _State:
         self.lazy = True                                               # defer P, Q updates (see commit)
         self._unpruned_steps = 0                                       # steps to solve all gains
         self._pending: list[tuple[torch.Tensor, Any]] = []
+        self._added_scale: dict[int, float] = {}                       # 1 + tr P* of each added point
+        self.last_error = 0.0                                          # the last commit's (see commit)
 
     def _apply_pair(self, hj: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """U = A V*, Z = E V* for the committed point's V* = gtᵀ ⊗ hj.  (D, r) each"""
@@ -390,7 +395,20 @@ class _State:
         W = gt @ project(hj[None], Z, self.Kb)[0]
         W = (W + W.T) / 2                                              # (K, K) = V*ᵀ A F A V*
         C = _inverse(sigma * self.eye + self.P[j])                     # (K, K)
-        self.objective -= float((C * W).sum())                         # tr(C W), C and W symmetric
+        delta = float((C * W).sum())                                   # tr(C W), C and W symmetric
+        self.objective -= delta
+        # rounding this update may leave in the objective, in units of eps: cond(σI + P*)·|tr(C W)|,
+        # times, for a removal, the scale 1 + tr P* had when the member was added (its P* is the
+        # difference of terms that large, so it carries their rounding). Large when a member alone
+        # covers a direction (I − P* ≈ λ/‖v*‖², found: 8e-9 relative at λ = 0.002), which κ does not
+        # see; bait_select solves the final objective directly when their sum is not small
+        ev = torch.linalg.eigvalsh((C + C.T) / 2).abs()
+        low = float(ev.min())
+        tr_p = abs(float(self.P[j].diagonal().sum()))
+        if sigma > 0:
+            self._added_scale[j] = 1.0 + tr_p
+        scale = self._added_scale.get(j, 1.0 + tr_p) if sigma < 0 else 1.0
+        self.last_error = (float(ev.max()) / low if low > 0 else math.inf) * abs(delta) * scale
         UC = U @ C
         Y = Z - 0.5 * (UC @ W)                                         # (D, K)
         YC = Y @ C
@@ -907,16 +925,28 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
         setup_used = choose_setup(setup, N, Nu, n, Kb, G_u.shape[2], d, 2 * T - B, torch.finfo(dtype).bits // 8,
                                   dev, factored_ok=kappa_bound * torch.finfo(dtype).eps <= _DIRECT_CHECK)
         ill = kappa_bound * torch.finfo(dtype).eps > _DIRECT_CHECK
-        if (setup_used != "factored" and setup == "auto" and choose_setup(
+        if setup_used == "factored" and ill:
+            # M⁻¹ = (I − J Σ Jᵀ)/λ cancels once J has more columns than D: past κ·eps ≈ 1e-9 the factored
+            # state's gains part from the stable ones (found: 12 % worse picks at λ = 1e-8), so refuse
+            raise ValueError(
+                f"setup='factored' cannot run this selection exactly: its conditioning bound κ ≈ {kappa_bound:.1e} "
+                f"(λ = {lamb:g} against the labeled and picked points' Fisher traces) puts κ·ε at "
+                f"{kappa_bound * torch.finfo(dtype).eps:.1e}, past the {_DIRECT_CHECK:g} the factored state resolves. "
+                "Use setup='auto' or 'dense' (they switch to the stable D×D paths here), or a larger λ.")
+        if setup_used != "factored" and setup == "auto" and choose_setup(
                 "auto", N, Nu, n, Kb, G_u.shape[2], d, 2 * T - B, torch.finfo(dtype).bits // 8, dev,
-                factored_ok=torch.finfo(dtype).eps <= _DIRECT_CHECK) == "factored") or (setup_used == "factored" and ill):
-            # ill-conditioned: the D×D pair instead of the factored state the estimate assumed, or, with
-            # the factored state forced, the D×D stable paths (pruning, the direct objective) beside it:
-            # the memory checked again (against the caller's memory_limit= when one was given)
+                factored_ok=torch.finfo(dtype).eps <= _DIRECT_CHECK) == "factored":
+            # ill-conditioned: the D×D pair instead of the factored state the estimate assumed; the memory
+            # checked again (against the caller's memory_limit= when one was given), the sentence saying why
             from bait_core.selection.estimate import check_call_fits, estimate
-            check_call_fits(estimate("bait", N, d, K, B, n, device=dev, dtype=dtype,
-                                     setup="dense" if setup_used == "factored" else setup_used,
-                                     oversample=oversample, approximation=approx.kind, top_classes=approx.top_classes))
+            try:
+                check_call_fits(estimate("bait", N, d, K, B, n, device=dev, dtype=dtype, setup=setup_used,
+                                         oversample=oversample, approximation=approx.kind,
+                                         top_classes=approx.top_classes))
+            except ValueError as e:
+                raise ValueError(f"This pool is ill-conditioned for BAIT (κ·ε ≈ {kappa_bound * torch.finfo(dtype).eps:.0e} "
+                                 f"at λ = {lamb:g}), so it needs the {setup_used} set-up's D×D matrices rather than "
+                                 f"the smaller factored state estimated first. {e}") from None
         lowrank = setup_used == "low-rank"
         factored = setup_used == "factored"
         if not lowrank and not factored:
@@ -1020,6 +1050,7 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
             progress("setup", 3, 3, state.objective)
         t_setup = time.perf_counter()
 
+        cancel = 0.0                                                   # Σ eps·last_error of the commits
         taken = torch.zeros(Nu, dtype=torch.bool, device=dev)
         order: list[int] = []
         fgains: list[float] = []
@@ -1045,6 +1076,7 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
             fgains.append(float(g[j]))
             taken[j] = True
             objective.append(checked(state.commit(j, +1.0), order, objective[-1], +1.0))
+            cancel += eps * state.last_error
             if progress:
                 progress("forward", t + 1, T, state.objective)
         t_forward = time.perf_counter()
@@ -1085,15 +1117,17 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
                 objective.append(objective[-1] + float(inc[i]))
             else:
                 objective.append(checked(state.commit(j, -1.0, rows), members, objective[-1], -1.0))
+                cancel += eps * state.last_error
             if progress:
                 progress("backward", r + 1, R_total, state.objective)
         # the reported final objective is a direct solve, tr(M⁻¹F) by Cholesky (the maintained A and E
         # are freed first, so the peak memory is the set-up's); its distance from the maintained value
         # is kept as a measure of the drift the refreshes allowed
         # — when the run was ill-conditioned enough to need it: a refresh or a tie happened, or κ·eps
-        # exceeded 1e-9 (well-conditioned runs keep the maintained value, which the tests find within
-        # 1e-12 of a direct solve, and skip the D³ solve and the second formation of F)
-        direct = bool(refreshes or ties or kappa_max * eps > _DIRECT_CHECK)
+        # exceeded 1e-9, or the commits' updates may have left more than _CANCEL_CHECK of rounding in it
+        # (other runs keep the maintained value and skip the D³ solve and the second formation of F)
+        direct = bool(refreshes or ties or kappa_max * eps > _DIRECT_CHECK
+                      or cancel > _CANCEL_CHECK * abs(objective[-1]))
         drift = None
         if direct:
             maintained = objective[-1]
