@@ -223,3 +223,33 @@ def test_deferred_updates_catch_up_when_memory_runs_out_or_the_bound_prunes_litt
         assert all(m == (False, 0) for m in modes)
     else:                                                 # deferred once, then eager after a pruned step
         assert modes[0] == (True, 1) and all(m == (False, 0) for m in modes[1:])
+
+
+@pytest.mark.parametrize("N,d,K,n,B,seed", [(160, 3, 40, 10, 6, 4), (200, 8, 30, 0, 5, 5), (150, 2, 100, 20, 4, 6)])
+def test_bounded_traces_are_upper_bounds_and_the_picks_are_the_oracles(N, d, K, n, B, seed, monkeypatch):
+    """Many classes, narrow embeddings: forward commits keep only an upper bound on every row's tr Q
+    (_State._bound_traces). Before every step, each row's kept value is ≥ its exact tr Q (every pending
+    update applied to a copy), strictly above it for some rows (the bound is in use), and the picks,
+    pruned points and objective are the oracle's."""
+    checked, loose = [], []
+    real = bait._State.add_gains
+
+    def add_gains(self, exclude=None, every=True):
+        if self.trace_probs is not None and self._pending:
+            Pc, Qc = self.P.clone(), self.Q.clone()
+            for i, (right, mid) in enumerate(self._pending):
+                rows = torch.nonzero(self._seen <= i).flatten()
+                P, Q = Pc[rows], Qc[rows]
+                self._update(self._rows(rows), self.Gt[rows], P, Q, right, mid)
+                Pc[rows], Qc[rows] = P, Q
+            exact = Qc.diagonal(dim1=-2, dim2=-1).sum(-1)
+            assert bool((self._tq >= exact - 1e-9 * exact.abs() - 1e-300).all())
+            checked.append(1)
+            loose.append(int((self._tq > exact + 1e-6 * exact.abs()).sum()))
+        return real(self, exclude, every)
+
+    monkeypatch.setattr(bait._State, "add_gains", add_gains)
+    h, p, labeled = make_fixture(N, d, K, n, seed)
+    sel = bait_select(h, p, labeled, B)
+    assert_same_as_reference(sel, h, p, labeled, B)
+    assert checked and max(loose) > 0                               # the bound was in use

@@ -169,6 +169,9 @@ _PENDING_ELEMENTS = 1 << 25
 _PAIR_FORM_MAX_D = 64
 _PAIR_FORM_MIN_K = 16
 _PAIR_FORM_ELEMENTS = 1 << 22
+# From this many class blocks (and while d(d+1)/2 < 2r(d + r)) forward commits keep an upper bound on
+# every row's tr Q (_State._bound_traces: O(d²·K) a row) instead of its exact value (O(K·r·(d + r))).
+_BOUND_TRACES_MIN_K = 16
 
 
 def _pair_quadratic(h: torch.Tensor, M: torch.Tensor, K: int) -> torch.Tensor:
@@ -238,6 +241,7 @@ class _State:
         self._unpruned_steps = 0                                       # steps to solve all gains
         self._pending: list[tuple[torch.Tensor, Any]] = []
         self._added_scale: dict[int, float] = {}                       # 1 + tr P* of each added point
+        self.trace_probs: Optional[torch.Tensor] = None                # set_trace_bounds: s²·p (Nu, K+1)
         self.last_error = 0.0                                          # the last commit's (see commit)
 
     def _apply_pair(self, hj: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -426,7 +430,10 @@ class _State:
         if rows is None and self.lazy:
             # deferred: every row's tr P, tr Q now (the bounds), its P, Q when it is next read
             self._pending.append((right, mid))
-            self._update_traces(right, mid)
+            if self.trace_probs is not None and not isinstance(mid, torch.Tensor) and mid > 0:
+                self._bound_traces(right)                              # tr Q's upper bound, O(d²·K) a row
+            else:
+                self._update_traces(right, mid)
             if len(self._pending) * right.numel() > _PENDING_ELEMENTS:
                 self.sync()                                            # memory: every row catches up,
                 self.lazy = False                                      # then eager (a cycle of deferring
@@ -477,6 +484,9 @@ class _State:
                 self._update(self._rows(r), self.Gt[r], P, Q, right, mid)
                 self.P[r], self.Q[r] = P, Q
         self._seen[rows] = n_p
+        if self.trace_probs is not None:                               # bounds → the exact traces again
+            self._tp[rows] = self.P[rows].diagonal(dim1=-2, dim2=-1).sum(-1)
+            self._tq[rows] = self.Q[rows].diagonal(dim1=-2, dim2=-1).sum(-1)
 
     def _update_traces(self, right: torch.Tensor, mid: torch.Tensor | float) -> None:
         """tr P −= tr ΔP, tr Q −= tr ΔQ for every row (ΔP, ΔQ as in _update): the projection and
@@ -495,6 +505,54 @@ class _State:
             else:
                 self._tp[sl] -= (torch.matmul(R, mid, out=self._buf("RC", r, K, K)) * R).sum((1, 2))
                 self._tq[sl] -= 2 * xr
+
+    def set_trace_bounds(self, probs: torch.Tensor, s2: float) -> None:
+        """Let forward commits keep an upper bound on every row's tr Q instead of its exact value
+        (_bound_traces; docs/bait-math.md §3a "Bounds instead of traces"). For the exact factors only
+        (Gt = s·Rᵀ with (H R)(H R)ᵀ = diag p − p pᵀ, fisher.reduced_factors): probs (Nu, K) the
+        candidates' probabilities, renormalised here as there; s2 = B/(n+B)."""
+        K = probs.shape[1]
+        p = probs.clamp_min(0).to(self.Gt.dtype)
+        self.trace_probs = p.div_(p.sum(1, keepdim=True)).mul_(s2)   # (Nu, K) s²·p
+        w = torch.full((K,), 1.0 / math.sqrt(K), dtype=self.Gt.dtype, device=self.Gt.device)
+        w[-1] += 1.0
+        self._house_w, self._house_coef = w, 2.0 / float(w @ w)       # H = (I − c w wᵀ)[:, :K−1]
+        d = self.h.shape[1]
+        a, b = torch.triu_indices(d, d, device=self.h.device)
+        self._pair_a, self._pair_b = a, b
+        self._pair_w = torch.where(a == b, 0.5, 1.0).to(self.Gt.dtype)
+
+    def _bound_traces(self, right: torch.Tensor) -> None:
+        """tr Q += 2·‖X'‖·‖R'‖ for every row, an upper bound on the commit's |Δ tr Q| = 2|⟨X', R'⟩|
+        ([R' | X'] = Gt T, T = the rows' projections of right = [U L, Y L]); tr P is left as it is (an
+        adding commit only lowers it). ‖Gt T_j‖² = s²·(H T_j)ᵀ(diag p − p pᵀ)(H T_j) ≤ Σ_k s²p_k (H T_j)_k²,
+        and Σ_j (H T_j)_k² = hᵀ S_k h with S_k = Σ_j r̃_kj r̃_kjᵀ (r̃ = right's blocks lifted by H): K d×d
+        matrices a commit and one (rows × d(d+1)/2)·(d(d+1)/2 × 2K) product, instead of the (rows × K·2r)
+        projection and the rows' (r×K)·(K×2r) products. A row whose bound reaches the best gain is
+        synced (_sync_rows), which makes its traces exact again."""
+        Kb, r = self.Kb, self.K
+        d = self.h.shape[1]
+        dt = self.Gt.dtype
+        w, cw = self._house_w, self._house_coef
+        Rb = right.reshape(Kb, d * 2 * r)                              # class blocks of right
+        rf = torch.cat([Rb, Rb.new_zeros(1, Rb.shape[1])]) - cw * w[:, None] * (w[:-1] @ Rb)[None, :]
+        rf = rf.view(Kb + 1, d, 2 * r)                                 # H applied blockwise: (K, d, 2r)
+        a, b, pw = self._pair_a, self._pair_b, self._pair_w
+        Sp = []
+        for half in (rf[..., :r], rf[..., r:]):
+            S = half @ half.transpose(1, 2)                            # (K, d, d)
+            Sp.append(((S[:, a, b] + S[:, b, a]) * pw).T)              # (pairs, K): hᵀ S_k h by pairs
+        Sp = torch.cat(Sp, dim=1)                                      # (pairs, 2K)
+        Kf = Kb + 1
+        rows = max(64, min(self.h.shape[0], _ROW_CHUNK_ELEMENTS // max(1, a.numel() + 2 * Kf)))
+        for s0 in range(0, self.h.shape[0], rows):
+            sl = slice(s0, min(self.h.shape[0], s0 + rows))
+            hc = self._rows(sl)
+            u = (hc[:, a] * hc[:, b]) @ Sp                             # (c, 2K)
+            q = self.trace_probs[sl]
+            nr = (u[:, :Kf] * q).sum(1).clamp_min_(0)                  # ≥ ‖R'‖²
+            nx = (u[:, Kf:] * q).sum(1).clamp_min_(0)                  # ≥ ‖X'‖²
+            self._tq[sl] += 2.0 * (nr * nx).sqrt_() * (1.0 + 1e-12)
 
     def _update(self, h: torch.Tensor, Gt: torch.Tensor, P: torch.Tensor, Q: torch.Tensor,
                 right: torch.Tensor, mid: torch.Tensor | float) -> None:
@@ -911,6 +969,7 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
             G_u = reduced_factors(p_u, h.shape[0], like=h_l)           # (Nu, Kb, r), Kb = r = K − 1
             G_l = reduced_factors(p_l, h_l.shape[0], like=h_l)         # (n, Kb, r)
         Kb, d = G_u.shape[1], h.shape[1]
+        exact_factors = p_u is not None and not approx.top_c_active(K) and approx.kind != "binary"
         if progress:
             progress("setup", 0, 3, None)
         Nu = h.shape[0]
@@ -981,6 +1040,9 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
         else:
             state = _State(h, Gt, A, F)
             del A
+        r_cols = G_u.shape[2]
+        if exact_factors and Kb >= _BOUND_TRACES_MIN_K and d * (d + 1) // 2 < 2 * r_cols * (d + r_cols):
+            state.set_trace_bounds(p_u, s2)                            # many classes, narrow embeddings
         del F, G_u, p_u, p_l
 
         def fresh_m(chosen: list[int]) -> torch.Tensor:
