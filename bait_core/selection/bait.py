@@ -174,7 +174,23 @@ _PAIR_FORM_ELEMENTS = 1 << 22
 _BOUND_TRACES_MIN_K = 16
 
 
-def _pair_quadratic(h: torch.Tensor, M: torch.Tensor, K: int) -> torch.Tensor:
+def _pair_pack(M: torch.Tensor, K: int, d: int) -> list[tuple[int, int, int, torch.Tensor]]:
+    """M's blocks l ≥ k gathered for _pair_quadratic, group by group of block rows: (k0, k1, L, Mh) with
+    Mh (d(d+1)/2, (k1 − k0)·L) = M_kl[a, b] + M_kl[b, a]. Built once per matrix (the row chunks reuse it)."""
+    a, b = torch.triu_indices(d, d, device=M.device)
+    pairs = a.numel()
+    M4 = M.view(K, d, K, d)
+    g = max(1, min(K, _PAIR_FORM_ELEMENTS // (pairs * K)))             # block rows per group
+    packed = []
+    for k0 in range(0, K, g):
+        k1, L = min(K, k0 + g), K - k0
+        blk = M4[k0:k1, :, k0:, :]                                     # (g, d, L, d)
+        packed.append((k0, k1, L, (blk[:, a, :, b] + blk[:, b, :, a]).reshape(pairs, (k1 - k0) * L)))
+    return packed
+
+
+def _pair_quadratic(h: torch.Tensor, M: torch.Tensor, K: int,
+                    packed: Optional[list[tuple[int, int, int, torch.Tensor]]] = None) -> torch.Tensor:
     """fisher.block_quadratic by another contraction order: out[n, k, l] = h_nᵀ M_kl h_n
     = Σ_{a≤b} w_ab h_na h_nb (M_kl[a, b] + M_kl[b, a]) (w = ½ on a = b), one (rows × d(d+1)/2) ·
     (d(d+1)/2 × block pairs) GEMM per group of block rows, l ≥ k only (M symmetric).
@@ -186,13 +202,10 @@ def _pair_quadratic(h: torch.Tensor, M: torch.Tensor, K: int) -> torch.Tensor:
     a, b = torch.triu_indices(d, d, device=h.device)
     w = torch.where(a == b, 0.5, 1.0).to(dt)
     pairs = a.numel()
-    M4 = M.view(K, d, K, d)
     out = torch.empty(n, K, K, device=h.device, dtype=dt)
-    g = max(1, min(K, _PAIR_FORM_ELEMENTS // (pairs * K)))             # block rows per group
-    for k0 in range(0, K, g):
-        k1, L = min(K, k0 + g), K - k0
-        blk = M4[k0:k1, :, k0:, :]                                     # (g, d, L, d)
-        Mh = (blk[:, a, :, b] + blk[:, b, :, a]).reshape(pairs, (k1 - k0) * L)
+    if packed is None:
+        packed = _pair_pack(M, K, d)
+    for k0, k1, L, Mh in packed:
         c = max(1, _PAIR_FORM_ELEMENTS // max(pairs, Mh.shape[1]))
         for s in range(0, n, c):
             hc = h[s:s + c].to(dt)
@@ -251,8 +264,8 @@ class _State:
     def _downdate(self, U: torch.Tensor, UC: torch.Tensor, Y: torch.Tensor, YC: torch.Tensor,
                   C: torch.Tensor) -> None:
         """A −= U C Uᵀ;  E −= U C Yᵀ + Y C Uᵀ  (= U C Zᵀ + Z C Uᵀ − U C W C Uᵀ)."""
-        self.A.addmm_(UC, U.T, alpha=-1.0)
-        self.E.addmm_(torch.cat([UC, YC], dim=1), torch.cat([Y, U], dim=1).T, alpha=-1.0)
+        _sym_sub_(self.A, UC, U)
+        _sym_sub_(self.E, torch.cat([UC, YC], dim=1), torch.cat([Y, U], dim=1))
 
     def reset(self, A: torch.Tensor, F: torch.Tensor) -> None:
         """Start again from a freshly computed A = M⁻¹ and the pool Fisher F (overwritten by E = A F A):
@@ -291,11 +304,13 @@ class _State:
     def _quadratic(self, M: torch.Tensor) -> torch.Tensor:
         """Vᵀ M V = Gᵀ [hᵀ M_kl h] G for every candidate, row block by row block.  (Nu, K, K)"""
         out = self.Gt.new_empty(self.Gt.shape[0], self.K, self.K)       # (Nu, r, r)
+        d = self.h.shape[1]
+        pair = d <= _PAIR_FORM_MAX_D and self.Kb >= _PAIR_FORM_MIN_K
+        packed = _pair_pack(M, self.Kb, d) if pair else None              # gathered once, not per chunk
         for sl in self._chunks(out.shape[0]):
             Gt = self.Gt[sl]
             h = self._rows(sl)
-            pair = h.shape[1] <= _PAIR_FORM_MAX_D and self.Kb >= _PAIR_FORM_MIN_K
-            bq = _pair_quadratic(h, M, self.Kb) if pair else block_quadratic(h, M, self.Kb)
+            bq = _pair_quadratic(h, M, self.Kb, packed) if pair else block_quadratic(h, M, self.Kb)
             out[sl] = Gt @ bq @ Gt.transpose(1, 2)
         return out
 
@@ -711,6 +726,22 @@ class _FactoredState(_State):
             self.P[sl] = ((hs * hs).sum(1)[:, None, None] * (Gs @ Gs.transpose(1, 2)) - a @ a.transpose(1, 2)) / lamb
             self.Q[sl] = (self._vfv[sl] - ab - ab.transpose(1, 2)) / lamb ** 2
         self._reset_pending()
+
+
+def _sym_sub_(M: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, block: int = 512) -> torch.Tensor:
+    """M −= X Yᵀ in place when the product is symmetric (as the commits' updates of A and E are): its
+    upper block triangle by row blocks, the lower copied from it — about half of addmm_'s D²·k
+    multiply-adds (measured D = 3,168, k = 198, one thread: 0.10 s against 0.15 s)."""
+    n = M.shape[0]
+    if n <= block:
+        return M.addmm_(X, Y.T, alpha=-1.0)
+    for i in range(0, n, block):
+        e = min(n, i + block)
+        M[i:e, i:].addmm_(X[i:e], Y[i:].T, alpha=-1.0)
+    for i in range(0, n, block):
+        e = min(n, i + block)
+        M[e:, i:e] = M[i:e, e:].T
+    return M
 
 
 def _direct_objective(make_m: Callable[[], torch.Tensor], F: torch.Tensor) -> float:
