@@ -70,23 +70,30 @@ def reduced_factors(probs: Optional[torch.Tensor], n_points: Optional[int] = Non
     p = probs.clamp_min(0)
     p = p / p.sum(1, keepdim=True)
     u = p.sqrt()                                                       # (N, K), unit norm
+    # Hᵀ X = (X − 2 w (wᵀX)/‖w‖²)[:K−1], w = 1/√K + e_K
+    w = torch.full((K,), 1.0 / (K ** 0.5), dtype=p.dtype, device=p.device)
+    w[-1] += 1.0
+    cw = 2.0 / float(w @ w)
     if columns is None:
         v = u.clone()
         v[:, -1] += 1.0                                                # u + e_K, ‖v‖² = 2(1 + u_K) ≥ 2
         coef = 2.0 / (v * v).sum(1)                                    # (N,)
-        # (G Q_u)[:, j] = u ∘ (e_j − coef·v·u_j) for j < K−1 (column K−1 is G u = 0, dropped)
-        Gq = torch.diag_embed(u[:, :-1], offset=0, dim1=1, dim2=2)      # (N, K−1, K−1)
-        Gq = torch.cat([Gq, torch.zeros_like(u[:, None, :-1])], dim=1)  # (N, K, K−1) diag part
-        Gq -= (coef[:, None] * u * v)[:, :, None] * u[:, None, :-1]
+        # (G Q_u)[:, j] = u ∘ (e_j − coef·v·u_j) for j < K−1 (column K−1 is G u = 0, dropped), so with
+        # E = [I; 0]:  R = Hᵀ(G Q_u)E = diag(u_r) − cw·w_r (w∘u)_rᵀ − coef·z u_rᵀ,
+        # z = Hᵀ(u∘v) = (u∘v)_r − cw·w_r (w·(u∘v)): a diagonal plus a rank-2 term, built in one pass
+        uv = u * v                                                     # (N, K)
+        z = uv[:, :-1] - cw * w[:-1] * (uv @ w)[:, None]               # (N, K−1)
+        left = torch.stack([(cw * w[:-1]).expand_as(z), coef[:, None] * z], dim=2)   # (N, K−1, 2)
+        right = torch.stack([(w * u)[:, :-1], u[:, :-1]], dim=1)       # (N, 2, K−1)
+        out = torch.bmm(left, right).neg_()
+        out.diagonal(dim1=1, dim2=2).add_(u[:, :-1])
+        return out
     else:
         uc = torch.gather(u, 1, columns)                               # (N, c)
         Gq = -p[:, :, None] * uc[:, None, :]                           # −p u_yᵀ
         Gq.scatter_add_(1, columns[:, None, :], uc[:, None, :])        # + u_y e_y
-    # Hᵀ X = (X − 2 w (wᵀX)/‖w‖²)[:K−1], w = 1/√K + e_K
-    w = torch.full((K,), 1.0 / (K ** 0.5), dtype=p.dtype, device=p.device)
-    w[-1] += 1.0
     wX = torch.einsum("k,nkj->nj", w, Gq)                              # (N, cols)
-    out = Gq - (2.0 / float(w @ w)) * w[None, :, None] * wX[:, None, :]
+    out = Gq - cw * w[None, :, None] * wX[:, None, :]
     return out[:, :-1].contiguous()
 
 
