@@ -1,12 +1,16 @@
 """BAIT Explorer — Streamlit entry point: page config, session defaults, navigation, sidebar."""
 
+from pathlib import Path
+
 import streamlit as st
 
 import app_session as S
 from bait_core.learning.train import device_label, pick_device
 from bait_core.viz.text import inline_code
 
-st.set_page_config(page_title="BAIT Explorer", page_icon=":material/phishing:", layout="wide")
+# the tab icon is a file in the repository: a material or emoji icon here makes browsers fetch it from a CDN
+_FAVICON = str(Path(__file__).resolve().parent / "assets" / "favicon.png")
+st.set_page_config(page_title="BAIT Explorer", page_icon=_FAVICON, layout="wide")
 S.init_state()
 S.sync_url()
 S.warm_umap()

@@ -56,6 +56,10 @@ def page(browser, app_url):
     context = browser.new_context(viewport={"width": 1500, "height": 1400}, accept_downloads=True)
     pg = context.new_page()
     pg.set_default_timeout(60_000)
+    outside: list[str] = []                      # requests to any host but the app's (offline promise)
+    pg.on("request", lambda req: outside.append(req.url)
+          if not req.url.startswith(app_url) and not req.url.startswith(("data:", "blob:")) else None)
+    pg.outside_requests = outside                # type: ignore[attr-defined]
     try:
         yield pg
     finally:

@@ -241,3 +241,9 @@ def test_learn_page_round_and_animation(page):
     wait_for(lambda: page.evaluate(has_frames), 120, "the animated greedy steps on the Learn page", page)
     wait_idle(page)
     page.screenshot(path=str(SCREENSHOTS / "learn.png"), full_page=True)
+
+
+def test_the_pages_request_nothing_from_outside(page):
+    """Everything runs offline: after all the steps above (every page opened), the tab asked no host
+    but the app's for anything (a material or emoji favicon would be fetched from a CDN)."""
+    assert page.outside_requests == [], page.outside_requests[:5]
