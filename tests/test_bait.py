@@ -188,7 +188,8 @@ def test_factored_state_matches_the_dense_definitions_through_adds_and_removals(
     s2 = B / (n + B)
     F = (V @ V.transpose(1, 2)).mean(0)
     Gt = (G[~lab] * math.sqrt(s2)).transpose(1, 2).contiguous()
-    state = _FactoredState(h[~lab], Gt, h[lab], G[lab], lamb=lamb, c=1.0 / (n + B), s2=s2, N=N)
+    state = _FactoredState(h[~lab], Gt, h[lab], G[lab], lamb=lamb, c=1.0 / (n + B), s2=s2, N=N,
+                           trace_F=float(F.trace()))
     Vu = V[~lab] * math.sqrt(s2)
     chosen: list[int] = []
 

@@ -34,8 +34,9 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 import torch
 
-from bait_core.selection.fisher import (apply_factor, block_quadratic, dense_factor, fisher_apply, fisher_matrix,
-                                        gram_quadratic, project, reduced_factors, symmetrize_)
+from bait_core.selection.fisher import (PAIR_FORM_MAX_D, PAIR_FORM_MIN_K, apply_factor, block_quadratic, class_basis,
+                                        dense_factor, fisher_apply, fisher_matrix, gram_quadratic, pair_indices,
+                                        project, reduced_factors, symmetrize_)
 from bait_core.selection.approx import binary_factors, check_approximation, sample_candidates, top_c_factors
 from bait_core.selection.estimate import memory_checked
 from bait_core.selection.estimate import thread_policy
@@ -162,12 +163,10 @@ _UNPRUNED_STEPS = 8
 _PENDING_ELEMENTS = 1 << 25
 
 
-# Up to this embedding width and from this many class blocks, _State._quadratic takes the pair form
+# Up to fisher.PAIR_FORM_MAX_D and from fisher.PAIR_FORM_MIN_K class blocks, _State._quadratic takes the pair form
 # (one GEMM over the d(d+1)/2 products h_a h_b): block_quadratic's (rows × D) intermediate makes it
 # memory-bound when d is small and K large (measured, 1 / 2 threads: d = 32 and 64 at K = 100 2× / 5–7×
 # faster; d = 64 at K = 10 2× slower; d = 128 on par, d = 512 far slower).
-_PAIR_FORM_MAX_D = 64
-_PAIR_FORM_MIN_K = 16
 _PAIR_FORM_ELEMENTS = 1 << 22
 # From this many class blocks (and while d(d+1)/2 < 2r(d + r)) forward commits keep an upper bound on
 # every row's tr Q (_State._bound_traces: O(d²·K) a row) instead of its exact value (O(K·r·(d + r))).
@@ -177,7 +176,7 @@ _BOUND_TRACES_MIN_K = 16
 def _pair_pack(M: torch.Tensor, K: int, d: int) -> list[tuple[int, int, int, torch.Tensor]]:
     """M's blocks l ≥ k gathered for _pair_quadratic, group by group of block rows: (k0, k1, L, Mh) with
     Mh (d(d+1)/2, (k1 − k0)·L) = M_kl[a, b] + M_kl[b, a]. Built once per matrix (the row chunks reuse it)."""
-    a, b = torch.triu_indices(d, d, device=M.device)
+    a, b, _ = pair_indices(d, dtype=M.dtype, device=M.device)
     pairs = a.numel()
     M4 = M.view(K, d, K, d)
     g = max(1, min(K, _PAIR_FORM_ELEMENTS // (pairs * K)))             # block rows per group
@@ -199,8 +198,7 @@ def _pair_quadratic(h: torch.Tensor, M: torch.Tensor, K: int,
     _PAIR_FORM_ELEMENTS elements; d(d+1)/2·(K·(K+1)/2)·n multiply-adds (block_quadratic: n·D²/2)."""
     n, d = h.shape
     dt = M.dtype
-    a, b = torch.triu_indices(d, d, device=h.device)
-    w = torch.where(a == b, 0.5, 1.0).to(dt)
+    a, b, w = pair_indices(d, dtype=dt, device=h.device)
     pairs = a.numel()
     out = torch.empty(n, K, K, device=h.device, dtype=dt)
     if packed is None:
@@ -254,7 +252,7 @@ class _State:
         self._unpruned_steps = 0                                       # steps to solve all gains
         self._pending: list[tuple[torch.Tensor, Any]] = []
         self._added_scale: dict[int, float] = {}                       # 1 + tr P* of each added point
-        self.trace_probs: Optional[torch.Tensor] = None                # set_trace_bounds: s²·p (Nu, K+1)
+        self.trace_probs: Optional[torch.Tensor] = None                # set_trace_bounds: s²·p (Nu, Kb + 1)
         self.last_error = 0.0                                          # the last commit's (see commit)
 
     def _apply_pair(self, hj: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -305,7 +303,7 @@ class _State:
         """Vᵀ M V = Gᵀ [hᵀ M_kl h] G for every candidate, row block by row block.  (Nu, K, K)"""
         out = self.Gt.new_empty(self.Gt.shape[0], self.K, self.K)       # (Nu, r, r)
         d = self.h.shape[1]
-        pair = d <= _PAIR_FORM_MAX_D and self.Kb >= _PAIR_FORM_MIN_K
+        pair = d <= PAIR_FORM_MAX_D and self.Kb >= PAIR_FORM_MIN_K
         packed = _pair_pack(M, self.Kb, d) if pair else None              # gathered once, not per chunk
         for sl in self._chunks(out.shape[0]):
             Gt = self.Gt[sl]
@@ -529,13 +527,9 @@ class _State:
         K = probs.shape[1]
         p = probs.clamp_min(0).to(self.Gt.dtype)
         self.trace_probs = p.div_(p.sum(1, keepdim=True)).mul_(s2)   # (Nu, K) s²·p
-        w = torch.full((K,), 1.0 / math.sqrt(K), dtype=self.Gt.dtype, device=self.Gt.device)
-        w[-1] += 1.0
-        self._house_w, self._house_coef = w, 2.0 / float(w @ w)       # H = (I − c w wᵀ)[:, :K−1]
-        d = self.h.shape[1]
-        a, b = torch.triu_indices(d, d, device=self.h.device)
-        self._pair_a, self._pair_b = a, b
-        self._pair_w = torch.where(a == b, 0.5, 1.0).to(self.Gt.dtype)
+        self._house_w, self._house_coef = class_basis(K, dtype=self.Gt.dtype, device=self.Gt.device)
+        self._pair_a, self._pair_b, self._pair_w = pair_indices(self.h.shape[1], dtype=self.Gt.dtype,
+                                                                device=self.h.device)
 
     def _bound_traces(self, right: torch.Tensor) -> None:
         """tr Q += 2·‖X'‖·‖R'‖ for every row, an upper bound on the commit's |Δ tr Q| = 2|⟨X', R'⟩|
@@ -607,15 +601,13 @@ class _FactoredState(_State):
     """
 
     def __init__(self, h: torch.Tensor, Gt: torch.Tensor, h_l: torch.Tensor, G_l: torch.Tensor, *,
-                 lamb: float, c: float, s2: float, N: int) -> None:
+                 lamb: float, c: float, s2: float, N: int, trace_F: float) -> None:
+        """trace_F: tr F, the pool's mean Fisher trace (bait_select has the points' traces already)."""
         self._init_rows(h, Gt)
         self.h_l, self.G_l = h_l, G_l                                  # (n, d), (n, Kb, r)
         self.lamb, self.c, self.s2, self.N = lamb, c, s2, N
-        dt = Gt.dtype
         self.D = self.Kb * h.shape[1]
-        tr_u = (h.to(dt).square().sum(1) * Gt.square().sum((1, 2))).sum() / s2
-        tr_l = (h_l.square().sum(1) * G_l.square().sum((1, 2))).sum()
-        self.trace_F = float(tr_u + tr_l) / N                          # tr F
+        self.trace_F = trace_F
         self._vfv: Optional[torch.Tensor] = None                       # (Nu, r, r) Vᵀ F V, kept
         self.refactor([])
 
@@ -1012,9 +1004,9 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
         trace_m = float((h_l.square().sum(1) * G_l.square().sum((1, 2))).sum()) / (n + B) if n else 0.0
         cand_trace = s2 * h.to(dtype).square().sum(1) * G_u.square().sum((1, 2))   # (Nu,) s²·tr I(x)
         kappa_bound = 1.0 + (trace_m + float(torch.topk(cand_trace, T).values.sum() if T else 0.0)) / lamb
-        setup_used = choose_setup(setup, N, Nu, n, Kb, G_u.shape[2], d, 2 * T - B, torch.finfo(dtype).bits // 8,
-                                  dev, factored_ok=kappa_bound * torch.finfo(dtype).eps <= _DIRECT_CHECK)
         ill = kappa_bound * torch.finfo(dtype).eps > _DIRECT_CHECK
+        setup_used = choose_setup(setup, N, Nu, n, Kb, G_u.shape[2], d, 2 * T - B, torch.finfo(dtype).bits // 8,
+                                  dev, factored_ok=not ill)
         if setup_used == "factored" and ill:
             # M⁻¹ = (I − J Σ Jᵀ)/λ cancels once J has more columns than D: past κ·eps ≈ 1e-9 the factored
             # state's gains part from the stable ones (found: 12 % worse picks at λ = 1e-8), so refuse
@@ -1062,7 +1054,9 @@ def bait_select(embeddings: Any, probs: Any, labeled: Any, batch_size: int, *,
             del G_all
         Gt = G_u.transpose(1, 2).mul_(math.sqrt(B / (n + B))).contiguous()  # (Nu, K, K) scaled Gᵀ
         if factored:
-            state = _FactoredState(h, Gt, h_l, G_l, lamb=lamb, c=1.0 / (n + B), s2=s2, N=N)
+            # tr F from the traces computed above: Σ_u s²·tr I(x) / s² + (n+B)·tr(M_L − λI), over N
+            state = _FactoredState(h, Gt, h_l, G_l, lamb=lamb, c=1.0 / (n + B), s2=s2, N=N,
+                                   trace_F=(float(cand_trace.sum()) / s2 + trace_m * (n + B)) / N)
         elif lowrank:
             parts = _lowrank_setup(h, Gt, h_l, G_l, F, float(F.trace()), gram, lamb, 1.0 / (n + B), N)
             del gram

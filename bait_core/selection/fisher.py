@@ -15,7 +15,7 @@ Derivations: docs/bait-math.md (sections 1, 5).
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 
@@ -41,6 +41,22 @@ def fisher_factors(probs: Optional[torch.Tensor], n_points: Optional[int] = None
         return torch.ones(n_points, 1, 1, device=like.device, dtype=like.dtype)
     sq = probs.clamp_min(0).sqrt()                                     # (N, K)
     return torch.diag_embed(sq) - probs.unsqueeze(2) * sq.unsqueeze(1)  # (N, K, K)
+
+
+def class_basis(K: int, *, dtype: torch.dtype, device: Any) -> tuple[torch.Tensor, float]:
+    """(w, c) of the fixed orthonormal basis H (K, K−1) of 1⊥: H = (I − c·w wᵀ)[:, :K−1], the Householder
+    reflection mapping 1/√K to −e_K (w = 1/√K + e_K, c = 2/‖w‖²). Hᵀ X = (X − c·w (wᵀX))[:K−1] and
+    H Y = [Y; 0] − c·w (w[:K−1]ᵀ Y), O(K) a column (docs/bait-math.md section 8.1)."""
+    w = torch.full((K,), 1.0 / (K ** 0.5), dtype=dtype, device=device)
+    w[-1] += 1.0
+    return w, 2.0 / float(w @ w)
+
+
+def pair_indices(d: int, *, dtype: torch.dtype, device: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(a, b, w) over the d(d+1)/2 pairs a ≤ b, w = ½ where a = b else 1: for symmetric S,
+    hᵀ S h = Σ_pairs w·h_a h_b (S[a, b] + S[b, a]) — the pair form's one GEMM over the products h_a h_b."""
+    a, b = torch.triu_indices(d, d, device=device)
+    return a, b, torch.where(a == b, 0.5, 1.0).to(dtype)
 
 
 def reduced_factors(probs: Optional[torch.Tensor], n_points: Optional[int] = None,
@@ -70,10 +86,7 @@ def reduced_factors(probs: Optional[torch.Tensor], n_points: Optional[int] = Non
     p = probs.clamp_min(0)
     p = p / p.sum(1, keepdim=True)
     u = p.sqrt()                                                       # (N, K), unit norm
-    # Hᵀ X = (X − 2 w (wᵀX)/‖w‖²)[:K−1], w = 1/√K + e_K
-    w = torch.full((K,), 1.0 / (K ** 0.5), dtype=p.dtype, device=p.device)
-    w[-1] += 1.0
-    cw = 2.0 / float(w @ w)
+    w, cw = class_basis(K, dtype=p.dtype, device=p.device)            # Hᵀ X = (X − cw·w (wᵀX))[:K−1]
     if columns is None:
         v = u.clone()
         v[:, -1] += 1.0                                                # u + e_K, ‖v‖² = 2(1 + u_K) ≥ 2
