@@ -180,6 +180,39 @@ def _checked_answers(answer: Any, idx: np.ndarray, dataset: Any) -> tuple[np.nda
     return out, answered
 
 
+@dataclass(frozen=True)
+class _Untrained:
+    """The training result of a round with no labels: the model keeps its initial weights."""
+
+    epochs: int = 0
+    train_accuracy: Optional[float] = None
+
+
+FIRST_BATCH_NOTE = ("No labels yet, so no model to ask: this first batch was chosen by {how} on the input "
+                    "features (standardised), not by {strategy}.")
+
+
+def first_batch(dataset: Any, labeled: np.ndarray, batch_size: int, *, how: str = "k-center", seed: int = 0,
+                device: Any = None, progress: Any = None) -> Selection:
+    """The first batch of a run with no labels at all, chosen without a model: `how` = "k-center" (greedy
+    k-center, i.e. the coreset strategy, on the pool's input features flattened and standardised with the
+    pool's mean and spread) or "random" (seeded uniform). labeled (N,) bool; returns a Selection whose
+    params["first_batch"] says how it was chosen. ValueError for another `how`."""
+    from bait_core.learning.labels import FIRST_BATCH
+    from bait_core.selection.baselines import coreset_select, random_select
+
+    if how not in FIRST_BATCH:
+        raise ValueError(f"The first batch is chosen by {' or '.join(FIRST_BATCH)}, got {how!r}.")
+    X = np.asarray(dataset.X, dtype=np.float32).reshape(dataset.X.shape[0], -1)
+    mean, std = X.mean(axis=0), X.std(axis=0)
+    Z = (X - mean) / np.where(std > 0, std, 1.0)
+    fn = coreset_select if how == "k-center" else random_select
+    sel = fn(Z, None, labeled, batch_size, seed=seed, device=device, progress=progress)
+    word = "greedy k-center" if how == "k-center" else "uniform random sampling"
+    return replace(sel, params={**sel.params, "first_batch": how,
+                                "note": FIRST_BATCH_NOTE.format(how=word, strategy="the run's strategy")})
+
+
 def run_round(state: RunState, r: int, *, final: bool, oracle: Optional[Oracle] = None,
               hooks: Sequence[RoundHook] = (), select_options: Optional[dict] = None,
               progress: Optional[LoopProgress] = None,
@@ -212,16 +245,24 @@ def run_round(state: RunState, r: int, *, final: bool, oracle: Optional[Oracle] 
 
     mask = state.mask
     train_rows = mask & state.known
+    no_labels = not train_rows.any()                   # nothing to train on: the first batch of an unlabeled set
     t0 = time.perf_counter()
-    tr = train_model(state.model, state.init_state, dataset.X[train_rows], state.y[train_rows], task=dataset.task,
-                     config=PRESETS[config.preset], seed=seed, device=device,
-                     progress=lambda e, E, loss, acc: note("train", e, E, acc), should_stop=stop)
+    if no_labels:
+        state.model.load_state_dict(state.init_state)
+        tr = _Untrained()
+    else:
+        tr = train_model(state.model, state.init_state, dataset.X[train_rows], state.y[train_rows],
+                         task=dataset.task, config=PRESETS[config.preset], seed=seed, device=device,
+                         progress=lambda e, E, loss, acc: note("train", e, E, acc), should_stop=stop)
     t1 = time.perf_counter()
     if stop():
         return None
     pool = compute_outputs(state.model, dataset.X, task=dataset.task, device=device)
-    test = compute_outputs(state.model, dataset.X_test, task=dataset.task, device=device)
-    metric, metric_name = _metric(dataset.task, test.predictions, dataset.y_test)
+    if len(dataset.y_test) and not no_labels:
+        test = compute_outputs(state.model, dataset.X_test, task=dataset.task, device=device)
+        metric, metric_name = _metric(dataset.task, test.predictions, dataset.y_test)
+    else:                                                  # no test set yet, or an untrained model: no metric
+        metric, metric_name = float("nan"), metric_of_task(dataset.task).name
     t2 = time.perf_counter()
     note("outputs", 1, 1, metric)
     sel = None
@@ -237,9 +278,13 @@ def run_round(state: RunState, r: int, *, final: bool, oracle: Optional[Oracle] 
             raise ValueError(f"select_options may not set {', '.join(clash)}: the run's config and seeding rule "
                              "decide them (change the RunConfig instead).")
         try:
-            sel = get_strategy(config.strategy)(pool.embeddings, pool.probs, mask, B, seed=seed, device=device,
-                                                progress=select_progress, **config.strategy_options(),
-                                                **(select_options or {}))
+            if no_labels:
+                sel = first_batch(dataset, mask, B, how=config.first_batch, seed=seed, device=device,
+                                  progress=select_progress)
+            else:
+                sel = get_strategy(config.strategy)(pool.embeddings, pool.probs, mask, B, seed=seed, device=device,
+                                                    progress=select_progress, **config.strategy_options(),
+                                                    **(select_options or {}))
         except SelectionCancelled:
             return None
     t3 = time.perf_counter()
@@ -263,7 +308,7 @@ def run_round(state: RunState, r: int, *, final: bool, oracle: Optional[Oracle] 
         round=r, labeled_before=mask.copy(), n_labeled=int(train_rows.sum()), metric=metric,
         metric_name=metric_name, predictions=pool.predictions,
         confidence=None if pool.probs is None else pool.probs.max(1),
-        class_counts=np.bincount(state.y[train_rows], minlength=K).tolist() if K else [],
+        class_counts=np.bincount(state.y[train_rows].astype(np.int64), minlength=K).tolist() if K else [],
         picked_class_counts=picked, selection=sel,
         times={"train": t1 - t0, "outputs": t2 - t1, "select": t3 - t2},
         train_epochs=tr.epochs, train_accuracy=tr.train_accuracy, device=device_label(device),

@@ -54,14 +54,23 @@ class RunConfig:
     preset: str = "quick"
     device: str = "auto"
     label_column: Optional[str] = None
+    oracle: str = "simulated"         # who labels the picks: "simulated" (the dataset's y) or "person"
+    first_batch: str = "k-center"     # with no labels at all: "k-center" or "random" on the input features
 
     def validate(self, task: str = "classification", n_pool: Optional[int] = None) -> None:
         """ValueError with a sentence for anything that cannot run."""
         spec = get_spec(self.strategy)                   # ValueError listing the known strategies
+        from bait_core.learning.labels import FIRST_BATCH, ORACLES
+        if self.oracle not in ORACLES:
+            raise ValueError(f"oracle must be one of {', '.join(ORACLES)} (who labels the picks), got {self.oracle!r}.")
+        if self.first_batch not in FIRST_BATCH:
+            raise ValueError(f"first_batch must be one of {', '.join(FIRST_BATCH)}, got {self.first_batch!r}.")
         for name in ("rounds", "batch_size", "initial"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "rounds" else 1):
-                raise ValueError(f"{name.replace('_', ' ')} must be a whole number ≥ {0 if name == 'rounds' else 1}, got {v!r}.")
+            low = 0 if name == "rounds" or (name == "initial" and self.oracle == "person") else 1
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"{name.replace('_', ' ')} must be a whole number ≥ {low}, got {v!r}."
+                                 + (" (A run labeled by a person may start with 0.)" if name == "initial" else ""))
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
             raise ValueError(f"seed must be a whole number from 0 to {MAX_SEED:,}, got {self.seed!r}.")
         for name, option in run_options().items():       # every strategy option is a field, always checked
@@ -101,7 +110,7 @@ class RunConfig:
 
 # RunConfig fields added after schema 1 (BAIT's approximations): saved only when not at their defaults,
 # so the record of an exact run is what it was before they existed (and older readers see no new keys).
-_SAVED_WHEN_SET = ("approximation", "top_classes", "pool_sample")
+_SAVED_WHEN_SET = ("approximation", "top_classes", "pool_sample", "oracle", "first_batch")
 
 
 def config_dict(config: RunConfig) -> dict:
@@ -244,6 +253,7 @@ class RunRecord(JsonFile):
     library_version: str = ""
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     schema_version: int = SCHEMA_VERSION
+    labels: Optional[dict] = None       # the run's LabelBook as saved (learning.labels); None: none kept
 
     @property
     def n_points(self) -> int:
@@ -267,6 +277,7 @@ class RunRecord(JsonFile):
             "library_version": self.library_version, "created": self.created,
             "config": config_dict(self.config), "dataset": self.dataset, "model": self.model,
             "rounds": [_round_to_dict(r) for r in self.rounds],
+            **({"labels": self.labels} if self.labels else {}),
         })
 
     @classmethod
@@ -281,8 +292,14 @@ class RunRecord(JsonFile):
         config = RunConfig(**rec.config.model_dump(exclude_unset=True))
         n = rec.dataset.n_points
         rounds = [_round_from_dict(r, n, rec.dataset.task) for r in rec.rounds]
+        labels = d.get("labels")
+        if labels is not None:                           # checked now: a broken book is refused with the record
+            from bait_core.learning.labels import LabelBook
+            LabelBook.from_dict(labels, n_points=n, task=rec.dataset.task or "classification",
+                                n_classes=len(rec.dataset.classes or []), what="run record's labels")
         return cls(config=config, dataset=dict(d["dataset"]), model=dict(d["model"]), rounds=rounds,
-                   library_version=rec.library_version, created=rec.created, schema_version=version)
+                   library_version=rec.library_version, created=rec.created, schema_version=version,
+                   labels=labels)
 
     def metrics_csv(self) -> str:
         """Per-round metrics as CSV text (one header row, one row per round; "\r\n" line ends). Text

@@ -74,7 +74,7 @@ class ConfigSchema(_Schema):
     strategy: Name = "bait"
     rounds: Annotated[int, Field(ge=0, le=10**6)] = 10      # planned; the rounds list is capped at MAX_ROUNDS
     batch_size: Annotated[int, Field(ge=1, le=MAX_POINTS)] = 10
-    initial: Annotated[int, Field(ge=1, le=MAX_POINTS)] = 20
+    initial: Annotated[int, Field(ge=0, le=MAX_POINTS)] = 20     # 0 only for a run labeled by a person
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
     lamb: Annotated[float, Field(gt=0)] = 1.0
     oversample: Annotated[float, Field(ge=1)] = 2.0
@@ -84,6 +84,8 @@ class ConfigSchema(_Schema):
     preset: Name = "quick"
     device: Name = "auto"
     label_column: Optional[Name] = None
+    oracle: Literal["simulated", "person"] = "simulated"
+    first_batch: Literal["k-center", "random"] = "k-center"
 
     _strategy = field_validator("strategy")(_known_strategy)
 
@@ -143,6 +145,54 @@ class RoundSchema(_Schema):
     device: Name = ""
 
 
+Time = Annotated[str, StringConstraints(max_length=64)]
+LabelValue = Union[int, float]
+
+
+class LabelEntrySchema(_Schema):
+    index: Index
+    label: LabelValue
+    round: Annotated[int, Field(ge=0, le=MAX_ROUNDS)]
+    time: Time = ""
+    oracle: Literal["person", "simulated"]
+
+
+class _Answer(_Schema):
+    index: Index
+    label: LabelValue
+
+
+class _Skip(_Schema):
+    index: Index
+    why: Literal["skip", "not sure"] = "skip"
+
+
+class _When(_Schema):
+    index: Index
+    time: Time = ""
+
+
+class PendingSchema(_Schema):
+    round: Annotated[int, Field(ge=0, le=MAX_ROUNDS)]
+    indices: Annotated[list[Index], Field(max_length=100_000)]
+    reveal: bool = False
+    answers: Annotated[list[_Answer], Field(max_length=100_000)] = []
+    skipped: Annotated[list[_Skip], Field(max_length=100_000)] = []
+    history: Annotated[list[Index], Field(max_length=200_000)] = []
+    times: Annotated[list[_When], Field(max_length=200_000)] = []
+
+
+class LabelBookSchema(_Schema):
+    """The labels a run obtained (learning.labels.LabelBook): labels.json, and a record's "labels"."""
+
+    kind: Literal["bait-explorer-labels"]
+    version: Annotated[int, Field(ge=1, le=1)]
+    entries: Annotated[list[LabelEntrySchema], Field(max_length=MAX_POINTS)] = []
+    pending: Optional[PendingSchema] = None
+    returned: Indices = []
+    mask: Optional[Indices] = None
+
+
 class RecordSchema(_Schema):
     kind: Literal["bait-explorer-run"]
     schema_version: int
@@ -152,6 +202,7 @@ class RecordSchema(_Schema):
     dataset: DatasetSchema
     model: ModelSchema
     rounds: Annotated[list[RoundSchema], Field(max_length=MAX_ROUNDS)]
+    labels: Optional[dict] = None                   # a LabelBook (LabelBookSchema), checked when the record is read
 
 
 class PlanSchema(_Schema):

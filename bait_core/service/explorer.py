@@ -24,6 +24,8 @@ import torch
 
 from bait_core.service.jobs import Job
 from bait_core.records.run_record import RoundResult, RunConfig, RunRecord, new_record
+from bait_core.learning.labels import (LabelBook, LabelEntry, PendingBatch, check_new_labels, now, parse_label,
+                                       point_ids, summarize_answers)
 from bait_core.learning.loop import LoopProgress, initial_labeled, run_round, start_state
 from bait_core.service.runstore import LIVE, RunSources, RunStore
 from bait_core.common.threads import single_cpu_thread
@@ -37,6 +39,15 @@ from bait_core.common.threads import single_cpu_thread
 SINGLE_THREAD_POOL = 20_000
 BUSY_MESSAGE = ("A round of this run is already running (started from this or another window); wait for it "
                 "or press Stop.")
+
+
+class _NoAnswer:
+    """The oracle of a round a person labels: nobody answers inside the round (the picks wait, as the
+    run's pending batch, for Explorer.label / skip / finish_batch)."""
+
+    def label(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = len(indices)
+        return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
 
 
 @dataclass
@@ -55,6 +66,7 @@ class Explorer:
     sources: Optional[RunSources] = field(default=None, repr=False)  # uploaded files, to save and resume
     saved: bool = False                               # True once the run's folder exists in the store
     job: Optional[Job] = field(default=None, repr=False)           # the latest round job (see start_rounds)
+    labels: LabelBook = field(default_factory=LabelBook, repr=False)  # labels obtained, the batch being labeled
     _busy: threading.Lock = field(default_factory=threading.Lock, repr=False)  # held while a round runs
     _job_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -79,7 +91,8 @@ class Explorer:
         so far; the labeled set is the last round's plus its picks. Registered as live."""
         view = cls.from_record(record, dataset=dataset)
         ex = cls(dataset=dataset, model=model, config=record.config, init_state=copy.deepcopy(model.state_dict()),
-                 mask=view.mask, record=record, run_id=run_id, store=store, sources=sources, saved=True)
+                 mask=view.mask, record=record, run_id=run_id, store=store, sources=sources, saved=True,
+                 labels=view.labels)
         LIVE.add(ex)
         return ex
 
@@ -102,8 +115,14 @@ class Explorer:
         last = record.rounds[-1] if record.rounds else None
         if last is not None and last.selection is not None:
             mask[last.selection.indices] = True
+        book = LabelBook()
+        if record.labels:
+            book, saved_mask = LabelBook.from_dict(record.labels, n_points=dataset.X.shape[0], task=dataset.task,
+                                                   n_classes=len(dataset.classes), what="run record's labels")
+            if saved_mask is not None:
+                mask = saved_mask
         return cls(dataset=dataset, model=None, config=record.config, init_state=None, mask=mask,
-                   record=record, read_only=True)
+                   record=record, read_only=True, labels=book)
 
     # ------------------------------------------------------------------------------------------
     @property
@@ -121,7 +140,24 @@ class Explorer:
 
     @property
     def n_labeled(self) -> int:
-        return int((self.mask & self.dataset.has_label).sum())
+        known, _ = self.known_labels()
+        return int((self.mask & known).sum())
+
+    @property
+    def awaiting_labels(self) -> bool:
+        """True while a person is labeling the latest round's batch (see label / skip / finish_batch)."""
+        return self.labels.pending is not None
+
+    def known_labels(self) -> tuple[np.ndarray, np.ndarray]:
+        """(known (N,) bool, y (N,)): the labels this run can train on — the data file's, overlaid with
+        every label the run obtained (a person's answer wins over the file's label)."""
+        ds = self.dataset
+        known = np.asarray(ds.has_label, dtype=bool).copy()
+        y = np.array(ds.y, copy=True)
+        for i, e in self.labels.entries.items():
+            known[i] = True
+            y[i] = e.label
+        return known, y
 
     def _check_writable(self) -> None:
         if self.read_only or self.model is None:
@@ -129,8 +165,8 @@ class Explorer:
         if self.finished:
             raise ValueError("This run is finished (its final evaluation round is recorded, or the pool is empty).")
 
-    def step(self, *, progress: Optional[LoopProgress] = None,
-             should_stop: Optional[Callable[[], bool]] = None) -> Optional[RoundResult]:
+    def step(self, *, progress: Optional[LoopProgress] = None, should_stop: Optional[Callable[[], bool]] = None,
+             by_person: Optional[bool] = None) -> Optional[RoundResult]:
         """One round: train on the labels so far, measure, select a batch, reveal it.
         Returns the RoundResult, or None when stopped before it completed (nothing is changed).
         ValueError once the config's selection rounds are done (the record would claim more rounds
@@ -139,7 +175,7 @@ class Explorer:
         if len(self.rounds) >= self.config.rounds:
             raise ValueError(f"All {self.config.rounds} selection rounds of this run are done; evaluate() adds its "
                              "final round (or start a new run with more rounds).")
-        return self._round(final=False, progress=progress, should_stop=should_stop)
+        return self._round(final=False, progress=progress, should_stop=should_stop, by_person=by_person)
 
     def evaluate(self, *, progress: Optional[LoopProgress] = None,
                  should_stop: Optional[Callable[[], bool]] = None) -> Optional[RoundResult]:
@@ -147,24 +183,36 @@ class Explorer:
         return self._round(final=True, progress=progress, should_stop=should_stop)
 
     def _round(self, *, final: bool, progress: Optional[LoopProgress],
-               should_stop: Optional[Callable[[], bool]]) -> Optional[RoundResult]:
+               should_stop: Optional[Callable[[], bool]], by_person: Optional[bool] = None) -> Optional[RoundResult]:
         self._check_writable()
         if not self._busy.acquire(blocking=False):
             raise ValueError(BUSY_MESSAGE)
         try:
-            return self._round_locked(final=final, progress=progress, should_stop=should_stop)
+            self._check_no_pending()
+            return self._round_locked(final=final, progress=progress, should_stop=should_stop, by_person=by_person)
         finally:
             self._busy.release()
 
+    def _check_no_pending(self) -> None:
+        p = self.labels.pending
+        if p is not None:
+            raise ValueError(f"The batch of round {p.round} is waiting for labels ({p.n_answered} of {len(p.indices)} "
+                             "labeled); finish it first (“Train and pick next”, or finish_batch()).")
+
     def _round_locked(self, *, final: bool, progress: Optional[LoopProgress],
-                      should_stop: Optional[Callable[[], bool]]) -> Optional[RoundResult]:
+                      should_stop: Optional[Callable[[], bool]], by_person: Optional[bool] = None) -> Optional[RoundResult]:
         self._check_writable()
         r = len(self.rounds)
+        person = self.config.oracle == "person" if by_person is None else bool(by_person)
+        if person and self.config.oracle != "person" and self.dataset.task != "classification":
+            raise ValueError("Labeling a round yourself (the classroom mode) is for classification datasets; this "
+                             "one is a regression.")
         cfg = replace(self.config, rounds=r if final else r + 1)
         cfg.validate(self.dataset.task, self.dataset.X.shape[0])
         state = start_state(self.dataset, self.model, cfg, init_state=self.init_state, labeled=self.mask)
+        state.known, state.y = self.known_labels()
         result = run_round(state, r, final=final or not (~self.mask).any(), progress=progress,
-                           should_stop=should_stop)
+                           should_stop=should_stop, oracle=_NoAnswer() if person else None)
         if result is not None and progress is not None:
             progress("round", r + 1, cfg.rounds + 1, result.metric)
         if result is None or (should_stop is not None and should_stop()):
@@ -172,19 +220,174 @@ class Explorer:
         self.last_embeddings, self.last_probs = result.embeddings, result.probs
         self.record.rounds.append(replace(result, embeddings=None, probs=None, extras={}))
         self.mask[:] = state.mask
+        sel = result.selection
+        if sel is not None and sel.indices.size:
+            idx = [int(i) for i in sel.indices]
+            if person:
+                self.labels.pending = PendingBatch(round=r, indices=idx, reveal=self.config.oracle != "person")
+            else:
+                t = now()
+                for i in idx:
+                    if state.known[i]:
+                        self.labels.entries[i] = LabelEntry(i, state.y[i].item(), r, t, "simulated")
         self.save()
         return self.record.rounds[-1]
 
     def save(self) -> None:
-        """Write the record to the run's store now (atomically); nothing without a store.
-        ValueError with a sentence when the store cannot be written (the rounds stay in memory)."""
+        """Write the record (with a copy of the labels) and the labels to the run's store now (atomically);
+        nothing without a store. ValueError with a sentence when the store cannot be written (the rounds
+        and labels stay in memory)."""
+        self.record.labels = self.labels.to_dict(self.mask) if self.labels else None
         if self.store is not None and self.run_id:
             self.store.save(self)
             self.saved = True
 
+    def _save_labels(self) -> None:
+        """Write labels.json alone (a label given): small, atomic, the moment it is given."""
+        if self.store is not None and self.run_id:
+            self.store.save_labels(self)
+            self.saved = True
+
+    # --- a person labels the batch --------------------------------------------------------------------
+    def _pending_point(self, index: Any) -> tuple[PendingBatch, int]:
+        if self.read_only or self.model is None:
+            raise ValueError("This run was opened from a record and is read-only; start a new run to label points.")
+        p = self.labels.pending
+        if p is None:
+            raise ValueError("No batch is waiting for labels; run a round first.")
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or int(index) not in p.indices:
+            raise ValueError(f"Point {index!r} is not in the batch being labeled (round {p.round}).")
+        return p, int(index)
+
+    def label(self, index: int, label: Any) -> Optional[Any]:
+        """A person's label for pick `index` of the batch being labeled (a class name, or a class
+        number; relabeling a point replaces its answer). Saved at once. Returns the point's label in the
+        data file when the batch reveals it (the classroom mode) and the file has one, else None.
+        ValueError with a sentence for a point not in the batch or a label that is not a class."""
+        p, i = self._pending_point(index)
+        value = parse_label(self.dataset, label)
+        p.skipped.pop(i, None)
+        p.answers[i] = value
+        if i in p.history:
+            p.history.remove(i)
+        p.history.append(i)
+        p.times[i] = now()
+        self._save_labels()
+        if p.reveal and bool(self.dataset.has_label[i]):
+            return self.dataset.y[i].item()
+        return None
+
+    def skip(self, index: int, why: str = "skip") -> None:
+        """Skip pick `index` (why: "skip" or "not sure"): it goes back to the pool when the batch is
+        finished. Saved at once."""
+        p, i = self._pending_point(index)
+        if why not in ("skip", "not sure"):
+            raise ValueError(f"A point is skipped with 'skip' or 'not sure', got {why!r}.")
+        p.answers.pop(i, None)
+        p.skipped[i] = why
+        if i in p.history:
+            p.history.remove(i)
+        p.history.append(i)
+        p.times[i] = now()
+        self._save_labels()
+
+    def undo(self) -> Optional[int]:
+        """Take back the latest answer or skip of the batch being labeled; returns that point (None when
+        there is nothing to undo). Saved at once."""
+        p = self.labels.pending
+        if p is None or not p.history:
+            return None
+        if self.read_only or self.model is None:
+            raise ValueError("This run was opened from a record and is read-only.")
+        i = p.history.pop()
+        p.answers.pop(i, None)
+        p.skipped.pop(i, None)
+        p.times.pop(i, None)
+        self._save_labels()
+        return i
+
+    def agreement(self) -> Optional[dict]:
+        """Classroom mode: {"compared", "agree"} of the batch being labeled against the file's labels."""
+        p = self.labels.pending
+        return summarize_answers(self.dataset, p) if p is not None and p.reveal else None
+
+    def finish_batch(self) -> dict:
+        """End the batch being labeled: its answers become labels of the run (oracle "person"); skipped
+        and unanswered picks go back to the pool. The record's latest round gets its picks per class.
+        Saved at once. Returns {"labeled", "skipped", "unanswered", "compared", "agree"}. ValueError when
+        no batch is waiting. Works with a partial batch."""
+        if self.busy:
+            raise ValueError(BUSY_MESSAGE)
+        p = self.labels.pending
+        if p is None:
+            raise ValueError("No batch is waiting for labels.")
+        if self.read_only or self.model is None:
+            raise ValueError("This run was opened from a record and is read-only.")
+        summary = {"labeled": p.n_answered, "skipped": len(p.skipped),
+                   "unanswered": len(p.indices) - p.n_done, **summarize_answers(self.dataset, p)}
+        for i in p.indices:
+            if i in p.answers:
+                self.labels.entries[i] = LabelEntry(i, p.answers[i], p.round, p.times.get(i, now()), "person")
+            else:
+                self.mask[i] = False                       # back to the pool
+                self.labels.returned.append(i)
+        self.labels.pending = None
+        if self.rounds and self.rounds[-1].round == p.round and self.dataset.task == "classification":
+            K = len(self.dataset.classes)
+            counts = np.bincount([int(v) for v in p.answers.values()], minlength=K).tolist() if p.answers else [0] * K
+            self.record.rounds[-1] = replace(self.record.rounds[-1], picked_class_counts=counts)
+        self.save()
+        return summary
+
+    def add_labels(self, pairs: list, *, strict: bool = True) -> dict:
+        """Labels from a file: [(pool index, label)] (learning.labels.read_labels_csv). Points of the batch
+        being labeled count as its answers; other points become labeled points of the run (oracle
+        "person", round = the number of rounds so far). `strict`: refuse points that already have a label
+        (one sentence, nothing changed); otherwise those with the same label are counted as already there
+        and a different one is refused. Saved at once. Returns {"added", "in_batch", "already"}."""
+        if self.read_only or self.model is None:
+            raise ValueError("This run was opened from a record and is read-only; start a new run to add labels.")
+        if self.busy:
+            raise ValueError(BUSY_MESSAGE)
+        known, y = self.known_labels()
+        labeled = self.mask & known
+        ids = point_ids(self.dataset)
+        p = self.labels.pending
+        if strict:
+            check_new_labels(pairs, labeled, ids)
+        else:
+            clash = [ids[i] for i, v in pairs if labeled[i] and y[i] != v]
+            if clash:
+                raise ValueError(f"The labels file gives {len(clash)} already-labeled point(s) another label "
+                                 f"({', '.join(clash[:5])}{', …' if len(clash) > 5 else ''}); a label, once given, "
+                                 "is kept.")
+        out = {"added": 0, "in_batch": 0, "already": 0}
+        t = now()
+        r = len(self.rounds)
+        for i, v in pairs:
+            if labeled[i]:
+                out["already"] += 1
+                continue
+            if p is not None and i in p.indices:
+                p.skipped.pop(i, None)
+                p.answers[i] = v
+                p.times[i] = t
+                if i in p.history:
+                    p.history.remove(i)
+                p.history.append(i)
+                out["in_batch"] += 1
+            else:
+                self.labels.entries[i] = LabelEntry(i, v, max(r - 1, 0), t, "person")
+                self.mask[i] = True
+                if i in self.labels.returned:
+                    self.labels.returned.remove(i)
+                out["added"] += 1
+        self.save()
+        return out
+
     # --- background rounds ------------------------------------------------------------------------
     def start_rounds(self, n_rounds: int, *, wait_for: Optional[threading.Thread] = None,
-                     wait_for_s: float = 10.0) -> Job:
+                     wait_for_s: float = 10.0, by_person: Optional[bool] = None) -> Job:
         """Start a background Job running up to `n_rounds` rounds (after the configured number of
         selection rounds, one final evaluation round); returns it, started. ValueError with a
         sentence when the run is read-only, finished, `n_rounds` is not a whole number ≥ 1, or a
@@ -202,18 +405,20 @@ class Explorer:
         with self._job_lock:
             if self.busy:
                 raise ValueError(BUSY_MESSAGE)
-            job = Job(name=f"{n_rounds} round(s)", fn=self._round_worker(n_rounds, wait_for, wait_for_s),
+            self._check_no_pending()
+            job = Job(name=f"{n_rounds} round(s)", fn=self._round_worker(n_rounds, wait_for, wait_for_s, by_person),
                       context=self.run_id)
             self.job = job
             job.start()
         return job
 
-    def _round_worker(self, n_rounds: int, warm: Optional[threading.Thread], warm_s: float):
+    def _round_worker(self, n_rounds: int, warm: Optional[threading.Thread], warm_s: float,
+                      by_person: Optional[bool] = None):
         def work(job: Job) -> None:
             if warm is not None:
                 warm.join(warm_s)                   # let the warm-up round finish first
             for i in range(n_rounds):
-                if job.cancelled or self.finished:
+                if job.cancelled or self.finished or self.awaiting_labels:   # a person labels before the next
                     return
                 fresh = [True]                      # the first objective value of a selection resets the trace
 
@@ -234,7 +439,8 @@ class Explorer:
 
                 final = len(self.rounds) >= self.config.rounds   # after the selection rounds: evaluate only
                 with single_cpu_thread(self.dataset.X.shape[0] <= SINGLE_THREAD_POOL, pin=False):
-                    result = self._round(final=final, progress=progress, should_stop=lambda: job.cancelled)
+                    result = self._round(final=final, progress=progress, should_stop=lambda: job.cancelled,
+                                         by_person=by_person)
                 if result is None:
                     return
                 job.add_result(result.round)
@@ -242,6 +448,15 @@ class Explorer:
                     print(f"round {result.round}: job {job.snapshot().elapsed:.3f} s, "
                           + ", ".join(f"{k} {v:.3f} s" for k, v in result.times.items()), flush=True)
         return work
+
+    def train_and_pick_next(self, *, wait_for: Optional[threading.Thread] = None) -> Job:
+        """Finish the batch being labeled (finish_batch) and start the next round (start_rounds(1)): the
+        model retrains on the labels so far and picks the next batch for the person."""
+        with self._job_lock:
+            if self.busy:
+                raise ValueError(BUSY_MESSAGE)
+            self.finish_batch()
+        return self.start_rounds(1, wait_for=wait_for)
 
     def reset(self) -> "Explorer":
         """Back to round 0 with the same config, initial set and initial weights."""

@@ -55,7 +55,7 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 MAX_SETUP_BYTES = 1 << 20                           # setup.json / summary.json are small
 MAX_BUNDLE_BYTES = 600 << 20                        # a bundle's uncompressed content, all entries together
-_BUNDLE_FILES = ("setup.json", "record.json", "summary.json", "init.safetensors")
+_BUNDLE_FILES = ("setup.json", "record.json", "summary.json", "init.safetensors", "labels.json")
 
 
 def default_runs_dir() -> Path:
@@ -181,10 +181,27 @@ class RunStore:
             if not (folder / "setup.json").is_file():
                 self._write_setup(folder, ex)
             atomic_write(folder / "record.json", ex.record.to_json())
+            if ex.labels:
+                atomic_write(folder / "labels.json", ex.labels.to_json(ex.mask))
             atomic_write(folder / "summary.json", json.dumps(self._summary_dict(ex)))
         except OSError as e:
             raise ValueError(f"Could not save the run to '{folder}' ({e.strerror or e}); the rounds so far are kept "
                              f"in memory. Free some disk space or choose another runs folder ({RUNS_ENV}).") from None
+        return folder
+
+    def save_labels(self, ex: "Explorer") -> Path:
+        """Write the run's labels (labels.json: every label given, the batch being labeled, the labeled
+        set) atomically, the moment a label is given; the set-up and record too if the run has never
+        been saved. ValueError with a sentence when the folder cannot be written."""
+        folder = self.path(ex.run_id)
+        if not (folder / "record.json").is_file():
+            return self.save(ex)
+        try:
+            atomic_write(folder / "labels.json", ex.labels.to_json(ex.mask))
+            atomic_write(folder / "summary.json", json.dumps(self._summary_dict(ex)))
+        except OSError as e:
+            raise ValueError(f"Could not save the label to '{folder}' ({e.strerror or e}); it is kept in memory. "
+                             f"Free some disk space or choose another runs folder ({RUNS_ENV}).") from None
         return folder
 
     def _write_setup(self, folder: Path, ex: "Explorer") -> None:
@@ -450,7 +467,22 @@ class RunStore:
                              model_bytes=model_src[1] if model_src else None, arch=arch,
                              n_points=n_points if isinstance(n_points, int) else None,
                              read_options=read_options if data else None)
-        return Explorer.resume(dataset, model, record, run_id=run_id, store=self, sources=sources)
+        ex = Explorer.resume(dataset, model, record, run_id=run_id, store=self, sources=sources)
+        labels = folder / "labels.json"
+        if labels.is_file():                     # newer than the record: written the moment a label is given
+            from bait_core.learning.labels import LabelBook
+            from bait_core.records.schemas import check_size, parse_json
+            check_size(labels.stat().st_size, "run's labels file")
+            try:
+                book, mask = LabelBook.from_dict(parse_json(labels.read_bytes(), "run's labels file"),
+                                                 n_points=dataset.X.shape[0], task=dataset.task,
+                                                 n_classes=len(dataset.classes), what="run's labels file")
+            except OSError as e:
+                raise ValueError(f"The saved run's labels could not be read ({e.strerror or e}).") from None
+            ex.labels = book
+            if mask is not None:
+                ex.mask[:] = mask
+        return ex
 
 
 def _read_options(d: Any) -> Optional[ReadOptions]:
@@ -468,6 +500,8 @@ def _read_options(d: Any) -> Optional[ReadOptions]:
             kw["roles"] = tuple((str(c), str(r)) for c, r in kw["roles"])
         if kw.get("image_size") is not None:
             kw["image_size"] = tuple(int(v) for v in kw["image_size"])
+        if kw.get("classes") is not None:
+            kw["classes"] = tuple(str(v) for v in kw["classes"])
         opts = ReadOptions(**kw)
         opts.validate()
     except (TypeError, ValueError) as e:

@@ -1,0 +1,400 @@
+"""Labels given during a run: who gave each one and when, the batch a person is labeling, and label files.
+
+A run's :class:`LabelBook` holds every label the run obtained (``entries``: pool index → :class:`LabelEntry`
+with the label, the round, the time and the oracle — ``"person"`` for a label given in the app or read from
+a labels file, ``"simulated"`` for one revealed from the dataset's own ``y``), the batch a person is labeling
+now (:class:`PendingBatch`: the picks of the latest round, the answers so far, the skips, an undo history),
+and the points sent back to the pool. It is saved as ``labels.json`` in the run's folder the moment a label
+is given (``service.runstore.RunStore.save_labels``) and copied into the run record after every round.
+
+Label files: :func:`labels_csv` (``id,label,round,time,oracle,index``), :func:`label_studio_json` (Label
+Studio's task list with ``annotations`` for the labels given and ``predictions`` from the model) and
+:func:`read_labels_csv` (a CSV with columns ``id,label``; ``id`` is the 0-based data row of a table (header
+excluded), the file's path in an image ZIP — or its bare file name when that is unique — or the row of an
+NPZ's ``X``; ``label`` a class name, or a number for regression). Nothing here imports streamlit.
+
+Shapes: N pool points, K classes, B batch.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+
+from bait_core.common.quoting import quote
+
+__all__ = ["ORACLES", "FIRST_BATCH", "LabelEntry", "PendingBatch", "LabelBook", "point_ids", "parse_label",
+           "labels_csv", "label_studio_json", "read_labels_csv", "MAX_LABEL_FILE_BYTES"]
+
+ORACLES = ("simulated", "person")                # who answers a run's queries (RunConfig.oracle)
+FIRST_BATCH = ("k-center", "random")             # how a run with no labels at all picks its first batch
+ENTRY_ORACLES = ("person", "simulated")
+SKIP_REASONS = ("skip", "not sure")
+MAX_LABEL_FILE_BYTES = 50 << 20
+BOOK_KIND = "bait-explorer-labels"
+BOOK_VERSION = 1
+
+Label = Union[int, float]
+
+
+def now() -> str:
+    """The current UTC time as ISO 8601 text, to the second."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def point_ids(dataset: Any) -> list[str]:
+    """(N,) the id of each pool point in its data file: ``dataset.point_ids`` when the loader set it (a
+    table's 0-based data row, an image's path in the ZIP, an NPZ row), else the pool index as text."""
+    ids = getattr(dataset, "point_ids", None)
+    if ids is not None and len(ids) == dataset.X.shape[0]:
+        return [str(v) for v in ids]
+    return [str(i) for i in range(dataset.X.shape[0])]
+
+
+def parse_label(dataset: Any, value: Any, *, where: str = "") -> Label:
+    """One label as given by a person or a file → a class index 0..K−1 (classification; a class name,
+    or an int index) or a finite float (regression). ValueError with a sentence otherwise."""
+    at = f" ({where})" if where else ""
+    if dataset.task == "classification":
+        classes = list(dataset.classes)
+        if isinstance(value, (bool, np.bool_)):
+            value = str(bool(value))
+        if isinstance(value, (int, np.integer)):
+            if 0 <= int(value) < len(classes):
+                return int(value)
+            raise ValueError(f"The class number {int(value)}{at} is not one of 0..{len(classes) - 1}.")
+        text = str(value).strip()
+        if text in classes:
+            return classes.index(text)
+        low = {c.lower(): k for k, c in enumerate(classes)}
+        if text.lower() in low and sum(c.lower() == text.lower() for c in classes) == 1:
+            return low[text.lower()]
+        shown = ", ".join(quote(c) for c in classes[:12]) + (", …" if len(classes) > 12 else "")
+        raise ValueError(f"The label {quote(text[:60])}{at} is not a class of this dataset ({shown}).")
+    try:
+        v = float(str(value).strip()) if not isinstance(value, (int, float, np.number)) else float(value)
+    except ValueError:
+        raise ValueError(f"The value {quote(str(value)[:60])}{at} is not a number (this is a regression "
+                         "dataset).") from None
+    if not math.isfinite(v):
+        raise ValueError(f"The value {quote(str(value)[:60])}{at} is not a finite number.")
+    return v
+
+
+def label_text(dataset: Any, label: Label) -> str:
+    """A label as people read it: the class name, or the number."""
+    if dataset.task == "classification":
+        return str(dataset.classes[int(label)])
+    return f"{float(label):.6g}"
+
+
+@dataclass(frozen=True)
+class LabelEntry:
+    """One label obtained by the run: pool `index`, `label` (class index | float), the `round` whose
+    batch it answered, `time` (ISO 8601 UTC) and `oracle` ("person" | "simulated")."""
+
+    index: int
+    label: Label
+    round: int
+    time: str
+    oracle: str
+
+
+@dataclass
+class PendingBatch:
+    """The batch a person is labeling: the picks of round `round` (`indices`, pick order), the answers
+    so far (index → label), the skipped points (index → "skip" | "not sure"), the order of those
+    actions (for undo), their times, and `reveal`: show each point's label from the data file after the
+    person answers (a simulated run labeled by a person for one round: the classroom mode)."""
+
+    round: int
+    indices: list[int]
+    answers: dict[int, Label] = field(default_factory=dict)
+    skipped: dict[int, str] = field(default_factory=dict)
+    history: list[int] = field(default_factory=list)
+    times: dict[int, str] = field(default_factory=dict)
+    reveal: bool = False
+
+    @property
+    def n_answered(self) -> int:
+        return len(self.answers)
+
+    @property
+    def n_done(self) -> int:
+        return len(self.answers) + len(self.skipped)
+
+    def current(self) -> Optional[int]:
+        """The first pick (in pick order) with neither an answer nor a skip; None when all are done."""
+        for i in self.indices:
+            if i not in self.answers and i not in self.skipped:
+                return i
+        return None
+
+
+@dataclass
+class LabelBook:
+    """Every label a run obtained, the batch being labeled, and the points sent back to the pool."""
+
+    entries: dict[int, LabelEntry] = field(default_factory=dict)
+    pending: Optional[PendingBatch] = None
+    returned: list[int] = field(default_factory=list)     # picks skipped or left unanswered: back in the pool
+
+    def __bool__(self) -> bool:
+        return bool(self.entries or self.pending is not None or self.returned)
+
+    # --- JSON -----------------------------------------------------------------------------------------
+    def to_dict(self, mask: Optional[np.ndarray] = None) -> dict:
+        """The book as JSON-able dict; `mask` (N,) bool: the run's labeled-or-picked set, stored with it
+        (a reload restores it exactly, skips included)."""
+        p = self.pending
+        return {
+            "kind": BOOK_KIND, "version": BOOK_VERSION,
+            "entries": [{"index": e.index, "label": e.label, "round": e.round, "time": e.time, "oracle": e.oracle}
+                        for e in sorted(self.entries.values(), key=lambda e: (e.round, e.time, e.index))],
+            "pending": None if p is None else {
+                "round": p.round, "indices": list(p.indices), "reveal": p.reveal,
+                "answers": [{"index": i, "label": v} for i, v in p.answers.items()],
+                "skipped": [{"index": i, "why": why} for i, why in p.skipped.items()],
+                "history": list(p.history), "times": [{"index": i, "time": t} for i, t in p.times.items()]},
+            "returned": sorted(set(self.returned)),
+            "mask": None if mask is None else np.flatnonzero(mask).tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any, *, n_points: int, task: str, n_classes: int,
+                  what: str = "labels file") -> tuple["LabelBook", Optional[np.ndarray]]:
+        """(book, mask or None) from `to_dict`'s output, every field checked; ValueError with a sentence."""
+        from bait_core.records.schemas import LabelBookSchema, validate
+        s = validate(LabelBookSchema, d, what)
+
+        def index(i: int, where: str) -> int:
+            if not 0 <= i < n_points:
+                raise ValueError(f"The {what} is broken: {where}: the index {i} is outside the pool of {n_points:,} points.")
+            return int(i)
+
+        def label(v: Any, where: str) -> Label:
+            if task == "classification":
+                if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < n_classes:
+                    raise ValueError(f"The {what} is broken: {where}: the label {v!r} is not a class number "
+                                     f"0..{n_classes - 1}.")
+                return int(v)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"The {what} is broken: {where}: the value {v!r} is not a finite number.")
+            return float(v)
+
+        book = cls()
+        for e in s.entries:
+            i = index(e.index, "entries")
+            book.entries[i] = LabelEntry(i, label(e.label, "entries"), e.round, e.time, e.oracle)
+        if s.pending is not None:
+            p = s.pending
+            idx = [index(i, "pending batch") for i in p.indices]
+            if len(set(idx)) != len(idx):
+                raise ValueError(f"The {what} is broken: the pending batch names a point twice.")
+            pb = PendingBatch(round=p.round, indices=idx, reveal=p.reveal)
+            for a in p.answers:
+                i, v = a.index, a.label
+                if index(i, "pending answers") not in idx:
+                    raise ValueError(f"The {what} is broken: an answer for point {i}, which is not in the batch.")
+                pb.answers[int(i)] = label(v, "pending answers")
+            for sk in p.skipped:
+                i, why = sk.index, sk.why
+                if index(i, "pending skips") not in idx or i in pb.answers:
+                    raise ValueError(f"The {what} is broken: a skip for point {i}, which is not open in the batch.")
+                pb.skipped[int(i)] = why
+            pb.history = [int(i) for i in p.history if i in pb.answers or i in pb.skipped]
+            pb.times = {int(w.index): w.time for w in p.times}
+            book.pending = pb
+        book.returned = [index(i, "returned") for i in s.returned]
+        mask = None
+        if s.mask is not None:
+            mask = np.zeros(n_points, dtype=bool)
+            mask[[index(i, "mask") for i in s.mask]] = True
+        return book, mask
+
+    def to_json(self, mask: Optional[np.ndarray] = None) -> str:
+        return json.dumps(self.to_dict(mask), allow_nan=False)
+
+
+# --- files out -------------------------------------------------------------------------------------------
+
+def labels_csv(dataset: Any, book: LabelBook, *, include_pending: bool = True) -> str:
+    """The labels the run obtained as CSV text: ``id,label,round,time,oracle,index`` (one row per label,
+    in the order they were given; with `include_pending`, the answers of the batch being labeled too).
+    ``id`` as in :func:`point_ids`; ``label`` the class name or number. Formula-safe cells."""
+    from bait_core.records.csv_text import csv_text
+
+    ids = point_ids(dataset)
+    rows = [[ids[e.index], label_text(dataset, e.label), e.round, e.time, e.oracle, e.index]
+            for e in sorted(book.entries.values(), key=lambda e: (e.round, e.time, e.index))]
+    p = book.pending
+    if include_pending and p is not None:
+        for i in p.history:
+            if i in p.answers:
+                rows.append([ids[i], label_text(dataset, p.answers[i]), p.round, p.times.get(i, ""), "person", i])
+    return csv_text(["id", "label", "round", "time", "oracle", "index"], rows)
+
+
+def label_studio_json(dataset: Any, book: LabelBook, *, predictions: Optional[np.ndarray] = None,
+                      confidence: Optional[np.ndarray] = None, model_version: str = "bait-explorer") -> str:
+    """Label Studio's JSON task list (import it in a project with a ``Choices`` control named ``label``
+    over an ``Image`` named ``image`` or a ``Text`` named ``text``): one task per labeled point and per
+    point of the batch being labeled; ``data`` holds the id (and, for images, ``image``: the file's path
+    in the ZIP), ``annotations`` the label given (with the oracle and time in ``meta``), ``predictions``
+    the model's class and its probability (`predictions` (N,) class indices, `confidence` (N,) the top
+    probability; omitted when None). Classification only: ValueError for a regression dataset."""
+    if dataset.task != "classification":
+        raise ValueError("Label Studio's choices format holds classes; a regression run's labels export as CSV.")
+    ids = point_ids(dataset)
+    is_image = bool(getattr(dataset, "is_image", False))
+    to_name, key = ("image", "image") if is_image else ("text", "text")
+    given: dict[int, tuple[Label, str, str]] = {e.index: (e.label, e.oracle, e.time) for e in book.entries.values()}
+    order = sorted(given)
+    p = book.pending
+    if p is not None:
+        for i in p.indices:
+            if i in p.answers:
+                given[i] = (p.answers[i], "person", p.times.get(i, ""))
+            if i not in order:
+                order.append(i)
+
+    def choice(k: int) -> dict:
+        return {"from_name": "label", "to_name": to_name, "type": "choices",
+                "value": {"choices": [str(dataset.classes[int(k)])]}}
+
+    tasks = []
+    for i in order:
+        data: dict[str, Any] = {"id": ids[i], "index": int(i)}
+        data[key] = ids[i] if is_image else ", ".join(
+            f"{n}={v:.4g}" for n, v in zip(dataset.feature_names or [f"x{j}" for j in range(dataset.n_features)],
+                                          np.asarray(dataset.X[i]).reshape(-1)[:50]))
+        task: dict[str, Any] = {"data": data}
+        if i in given:
+            lab, oracle, t = given[i]
+            task["annotations"] = [{"result": [choice(int(lab))], "meta": {"oracle": oracle, "time": t}}]
+        if predictions is not None:
+            pred = {"model_version": model_version, "result": [choice(int(predictions[i]))]}
+            if confidence is not None and math.isfinite(float(confidence[i])):
+                pred["score"] = round(float(confidence[i]), 6)
+            task["predictions"] = [pred]
+        tasks.append(task)
+    return json.dumps(tasks, indent=1, allow_nan=False)
+
+
+# --- files in --------------------------------------------------------------------------------------------
+
+def read_labels_csv(blob: Union[bytes, str], dataset: Any, *, what: str = "labels file") -> list[tuple[int, Label]]:
+    """A labels CSV → [(pool index, label)] in file order. Columns ``id`` and ``label`` (any case, any
+    order; other columns — round, time, oracle, index — are ignored); ids as in :func:`point_ids` (an
+    image's bare file name is accepted when it is unique in the ZIP); labels as :func:`parse_label`.
+    Empty label cells are skipped. ValueError with one sentence (naming up to five bad rows, by their
+    line in the file) for: not CSV text, no id/label column, an id not in the pool, a label that is not a
+    class (or not a number), the same id twice with different labels."""
+    import pandas as pd
+
+    if isinstance(blob, str):
+        blob = blob.encode("utf-8")
+    if len(blob) > MAX_LABEL_FILE_BYTES:
+        raise ValueError(f"The {what} is larger than {MAX_LABEL_FILE_BYTES >> 20} MiB.")
+    try:
+        text = blob.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValueError(f"The {what} is not UTF-8 text; save it as CSV (UTF-8).") from None
+    if not text.strip():
+        raise ValueError(f"The {what} is empty; it needs a header line 'id,label' and one line per label.")
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=None, engine="python")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv_error()) as e:
+        raise ValueError(f"The {what} could not be read as CSV ({str(e)[:160]}).") from None
+    cols = {str(c).strip().lower(): c for c in df.columns}
+    missing = [c for c in ("id", "label") if c not in cols]
+    if missing:
+        raise ValueError(f"The {what} needs the columns 'id' and 'label'; it has "
+                         f"{', '.join(quote(str(c)) for c in list(df.columns)[:10]) or 'none'}.")
+    ids = point_ids(dataset)
+    where = {v: i for i, v in enumerate(ids)}
+    base: dict[str, list[int]] = {}
+    if getattr(dataset, "point_ids", None) is not None and getattr(dataset, "is_image", False):
+        for i, v in enumerate(ids):
+            base.setdefault(v.rsplit("/", 1)[-1], []).append(i)
+    out: list[tuple[int, Label]] = []
+    seen: dict[int, tuple[Label, int]] = {}
+    bad_ids: list[str] = []
+    bad_labels: list[str] = []
+    clashes: list[str] = []
+    for k, (raw_id, raw_label) in enumerate(zip(df[cols["id"]].tolist(), df[cols["label"]].tolist())):
+        line = k + 2
+        rid, rlab = str(raw_id).strip(), str(raw_label).strip()
+        if rid == "" and rlab == "":
+            continue
+        if rlab == "":
+            continue                                        # no label given for this id
+        i = where.get(rid)
+        if i is None and rid in base and len(base[rid]) == 1:
+            i = base[rid][0]
+        if i is None and rid.endswith(".0") and rid[:-2].isdigit():
+            i = where.get(rid[:-2])                         # a spreadsheet wrote the row number as 12.0
+        if i is None:
+            bad_ids.append(f"line {line}: {quote(rid[:40])}")
+            continue
+        try:
+            lab = parse_label(dataset, rlab)
+        except ValueError:
+            bad_labels.append(f"line {line}: {quote(rlab[:40])}")
+            continue
+        if i in seen:
+            if seen[i][0] != lab:
+                clashes.append(f"{quote(rid[:40])} (lines {seen[i][1]} and {line})")
+            continue
+        seen[i] = (lab, line)
+        out.append((i, lab))
+    if bad_ids:
+        kind = "file path or name in the ZIP" if getattr(dataset, "is_image", False) else "0-based data row"
+        raise ValueError(f"The {what} names {len(bad_ids)} id(s) that are not pool points of this dataset "
+                         f"({'; '.join(bad_ids[:5])}{'; …' if len(bad_ids) > 5 else ''}); an id is the point's "
+                         f"{kind}, as in the exported labels or to_label.csv.")
+    if bad_labels:
+        if dataset.task == "classification":
+            shown = ", ".join(quote(c) for c in list(dataset.classes)[:12])
+            raise ValueError(f"The {what} has {len(bad_labels)} label(s) that are not classes of this dataset "
+                             f"({'; '.join(bad_labels[:5])}{'; …' if len(bad_labels) > 5 else ''}); the classes "
+                             f"are {shown}{', …' if len(dataset.classes) > 12 else ''}.")
+        raise ValueError(f"The {what} has {len(bad_labels)} value(s) that are not finite numbers "
+                         f"({'; '.join(bad_labels[:5])}).")
+    if clashes:
+        raise ValueError(f"The {what} gives different labels to the same point: {'; '.join(clashes[:5])}.")
+    return out
+
+
+def csv_error() -> type:
+    import csv
+    return csv.Error
+
+
+def summarize_answers(dataset: Any, batch: PendingBatch) -> dict:
+    """For a batch labeled by a person with `reveal` (the classroom mode): how many answers have a label
+    in the data file and how many of those agree with it. {"compared": int, "agree": int}."""
+    has = np.asarray(dataset.has_label, dtype=bool)
+    compared = agree = 0
+    for i, v in batch.answers.items():
+        if has[i]:
+            compared += 1
+            agree += int(dataset.y[i] == v) if dataset.task == "classification" else int(
+                math.isclose(float(dataset.y[i]), float(v), rel_tol=1e-6, abs_tol=1e-9))
+    return {"compared": compared, "agree": agree}
+
+
+def check_new_labels(pairs: Sequence[tuple[int, Label]], known: np.ndarray, ids: Sequence[str],
+                     *, what: str = "labels file") -> None:
+    """Refuse labels for points that already have one (`known` (N,) bool): one sentence naming up to five."""
+    again = [ids[i] for i, _ in pairs if known[i]]
+    if again:
+        raise ValueError(f"The {what} labels {len(again)} point(s) that are already labeled "
+                         f"({', '.join(quote(v[:40]) for v in again[:5])}{', …' if len(again) > 5 else ''}); "
+                         "remove those lines (a label, once given, is kept).")
