@@ -7,8 +7,10 @@ fingerprint); :func:`_split` makes the seeded, stratified pool/test split; :func
 :func:`_encode_classes`, :func:`_infer_task`: integer-valued with ≤ 20 distinct values → classification)
 serve the built-ins, tables, NPZ arrays and image ZIPs alike.
 
-Limits: at least MIN_PER_SPLIT (4) labelled rows in the pool and in the test split, and 2 per class;
-at most MAX_CLASSES (1,000) classes.  Errors: ``ValueError`` naming the dataset (and column or row)
+Limits: at least MIN_PER_SPLIT (4) labelled rows in the pool and in the test split, and 2 per class
+with labels; at most MAX_CLASSES (1,000) classes.  With a typed class list (``ReadOptions.classes``)
+a file short of labels is read with an empty test split instead (:func:`_split`, ``no_test_ok``), and
+:func:`_apply_typed` orders the classes (typed first, found-but-not-typed appended).  Errors: ``ValueError`` naming the dataset (and column or row)
 and what to change; a :class:`Dataset` that fails its own consistency check is a bug, also ``ValueError``.
 
 Shapes: N pool points, M test points, F table features, K classes, C/H/W image channels/height/width.

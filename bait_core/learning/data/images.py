@@ -3,7 +3,8 @@
 Members with IMAGE_EXTENSIONS are decoded with Pillow (EXIF orientation applied, palette / CMYK / 16-bit
 / float modes converted, transparency over white); hidden files, ``__MACOSX/`` and OS clutter are
 skipped and counted in the report; any other file (not an image, an archive inside the archive, an image
-outside a class folder) is refused. Size: ``image_size`` when given, else the native size shared by
+outside a class folder unless the class list is typed or an ``unlabeled/`` folder exists) is refused.
+Images in a folder named ``unlabeled`` (any case) are unlabeled (y = -1, always in the pool). Size: ``image_size`` when given, else the native size shared by
 every image up to MAX_NATIVE_SIDE (64), else DEFAULT_IMAGE_SIZE (28×28). Channels: 3 when any image is
 in colour, else 1. Values: one scaling rule for the archive (:func:`_scale_images`); near-constant
 images are warned about (:func:`_uniformity_warnings`).
