@@ -42,6 +42,15 @@ class ReadOptions:
         None: inferred and stated ("type" when every image's range is known).
     image_channels: 1 (grey; colour turned grey with the ITU-R 601 luma weights) or 3 (RGB; grey
         repeated). None: 3 when any image is in colour, else 1.
+    classes: a class list the user typed, in their order (the task is then classification; the
+        user labels points in the app). The class list is these names, then any class found among
+        the labeled rows / class folders but not typed, appended in sorted order (each stated as a
+        warning). Typed classes may have no labeled rows. Table labels and NPZ text labels are
+        matched by their class name text; NPZ integer y holds indices into this list (0..K-1,
+        -1 = unlabeled). With a typed list, a file whose labeled rows are too few for a test split
+        is read without one (a warning says so) instead of being refused. A list (from JSON) is
+        turned into a tuple of stripped strings. Validated: ≥ 2 names, none empty, no duplicates,
+        at most MAX_CLASSES (1,000).
     """
 
     encoding: Optional[str] = None
@@ -55,6 +64,23 @@ class ReadOptions:
     image_size: Optional[tuple[int, int]] = None
     image_scaling: Optional[str] = None
     image_channels: Optional[int] = None
+    classes: tuple[str, ...] = ()                   # typed class names, in the user's order
+
+    def __post_init__(self) -> None:
+        # setup.json stores lists: keep the frozen options hashable and comparable after a round trip
+        if self.classes is None:
+            object.__setattr__(self, "classes", ())
+        elif isinstance(self.classes, str):
+            object.__setattr__(self, "classes", (self.classes.strip(),))
+        elif not isinstance(self.classes, tuple) or any(not isinstance(c, str) or c != c.strip()
+                                                          for c in self.classes):
+            object.__setattr__(self, "classes", tuple(str(c).strip() for c in self.classes))
+        if isinstance(self.na_values, list):
+            object.__setattr__(self, "na_values", tuple(str(v) for v in self.na_values))
+        if isinstance(self.roles, list) or any(isinstance(p, list) for p in self.roles):
+            object.__setattr__(self, "roles", tuple((str(c), str(r)) for c, r in self.roles))
+        if isinstance(self.image_size, list):
+            object.__setattr__(self, "image_size", tuple(int(v) for v in self.image_size))
 
     def role_of(self, column: str) -> Optional[str]:
         for c, r in self.roles:
@@ -101,6 +127,22 @@ class ReadOptions:
                              f"got {self.image_scaling!r}.")
         if self.image_channels is not None and self.image_channels not in (1, 3):
             raise ValueError(f"The image channels must be 1 (grey) or 3 (RGB), got {self.image_channels!r}.")
+        if self.classes:
+            from bait_core.learning.data.dataset import MAX_CLASSES
+            if any(not c for c in self.classes):
+                raise ValueError("The class list has an empty name; remove it or type a name.")
+            seen: set[str] = set()
+            dup = [c for c in self.classes if c in seen or seen.add(c)]   # type: ignore[func-returns-value]
+            if dup:
+                raise ValueError(f"The class list names {dup[0]!r} more than once; each class must be typed once.")
+            if len(self.classes) < 2:
+                raise ValueError(f"The class list has only {self.classes[0]!r}; classification needs at least 2 "
+                                 f"classes: type them all.")
+            if len(self.classes) > MAX_CLASSES:
+                raise ValueError(f"The class list has {len(self.classes):,} names; the limit is {MAX_CLASSES:,}.")
+            if self.task == "regression":
+                raise ValueError("A class list was typed, so the task is classification; clear the class list "
+                                 "or choose classification.")
 
 
 @dataclass(frozen=True)
@@ -128,6 +170,7 @@ class ReadingReport:
     columns: list[ColumnReading] = field(default_factory=list)
     label_column: Optional[str] = None
     classes: dict[str, int] = field(default_factory=dict)                # class → labeled rows
+    classes_source: str = ""        # "from the labeled rows" / "typed" / "typed + found in the labels"
     rows_without_label: int = 0
     unlabeled_reason: str = ""
     task: str = ""
@@ -181,6 +224,8 @@ def report_lines(r: ReadingReport) -> list[str]:
         cls = ", ".join(f"{k} ({v:,})" for k, v in list(r.classes.items())[:20])
         more = f", … ({len(r.classes) - 20} more)" if len(r.classes) > 20 else ""
         out.append(f"Classes ({len(r.classes)}): {cls}{more}")
+    if r.classes_source:
+        out.append(f"Class list: {r.classes_source}")
     if r.rows_without_label:
         out.append(f"Rows without a label: {r.rows_without_label:,}"
                    + (f" ({r.unlabeled_reason})" if r.unlabeled_reason else "")

@@ -27,7 +27,8 @@ import pandas as pd
 from bait_core.common.quoting import quote as _quote
 from bait_core.learning.data.archives import _MemberError, _zip_failure, _zip_total
 from bait_core.learning.data.dataset import (Dataset, MAX_CLASSES_INFERRED, MIN_PER_SPLIT, _check_finite,
-                                             _encode_labels, _finish, _split, _standardize, _to_uint8_images)
+                                             _apply_typed, _as_text, _encode_labels, _finish, _found_classes, _split,
+                                             _standardize, _to_uint8_images)
 from bait_core.learning.data.images import _uniformity_warnings
 from bait_core.learning.reading import ColumnReading, ReadingReport, ReadOptions
 
@@ -294,22 +295,67 @@ def _load_npz(raw: bytes, name: str, *, task: Optional[str], seed: int, test_fra
     # labels: pool may have missing (NaN / empty string), test may not
     # integer / bool / text labels are classes; float labels: whole numbers with ≤ 20 distinct values
     y_all = np.concatenate([y, yt])
+    typed = tuple(opts.classes)
     task, task_reason = _npz_task(y_all, task)
-    series = pd.Series(y_all.astype(str) if y_all.dtype.kind in "US" else y_all)
-    yv, classes, task = _encode_labels(series, task, col="y", name=name, text_file=False)
+    n_minus = 0
+    if y_all.dtype.kind == "i" and task == "classification":
+        n_minus = int((y_all == -1).sum())            # integer y: -1 means unlabeled
+    if typed and y_all.dtype.kind in "iu":
+        K = len(typed)
+        bad = (y_all < -1) | (y_all >= K)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            where = f"y[{i}]" if i < len(y) else f"y_test[{i - len(y)}]"
+            raise ValueError(f"{_quote(name)}: with a typed class list, integer y holds class indices into it "
+                             f"(0..{K - 1}; -1 = unlabeled), but {where} is {int(y_all[i])}"
+                             + (f" ({int(bad.sum())} values are out of range)" if bad.sum() > 1 else "")
+                             + ". Type every class in the order of its index (index 0 first), or save y as "
+                               "class names.")
+        yv, classes, task = y_all.astype(np.int64), list(typed), "classification"
+        task_reason = (f"a class list was typed → classification; y holds class indices into it "
+                       f"(0..{K - 1}, in the typed order; -1 = unlabeled)")
+        report.classes_source = "typed"
+    else:
+        if n_minus and n_minus == len(y_all) and not typed:
+            raise ValueError(f"{_quote(name)}: y has no labels (every value is -1, unlabeled); type the class list "
+                             f"(ReadOptions(classes=...)) to label the points yourself in the app.")
+        y_enc = np.where(y_all == -1, np.nan, y_all.astype(np.float64)) if n_minus else y_all
+        series = pd.Series(y_enc.astype(str) if y_enc.dtype.kind in "US" else y_enc)
+        if typed:
+            task = "classification"
+            if series.dtype.kind in "fc":
+                present = ~np.isnan(series.to_numpy(dtype=np.float64))
+                vals = series.to_numpy(dtype=np.float64)[present]
+            elif pd.api.types.is_bool_dtype(series):
+                present, vals = np.ones(len(series), bool), series.to_numpy(dtype=bool)
+            else:
+                t = _as_text(series)
+                present = t.notna().to_numpy()
+                vals = t.to_numpy(dtype=object, na_value=None)[present].astype(str)
+            codes, found = _found_classes(vals)
+            yv = np.full(len(series), -1, np.int64)
+            yv[present] = codes
+            yv, classes = _apply_typed(yv, found, typed, report, what=f"{_quote(name)}: y")
+            task_reason = "a class list was typed → classification; y's values are matched to it by name"
+        else:
+            yv, classes, task = _encode_labels(series, task, col="y", name=name, text_file=False)
+            if task == "classification":
+                report.classes_source = "from the labeled rows"
+    if n_minus and not (typed and y_all.dtype.kind in "iu"):
+        task_reason += "; y = -1 means unlabeled"
     yp, ytv = yv[: len(y)], yv[len(y):]
     lab = yp >= 0 if task == "classification" else ~np.isnan(yp)
     if has_test:
         n_miss = int((ytv < 0).sum() if task == "classification" else np.isnan(ytv).sum())
         if n_miss:
             raise ValueError(f"{_quote(name)}: y_test has {n_miss} missing labels; every test row needs one")
-        if lab.sum() < MIN_PER_SPLIT or len(ytv) < MIN_PER_SPLIT:
+        if (lab.sum() < MIN_PER_SPLIT and not typed) or len(ytv) < MIN_PER_SPLIT:
             raise ValueError(f"{_quote(name)}: need at least {MIN_PER_SPLIT} labeled rows in X and in "
                              f"X_test; got {int(lab.sum())} and {len(ytv)}")
         pool, Xpool, Xtest, ytest = np.arange(len(yp)), Xf, Xtf, ytv
     else:
         pool, test = _split(yp, lab, task=task, classes=classes, test_fraction=test_fraction,
-                            seed=seed, what=repr(name))
+                            seed=seed, what=repr(name), report=report, no_test_ok=bool(typed))
         Xpool, Xtest, ytest = Xf[pool], Xf[test], yp[test]
     feat_names: Optional[list[str]] = None
     if not is_image:
@@ -341,9 +387,10 @@ def _load_npz(raw: bytes, name: str, *, task: Optional[str], seed: int, test_fra
     else:
         report.rows_without_label = int(np.isnan(yp).sum())
     if report.rows_without_label:
-        report.unlabeled_reason = "NaN or empty values in y"
+        report.unlabeled_reason = ("y = -1 (unlabeled)" if task == "classification" and y.dtype.kind == "i"
+                                   else "NaN or empty values in y")
     return _finish(name=name, source=f"file:{name}", task=task, X=Xpool, y=yp[pool],
                    X_test=Xtest, y_test=ytest, classes=classes,
                    images=_to_uint8_images(Xpool) if is_image else None,
                    images_test=_to_uint8_images(Xtest) if is_image else None,
-                   feature_names=feat_names, report=report)
+                   feature_names=feat_names, report=report, point_ids=[str(int(i)) for i in pool])

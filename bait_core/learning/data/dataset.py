@@ -7,8 +7,10 @@ fingerprint); :func:`_split` makes the seeded, stratified pool/test split; :func
 :func:`_encode_classes`, :func:`_infer_task`: integer-valued with ≤ 20 distinct values → classification)
 serve the built-ins, tables, NPZ arrays and image ZIPs alike.
 
-Limits: at least MIN_PER_SPLIT (4) labelled rows in the pool and in the test split, and 2 per class;
-at most MAX_CLASSES (1,000) classes.  Errors: ``ValueError`` naming the dataset (and column or row)
+Limits: at least MIN_PER_SPLIT (4) labelled rows in the pool and in the test split, and 2 per class
+with labels; at most MAX_CLASSES (1,000) classes.  With a typed class list (``ReadOptions.classes``)
+a file short of labels is read with an empty test split instead (:func:`_split`, ``no_test_ok``), and
+:func:`_apply_typed` orders the classes (typed first, found-but-not-typed appended).  Errors: ``ValueError`` naming the dataset (and column or row)
 and what to change; a :class:`Dataset` that fails its own consistency check is a bug, also ``ValueError``.
 
 Shapes: N pool points, M test points, F table features, K classes, C/H/W image channels/height/width.
@@ -40,6 +42,9 @@ NUMERIC_LOOKING = 0.8        # a text column whose values are ≥ 80 % numbers i
 class Dataset:
     """One loaded dataset: pool (train split + unlabelled rows) and a fully labelled test split.
 
+    The test split may have 0 rows (M = 0) when a typed class list let a file with too few labels
+    be read (the user labels points in the app); there is then no test metric.
+
     Equality is identity; compare ``fingerprint`` for dataset identity.
     """
 
@@ -61,6 +66,10 @@ class Dataset:
     xy2d_test: Optional[np.ndarray] = None      # (M, 2) raw coordinates of the test points
     xy_transform: Optional[tuple[tuple[float, float], tuple[float, float]]] = None  # ((mean), (std))
     report: Optional[ReadingReport] = field(default=None, compare=False)  # how a user file was read
+    # (N,) one id per pool point, to export labels and read label files back: a table's 0-based data
+    # row number ("17"), an image ZIP's member path below the common top folder ("cat/a.png"), an NPZ's
+    # row in X.  None for the built-ins (use the pool index).  Not part of the fingerprint.
+    point_ids: Optional[tuple[str, ...]] = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         _check_dataset(self)
@@ -157,6 +166,12 @@ def _check_dataset(ds: Dataset) -> None:
         a = getattr(ds, nm)
         if a is not None and len(a) != n:
             raise ValueError(f"Dataset.{nm} has {len(a)} rows, expected {n}")
+    if ds.point_ids is not None:
+        ids = ds.point_ids
+        if not isinstance(ids, tuple) or len(ids) != len(ds.X) or any(not isinstance(i, str) for i in ids):
+            raise ValueError(f"Dataset.point_ids must be a tuple of {len(ds.X)} strings (one per pool point)")
+        if len(set(ids)) != len(ids):
+            raise ValueError("Dataset.point_ids must be unique")
 
 
 def _fingerprint(task: str, classes: Sequence[str], *arrays: np.ndarray) -> str:
@@ -176,11 +191,13 @@ def _finish(*, name: str, source: str, task: str, X: np.ndarray, y: np.ndarray,
             feature_names: Optional[Sequence[str]] = None, xy2d: Optional[np.ndarray] = None,
             xy2d_test: Optional[np.ndarray] = None,
             xy_transform: Optional[tuple[tuple[float, float], tuple[float, float]]] = None,
-            report: Optional[ReadingReport] = None, fresh: bool = False) -> Dataset:
+            report: Optional[ReadingReport] = None, fresh: bool = False,
+            point_ids: Optional[Sequence[Any]] = None) -> Dataset:
     """Build a Dataset: own contiguous copies in the right dtypes, input_shape and fingerprint.
 
     fresh=True: the caller made the arrays for this Dataset alone (e.g. the image loader's one stack,
-    split into two views); contiguous arrays of the right dtype are then kept, not copied again."""
+    split into two views); contiguous arrays of the right dtype are then kept, not copied again.
+    point_ids: one id per pool row (turned into a tuple of str); never part of the fingerprint."""
     ydt = np.int64 if task == "classification" else np.float32
 
     def own(a: Optional[np.ndarray], dtype: Any = None) -> Optional[np.ndarray]:
@@ -199,7 +216,8 @@ def _finish(*, name: str, source: str, task: str, X: np.ndarray, y: np.ndarray,
         images=own(images, np.uint8), images_test=own(images_test, np.uint8),
         feature_names=None if feature_names is None else tuple(str(f) for f in feature_names),
         xy2d=own(xy2d, np.float32), fingerprint=_fingerprint(task, classes, X, y, X_test, y_test),
-        xy2d_test=own(xy2d_test, np.float32), xy_transform=xy_transform, report=report)
+        xy2d_test=own(xy2d_test, np.float32), xy_transform=xy_transform, report=report,
+        point_ids=None if point_ids is None else tuple(str(i) for i in point_ids))
 
 
 def _check_fraction(test_fraction: float) -> float:
@@ -209,40 +227,62 @@ def _check_fraction(test_fraction: float) -> float:
     return tf
 
 
+def _split_problem(y: np.ndarray, lab: np.ndarray, *, task: str, classes: Sequence[str],
+                   test_fraction: float, what: str, unit: str) -> Optional[str]:
+    """Why the labelled rows `lab` cannot give a valid split (a sentence without its fix), or None."""
+    n_lab = len(lab)
+    n_test = int(round(test_fraction * n_lab))
+    if n_test < MIN_PER_SPLIT or n_lab - n_test < MIN_PER_SPLIT:
+        return (f"{what} has {n_lab} labeled {unit}; with test_fraction={test_fraction:g} the test split "
+                f"would get {n_test} and the pool {n_lab - n_test}, but each needs at least "
+                f"{MIN_PER_SPLIT}. Add labeled {unit} or change test_fraction")
+    if task == "classification":
+        counts = np.bincount(y[lab], minlength=len(classes))
+        # a class with no labeled rows (only possible when typed) is left out of these checks
+        rare = [f"{_quote(classes[k])} ({counts[k]})" for k in np.flatnonzero((counts < 2) & (counts > 0))]
+        if rare:
+            return (f"{what}: every class needs at least 2 labeled {unit} (one for the pool, one for "
+                    f"the test split); too few for class {', '.join(rare)}. Add {unit} or drop that "
+                    f"class")
+        K = int((counts > 0).sum())
+        if n_test < K or n_lab - n_test < K:
+            return (f"{what}: a stratified split needs at least {K} {unit} (one per class) in both the "
+                    f"pool and the test split, but test_fraction={test_fraction:g} gives {n_test} test "
+                    f"and {n_lab - n_test} pool {unit}. Change test_fraction or add labeled {unit}")
+    return None
+
+
 def _split(y: np.ndarray, labeled: np.ndarray, *, task: str, classes: Sequence[str],
            test_fraction: float, seed: int, what: str,
-           unit: str = "rows") -> tuple[np.ndarray, np.ndarray]:
+           unit: str = "rows", report: Optional[ReadingReport] = None,
+           no_test_ok: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Seeded (stratified for classification) split of the labelled rows.
 
     Returns sorted row indices (pool, test): the pool gets the train split plus every unlabelled
-    row; the test split only labelled rows.  Raises ValueError when a split would be too small.
+    row; the test split only labelled rows.  Raises ValueError when a split would be too small
+    (each split needs MIN_PER_SPLIT labelled rows, each class with labels 2; classes without labeled
+    rows are ignored); a classification refusal also names the typed class list.  `no_test_ok` (a
+    typed class list: the user labels in the app): instead of refusing, every row goes to the pool,
+    the test split is empty, and `report` gets a warning.
     """
     from sklearn.model_selection import train_test_split
 
     lab = np.flatnonzero(labeled)                                   # (L,)
+    problem = _split_problem(y, lab, task=task, classes=classes, test_fraction=test_fraction,
+                             what=what, unit=unit)
+    if problem is not None:
+        if no_test_ok:
+            if report is not None:
+                why = "" if problem.startswith(f"{what} has ") else f" ({problem}.)"   # not only the count
+                report.warn(f"Too few labeled {unit} for a test split ({len(lab)} labeled): there is no test "
+                            f"metric until a test set exists; label more {unit} or supply X_test (NPZ).{why}")
+            return np.arange(len(y)), np.zeros(0, dtype=np.int64)
+        if task == "classification":
+            raise ValueError(problem + ", or type the class list to label the points yourself in the app.")
+        raise ValueError(problem + ".")
     n_lab = len(lab)
     n_test = int(round(test_fraction * n_lab))
-    if n_test < MIN_PER_SPLIT or n_lab - n_test < MIN_PER_SPLIT:
-        raise ValueError(
-            f"{what} has {n_lab} labeled {unit}; with test_fraction={test_fraction:g} the test split "
-            f"would get {n_test} and the pool {n_lab - n_test}, but each needs at least "
-            f"{MIN_PER_SPLIT}. Add labeled {unit} or change test_fraction.")
-    stratify = None
-    if task == "classification":
-        counts = np.bincount(y[lab], minlength=len(classes))
-        rare = [f"{_quote(classes[k])} ({counts[k]})" for k in np.flatnonzero(counts < 2)]
-        if rare:
-            raise ValueError(
-                f"{what}: every class needs at least 2 labeled {unit} (one for the pool, one for "
-                f"the test split); too few for class {', '.join(rare)}. Add {unit} or drop that "
-                f"class.")
-        K = len(classes)
-        if n_test < K or n_lab - n_test < K:
-            raise ValueError(
-                f"{what}: a stratified split needs at least {K} {unit} (one per class) in both the "
-                f"pool and the test split, but test_fraction={test_fraction:g} gives {n_test} test "
-                f"and {n_lab - n_test} pool {unit}. Change test_fraction or add labeled {unit}.")
-        stratify = y[lab]
+    stratify = y[lab] if task == "classification" else None
     tr, te = train_test_split(lab, test_size=n_test, random_state=seed, stratify=stratify)
     pool = np.sort(np.concatenate([tr, np.flatnonzero(~labeled)]))
     return pool, np.sort(te)
@@ -321,6 +361,35 @@ def _encode_classes(values: np.ndarray, *, what: str) -> tuple[np.ndarray, list[
                          f"{MAX_CLASSES}); if it is a numeric target use task='regression'.")
     names = [_class_name(v) for v in uniq]
     return np.searchsorted(uniq, values).astype(np.int64), names
+
+
+def _found_classes(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Non-missing label values (L,) → (codes (L,) int64, class names in sorted order), any number of
+    classes (0 or 1 included): the classes found, before a typed list is applied."""
+    uniq = np.unique(values)
+    return np.searchsorted(uniq, values).astype(np.int64), [_class_name(v) for v in uniq]
+
+
+def _apply_typed(y: np.ndarray, found: Sequence[str], typed: Sequence[str], report: ReadingReport, *,
+                 what: str, unit: str = "labels") -> tuple[np.ndarray, list[str]]:
+    """Codes into `found` (-1 missing) → (codes into the class list, the class list): the typed names
+    in their order, then each found class not typed, in `found`'s (sorted) order, with a warning.
+    Sets ``report.classes_source``.  ValueError beyond MAX_CLASSES classes."""
+    typed = [str(c) for c in typed]
+    extra = [c for c in found if c not in typed]
+    classes = typed + extra
+    if len(classes) > MAX_CLASSES:
+        raise ValueError(f"{what}: the typed class list and the classes found in the {unit} make "
+                         f"{len(classes):,} classes; the limit is {MAX_CLASSES:,}.")
+    for c in extra:
+        report.warn(f"class {_quote(c)} found in the {unit} but not in the typed list: added")
+    report.classes_source = "typed + found in the labels" if extra else "typed"
+    pos = {c: k for k, c in enumerate(classes)}
+    remap = np.array([pos[c] for c in found], dtype=np.int64)
+    out = np.full(len(y), -1, np.int64)
+    has = y >= 0
+    out[has] = remap[y[has]]
+    return out, classes
 
 
 def _check_finite(X: np.ndarray, what: str, columns: Optional[Sequence[str]] = None) -> None:

@@ -99,6 +99,13 @@ def load_file(data: DataSource, *, filename: Optional[str] = None,
     (the rule is stated in the report).  Regression targets are kept in their original units.
     `label_column` is ignored for NPZ and ZIP.
 
+    A typed class list (``options.classes``, the user labels points in the app) makes the task
+    classification, fixes the class order (typed names first, classes found but not typed appended),
+    lets a ZIP hold unlabeled images (an ``unlabeled/`` folder, or images outside any folder), and lets
+    a file with too few labels (even none) be read with an empty test split (a warning says so); without
+    it such files are refused with a sentence naming the option.  NPZ: integer y = -1 is unlabeled.
+    The Dataset's ``point_ids`` name each pool point in the file (table data row, ZIP member path, NPZ row).
+
     `options` (:class:`bait_core.learning.reading.ReadOptions`) overrides the loader's inferences (encoding,
     separator, decimal mark, missing tokens, column roles, task, image size); its `task` and
     `image_size`, when set, win over the arguments of the same name. The returned Dataset's
@@ -110,6 +117,9 @@ def load_file(data: DataSource, *, filename: Optional[str] = None,
     image_size = opts.image_size if opts.image_size is not None else image_size
     if task is not None and task not in TASKS:
         raise ValueError(f"task must be one of {TASKS} or None, got {_quote(task)}")
+    if opts.classes and task == "regression":
+        raise ValueError("A class list was typed, so the task is classification; clear the class list or "
+                         "choose classification.")
     test_fraction = _check_fraction(test_fraction)
     raw, name, ext = _read_input(data, filename, max_bytes)
     if ext in TABLE_EXTENSIONS:

@@ -3,7 +3,8 @@
 Members with IMAGE_EXTENSIONS are decoded with Pillow (EXIF orientation applied, palette / CMYK / 16-bit
 / float modes converted, transparency over white); hidden files, ``__MACOSX/`` and OS clutter are
 skipped and counted in the report; any other file (not an image, an archive inside the archive, an image
-outside a class folder) is refused. Size: ``image_size`` when given, else the native size shared by
+outside a class folder unless the class list is typed or an ``unlabeled/`` folder exists) is refused.
+Images in a folder named ``unlabeled`` (any case) are unlabeled (y = -1, always in the pool). Size: ``image_size`` when given, else the native size shared by
 every image up to MAX_NATIVE_SIDE (64), else DEFAULT_IMAGE_SIZE (28×28). Channels: 3 when any image is
 in colour, else 1. Values: one scaling rule for the archive (:func:`_scale_images`); near-constant
 images are warned about (:func:`_uniformity_warnings`).
@@ -29,7 +30,8 @@ import numpy as np
 
 from bait_core.common.quoting import quote as _quote
 from bait_core.learning.data.archives import _read_member, _zip_total
-from bait_core.learning.data.dataset import Dataset, _extension, _finish, _split, _to_uint8_images
+from bait_core.learning.data.dataset import (Dataset, _apply_typed, _extension, _finish, _split,
+                                             _to_uint8_images)
 from bait_core.learning.reading import ReadingReport, ReadOptions
 
 
@@ -475,10 +477,20 @@ def _uniformity_warnings(X: np.ndarray, what: str, more: Optional[np.ndarray] = 
     return []
 
 
+def _is_unlabeled_folder(part: str) -> bool:
+    """A folder named 'unlabeled' (any case) holds unlabeled images, not a class."""
+    return part.lower() == "unlabeled"
+
+
 def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: Optional[tuple[int, int]],
               seed: int, test_fraction: float, max_rows: int, max_bytes: int,
               options: Optional[ReadOptions] = None) -> Dataset:
     """ZIP with one folder of images per class (optionally under one top folder) → Dataset.
+
+    Unlabeled images (y = -1, always in the pool): those in a folder named ``unlabeled`` (any case)
+    beside the class folders, and, when ``options.classes`` is typed or an ``unlabeled/`` folder exists,
+    those outside any folder (else refused).  A ZIP with no class folder needs a typed class list.
+    ``point_ids``: each pool image's member path below the common top folder ("cat/a.png").
 
     Size: `image_size` (height, width) when given; else the images' native size when they all share
     one up to 64×64; else 28×28.  Values: one scaling rule for the whole archive (:func:`_scale_images`).
@@ -517,9 +529,13 @@ def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: Optiona
         if len(infos) > max_rows:
             raise ValueError(f"{_quote(name)} contains {len(infos)} files; the limit is {max_rows} images")
         parts = [PurePosixPath(i.filename.replace("\\", "/")).parts for i in infos]
-        if all(len(p) >= 3 for p in parts) and len({p[0] for p in parts}) == 1:
+        if (all(len(p) >= 2 for p in parts) and any(len(p) >= 3 for p in parts)
+                and len({p[0] for p in parts}) == 1 and not _is_unlabeled_folder(parts[0][0])):
             parts = [p[1:] for p in parts]                       # strip one common top folder
-        members: list[tuple[str, zipfile.ZipInfo]] = []
+        typed = tuple(opts.classes)
+        has_unlabeled = any(len(p) >= 2 and _is_unlabeled_folder(p[0]) for p in parts)
+        members: list[tuple[Optional[str], zipfile.ZipInfo]] = []   # (class folder or None: unlabeled, member)
+        n_folder = n_loose = 0
         for info, p in zip(infos, parts):
             if _extension(p[-1]) in ARCHIVE_EXTENSIONS:
                 raise ValueError(f"{_quote(name)}: {_quote(info.filename)} is an archive inside the archive; nested "
@@ -528,12 +544,25 @@ def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: Optiona
                 raise ValueError(f"{_quote(name)}: {_quote(info.filename)} is not an image file (expected "
                                  f"{', '.join(IMAGE_EXTENSIONS)})")
             if len(p) < 2:
-                raise ValueError(f"{_quote(name)}: image {_quote(info.filename)} is not inside a class folder; "
-                                 f"put each class's images in a folder named after the class")
-            members.append((p[0], info))
-        class_names = sorted({c for c, _ in members})
-        if len(class_names) < 2:
-            raise ValueError(f"{_quote(name)} has only one class folder ({_quote(class_names[0])}); "
+                if not (typed or has_unlabeled):
+                    raise ValueError(f"{_quote(name)}: image {_quote(info.filename)} is not inside a class folder; "
+                                     f"put each class's images in a folder named after the class, or, if such "
+                                     f"images are unlabeled, put them in a folder named 'unlabeled' or type the "
+                                     f"class list (they are then unlabeled and you label them in the app)")
+                members.append((None, info))
+                n_loose += 1
+            elif _is_unlabeled_folder(p[0]):
+                members.append((None, info))
+                n_folder += 1
+            else:
+                members.append((p[0], info))
+        ids = ["/".join(p) for p in parts]
+        found = sorted({c for c, _ in members if c is not None})
+        if not found and not typed:
+            raise ValueError(f"{_quote(name)} has only unlabeled images (no class folders); type the class list "
+                             f"to label them yourself in the app, or add one folder of images per class")
+        if len(found) < 2 and not typed:
+            raise ValueError(f"{_quote(name)} has only one class folder ({_quote(found[0])}); "
                              f"classification needs at least 2")
 
         def read(info: zipfile.ZipInfo) -> bytes:
@@ -545,12 +574,18 @@ def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: Optiona
         heads = [_image_head(read(info), info.filename, name) for _, info in members]
         size, size_why = _choose_size([h.size_hw for h in heads], image_size)
         n = len(members)
-        index = {c: k for k, c in enumerate(class_names)}
-        y = np.array([index[c] for c, _ in members], dtype=np.int64)
+        index = {c: k for k, c in enumerate(found)}
+        y = np.array([-1 if c is None else index[c] for c, _ in members], dtype=np.int64)
+        if typed:
+            y, class_names = _apply_typed(y, found, typed, report, what=_quote(name))
+        else:
+            class_names = found
+            report.classes_source = "from the labeled rows"
         # the split first (it needs only the labels): each image is decoded straight into its row of
         # one (n, C, H, W) array ordered pool-then-test, so the splits are views, not copies
-        pool, test = _split(y, np.ones(n, bool), task="classification", classes=class_names,
-                            test_fraction=test_fraction, seed=seed, what=repr(name), unit="images")
+        pool, test = _split(y, y >= 0, task="classification", classes=class_names,
+                            test_fraction=test_fraction, seed=seed, what=repr(name), unit="images",
+                            report=report, no_test_ok=bool(typed))
         order = np.concatenate([pool, test])
         row = np.empty(n, dtype=np.int64)
         row[order] = np.arange(n)
@@ -587,10 +622,18 @@ def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: Optiona
     # the report: everything inferred above
     report.rows_read = n
     report.rows_dropped = [(k, f"archive member(s) skipped as {why}") for why, k in skipped.items()]
-    report.classes = {c: int(k) for c, k in zip(class_names, np.bincount(y, minlength=len(class_names)))}
+    report.classes = {c: int(k) for c, k in zip(class_names, np.bincount(y[y >= 0], minlength=len(class_names)))}
     report.task = "classification"
-    report.task_reason = (f"a ZIP of class folders: each of the {len(class_names)} folders is a class"
-                          + (" (task as chosen)" if opts.task == "classification" else ""))
+    if typed:
+        report.task_reason = (f"a ZIP of images with a typed class list: {len(class_names)} classes"
+                              f" ({len(found)} class folder(s) found)")
+    else:
+        report.task_reason = (f"a ZIP of class folders: each of the {len(class_names)} folders is a class"
+                              + (" (task as chosen)" if opts.task == "classification" else ""))
+    report.rows_without_label = n_folder + n_loose
+    report.unlabeled_reason = "; ".join(
+        ([f"images in the unlabeled/ folder"] if n_folder else [])
+        + ([f"images outside any class folder"] if n_loose else []))
     report.inferred.update({"image_size": image_size is None, "image_scaling": opts.image_scaling is None,
                             "image_channels": opts.image_channels is None})
     native = _counts([_hw(h.size_hw) for h in heads])
@@ -644,4 +687,5 @@ def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: Optiona
 
     return _finish(name=name, source=f"file:{name}", task="classification", X=X[:n_pool], y=y[:n_pool],
                    X_test=X[n_pool:], y_test=y[n_pool:], classes=class_names, images=img[:n_pool],
-                   images_test=img[n_pool:], report=report, fresh=True)
+                   images_test=img[n_pool:], report=report, fresh=True,
+                   point_ids=[ids[i] for i in order[:n_pool]])

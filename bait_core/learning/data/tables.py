@@ -26,8 +26,9 @@ import pandas as pd
 
 from bait_core.common.quoting import quote as _quote
 from bait_core.learning.data.dataset import (Dataset, MAX_CLASSES, MAX_CLASSES_INFERRED, NUMERIC_LOOKING,
-                                             _class_name, _encode_classes, _finish, _row_ref, _split,
-                                             _standardize, _text_class_labels)
+                                             _apply_typed, _class_name, _encode_classes, _finish,
+                                             _found_classes, _row_ref, _split, _standardize,
+                                             _text_class_labels)
 from bait_core.learning.reading import ColumnReading, ReadingReport, ReadOptions
 
 
@@ -247,15 +248,21 @@ def _task_reason(num: np.ndarray) -> tuple[str, str]:
 
 def _table_labels(s: pd.Series, task: Optional[str], *, col: str, name: str, text_file: bool,
                   decimal: str, thousands: str, raw_missing: dict[str, int],
-                  rep: ReadingReport) -> tuple[np.ndarray, list[str], str]:
+                  rep: ReadingReport, typed: Sequence[str] = ()) -> tuple[np.ndarray, list[str], str]:
     """Label column → (y (n,) int64 with -1 | float32 with NaN, class names, task); the task, its
-    reason, the classes with counts and the rows without a label go to `rep`."""
+    reason, the classes with counts (and the class list's source) and the rows without a label go to
+    `rep`.  `typed` (a class list the user typed): classification; label values are matched by their
+    class name text (:func:`_class_name`), classes found but not typed are appended; every row may
+    be without a label."""
     from bait_core.learning.data.table_text import parse_numbers
 
     what = f"{_quote(name)}: label column {_quote(col)}"
     chosen = task is not None
-    if not s.notna().any():
-        raise ValueError(f"{what} is empty in every row; choose the column that holds the labels.")
+    if typed:
+        task = "classification"
+    if not s.notna().any() and not typed:
+        raise ValueError(f"{what} is empty in every row; choose the column that holds the labels, or type the "
+                         f"class list (ReadOptions(classes=...)) to label the rows yourself in the app.")
     num: Optional[np.ndarray] = None
     text: Optional[pd.Series] = None
     reason = ""
@@ -287,11 +294,17 @@ def _table_labels(s: pd.Series, task: Optional[str], *, col: str, name: str, tex
             i = int(np.flatnonzero(np.isinf(num))[0])
             raise ValueError(f"{what} has an infinite value at {_row_ref(i, text_file)}; labels must be finite "
                              f"numbers or class names.")
-        if not present.any():
-            raise ValueError(f"{what} has no values: every row is without a label.")
-        inferred_task, reason = _task_reason(num[present])
+        if not present.any() and not typed:
+            raise ValueError(f"{what} has no values: every row is without a label. Type the class list "
+                             f"(ReadOptions(classes=...)) to label the rows yourself in the app.")
+        inferred_task, reason = _task_reason(num[present]) if present.any() else ("classification", "")
         task = task or inferred_task
-        if task == "regression":
+        if typed:
+            codes, found = _found_classes(num[present])
+            y = np.full(len(s), -1, np.int64)
+            y[present] = codes
+            y, classes = _apply_typed(y, found, typed, rep, what=what)
+        elif task == "regression":
             with np.errstate(over="ignore", invalid="ignore"):
                 y = num.astype(np.float32)
             if np.isinf(y).any():
@@ -312,9 +325,21 @@ def _table_labels(s: pd.Series, task: Optional[str], *, col: str, name: str, tex
             raise ValueError(f"{what} must hold numbers for regression, but "
                              f"{_row_ref(i, text_file)} has {_quote(text.iloc[i])}")
         task = "classification"
-        y, classes = _text_class_labels(text, present, what)
+        if typed:
+            codes, found = _found_classes(text.to_numpy(dtype=object, na_value=None)[present].astype(str))
+            y = np.full(len(s), -1, np.int64)
+            y[present] = codes
+            y, classes = _apply_typed(y, found, typed, rep, what=what)
+        else:
+            y, classes = _text_class_labels(text, present, what)
     rep.label_column, rep.task = col, task
-    rep.task_reason = f"chosen; the rule alone: {reason}" if chosen else reason
+    if typed:
+        rep.task_reason = ("a class list was typed → classification"
+                           + (f" (the rule alone: {reason})" if reason and present.any() else ""))
+    else:
+        rep.task_reason = f"chosen; the rule alone: {reason}" if chosen else reason
+        if task == "classification":
+            rep.classes_source = "from the labeled rows"
     if task == "classification":
         counts = np.bincount(y[y >= 0], minlength=len(classes))
         rep.classes = {c: int(n) for c, n in zip(classes, counts)}
@@ -611,9 +636,13 @@ def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
                      f"the label column {_quote(label_column)}; as a feature it may give the label away. Give it the "
                      f"role 'ignored' if it is a copy of the label.")
     raw_missing = dict(df.attrs.get("na_tokens", {}).get(label_column, {}))
+    typed = opts.classes
+    if typed and task == "regression":
+        raise ValueError(f"{_quote(name)}: a class list was typed, so the task is classification; clear the class "
+                         f"list or choose classification.")
     y, classes, task = _table_labels(lab, task, col=label_column, name=name, text_file=text_file,
                                      decimal=rep.decimal or ".", thousands=rep.thousands or "",
-                                     raw_missing=raw_missing, rep=rep)
+                                     raw_missing=raw_missing, rep=rep, typed=typed)
     label_reading = ColumnReading(label_column, "label",
                                   f"{len(classes)} classes" if task == "classification" else "numeric target",
                                   inferred=not forced and not label_given)
@@ -635,7 +664,7 @@ def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
             rep.unlabeled_reason += f" (of {rep.rows_without_label} before rows were dropped)"
         rep.rows_without_label = int((~labeled).sum())
     pool, test = _split(y, labeled, task=task, classes=classes, test_fraction=test_fraction,
-                        seed=seed, what=repr(name))
+                        seed=seed, what=repr(name), report=rep, no_test_ok=bool(typed))
     X = _fill_medians(X, pool, groups, rep, opts.missing_features)
     Xp, Xt = X[pool], X[test]
     if standardize:
@@ -666,7 +695,8 @@ def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
                         "range of 32-bit floats (±3.4e38) the model computes in") if standardize else
                  "holds values beyond the range of 32-bit floats (±3.4e38) the model computes in")
     return _finish(name=name, source=f"file:{name}", task=task, X=Xp32, y=y[pool], X_test=Xt32,
-                   y_test=y[test], classes=classes, feature_names=feat_names, report=rep)
+                   y_test=y[test], classes=classes, feature_names=feat_names, report=rep,
+                   point_ids=[str(int(r)) for r in kept[pool]])
 
 
 def default_label_column(columns: Sequence[str]) -> str:
