@@ -75,5 +75,16 @@ if rec.rounds:
                                for r in rec.rounds]), hide_index=True, width="stretch")
     st.caption(f"Per round: labels trained on, the {md(views.metric_words(metric))}, and the seconds spent training, "
                "computing outputs and selecting, on the device shown.")
+if ex.labels.entries or ex.labels.pending is not None:
+    from bait_core.learning.labels import labels_rows
+    rows = labels_rows(ex.dataset, ex.labels)
+    who = pd.Series([r["oracle"] for r in rows]).value_counts().to_dict() if rows else {}
+    st.markdown("**Labels obtained**: " + (", ".join(f"{n} by {'a person' if k == 'person' else 'the simulated oracle'}"
+                                                  for k, n in who.items()) or "none yet"))
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", height=240)
+    st.caption("Who labeled each point (a person, or the simulated oracle revealing the file's label), in which "
+               "round's batch and when (UTC); the id is the point's row in the data file (0-based, header "
+               "excluded) or its path in the image ZIP.")
 W.export_buttons(ex, "rec_dl")
 st.caption("The record holds the config, every round's metric, predictions and picks; the CSVs are for spreadsheets.")

@@ -230,15 +230,26 @@ def labels_csv(dataset: Any, book: LabelBook, *, include_pending: bool = True) -
     ``id`` as in :func:`point_ids`; ``label`` the class name or number. Formula-safe cells."""
     from bait_core.records.csv_text import csv_text
 
+    rows = labels_rows(dataset, book, include_pending=include_pending)
+    return csv_text(LABEL_COLUMNS, [[r[c] for c in LABEL_COLUMNS] for r in rows])
+
+
+LABEL_COLUMNS = ["id", "label", "round", "time", "oracle", "index"]
+
+
+def labels_rows(dataset: Any, book: LabelBook, *, include_pending: bool = True) -> list[dict]:
+    """The labels the run obtained as rows {id, label, round, time, oracle, index} (see labels_csv)."""
     ids = point_ids(dataset)
-    rows = [[ids[e.index], label_text(dataset, e.label), e.round, e.time, e.oracle, e.index]
+    rows = [{"id": ids[e.index], "label": label_text(dataset, e.label), "round": e.round, "time": e.time,
+             "oracle": e.oracle, "index": e.index}
             for e in sorted(book.entries.values(), key=lambda e: (e.round, e.time, e.index))]
     p = book.pending
     if include_pending and p is not None:
         for i in p.history:
             if i in p.answers:
-                rows.append([ids[i], label_text(dataset, p.answers[i]), p.round, p.times.get(i, ""), "person", i])
-    return csv_text(["id", "label", "round", "time", "oracle", "index"], rows)
+                rows.append({"id": ids[i], "label": label_text(dataset, p.answers[i]), "round": p.round,
+                             "time": p.times.get(i, ""), "oracle": "person", "index": i})
+    return rows
 
 
 def label_studio_json(dataset: Any, book: LabelBook, *, predictions: Optional[np.ndarray] = None,
