@@ -4,7 +4,14 @@
                                [--strategy bait] [--lamb 1.0] [--oversample 2.0] [--seed 0]
                                [--device cpu] [--dtype float64] [--threads N] [--out OUT.json]
 
-Prints the selection as JSON (Selection.to_dict()) on stdout, or writes it to --out and prints a
+    python -m bait_core next --run RUN_DIR [--labels NEW.csv]
+                             (first call: --data FILE [--label-column COL] [--model ...] [--strategy ...]
+                              [--batch-size B] [--rounds R] [--classes a,b,c] [--first-batch k-center|random])
+
+`next` is the headless labeling loop (see its --help): each call adds the labels, retrains, picks and
+writes RUN_DIR/to_label.csv; RUN_DIR is a run folder the app resumes (runs folder = its parent).
+
+`select` prints the selection as JSON (Selection.to_dict()) on stdout, or writes it to --out and prints a
 one-line summary on stderr. Any bad input (missing or unreadable file, not a .npy array, pickled
 object array, wrong shape or values, bad option, an output that cannot be written, a selection too
 big for the memory) exits with status 2 and a single line ``error: <message>`` on stderr, no
