@@ -4,7 +4,14 @@
                                [--strategy bait] [--lamb 1.0] [--oversample 2.0] [--seed 0]
                                [--device cpu] [--dtype float64] [--threads N] [--out OUT.json]
 
-Prints the selection as JSON (Selection.to_dict()) on stdout, or writes it to --out and prints a
+    python -m bait_core next --run RUN_DIR [--labels NEW.csv]
+                             (first call: --data FILE [--label-column COL] [--model ...] [--strategy ...]
+                              [--batch-size B] [--rounds R] [--classes a,b,c] [--first-batch k-center|random])
+
+`next` is the headless labeling loop (see its --help): each call adds the labels, retrains, picks and
+writes RUN_DIR/to_label.csv; RUN_DIR is a run folder the app resumes (runs folder = its parent).
+
+`select` prints the selection as JSON (Selection.to_dict()) on stdout, or writes it to --out and prints a
 one-line summary on stderr. Any bad input (missing or unreadable file, not a .npy array, pickled
 object array, wrong shape or values, bad option, an output that cannot be written, a selection too
 big for the memory) exits with status 2 and a single line ``error: <message>`` on stderr, no
@@ -434,8 +441,9 @@ class _Bar:
         self.bar.close()
 
 
-def _add_run_options(p: Any, *, single: bool) -> None:
-    p.add_argument("--data", required=True, metavar="builtin:NAME|PATH",
+def _add_run_options(p: Any, *, single: bool, data_required: bool = True, initial: bool = True,
+                     rounds_default: int = 10) -> None:
+    p.add_argument("--data", required=data_required, metavar="builtin:NAME|PATH",
                    help="a built-in dataset (builtin:digits, builtin:mnist1d, builtin:moons, ...) or a file")
     p.add_argument("--label-column", help="label column of a table file (default: label/target/class/y or the last)")
     p.add_argument("--model", default="mlp", help="a built-in architecture (linear, mlp, cnn) or a torch.export "
@@ -446,9 +454,11 @@ def _add_run_options(p: Any, *, single: bool) -> None:
     from bait_core.selection.registry import run_options
     if single:
         _add_strategy_argument(p, "acquisition strategy")
-    p.add_argument("--rounds", type=int, default=10, help="acquisition rounds (default 10)")
+    p.add_argument("--rounds", type=int, default=rounds_default,
+                   help=f"acquisition rounds (default {rounds_default})")
     p.add_argument("--batch-size", type=int, default=10, help="points picked per round (default 10)")
-    p.add_argument("--initial", type=int, default=20, help="initial random labeled points (default 20)")
+    if initial:
+        p.add_argument("--initial", type=int, default=20, help="initial random labeled points (default 20)")
     p.add_argument("--preset", default="quick", help="training preset: quick or paper (default quick)")
     for name, opt in run_options().items():           # --lamb, --oversample, ... (RunConfig fields)
         _option_flag(p, name, opt.default, _option_flag_help(name))
@@ -483,6 +493,7 @@ def _config(args: argparse.Namespace, strategy: str, seed: int) -> Any:
     return RunConfig(data=args.data, model=args.model, strategy=strategy, rounds=args.rounds,
                      batch_size=args.batch_size, initial=args.initial, seed=seed, preset=args.preset,
                      device=args.device, label_column=args.label_column,
+                     oracle=getattr(args, "oracle", "simulated"), first_batch=getattr(args, "first_batch", "k-center"),
                      **{name: getattr(args, name) for name in run_options()})
 
 
@@ -551,6 +562,13 @@ def read_options(args: argparse.Namespace) -> Any:
                        na_values=tuple(t.strip() for t in (args.na_values or "").split(",") if t.strip()),
                        roles=tuple(roles), task=args.task, missing_features=args.missing_features, image_size=size,
                        image_scaling=args.image_scaling, image_channels=args.image_channels)
+    classes = getattr(args, "classes", None)
+    if classes is not None:
+        if "classes" not in ReadOptions.__dataclass_fields__:
+            raise CliError("--classes is not supported by this version's data readers; label some rows in the "
+                           "data file instead.")
+        from dataclasses import replace as _replace
+        opts = _replace(opts, classes=tuple(c.strip() for c in classes.split(",")))
     opts.validate()
     return opts
 
@@ -591,6 +609,23 @@ def _build_model(config: Any, dataset: Any, weights: Optional[str] = None) -> An
     return model
 
 
+def _run_sources(args: argparse.Namespace, config: Any) -> Any:
+    """The RunSources of a run from files: the data and model files' names and bytes (None for built-ins),
+    the read options and the architecture of --weights; stored in the run's folder to resume it."""
+    from bait_core.service.runstore import RunSources
+    files = {}
+    for key, path in (("data", args.data), ("model", getattr(args, "weights", None) or args.model)):
+        p = Path(path)
+        if not path.startswith("builtin:") and p.is_file():
+            files[key] = (p.name, p.read_bytes())
+    return RunSources(data_name=files["data"][0] if "data" in files else None,
+                      data_bytes=files["data"][1] if "data" in files else None,
+                      read_options=read_options(args) if "data" in files else None,
+                      model_name=files["model"][0] if "model" in files else None,
+                      model_bytes=files["model"][1] if "model" in files else None,
+                      arch=config.model if getattr(args, "weights", None) else None)
+
+
 def _run_one(args: argparse.Namespace, strategy: str, seed: int, label: str, dataset: Any = None,
              store: Any = None) -> Any:
     """One run. With a `store` (RunStore) it is driven round by round through the same Explorer the
@@ -615,18 +650,7 @@ def _run_one(args: argparse.Namespace, strategy: str, seed: int, label: str, dat
                        progress=lambda stage, done, total, info: bar.update(done, f"round {done - 1} {name} {info:.3f}")
                        if stage == "round" else None)
         from bait_core.service.explorer import Explorer
-        from bait_core.service.runstore import RunSources
-        files = {}
-        for key, path in (("data", args.data), ("model", getattr(args, "weights", None) or args.model)):
-            p = Path(path)
-            if not path.startswith("builtin:") and p.is_file():
-                files[key] = (p.name, p.read_bytes())
-        sources = RunSources(data_name=files["data"][0] if "data" in files else None,
-                             data_bytes=files["data"][1] if "data" in files else None,
-                             read_options=read_options(args) if "data" in files else None,
-                             model_name=files["model"][0] if "model" in files else None,
-                             model_bytes=files["model"][1] if "model" in files else None,
-                             arch=config.model if getattr(args, "weights", None) else None)
+        sources = _run_sources(args, config)
         ex = Explorer.start(dataset, model, config, store=store, sources=sources)
         print(f"run {ex.run_id}: saved after every round in {store.root / ex.run_id}", file=sys.stderr)
         while not ex.finished:
@@ -797,6 +821,200 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- next (a person labels, headless)
+
+# Flags of `next` that are not part of a run's setup (allowed on every call).
+_NEXT_CALL_FLAGS = ("command", "func", "run", "labels", "threads", "quiet", "oracle", "initial")
+_TO_LABEL = "to_label.csv"
+
+
+def _add_next(sub: Any) -> None:
+    p = _strategy_parser(
+        sub, "next", help="one round of a run labeled by people, from files (no app needed)",
+        description="The headless labeling loop. The first call creates RUN_DIR from the setup flags (--data, "
+                    "--label-column, --model, --strategy, --batch-size, ...): the data file's labeled rows are "
+                    "the initial labeled set, and the first batch is picked. Every later call adds the labels of "
+                    "--labels (a CSV with columns id,label: id = the 0-based data row of a table, header excluded, "
+                    "or the file's path (or unique file name) in an image ZIP), retrains, picks the next batch and "
+                    f"writes RUN_DIR/{_TO_LABEL} (id first, then the features as read — standardised if the "
+                    "reading report says so — or the image's file, then round, order, prediction, confidence "
+                    "and an empty label column: fill it in and give the file back with --labels). Picks of the "
+                    "previous batch without a label go back to the pool. Ids already labeled, unknown ids and "
+                    "unknown classes exit 2 with one line, with nothing written. RUN_DIR is a run folder of the "
+                    "app's runs folder (its parent): the app resumes it.")
+    p.add_argument("--run", required=True, metavar="RUN_DIR",
+                   help="the run's folder (created by the first call; its name is the run id: letters, digits, "
+                        "'_', '.', '-')")
+    p.add_argument("--labels", metavar="NEW.csv", help="labels to add: a CSV with columns id,label (other columns "
+                                                        f"are ignored, so a filled-in {_TO_LABEL} works)")
+    _add_run_options(p, single=True, data_required=False, initial=False, rounds_default=1000)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--first-batch", dest="first_batch", choices=("k-center", "random"), default="k-center",
+                   help="how a run with no labels at all picks its first batch, on the input features "
+                        "(default k-center)")
+    p.add_argument("--classes", metavar="A,B,C", default=None,
+                   help="the class names, comma-separated, in your order (classification): lets a file with "
+                        "few or no labels be read (then there is no test split and no test metric)")
+    p.set_defaults(func=_cmd_next, oracle="person", initial=0)
+
+
+def _next_setup_flags(args: argparse.Namespace) -> list[str]:
+    """The setup flags given (set away from their defaults) in this call of `next`."""
+    defaults = vars(build_parser().parse_args(["next", "--run", "x"]))
+    return [_flag(k) for k, v in vars(args).items()
+            if k not in _NEXT_CALL_FLAGS and not k.startswith("_") and k in defaults and v != defaults[k]]
+
+
+def _to_label_csv(ex: Any) -> tuple[str, int]:
+    """(CSV text, rows) of the batch waiting for labels: id, the features (tables) or file (images),
+    round, order, prediction, confidence, label (empty). Header only when no batch waits."""
+    from bait_core.learning.labels import point_ids
+    from bait_core.records.csv_text import csv_text
+    ds = ex.dataset
+    tail = ["round", "order", "prediction", "confidence", "label"]
+    if ds.is_image:
+        middle = ["file"]
+    else:
+        names = list(ds.feature_names or [f"x{j}" for j in range(ds.n_features)])
+        middle = [f"feature_{n}" if n in tail or n in ("id", "file") else n for n in names]
+    p = ex.labels.pending
+    rows: list = []
+    if p is not None:
+        ids = point_ids(ds)
+        rr = next((r for r in ex.rounds if r.round == p.round), ex.rounds[-1])
+        for order, i in enumerate(p.indices):
+            if ds.task == "classification":
+                pred: Any = str(ds.classes[int(rr.predictions[i])])
+            else:
+                pred = f"{float(rr.predictions[i]):.6g}"
+            conf = "" if rr.confidence is None else f"{float(rr.confidence[i]):.4f}"
+            cells = [ids[i]] if ds.is_image else [f"{float(v):.6g}" for v in np.asarray(ds.X[i]).reshape(-1)]
+            rows.append([ids[i], *cells, p.round, order, pred, conf, ""])
+    return csv_text(["id", *middle, *tail], rows, lineterminator="\n"), len(rows)
+
+
+def _cmd_next(args: argparse.Namespace) -> int:
+    from bait_core.learning.labels import check_new_labels, point_ids, read_labels_csv
+    from bait_core.service.runstore import LIVE, RunStore, atomic_write, valid_run_id
+
+    folder = Path(args.run)
+    name = folder.name
+    if not str(args.run).strip() or not valid_run_id(name):
+        raise CliError(f"--run {args.run}: the folder's name is the run id and may hold only letters, digits, "
+                       "'_', '.' and '-' (not starting with '.' or '-').")
+    parent = folder.parent
+    store = RunStore(parent)
+    existing = (folder / "setup.json").is_file()
+    if folder.exists() and not folder.is_dir():
+        raise CliError(f"--run {args.run} is a file, not a run folder.")
+    lines: list[str] = []
+    if not existing:
+        if args.data is None:
+            raise CliError(f"--run {args.run} holds no run yet: the first call needs --data FILE (and the setup: "
+                           "--label-column, --model, --strategy, --batch-size, ...).")
+        if args.labels is not None:
+            raise CliError("--labels is for the calls after the first: the first call reads the data file's labels "
+                           f"and picks the first batch; label its {_TO_LABEL} and give those labels on the next call.")
+        if folder.is_dir() and any(folder.iterdir()):
+            raise CliError(f"--run {args.run} is a folder with files but no run (no setup.json); give a new or "
+                           "empty folder.")
+        from bait_core.records.run_record import MAX_SEED
+        if not 0 <= args.seed <= MAX_SEED:
+            raise CliError(f"--seed must be a whole number from 0 to {MAX_SEED:,}, got {args.seed}.")
+        _check_run_options(args, [args.strategy], [args.seed])
+        store.check_writable()
+        from dataclasses import replace
+        from bait_core.learning.build import build_run
+        from bait_core.service.explorer import Explorer
+        dataset = _load_data(args, args.seed)
+        config = replace(_config(args, args.strategy, args.seed),
+                         initial=int(np.asarray(dataset.has_label, dtype=bool).sum()))
+        model = build_run(config, dataset=dataset, model=_build_model(config, dataset, args.weights),
+                          memory_limit=_memory_limit(args)).model
+        ex = Explorer.start(dataset, model, config, store=store, sources=_run_sources(args, config))
+        LIVE.discard(ex.run_id)                      # registered under a generated id; this run has its own
+        ex.run_id = name                             # before the first save: the folder is RUN_DIR
+        lines.append(f"run {name} created in {parent}: {config.initial} labeled point(s) from the data file, "
+                     f"{dataset.X.shape[0]:,} pool points")
+        added = 0
+    else:
+        given = _next_setup_flags(args)
+        if given:
+            raise CliError(f"--run {args.run} already holds a run; drop {', '.join(given[:6])} (the setup is given "
+                           "on the first call only), or give a new RUN_DIR for a new run.")
+        blob = None
+        if args.labels is not None:
+            lp = check_input_file(args.labels, "labels")
+            try:
+                blob = lp.read_bytes()
+            except OSError as e:
+                raise CliError(f"cannot read labels file {args.labels}: {e.strerror or e}") from None
+        ex = store.resume(name)
+        LIVE.discard(name)
+        if ex.finished:
+            raise CliError(f"run {name} is finished (its final round is recorded, or every pool point is labeled); "
+                           "start a new run in another RUN_DIR.")
+        # everything checked before anything is written: the file, its ids and classes, no label twice
+        pairs = [] if blob is None else read_labels_csv(blob, ex.dataset, what=f"labels file {args.labels}")
+        known, _ = ex.known_labels()
+        check_new_labels(pairs, ex.mask & known, point_ids(ex.dataset), what=f"labels file {args.labels}")
+        p = ex.labels.pending
+        if blob is None and p is not None:
+            text, n = _to_label_csv(ex)
+            _atomic(atomic_write, folder / _TO_LABEL, text)
+            print(f"round {p.round}: its {n} pick(s) still wait for labels (no --labels given); "
+                  f"{folder / _TO_LABEL} rewritten")
+            return 0
+        out = ex.add_labels(pairs, strict=True) if pairs else {"added": 0, "in_batch": 0}
+        added = out["added"] + out["in_batch"]
+        lines.append(f"labels added: {added} ({out['in_batch']} for the batch of round "
+                     f"{p.round if p is not None else '-'}, {out['added']} for other points)")
+        if p is not None:
+            summary = ex.finish_batch()
+            back = summary["skipped"] + summary["unanswered"]
+            if back:
+                lines.append(f"{back} pick(s) of round {p.round} had no label and went back to the pool")
+    pool_left = bool((~ex.mask).any())
+    if len(ex.rounds) >= ex.config.rounds or not pool_left:
+        if pool_left:
+            ex.evaluate()
+            lines.append(f"all {ex.config.rounds} selection rounds are done: the final round trained on every "
+                         "label and was evaluated; nothing more to label")
+        else:
+            lines.append("every pool point is labeled: nothing more to label")
+    else:
+        ex.step()
+    rr = ex.rounds[-1]
+    ds = ex.dataset
+    note = rr.selection.params.get("note") if rr.selection is not None else None
+    if math.isfinite(rr.metric):
+        metric = f"test {rr.metric_name} {rr.metric:.4f}"
+    elif len(ds.y_test) == 0:
+        metric = "no test set (no test metric)"
+    else:
+        metric = f"no test {rr.metric_name} (no labels to train on yet)"
+    text, n = _to_label_csv(ex)
+    _atomic(atomic_write, folder / _TO_LABEL, text)
+    for line in lines:
+        print(line)
+    print(f"round {rr.round}: labels added {added}, labels in total {ex.n_labeled}; {metric}")
+    if note:
+        print(f"note: {note}")
+    print(f"to label: {n} point(s) in {folder / _TO_LABEL}" + (
+        f" (fill in its label column and run: {_PROG} next --run {args.run} --labels {folder / _TO_LABEL})"
+        if n else ""))
+    print(f"record: {folder / 'record.json'}; open it in the app: streamlit run app.py -- --runs-dir {parent} "
+          "(Records page)")
+    return 0
+
+
+def _atomic(write: Callable[[Path, str], Any], path: Path, text: str) -> None:
+    try:
+        write(path, text)
+    except OSError as e:
+        raise CliError(f"cannot write {path}: {e.strerror or e}") from None
+
+
 # ----------------------------------------------------------------------------- entry point
 
 def build_parser() -> argparse.ArgumentParser:
@@ -805,6 +1023,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_select(sub)
     _add_run(sub)
     _add_compare(sub)
+    _add_next(sub)
     return parser
 
 
