@@ -895,7 +895,7 @@ def _to_label_csv(ex: Any) -> tuple[str, int]:
 
 def _cmd_next(args: argparse.Namespace) -> int:
     from bait_core.learning.labels import check_new_labels, point_ids, read_labels_csv
-    from bait_core.service.runstore import LIVE, RunStore, atomic_write, valid_run_id
+    from bait_core.service.runstore import RunStore, atomic_write, valid_run_id
 
     folder = Path(args.run)
     name = folder.name
@@ -931,9 +931,7 @@ def _cmd_next(args: argparse.Namespace) -> int:
                          initial=int(np.asarray(dataset.has_label, dtype=bool).sum()))
         model = build_run(config, dataset=dataset, model=_build_model(config, dataset, args.weights),
                           memory_limit=_memory_limit(args)).model
-        ex = Explorer.start(dataset, model, config, store=store, sources=_run_sources(args, config))
-        LIVE.discard(ex.run_id)                      # registered under a generated id; this run has its own
-        ex.run_id = name                             # before the first save: the folder is RUN_DIR
+        ex = Explorer.start(dataset, model, config, store=store, sources=_run_sources(args, config), run_id=name)
         lines.append(f"run {name} created in {parent}: {config.initial} labeled point(s) from the data file, "
                      f"{dataset.X.shape[0]:,} pool points")
         added = 0

@@ -72,15 +72,18 @@ class Explorer:
 
     @classmethod
     def start(cls, dataset: Any, model: torch.nn.Module, config: RunConfig, *, store: Optional[RunStore] = None,
-              sources: Optional[RunSources] = None) -> "Explorer":
+              sources: Optional[RunSources] = None, run_id: Optional[str] = None) -> "Explorer":
         """A fresh run: the model's current weights become every round's initial weights. With a
-        `store`, the run gets an id and is saved there after every round (not before the first)."""
+        `store`, the run gets an id (`run_id`, or a new one) and is saved there after every round (not
+        before the first)."""
         config.validate(dataset.task, dataset.X.shape[0])
         mask = initial_labeled(dataset.has_label, config.initial, config.seed)
         ex = cls(dataset=dataset, model=model, config=config, init_state=copy.deepcopy(model.state_dict()),
                  mask=mask, record=new_record(config, dataset, model), store=store, sources=sources)
         if store is not None:
-            ex.run_id = store.new_id(dataset.name, config.strategy)
+            if run_id is not None:
+                store.path(run_id)                     # ValueError for an id that is not one
+            ex.run_id = run_id or store.new_id(dataset.name, config.strategy)
             LIVE.add(ex)
         return ex
 
