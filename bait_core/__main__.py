@@ -895,7 +895,7 @@ def _to_label_csv(ex: Any) -> tuple[str, int]:
 
 def _cmd_next(args: argparse.Namespace) -> int:
     from bait_core.learning.labels import check_new_labels, point_ids, read_labels_csv
-    from bait_core.service.runstore import RunStore, atomic_write, valid_run_id
+    from bait_core.service.runstore import LIVE, RunStore, atomic_write, valid_run_id
 
     folder = Path(args.run)
     name = folder.name
