@@ -221,3 +221,12 @@ def learning_curve_so_far(rounds: Sequence[RoundResult], upto: int, height: int 
         pad_y = max(0.02 * max(abs(finite.max()), 1e-9), 0.06 * (finite.max() - finite.min()))
         fig.update_yaxes(range=[finite.min() - pad_y, finite.max() + pad_y])
     return fig
+
+
+def highlight_point(fig: go.Figure, xy: np.ndarray, index: int, name: str = "labeling now") -> go.Figure:
+    """`fig` (a pool map of `xy` (N, 2)) with a big red ring around point `index` (the point a person is
+    labeling), as a trace named `name`; returned for chaining. IndexError for an index outside 0..N−1."""
+    x, y = np.asarray(xy, dtype=np.float64)[int(index)]
+    fig.add_trace(go.Scatter(x=[x], y=[y], mode="markers", name=name, hoverinfo="name", showlegend=False,
+                             marker=dict(symbol="circle-open", size=30, color="crimson", line=dict(width=3))))
+    return fig
