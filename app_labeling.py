@@ -32,6 +32,14 @@ SHORTCUT_CLASSES = 9      # classes 1..9 get the keys 1..9
 FEATURES_IN_GRID = 4      # a table point's first features shown on its grid item
 
 
+def class_shortcuts(classes: list[str]) -> list[Optional[str]]:
+    """(K,) the keyboard key of each class button: the class's own name when every class is named by one
+    distinct digit (digits "0".."9": key 3 labels "3"), else 1–9 for the first nine classes; None after."""
+    if all(len(c) == 1 and c.isdigit() for c in classes) and len(set(classes)) == len(classes):
+        return list(classes)
+    return [str(k + 1) if k < SHORTCUT_CLASSES else None for k in range(len(classes))]
+
+
 def current_point(ex: Any) -> Optional[int]:
     """The pick shown large and labeled by the buttons: the one the person pressed "edit" on (while it
     is in the batch), else the first pick without an answer or skip; None when none is waiting or all
@@ -65,6 +73,19 @@ def reveal_text(ex: Any, index: int) -> Optional[str]:
     same = (int(file_label) == int(p.answers[index]) if ds.task == "classification"
             else np.isclose(float(file_label), float(p.answers[index])))
     return f"file label: {label_text(ds, file_label)} — you {'agree' if same else 'disagree'}"
+
+
+def shown_labels(ex: Any) -> np.ndarray:
+    """(N,) the labels the Rounds page shows as true: the data file's, overlaid with every label the run
+    obtained and the answers of the batch being labeled; that batch's other points show none (−1 for a
+    class, NaN for a value), so a classroom batch's file labels stay hidden until the person answers."""
+    _, y = ex.known_labels()
+    p = ex.labels.pending
+    if p is not None:
+        none = -1 if ex.dataset.task == "classification" else np.nan
+        for i in p.indices:
+            y[i] = p.answers.get(i, none)
+    return y
 
 
 # --- callbacks (run before the script: each is one library call; errors become a sentence) -------
@@ -173,14 +194,14 @@ def _answer_buttons(ex: Any, i: int) -> None:
                         index=None, placeholder="Type to find the class")
             b.button("Label", type="primary", key="lab_pick_btn", on_click=_label_from, args=(i, K.LABEL_PICK))
         else:
+            keys = class_shortcuts(classes)
             per_row = min(len(classes), 10)
             for start in range(0, len(classes), per_row):
                 cols = st.columns(per_row)
                 for k in range(start, min(start + per_row, len(classes))):
-                    cols[k - start].button(md(classes[k]), key=f"lab_class_{k}", width="stretch",
-                                           shortcut=str(k + 1) if k < SHORTCUT_CLASSES else None,
+                    cols[k - start].button(md(classes[k]), key=f"lab_class_{k}", width="stretch", shortcut=keys[k],
                                            help=f"Label point {i} as {md(classes[k])}"
-                                                + (f" (key {k + 1})" if k < SHORTCUT_CLASSES else ""),
+                                                + (f" (key {keys[k]})" if keys[k] else ""),
                                            on_click=_label, args=(i, k))
     else:
         a, b = st.columns([3, 1], vertical_alignment="bottom")
@@ -263,7 +284,9 @@ def labeling_panel(ex: Any, classroom: bool = False) -> Optional[int]:
                 if line:
                     st.markdown(line)
                 _answer_buttons(ex, i)
-                st.caption("Keys: " + ("1–9 the first classes, " if ds.task == "classification"
+                digits = ds.task == "classification" and class_shortcuts(list(ds.classes))[0] == ds.classes[0]
+                st.caption("Keys: " + ("each class's digit, " if digits else
+                                       "1–9 the first classes, " if ds.task == "classification"
                                        and len(ds.classes) <= MAX_CLASS_BUTTONS else
                                        "Enter saves the value, " if ds.task != "classification" else "")
                            + "S skip, N not sure, U undo, T train and pick next. Each answer is saved at once.")

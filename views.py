@@ -141,14 +141,16 @@ def score_name(sel: Any) -> str:
 
 def round_map(dataset: Any, rr: RoundResult, xy: np.ndarray, title: str, colour_by: str = COLOUR_TRUE,
               height: int = 520, true_label: Optional[Sequence[str]] = None,
-              predicted: Optional[Sequence[str]] = None) -> go.Figure:
+              predicted: Optional[Sequence[str]] = None, y: Optional[np.ndarray] = None) -> go.Figure:
     """The pool map of round `rr`: points coloured by true class (or prediction) — for regression by
     the true value (or prediction) on one continuous scale — the labeled set as black squares, the
     round's picks as numbered gold stars, pruned candidates as grey rings.
-    true_label / predicted: the hover texts when the caller already has them (label_texts)."""
+    true_label / predicted: the hover texts when the caller already has them (label_texts).
+    y (N,): the labels shown as true (−1 / NaN: none); default dataset.y."""
     sel = rr.selection
     none = np.zeros(0, np.int64)
-    true_label = label_texts(dataset, dataset.y) if true_label is None else true_label
+    y = dataset.y if y is None else y
+    true_label = label_texts(dataset, y) if true_label is None else true_label
     predicted = label_texts(dataset, rr.predictions) if predicted is None else predicted
     common = dict(labeled=rr.labeled_before, picks=none if sel is None else sel.indices,
                   pruned=none if sel is None else sel.pruned, true_label=true_label, predicted=predicted,
@@ -156,10 +158,10 @@ def round_map(dataset: Any, rr: RoundResult, xy: np.ndarray, title: str, colour_
     if is_regression(dataset):
         by_pred = colour_by == COLOUR_PRED
         return plots.pool_map(xy, np.zeros(len(dataset.y), np.int64), [], confidence=None,
-                              values=np.asarray(rr.predictions if by_pred else dataset.y, dtype=np.float64),
+                              values=np.asarray(rr.predictions if by_pred else y, dtype=np.float64),
                               value_range=value_range(dataset), value_name="prediction" if by_pred else "true value",
                               **common)
-    colour = np.asarray(dataset.y if colour_by == COLOUR_TRUE else rr.predictions).astype(np.int64)
+    colour = np.asarray(y if colour_by == COLOUR_TRUE else rr.predictions).astype(np.int64)
     return plots.pool_map(xy, colour, list(dataset.classes), confidence=rr.confidence, **common)
 
 

@@ -160,7 +160,8 @@ st.markdown(f"**Round {rr.round}** of {n}: trained on **{rr.n_labeled}** labels 
 if sel is not None and sel.params.get("note"):
     st.info(md(str(sel.params["note"])))
 
-true_txt = views.label_texts(ds, ds.y)
+shown_y = app_labeling.shown_labels(ex)          # the file's labels, the run's and the answers so far
+true_txt = views.label_texts(ds, shown_y)
 pred_txt = views.label_texts(ds, rr.predictions)
 order = {int(j): k + 1 for k, j in enumerate(sel.indices.tolist())} if sel is not None else {}
 pruned = set(sel.pruned.tolist()) if sel is not None else set()
@@ -188,7 +189,7 @@ with left:
         if kind == "UMAP" and shown == "PCA":
             umap_watch(ds)
     fig = views.round_map(ds, rr, xy, f"{shown} layout, round {rr.round}", colour_by, height=560,
-                          true_label=true_txt, predicted=pred_txt)
+                          true_label=true_txt, predicted=pred_txt, y=shown_y)
     if labeling_now is not None:
         views.highlight_point(fig, xy, labeling_now, name=f"labeling now: point {labeling_now}")
     map_state = st.plotly_chart(fig, key=K.MAP_KEY, on_select="rerun", selection_mode=("box", "lasso"),
@@ -320,7 +321,7 @@ with left:
             m1.metric("Confidence", "–" if rr.confidence is None else f"{rr.confidence[i]:.3f}")
             m2.metric(views.score_name(sel).capitalize(), "–" if sel is None else plots.short_number(sel.scores[i]))
         else:
-            err = float(rr.predictions[i]) - float(ds.y[i])
+            err = float(rr.predictions[i]) - float(shown_y[i])
             m1.metric("Error (prediction − true)", plots.short_number(err))
             m2.metric(views.score_name(sel).capitalize(), "–" if sel is None else plots.short_number(sel.scores[i]))
         st.markdown(f"Status in round {rr.round}: **{status}**")

@@ -40,6 +40,14 @@ def _csv() -> bytes:
     return "\n".join(lines).encode()
 
 
+def _table_run(lines: list[str], name: str, initial: int) -> object:
+    """A person-labeled run (batch 5) on the CSV `lines` with `initial` labeled points."""
+    data = "\n".join(lines).encode()
+    ds = load_file(data, filename=name, label_column=lines[0].split(",")[-1], seed=0)
+    cfg = RunConfig(data=name, model="mlp", strategy="bait", rounds=5, batch_size=5, initial=initial, oracle="person")
+    return svc.build_explorer(cfg, dataset=ds, data_file=(name, data))
+
+
 def _person_run(initial: int | None = None):
     """A run on the table labeled by a person: the file's labeled pool rows are the initial set (or
     `initial` of them)."""
@@ -214,6 +222,9 @@ def test_classroom_reveals_the_file_label_and_the_agreement(runs_dir):
     assert p is not None and p.reveal and len(p.indices) == ex.config.batch_size
     assert f"0 of {len(p.indices)} labeled" in _texts(at)
     classes = list(ex.dataset.classes)
+    assert classes == [str(k) for k in range(10)]
+    assert [at.button(key=f"lab_class_{k}").proto.shortcut for k in range(10)] == classes, \
+        "digit classes: each class's own digit is its key"
     first, second = p.indices[0], p.indices[1]
     right = int(ex.dataset.y[first])
     _click(at, f"lab_class_{right}")
@@ -228,9 +239,55 @@ def test_classroom_reveals_the_file_label_and_the_agreement(runs_dir):
     _click(at, "lab_train")
     assert len(ex.rounds) == 2 and ex.labels.entries[second].label == wrong
     assert ex.labels.pending is not None and ex.labels.pending.round == 1
+    # unanswered points of the batch keep their file label hidden (map hover, picked batch, Inspect)
+    third = ex.labels.pending.indices[0]
+    at.number_input(key=AK.INSPECT_INDEX).set_value(third).run()
+    assert [m.value for m in at.metric if m.label == "True label"] == ["?"]
+    _click(at, "lab_class_0")
+    assert [m.value for m in at.metric if m.label == "True label"] == [classes[0]], "the answer is shown"
     # switched off: the batch after that is labeled from the file
     at.toggle(key=AK.CLASSROOM).set_value(False).run()
-    _click(at, "lab_class_0")
     _click(at, "lab_train")
     assert len(ex.rounds) == 3 and ex.labels.pending is None
     assert not at.button(key="btn_run1").disabled
+
+
+def test_a_regression_batch_is_labeled_with_values(runs_dir):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(N_ROWS, 3))
+    lines = ["a,b,c,target"] + [f"{x[0]:.4f},{x[1]:.4f},{x[2]:.4f},{(2 * x[0] + 0.5 if i % 10 == 0 else '')}"
+                                for i, x in enumerate(X)]
+    ex = _table_run(lines, "values.csv", initial=15)
+    assert ex.dataset.task == "regression"
+    at = _app_with(ex)
+    assert not [t for t in at.toggle if t.key == AK.CLASSROOM], "no classroom switch for a person run"
+    _click(at, "btn_run1")
+    p = ex.labels.pending
+    assert not [b for b in at.button if b.key and b.key.startswith("lab_class_")]
+    at.button(key="lab_value_btn").click().run()
+    assert any("Enter a value first" in e.value for e in at.error) and not p.answers
+    at.number_input(key=AK.LABEL_VALUE).set_value(1.25).run()
+    _click(at, "lab_value_btn")
+    assert p.answers == {p.indices[0]: 1.25}
+    assert at.number_input(key=AK.LABEL_VALUE).value is None, "the input empties for the next point"
+    assert "1 of 5 labeled" in _texts(at) and "label: 1.25" in _texts(at)
+
+
+def test_many_classes_are_labeled_with_a_selectbox(runs_dir):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(N_ROWS, 3))
+    names = [f"c{k:02d}" for k in range(25)]
+    lines = ["a,b,c,label"] + [f"{x[0]:.4f},{x[1]:.4f},{x[2]:.4f},{names[i % 25] if i < 100 else ''}"
+                               for i, x in enumerate(X)]
+    ex = _table_run(lines, "many.csv", initial=50)
+    assert len(ex.dataset.classes) == 25
+    at = _app_with(ex)
+    _click(at, "btn_run1")
+    p = ex.labels.pending
+    assert not [b for b in at.button if b.key and b.key.startswith("lab_class_")]
+    at.button(key="lab_pick_btn").click().run()
+    assert any("Choose a class first" in e.value for e in at.error) and not p.answers
+    at.selectbox(key=AK.LABEL_PICK).set_value(list(ex.dataset.classes).index("c07")).run()
+    _click(at, "lab_pick_btn")
+    assert p.answers == {p.indices[0]: list(ex.dataset.classes).index("c07")}
+    assert "label: c07" in _texts(at)
