@@ -110,6 +110,7 @@ def test_a_person_labels_a_partial_batch_and_trains_on_it(runs_dir):
     for key in ("lab_class_0", "lab_class_1", "lab_class_0", "lab_skip"):
         _click(at, key)
     assert "3 of 5 labeled · 1 skipped" in _texts(at)
+    assert [bar.proto.value for bar in at.get("progress")] == [80], "4 of 5 done"
     assert p.answers == {picks[0]: 0, picks[1]: 1, picks[2]: 0} and p.skipped == {picks[3]: "skip"}
     disk = _disk_book(runs_dir, ex).pending                      # saved the moment each was given
     assert disk.answers == p.answers and disk.skipped == p.skipped
@@ -226,6 +227,7 @@ def test_classroom_reveals_the_file_label_and_the_agreement(runs_dir):
     assert [at.button(key=f"lab_class_{k}").proto.shortcut for k in range(10)] == classes, \
         "digit classes: each class's own digit is its key"
     first, second = p.indices[0], p.indices[1]
+    assert any(f"point {first}" in im.captions for im in at.image), "the point being labeled is shown"
     right = int(ex.dataset.y[first])
     _click(at, f"lab_class_{right}")
     assert f"file label: {classes[right]} — you agree" in _texts(at)
@@ -291,3 +293,21 @@ def test_many_classes_are_labeled_with_a_selectbox(runs_dir):
     _click(at, "lab_pick_btn")
     assert p.answers == {p.indices[0]: list(ex.dataset.classes).index("c07")}
     assert "label: c07" in _texts(at)
+
+
+def test_hostile_class_and_column_names_are_inert_in_the_panel(runs_dir):
+    from .test_text_safety import _assert_inert, _shown_markdown
+    names = ["![](http://example.com/c.png)", "<a href='http://example.com'>x</a>"]
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(N_ROWS, 2))
+    lines = ["a,![](http://example.com/col.png),label"] + [
+        f"{x[0]:.4f},{x[1]:.4f},{names[int(x[0] > 0)] if i % 10 == 0 else ''}" for i, x in enumerate(X)]
+    ex = _table_run(lines, "hostile.csv", initial=15)
+    at = _app_with(ex)
+    _click(at, "btn_run1")
+    _click(at, "lab_class_0")
+    _click(at, "lab_skip")
+    texts = _shown_markdown(at) + [b.label for b in at.button] + [b.help or "" for b in at.button]
+    assert any("label:" in t for t in texts)
+    for t in texts:
+        _assert_inert(t)
