@@ -68,7 +68,7 @@ c2.number_input("Rounds to run", min_value=1, max_value=100, step=1, key=K.N_TO_
 c3.button("Run rounds", disabled=locked or ex.finished or by_person_run, key="btn_runn", on_click=_start,
           args=(False,))
 stop = c4.button("Stop", disabled=not running, key="btn_stop")
-reset = c5.button("Reset", disabled=locked, key="btn_reset")
+reset = c5.button("Reset", disabled=ex.read_only or running, key="btn_reset")   # also drops a batch being labeled
 try:
     if stop and job is not None:
         job.cancel()
@@ -301,7 +301,8 @@ with left:
     else:
         i = int(st.number_input("Point index", min_value=0, max_value=len(ds.y) - 1, step=1, key=K.INSPECT_INDEX))
     status = ("labeled before this round" if rr.labeled_before[i] else
-              f"picked this round (#{order[i]})" if i in order else
+              f"picked this round (#{order[i]})" + (f", waiting for your label: {app_labeling.status_text(ex, i)}"
+                                                    if awaiting and r == n - 1 else "") if i in order else
               "pruned this round (added, then removed)" if i in pruned else
               "unlabeled, outside this round's pool sample (not considered)"
               if sel is not None and views.approximation_note(sel) and np.isnan(sel.scores[i]) else "unlabeled")
@@ -324,7 +325,7 @@ with left:
             err = float(rr.predictions[i]) - float(shown_y[i])
             m1.metric("Error (prediction − true)", plots.short_number(err))
             m2.metric(views.score_name(sel).capitalize(), "–" if sel is None else plots.short_number(sel.scores[i]))
-        st.markdown(f"Status in round {rr.round}: **{status}**")
+        st.markdown(f"Status in round {rr.round}: **{md(status)}**")
         if is_clf and ex.last_probs is not None and r == n - 1:
             st.bar_chart(pd.DataFrame({"probability": ex.last_probs[i]}, index=cls), height=160,
                          x_label="class", y_label="p")

@@ -173,6 +173,12 @@ def test_undo_takes_back_the_latest_answers_in_order(runs_dir):
     _click(at, "lab_undo")
     assert not p.answers and "0 of 5 labeled" in _texts(at)
     assert at.button(key="lab_undo").disabled and at.button(key="lab_train").disabled
+    # Reset stays available while a batch waits: back to round 0, nothing pending
+    assert not at.button(key="btn_reset").disabled
+    _click(at, "btn_reset")
+    fresh = at.session_state[AK.EXPLORER]
+    assert fresh is not ex and not fresh.rounds and fresh.labels.pending is None
+    assert not at.button(key="btn_run1").disabled and not [b for b in at.button if b.key == "lab_train"]
 
 
 def test_edit_makes_a_labeled_point_current_and_relabels_it(runs_dir):
@@ -245,6 +251,7 @@ def test_classroom_reveals_the_file_label_and_the_agreement(runs_dir):
     third = ex.labels.pending.indices[0]
     at.number_input(key=AK.INSPECT_INDEX).set_value(third).run()
     assert [m.value for m in at.metric if m.label == "True label"] == ["?"]
+    assert any("waiting for your label: open" in m.value for m in at.markdown), "Inspect says it waits"
     _click(at, "lab_class_0")
     assert [m.value for m in at.metric if m.label == "True label"] == [classes[0]], "the answer is shown"
     # switched off: the batch after that is labeled from the file
