@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 import app_keys as K
@@ -89,13 +88,6 @@ def shown_labels(ex: Any) -> np.ndarray:
 
 
 # --- callbacks (run before the script: each is one library call; errors become a sentence) -------
-
-def _call(fn, *args) -> None:
-    try:
-        fn(*args)
-    except ValueError as e:
-        st.session_state[K.LABEL_ERROR] = str(e)
-
 
 def _answered(index: int) -> None:
     """After an answer or skip: an edited point stops being current; the value input empties."""
