@@ -47,3 +47,9 @@ LEARN_INITIAL = "learn_initial"
 LEARN_BATCH = "learn_batch"
 LEARN_SEED = "learn_seed"
 LEARN_COMPARE = "learn_compare"
+# --- a person labels the batch (app_labeling.labeling_panel on the Rounds page) -------------------
+LABEL_EDIT = "label_edit"        # the pick the person pressed "edit" on (made current again), or None
+LABEL_ERROR = "label_error"      # a label / skip / undo / train error sentence, shown once in the panel
+LABEL_VALUE = "label_value"      # regression: the "Value" number input of the current point
+LABEL_PICK = "label_pick"        # more than 20 classes: the class selectbox next to the "Label" button
+CLASSROOM = "classroom"          # Rounds: the "Label the next round yourself (classroom)" toggle (simulated runs)

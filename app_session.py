@@ -47,7 +47,8 @@ def init_state() -> None:
                        (K.COLOR_BY, "true class"), (K.LAYOUT_KIND, "UMAP"),
                        (K.N_TO_RUN, 3), (K.UPLOAD_DATASET, None), (K.RECORD_KEY, None), (K.FLASH, None),
                        (K.ROUND_ERROR, None), (K.COMPARE_JOB, None), (K.COMPARISON, None), (K.COMPARE_ACK, None),
-                       (K.COMPARE_FILE_KEY, None), (K.COMPARE_ERROR, None)):
+                       (K.COMPARE_FILE_KEY, None), (K.COMPARE_ERROR, None), (K.LABEL_EDIT, None),
+                       (K.LABEL_ERROR, None)):
         ss.setdefault(key, value)
 
 
@@ -93,20 +94,46 @@ def set_explorer(ex: Explorer, save: bool = False) -> None:
     st.session_state[K.ROUND_FOLLOW] = -1
     st.session_state.pop(K.ROUND_VIEW, None)
     st.session_state.pop(K.INSPECT_INDEX, None)
+    st.session_state[K.LABEL_EDIT] = None
 
 
 # --- the round job (the worker lives in the library: Explorer.start_rounds) ----------------------
 
-def start_rounds(n_rounds: int, wait_s: float = 0.0) -> Job:
+def start_rounds(n_rounds: int, wait_s: float = 0.0, by_person: Optional[bool] = None) -> Job:
     """Start a Job running `n_rounds` rounds of the session's explorer; wait up to `wait_s` seconds
     for it (until it ends in test mode). A second start while a round runs is refused by the
-    library (ValueError), whichever window or click asks."""
+    library (ValueError), whichever window or click asks. `by_person`: True makes the round's batch
+    wait for a person's labels (the classroom mode of a simulated run); None: as the run's oracle says."""
     ex = explorer()
     try:
-        job = ex.start_rounds(n_rounds, wait_for=warm_compute(), wait_for_s=WARM_WAIT_S)
+        job = ex.start_rounds(n_rounds, wait_for=warm_compute(), wait_for_s=WARM_WAIT_S, by_person=by_person)
     except ValueError:
         job_running()                                  # a round already runs: follow it (re-attach)
         raise
+    return _follow(job, wait_s)
+
+
+def train_and_pick_next(wait_s: float = 0.0, by_person: Optional[bool] = None) -> Job:
+    """The person's batch is done (or partly done): its answers become labels, skipped and unanswered
+    picks go back to the pool, and the next round starts (a Job, followed like start_rounds's).
+    `by_person`: True makes the next batch wait for a person too (a simulated run's classroom switch
+    still on); None: as the run's oracle says. ValueError with a sentence (nothing waiting, a round
+    running)."""
+    ex = explorer()
+    try:
+        if by_person and ex.config.oracle != "person":
+            ex.finish_batch()                          # saved at once; the next round is labeled by a person
+            job = ex.start_rounds(1, wait_for=warm_compute(), wait_for_s=WARM_WAIT_S, by_person=True)
+        else:
+            job = ex.train_and_pick_next(wait_for=warm_compute())
+    except ValueError:
+        job_running()
+        raise
+    return _follow(job, wait_s)
+
+
+def _follow(job: Job, wait_s: float) -> Job:
+    """The session follows `job`: waited for until it ends in test mode (SYNC_JOBS), else up to `wait_s`."""
     st.session_state[K.JOB] = job
     if st.session_state.get(K.SYNC_JOBS):
         job.join()

@@ -141,14 +141,16 @@ def score_name(sel: Any) -> str:
 
 def round_map(dataset: Any, rr: RoundResult, xy: np.ndarray, title: str, colour_by: str = COLOUR_TRUE,
               height: int = 520, true_label: Optional[Sequence[str]] = None,
-              predicted: Optional[Sequence[str]] = None) -> go.Figure:
+              predicted: Optional[Sequence[str]] = None, y: Optional[np.ndarray] = None) -> go.Figure:
     """The pool map of round `rr`: points coloured by true class (or prediction) — for regression by
     the true value (or prediction) on one continuous scale — the labeled set as black squares, the
     round's picks as numbered gold stars, pruned candidates as grey rings.
-    true_label / predicted: the hover texts when the caller already has them (label_texts)."""
+    true_label / predicted: the hover texts when the caller already has them (label_texts).
+    y (N,): the labels shown as true (−1 / NaN: none); default dataset.y."""
     sel = rr.selection
     none = np.zeros(0, np.int64)
-    true_label = label_texts(dataset, dataset.y) if true_label is None else true_label
+    y = dataset.y if y is None else y
+    true_label = label_texts(dataset, y) if true_label is None else true_label
     predicted = label_texts(dataset, rr.predictions) if predicted is None else predicted
     common = dict(labeled=rr.labeled_before, picks=none if sel is None else sel.indices,
                   pruned=none if sel is None else sel.pruned, true_label=true_label, predicted=predicted,
@@ -156,10 +158,10 @@ def round_map(dataset: Any, rr: RoundResult, xy: np.ndarray, title: str, colour_
     if is_regression(dataset):
         by_pred = colour_by == COLOUR_PRED
         return plots.pool_map(xy, np.zeros(len(dataset.y), np.int64), [], confidence=None,
-                              values=np.asarray(rr.predictions if by_pred else dataset.y, dtype=np.float64),
+                              values=np.asarray(rr.predictions if by_pred else y, dtype=np.float64),
                               value_range=value_range(dataset), value_name="prediction" if by_pred else "true value",
                               **common)
-    colour = np.asarray(dataset.y if colour_by == COLOUR_TRUE else rr.predictions).astype(np.int64)
+    colour = np.asarray(y if colour_by == COLOUR_TRUE else rr.predictions).astype(np.int64)
     return plots.pool_map(xy, colour, list(dataset.classes), confidence=rr.confidence, **common)
 
 
@@ -220,4 +222,13 @@ def learning_curve_so_far(rounds: Sequence[RoundResult], upto: int, height: int 
     if finite.size:
         pad_y = max(0.02 * max(abs(finite.max()), 1e-9), 0.06 * (finite.max() - finite.min()))
         fig.update_yaxes(range=[finite.min() - pad_y, finite.max() + pad_y])
+    return fig
+
+
+def highlight_point(fig: go.Figure, xy: np.ndarray, index: int, name: str = "labeling now") -> go.Figure:
+    """`fig` (a pool map of `xy` (N, 2)) with a big red ring around point `index` (the point a person is
+    labeling), as a trace named `name`; returned for chaining. IndexError for an index outside 0..N−1."""
+    x, y = np.asarray(xy, dtype=np.float64)[int(index)]
+    fig.add_trace(go.Scatter(x=[x], y=[y], mode="markers", name=name, hoverinfo="name", showlegend=False,
+                             marker=dict(symbol="circle-open", size=30, color="crimson", line=dict(width=3))))
     return fig

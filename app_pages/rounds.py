@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 import app_keys as K
+import app_labeling
 import app_services as svc
 import app_session as S
 import app_widgets as W
@@ -16,6 +17,7 @@ ss = st.session_state
 st.title("Rounds")
 W.show_flash()
 ex = S.explorer()
+ds_task_clf = ex.dataset.task == "classification"
 job, _ = svc.job_ended(ss, K.JOB, K.JOB_ACK)     # this full run already draws the job's results
 if job is not None and not job.running and job.status == "error":
     st.error(f"The last run stopped with an error: {md(job.error)}")
@@ -33,25 +35,40 @@ if ex.read_only:
 def _start(one: bool) -> None:
     """Button callback: runs before the script, so this same run already draws the job as running
     (one page rerun per click instead of two), or its result when one round ends within
-    S.ROUND_WAIT_S."""
+    S.ROUND_WAIT_S. With the classroom switch on, the round's batch waits for the person's labels."""
     try:
         if one:
-            S.start_rounds(1, wait_s=S.ROUND_WAIT_S)     # a short round is drawn by this very run
+            S.start_rounds(1, wait_s=S.ROUND_WAIT_S,     # a short round is drawn by this very run
+                           by_person=True if classroom_on() else None)
         else:
             S.start_rounds(int(ss.get(K.N_TO_RUN) or 1))
     except ValueError as e:
         ss[K.ROUND_ERROR] = str(e)
 
 
+can_classroom = (not ex.read_only and ex.config.oracle == "simulated" and ds_task_clf)
+
+
+def classroom_on() -> bool:
+    """The classroom switch is shown and on: the next round's batch is labeled by the person."""
+    return bool(can_classroom and ss.get(K.CLASSROOM))
+
+
 W.show_error_once(K.ROUND_ERROR)
-locked = ex.read_only or running
+awaiting = ex.awaiting_labels and not ex.read_only
+by_person_run = ex.config.oracle == "person"
+locked = ex.read_only or running or awaiting
 c1, c2, c3, c4, c5 = st.columns([1.1, 1, 1, 0.8, 0.8], vertical_alignment="bottom")
 c1.button("Run 1 round", type="primary", disabled=locked or ex.finished, key="btn_run1",
-          on_click=_start, args=(True,))
-c2.number_input("Rounds to run", min_value=1, max_value=100, step=1, key=K.N_TO_RUN, disabled=locked)
-c3.button("Run rounds", disabled=locked or ex.finished, key="btn_runn", on_click=_start, args=(False,))
+          on_click=_start, args=(True,),
+          help="Train on the labels so far and pick the next batch"
+               + (" for you to label." if by_person_run else "."))
+c2.number_input("Rounds to run", min_value=1, max_value=100, step=1, key=K.N_TO_RUN,
+                disabled=locked or by_person_run)
+c3.button("Run rounds", disabled=locked or ex.finished or by_person_run, key="btn_runn", on_click=_start,
+          args=(False,))
 stop = c4.button("Stop", disabled=not running, key="btn_stop")
-reset = c5.button("Reset", disabled=locked, key="btn_reset")
+reset = c5.button("Reset", disabled=ex.read_only or running, key="btn_reset")   # also drops a batch being labeled
 try:
     if stop and job is not None:
         job.cancel()
@@ -64,6 +81,17 @@ except ValueError as e:
 if ex.finished and not ex.read_only:
     st.caption("This run is finished: its final evaluation round is recorded (or no unlabeled points are left). "
                "Reset it or start a new one on Setup.")
+if awaiting:
+    st.caption("The latest batch is waiting for your labels: label it in the panel below, then press “Train and "
+               "pick next” (the run buttons come back after that).")
+elif by_person_run and not ex.read_only:
+    st.caption("You label this run's picks: “Run 1 round” trains on the labels so far and picks a batch for you "
+               "to label; “Run rounds” is off, since each batch waits for a person.")
+if can_classroom:
+    st.toggle("Label the next round yourself (classroom)", key=K.CLASSROOM, disabled=running,
+              help="The next round's batch waits for your labels instead of the data file's: after each answer "
+                   "the file's label is revealed and the agreement shown; the model trains on your labels. "
+                   "While it is on, “Train and pick next” gives you the batch after that too.")
 
 
 def _trace_chart(snap) -> None:
@@ -77,6 +105,8 @@ def _trace_chart(snap) -> None:
 
 if running:
     W.job_progress(K.JOB, K.JOB_ACK, lambda snap: f"{snap.n_results} round(s) done", _trace_chart)
+
+labeling_now = app_labeling.labeling_panel(ex, classroom=classroom_on()) if awaiting and not running else None
 
 
 @st.fragment(run_every=1.0)
@@ -109,7 +139,9 @@ n = len(rounds)
 if ss.get(K.ROUND_FOLLOW) != n:                   # new rounds arrived: follow the latest
     ss[K.ROUND_VIEW] = n - 1
     ss[K.ROUND_FOLLOW] = n
-if n > 1:
+if awaiting:
+    ss[K.ROUND_VIEW] = n - 1                      # labeling: the latest round is the one shown
+elif n > 1:
     ss[K.ROUND_VIEW] = S.round_index(n)
     st.slider("Round", min_value=0, max_value=n - 1, step=1, key=K.ROUND_VIEW)
 r = S.round_index(n)
@@ -119,11 +151,17 @@ ds = ex.dataset
 cls = list(ds.classes)
 is_clf = ds.task == "classification"
 metric_short = md(views.metric_label(rr.metric_name))
-st.markdown(f"**Round {rr.round}** of {n}: trained on **{rr.n_labeled}** labels → test {metric_short} "
-            f"**{rr.metric:.3f}**" + (" (lower is better)" if views.lower_is_better(rr.metric_name) else "")
+has_metric = bool(np.isfinite(rr.metric))
+st.markdown(f"**Round {rr.round}** of {n}: trained on **{rr.n_labeled}** labels → "
+            + (f"test {metric_short} **{rr.metric:.3f}**" + (" (lower is better)" if views.lower_is_better(rr.metric_name)
+                                                              else "") if has_metric else
+               "no test metric (no test set yet)")
             + ("" if sel is not None else " (final evaluation, no picks)"))
+if sel is not None and sel.params.get("note"):
+    st.info(md(str(sel.params["note"])))
 
-true_txt = views.label_texts(ds, ds.y)
+shown_y = app_labeling.shown_labels(ex)          # the file's labels, the run's and the answers so far
+true_txt = views.label_texts(ds, shown_y)
 pred_txt = views.label_texts(ds, rr.predictions)
 order = {int(j): k + 1 for k, j in enumerate(sel.indices.tolist())} if sel is not None else {}
 pruned = set(sel.pruned.tolist()) if sel is not None else set()
@@ -151,7 +189,9 @@ with left:
         if kind == "UMAP" and shown == "PCA":
             umap_watch(ds)
     fig = views.round_map(ds, rr, xy, f"{shown} layout, round {rr.round}", colour_by, height=560,
-                          true_label=true_txt, predicted=pred_txt)
+                          true_label=true_txt, predicted=pred_txt, y=shown_y)
+    if labeling_now is not None:
+        views.highlight_point(fig, xy, labeling_now, name=f"labeling now: point {labeling_now}")
     map_state = st.plotly_chart(fig, key=K.MAP_KEY, on_select="rerun", selection_mode=("box", "lasso"),
                                 width="stretch")
     st.caption(("Each dot is a pool point, coloured by its " + ("true value" if colour_by == views.COLOUR_TRUE
@@ -162,7 +202,8 @@ with left:
                + "small black squares were labeled before this round, gold "
                "stars are this round's picks (numbers give the pick order), grey rings were picked and then pruned. "
                "Box- or lasso-select points to inspect them below. Layout: UMAP (fixed, of the inputs), PCA, or "
-               "“model”: UMAP of this round's model embeddings, started from the fixed map.")
+               "“model”: UMAP of this round's model embeddings, started from the fixed map."
+               + (" The red ring is the point you are labeling." if labeling_now is not None else ""))
 with right:
     st.subheader("Fisher objective")
     objective = views.objective_figure(rr)
@@ -188,10 +229,15 @@ left, right = st.columns(2)
 with left:
     st.subheader("Learning curve")
     xs = np.array([x.n_labeled for x in rounds])
-    ys = np.array([x.metric for x in rounds])
-    st.plotly_chart(plots.learning_curve(xs, ys, rr.metric_name, current=r), width="stretch", key="learning_curve")
-    st.caption(f"The {md(views.metric_words(rr.metric_name))} of the model trained at each round against the "
-               "number of labels it saw; the gold dot is the round shown.")
+    ys = np.array([x.metric for x in rounds], dtype=np.float64)
+    if np.isfinite(ys).any():
+        st.plotly_chart(plots.learning_curve(xs, ys, rr.metric_name, current=r), width="stretch",
+                        key="learning_curve")
+        st.caption(f"The {md(views.metric_words(rr.metric_name))} of the model trained at each round against the "
+                   "number of labels it saw; the gold dot is the round shown."
+                   + ("" if np.isfinite(ys).all() else " Rounds with no test metric (no test set yet) are gaps."))
+    else:
+        st.info("No test metric (no test set yet): the learning curve appears once the data has a test split.")
 with right:
     if not is_clf:
         st.subheader("Picks along the target")
@@ -255,7 +301,8 @@ with left:
     else:
         i = int(st.number_input("Point index", min_value=0, max_value=len(ds.y) - 1, step=1, key=K.INSPECT_INDEX))
     status = ("labeled before this round" if rr.labeled_before[i] else
-              f"picked this round (#{order[i]})" if i in order else
+              f"picked this round (#{order[i]})" + (f", waiting for your label: {app_labeling.status_text(ex, i)}"
+                                                    if awaiting and r == n - 1 else "") if i in order else
               "pruned this round (added, then removed)" if i in pruned else
               "unlabeled, outside this round's pool sample (not considered)"
               if sel is not None and views.approximation_note(sel) and np.isnan(sel.scores[i]) else "unlabeled")
@@ -275,10 +322,10 @@ with left:
             m1.metric("Confidence", "–" if rr.confidence is None else f"{rr.confidence[i]:.3f}")
             m2.metric(views.score_name(sel).capitalize(), "–" if sel is None else plots.short_number(sel.scores[i]))
         else:
-            err = float(rr.predictions[i]) - float(ds.y[i])
+            err = float(rr.predictions[i]) - float(shown_y[i])
             m1.metric("Error (prediction − true)", plots.short_number(err))
             m2.metric(views.score_name(sel).capitalize(), "–" if sel is None else plots.short_number(sel.scores[i]))
-        st.markdown(f"Status in round {rr.round}: **{status}**")
+        st.markdown(f"Status in round {rr.round}: **{md(status)}**")
         if is_clf and ex.last_probs is not None and r == n - 1:
             st.bar_chart(pd.DataFrame({"probability": ex.last_probs[i]}, index=cls), height=160,
                          x_label="class", y_label="p")
