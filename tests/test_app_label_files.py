@@ -72,6 +72,10 @@ def test_simulated_on_a_file_mostly_without_labels_warns():
     assert any("never revealed" in w.value for w in at.warning)
     assert "you chose" in _captions(at)
     assert at.number_input(key="setup_initial").min == 1       # simulated: at least one label to start from
+    at.get("button_group")[0].set_value("Built-in").run()      # another dataset: its own default again
+    assert_ok(at)
+    assert at.segmented_control(key="setup_oracle").value == "simulated" and not at.warning
+    assert "you chose" not in _captions(at)
 
 
 def test_a_built_in_dataset_is_simulated():
