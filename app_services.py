@@ -473,3 +473,59 @@ def selected_indices(state: Any) -> list[int]:
             except (TypeError, ValueError):
                 pass
     return sorted(set(out))
+
+
+# --- label files -------------------------------------------------------------------------------------
+
+def has_label_file(ex: Explorer) -> bool:
+    """True when the run has labels to export: labels it obtained, or answers in the batch being labeled."""
+    p = ex.labels.pending
+    return bool(ex.labels.entries) or (p is not None and bool(p.answers))
+
+
+def labels_csv_text(ex: Explorer) -> str:
+    """The run's labels as CSV text ``id,label,round,time,oracle,index`` (learning.labels.labels_csv),
+    the answers of the batch being labeled included."""
+    from bait_core.learning.labels import labels_csv
+    return labels_csv(ex.dataset, ex.labels)
+
+
+def label_studio_text(ex: Explorer) -> str:
+    """The run's labels as Label Studio's JSON task list (learning.labels.label_studio_json), with the
+    latest round's predictions and confidence (N,) as the model's suggestions when there is a round.
+    ValueError for a regression run (its labels export as CSV only)."""
+    from bait_core.learning.labels import label_studio_json
+    last = ex.rounds[-1] if ex.rounds else None
+    n = ex.dataset.X.shape[0]
+    preds = conf = None
+    if last is not None and last.predictions is not None and len(last.predictions) == n:
+        preds = np.asarray(last.predictions)
+        conf = None if last.confidence is None or len(last.confidence) != n else np.asarray(last.confidence)
+    return label_studio_json(ex.dataset, ex.labels, predictions=preds, confidence=conf)
+
+
+def import_labels(ex: Explorer, blob: bytes) -> dict:
+    """A labels CSV (columns ``id,label``; learning.labels.read_labels_csv) added to the run with
+    ``Explorer.add_labels(pairs, strict=False)``: {"added", "in_batch", "already"} (ints). ValueError
+    with a sentence for a read-only run, a file that names no pool point or no class, a label that
+    contradicts one already given, or a file with no label at all; nothing is changed then."""
+    from bait_core.learning.labels import read_labels_csv
+    if ex.read_only or ex.model is None:
+        raise ValueError("This run was opened from a record and is read-only; start a new run to add labels.")
+    pairs = read_labels_csv(blob, ex.dataset)
+    if not pairs:
+        raise ValueError("The labels file has no labels: every 'label' cell is empty.")
+    return ex.add_labels(pairs, strict=False)
+
+
+def import_summary(counts: dict) -> str:
+    """{"added", "in_batch", "already"} → a sentence like '12 labels added, 3 answered in the current
+    batch, 2 already there.'"""
+    def n(k: int, one: str, many: str) -> str:
+        return f"{k:,} {one if k == 1 else many}"
+    parts = [n(int(counts.get("added", 0)), "label added", "labels added")]
+    if counts.get("in_batch"):
+        parts.append(f"{int(counts['in_batch']):,} answered in the current batch")
+    if counts.get("already"):
+        parts.append(f"{int(counts['already']):,} already there")
+    return ", ".join(parts) + "."

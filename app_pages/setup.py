@@ -26,6 +26,11 @@ APPROX_HELP = APPROXIMATION_HELP + " Choose one when the estimate below says exa
 ENCODINGS = ["utf-8", "utf-8-sig", "cp1252", "latin-1", "utf-16", "mac-roman", "cp1250", "shift_jis", "gbk"]
 SEPARATORS = [",", ";", "\t", "|", " "]
 IMAGE_SIZES = ["8×8", "16×16", "28×28", "32×32", "64×64"]
+HAS_CLASS_LIST = "classes" in getattr(ReadOptions, "__dataclass_fields__", {})   # a typed class list (newer loaders)
+CLASS_LIST_HELP = ("The classes a person can give, in this order (keys 1–9 follow it). Classes found in the labeled "
+                   "rows are added. Needed when the file has no labels at all.")
+ORACLE_WORDS = {"simulated": "Simulated (reveal the file's labels)", "person": "A person (label them in the app)"}
+FIRST_BATCH_WORDS = {"k-center": "k-center (spread over the data)", "random": "random"}
 
 st.title("Setup")
 st.caption("Pick the data, the model and the acquisition strategy for a new run. Nothing changes until "
@@ -85,6 +90,11 @@ def reading_controls(kind: str):
             opts["image_size"] = None if size == "auto" else tuple(int(v) for v in size.split("×"))
             opts["image_scaling"] = None if scaling == "auto" else scaling
             opts["image_channels"] = None if channels == "auto" else (1 if channels.startswith("grey") else 3)
+        if HAS_CLASS_LIST:
+            typed = st.text_input("Class list (comma-separated)", key="read_classes", help=CLASS_LIST_HELP)
+            classes = tuple(dict.fromkeys(c.strip() for c in typed.split(",") if c.strip()))
+            if classes:
+                opts["classes"] = classes
     return ReadOptions(**opts), exp
 
 
@@ -212,6 +222,33 @@ if dataset is not None:
                                        title="Labeled pool points per class"), width="stretch", key="setup_hist")
             st.caption("How many pool points of each class the oracle can reveal.")
 
+# --- who labels ---------------------------------------------------------------------------------
+# "simulated": the picks' labels are revealed from the file; "person": someone labels them in the app. The
+# default follows the data (a file with unlabeled pool rows → a person), is said and can be changed.
+oracle = "simulated"
+first_batch = cur.first_batch if cur.first_batch in FIRST_BATCH_WORDS else "k-center"
+n_pool = n_pool_labeled = 0
+if dataset is not None:
+    has = np.asarray(dataset.has_label, dtype=bool)
+    n_pool, n_pool_labeled = int(has.size), int(has.sum())
+    n_missing = n_pool - n_pool_labeled
+    suggested = "person" if n_missing else "simulated"
+    if st.session_state.get("setup_oracle_for") != dataset.fingerprint:      # another dataset: its own default
+        st.session_state["setup_oracle_for"] = dataset.fingerprint
+        for k in ("setup_oracle", "setup_initial_person"):
+            st.session_state.pop(k, None)
+    st.subheader("Who labels the picks?")
+    oracle = st.segmented_control("Who labels the picks?", list(ORACLE_WORDS), default=suggested,
+                                  format_func=ORACLE_WORDS.__getitem__, key="setup_oracle",
+                                  label_visibility="collapsed") or suggested
+    why = (f"{n_missing:,} of {n_pool:,} pool rows have no label: a person labels the picks" if n_missing
+           else f"All {n_pool:,} pool rows have a label: the picks' labels are revealed from the file (simulated)")
+    st.caption(why + (" (change it here)." if oracle == suggested
+                      else f"; you chose “{ORACLE_WORDS[oracle]}” instead."))
+    if oracle == "simulated" and n_missing * 2 > n_pool:
+        st.warning(f"{n_missing:,} of {n_pool:,} pool rows have no label: picks without a label are never "
+                   "revealed; a person can label them (choose “A person” above).")
+
 # --- model --------------------------------------------------------------------------------------
 st.subheader("Model")
 model_src = st.segmented_control("Model source", ["Built-in", "Upload"], default="Built-in", key="setup_model_src")
@@ -239,8 +276,24 @@ strategy = c1.selectbox("Strategy", strategies, index=strategies.index(cur.strat
                         format_func=lambda n: SPECS[n].label,
                         help="\n".join(f"- **{s.label}**: {s.help()}" for s in SPECS.values()))
 batch = int(c2.number_input("Batch size", min_value=1, max_value=1000, value=int(cur.batch_size), key="setup_batch"))
-initial = int(c3.number_input("Initial labeled", min_value=1, max_value=100000, value=int(cur.initial), key="setup_initial"))
+if oracle == "person":
+    cap = max(0, min(n_pool_labeled, n_pool - 1))        # the initial set must leave a pool to pick from
+    initial = int(c3.number_input("Initial labeled", min_value=0, max_value=cap, value=cap, key="setup_initial_person",
+                                  help=f"At most the {n_pool_labeled:,} pool rows that have a label in the file."))
+else:
+    initial = int(c3.number_input("Initial labeled", min_value=1, max_value=100000, value=int(cur.initial),
+                                  key="setup_initial"))
 rounds = int(c4.number_input("Rounds", min_value=0, max_value=1000, value=int(cur.rounds), key="setup_rounds"))
+if oracle == "person":
+    st.caption("Initial labeled: the rows that have labels in the file start the labeled set"
+               + (f" ({n_pool_labeled:,} here)." if n_pool_labeled else "; this file has none."))
+    if initial == 0:
+        first_batch = st.radio("First batch without a model", list(FIRST_BATCH_WORDS), key="setup_first_batch",
+                               index=list(FIRST_BATCH_WORDS).index(first_batch), horizontal=True,
+                               format_func=FIRST_BATCH_WORDS.__getitem__)
+        st.caption("With no labels there is no model to ask yet, so the first batch is chosen on the input features "
+                   "alone: k-center picks points spread over the data (each one the farthest from those already "
+                   "picked), random draws them at random. Once a person has labeled it, the strategy above picks.")
 c1, c2, c3 = st.columns(3)
 presets = list(PRESETS)
 preset = c1.selectbox("Training preset", presets, index=presets.index(cur.preset) if cur.preset in presets else 0,
@@ -275,7 +328,7 @@ ex_now = S.explorer()
 offer = None
 if "approximation" in takes and approximation == "none" and not pool_sample and ex_now.model is not None:
     try:
-        offer = run_offer(replace(ex_now.config, strategy=strategy, batch_size=batch, initial=initial,
+        offer = run_offer(replace(ex_now.config, strategy=strategy, batch_size=batch, initial=initial, oracle=oracle,
                                   oversample=oversample, top_classes=top_classes), ex_now.dataset, ex_now.model)
     except ValueError:
         offer = None
@@ -295,7 +348,7 @@ if st.button("Apply setup", type="primary", disabled=S.job_running() or dataset 
         config = RunConfig(data=data_spec, model=model_label or "mlp", strategy=strategy, rounds=rounds,
                            batch_size=batch, initial=initial, seed=seed, lamb=lamb, oversample=oversample,
                            approximation=approximation, top_classes=top_classes, pool_sample=pool_sample,
-                           preset=preset, label_column=label_column)
+                           preset=preset, label_column=label_column, oracle=oracle, first_batch=first_batch)
         ex = svc.build_explorer(config, dataset=dataset, model_file=model_file, model_filename=model_name, arch=arch,
                               data_file=data_file, read_options=read_opts)
         S.set_explorer(ex, save=True)
