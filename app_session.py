@@ -121,11 +121,8 @@ def train_and_pick_next(wait_s: float = 0.0, by_person: Optional[bool] = None) -
     running)."""
     ex = explorer()
     try:
-        if by_person and ex.config.oracle != "person":
-            ex.finish_batch()                          # saved at once; the next round is labeled by a person
-            job = ex.start_rounds(1, wait_for=warm_compute(), wait_for_s=WARM_WAIT_S, by_person=True)
-        else:
-            job = ex.train_and_pick_next(wait_for=warm_compute())
+        job = ex.train_and_pick_next(wait_for=warm_compute(), wait_for_s=WARM_WAIT_S,
+                                     by_person=True if by_person and ex.config.oracle != "person" else None)
     except ValueError:
         job_running()
         raise

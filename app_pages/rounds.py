@@ -107,6 +107,9 @@ if running:
     W.job_progress(K.JOB, K.JOB_ACK, lambda snap: f"{snap.n_results} round(s) done", _trace_chart)
 
 labeling_now = app_labeling.labeling_panel(ex, classroom=classroom_on()) if awaiting and not running else None
+if not ex.read_only:
+    with st.expander("Labels from a file (CSV: id,label)", expanded=False):
+        W.labels_import(ex, "lab_io")
 
 
 @st.fragment(run_every=1.0)

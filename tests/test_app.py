@@ -63,7 +63,8 @@ def test_rounds_run_views_and_time_travel(ran):
     # colour by prediction
     at.get("button_group")[0].set_value("prediction").run() if at.get("button_group") else None
     _ok(at)
-    assert len(at.get("download_button")) == 4           # record, metrics, picks, bundle of the saved run
+    # record, metrics, picks, labels (CSV, Label Studio JSON), bundle of the saved run
+    assert len(at.get("download_button")) == 6
 
 
 def test_run_one_round_then_reset():

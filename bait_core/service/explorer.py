@@ -352,6 +352,10 @@ class Explorer:
             raise ValueError("This run was opened from a record and is read-only; start a new run to add labels.")
         if self.busy:
             raise ValueError(BUSY_MESSAGE)
+        N = self.dataset.X.shape[0]
+        pairs = [(int(i), parse_label(self.dataset, v)) for i, v in pairs]
+        if any(not 0 <= i < N for i, _ in pairs):
+            raise ValueError(f"A label names a point outside the pool of {N:,} points.")
         known, y = self.known_labels()
         labeled = self.mask & known
         ids = point_ids(self.dataset)
@@ -409,10 +413,15 @@ class Explorer:
             if self.busy:
                 raise ValueError(BUSY_MESSAGE)
             self._check_no_pending()
-            job = Job(name=f"{n_rounds} round(s)", fn=self._round_worker(n_rounds, wait_for, wait_for_s, by_person),
-                      context=self.run_id)
-            self.job = job
-            job.start()
+            return self._start_job(n_rounds, wait_for, wait_for_s, by_person)
+
+    def _start_job(self, n_rounds: int, wait_for: Optional[threading.Thread], wait_for_s: float,
+                   by_person: Optional[bool]) -> Job:
+        """The round job, started (the caller holds _job_lock and has checked that nothing runs)."""
+        job = Job(name=f"{n_rounds} round(s)", fn=self._round_worker(n_rounds, wait_for, wait_for_s, by_person),
+                  context=self.run_id)
+        self.job = job
+        job.start()
         return job
 
     def _round_worker(self, n_rounds: int, warm: Optional[threading.Thread], warm_s: float,
@@ -452,14 +461,17 @@ class Explorer:
                           + ", ".join(f"{k} {v:.3f} s" for k, v in result.times.items()), flush=True)
         return work
 
-    def train_and_pick_next(self, *, wait_for: Optional[threading.Thread] = None) -> Job:
-        """Finish the batch being labeled (finish_batch) and start the next round (start_rounds(1)): the
-        model retrains on the labels so far and picks the next batch for the person."""
+    def train_and_pick_next(self, *, wait_for: Optional[threading.Thread] = None, wait_for_s: float = 10.0,
+                            by_person: Optional[bool] = None) -> Job:
+        """Finish the batch being labeled (finish_batch) and start the next round (start_rounds(1)) in one
+        step under the run's job lock: the model retrains on the labels so far and picks the next batch.
+        `by_person`: as start_rounds (True: the next batch waits for a person too, a simulated run's
+        classroom mode; None: as the run's oracle says)."""
         with self._job_lock:
             if self.busy:
                 raise ValueError(BUSY_MESSAGE)
             self.finish_batch()
-        return self.start_rounds(1, wait_for=wait_for)
+            return self._start_job(1, wait_for, wait_for_s, by_person)
 
     def reset(self) -> "Explorer":
         """Back to round 0 with the same config, initial set and initial weights."""
