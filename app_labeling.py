@@ -19,7 +19,7 @@ import app_keys as K
 import app_session as S
 import app_widgets as W
 import views
-from bait_core.learning.labels import label_text
+from bait_core.learning.labels import label_text, point_ids
 from bait_core.viz import plots
 from bait_core.viz.text import safe_markdown as md
 
@@ -29,6 +29,15 @@ THUMB_WIDTH = 96          # px: a grid thumbnail
 MAX_CLASS_BUTTONS = 20    # more classes: a selectbox and one "Label" button
 SHORTCUT_CLASSES = 9      # classes 1..9 get the keys 1..9
 FEATURES_IN_GRID = 4      # a table point's first features shown on its grid item
+
+
+def point_name(ex, i: int) -> str:
+    """How a pool point is named to the person: its id in the data file (a ZIP path, a data row) when
+    the loader gave one, with its pool index; else "point i"."""
+    if getattr(ex.dataset, "point_ids", None) is None:
+        return f"point {i}"
+    pid = point_ids(ex.dataset)[i]
+    return (f"{pid} (point {i})" if getattr(ex.dataset, "is_image", False) else f"data row {pid} (point {i})")
 
 
 def class_shortcuts(classes: list[str]) -> list[Optional[str]]:
@@ -159,7 +168,7 @@ def _point_view(ex: Any, i: int, width: int) -> None:
     """Point `i` large: the image, or a one-row table of its feature values."""
     ds = ex.dataset
     if ds.is_image and ds.images is not None:
-        st.image(np.asarray(ds.images[i]), width=width, caption=f"point {i}")
+        st.image(np.asarray(ds.images[i]), width=width, caption=point_name(ex, i))
     else:
         st.dataframe(views.feature_table(ds, [i], {"index": [i]}), hide_index=True, width="stretch")
 
@@ -271,7 +280,7 @@ def labeling_panel(ex: Any, classroom: bool = False) -> Optional[int]:
             with left:
                 _point_view(ex, i, CURRENT_WIDTH)
             with right:
-                st.markdown(f"Pick **#{k + 1}** of {B} · point {i} · {md(status_text(ex, i))}")
+                st.markdown(f"Pick **#{k + 1}** of {B} · {md(point_name(ex, i))} · {md(status_text(ex, i))}")
                 line = _prediction_line(ex, i)
                 if line:
                     st.markdown(line)

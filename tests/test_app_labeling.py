@@ -9,6 +9,8 @@ import json
 
 import numpy as np
 import pytest
+
+from bait_core.learning.labels import point_ids
 from streamlit.testing.v1 import AppTest
 
 import app_keys as AK
@@ -114,7 +116,8 @@ def test_a_person_labels_a_partial_batch_and_trains_on_it(runs_dir):
     assert p.answers == {picks[0]: 0, picks[1]: 1, picks[2]: 0} and p.skipped == {picks[3]: "skip"}
     disk = _disk_book(runs_dir, ex).pending                      # saved the moment each was given
     assert disk.answers == p.answers and disk.skipped == p.skipped
-    assert f"Pick **#5** of 5 · point {picks[4]}" in _texts(at), "the open point is the current one"
+    assert f"Pick **#5** of 5 · data row {point_ids(ex.dataset)[picks[4]]} (point {picks[4]})" in _texts(at), \
+        "the open point is the current one, named by its row in the file"
     assert f"labeling now: point {picks[4]}" in _trace_names(at), "the map rings the current point"
 
     before = ex.n_labeled
@@ -168,7 +171,7 @@ def test_undo_takes_back_the_latest_answers_in_order(runs_dir):
     assert "1 of 5 labeled · 1 skipped" in _texts(at)
     _click(at, "lab_undo")
     assert p.answers == {first: 1} and not p.skipped
-    assert f"point {second} · open" in _texts(at), "the point taken back is current again"
+    assert f"(point {second}) · open" in _texts(at), "the point taken back is current again"
     assert _disk_book(runs_dir, ex).pending.skipped == {}
     _click(at, "lab_undo")
     assert not p.answers and "0 of 5 labeled" in _texts(at)
@@ -189,10 +192,11 @@ def test_edit_makes_a_labeled_point_current_and_relabels_it(runs_dir):
     first = p.indices[0]
     _click(at, "lab_class_0")
     _click(at, f"lab_edit_{first}")
-    assert f"point {first} · label: " in _texts(at)
+    assert f"(point {first}) · label: " in _texts(at)
     _click(at, "lab_class_1")
     assert p.answers == {first: 1}
-    assert f"Pick **#2** of 5 · point {p.indices[1]}" in _texts(at), "after the edit, the next open point"
+    assert f"Pick **#2** of 5 · data row {point_ids(ex.dataset)[p.indices[1]]} (point {p.indices[1]})" in _texts(at), \
+        "after the edit, the next open point"
 
 
 def test_a_reload_and_a_server_restart_keep_the_answers(runs_dir):

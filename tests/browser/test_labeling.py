@@ -74,15 +74,15 @@ def _new_run(page, url: str, data) -> str:
     page.get_by_text(re.compile("How your file was read")).first.wait_for(timeout=120_000)
     # a person labels: chosen by default because 40 of the pool's images have no label (and said so)
     page.get_by_text(re.compile(r"no label")).first.wait_for(timeout=30_000)
-    person = page.get_by_role("button", name="A person (label them in the app)")
-    person.click()
+    page.get_by_text("A person (label them in the app)", exact=True).click()
     batch = page.get_by_label("Batch size")
     batch.fill(str(BATCH))
     batch.press("Tab")
     wait_idle(page)
     page.get_by_role("button", name="Apply setup").click()
     page.get_by_text(re.compile("New run ready")).first.wait_for(timeout=120_000)
-    page.goto(f"{url}/rounds", wait_until="domcontentloaded")
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Rounds", exact=True).click()   # the same session
+    page.get_by_text(re.compile(r"No rounds yet")).first.wait_for(timeout=120_000)
     run1 = page.get_by_role("button", name="Run 1 round")
     run1.wait_for(timeout=120_000)
     _wait(lambda: "run=" in page.url, 60, "the run id in the URL", page)
@@ -152,6 +152,7 @@ def test_label_by_keyboard_reload_train_export_and_reimport(tmp_path, timings):
 
         run_b = _new_run(page, url, data)                          # a fresh run on the same ZIP
         assert run_b != run_a
+        page.get_by_text("Labels from a file (CSV: id,label)").first.click()
         page.get_by_text("Import labels (CSV: id,label)").first.wait_for(timeout=60_000)
         page.locator('[data-testid="stFileUploaderDropzoneInput"]').last.set_input_files(str(csv_path))
         wait_idle(page)
