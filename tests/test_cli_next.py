@@ -252,3 +252,53 @@ def test_next_subprocess(tmp_path):
                           str(write_labels(tmp_path / "x.csv", [("100000", "a")]))],
                          cwd=REPO, capture_output=True, text=True, timeout=300)
     assert res.returncode == 2 and res.stdout == "" and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_two_next_steps_from_files_then_the_app_opens_the_run(tmp_path, monkeypatch):
+    """Issue 13's "CLI: two `next` steps on a CSV from files only, and the record opens in the app": the
+    Records page of the app, on the CLI's runs folder, lists the run, resumes it, and the Rounds page shows
+    the batch the CLI left to label; the record itself opens read-only with who labeled what."""
+    from streamlit.testing.v1 import AppTest
+
+    import app_keys as AK
+    from bait_core.service import runstore
+    from tests.app_helpers import APP, TIMEOUT, assert_ok
+
+    data, truth = make_csv(tmp_path)
+    runs = tmp_path / "runs"
+    run = runs / "team-app"
+    assert main(["next", "--run", str(run), "--data", str(data), "--label-column", "label", "--model", "mlp",
+                 "--strategy", "bait", "--batch-size", str(B)]) == 0
+    first = [r["id"] for r in to_label(run)]
+    assert main(["next", "--run", str(run), "--labels",
+                 str(write_labels(tmp_path / "l1.csv", [(i, truth[i]) for i in first]))]) == 0
+    second = [r["id"] for r in to_label(run)]
+    assert len(second) == B and not set(first) & set(second)
+
+    monkeypatch.setenv(runstore.RUNS_ENV, str(runs))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state[AK.SYNC_JOBS] = True
+    at.run()
+    at.switch_page("app_pages/records.py").run()
+    assert_ok(at)
+    table = [df.value for df in at.dataframe if "run" in df.value.columns]
+    assert table and "team-app" in table[0]["run"].tolist()
+    at.selectbox(key="resume_pick").select("team-app").run()
+    at.button(key="resume_run").click().run()
+    assert_ok(at)
+    ex = at.session_state[AK.EXPLORER]
+    assert ex.run_id == "team-app" and not ex.read_only and len(ex.rounds) == 2 and ex.awaiting_labels
+    ids = [ex.labels.pending.indices]
+    from bait_core.learning.labels import point_ids
+    assert [point_ids(ex.dataset)[i] for i in ids[0]] == second   # the batch the CLI wrote to to_label.csv
+    person = [e for e in ex.labels.entries.values() if e.oracle == "person"]
+    assert sorted(point_ids(ex.dataset)[e.index] for e in person) == sorted(first)
+    at.switch_page("app_pages/rounds.py").run()
+    assert_ok(at)
+    texts = "\n".join(m.value for m in at.markdown)
+    assert f"0 of {B} labeled" in texts                            # the labeling panel, waiting for the person
+
+    rec = RunRecord.load(run / "record.json")                      # read-only, as the Records page opens it
+    from bait_core.service.explorer import Explorer
+    view = Explorer.from_record(rec, dataset=ex.dataset)
+    assert view.read_only and {e.index for e in view.labels.entries.values()} == {e.index for e in person}
