@@ -1001,8 +1001,8 @@ def _cmd_next(args: argparse.Namespace) -> int:
     print(f"to label: {n} point(s) in {folder / _TO_LABEL}" + (
         f" (fill in its label column and run: {_PROG} next --run {args.run} --labels {folder / _TO_LABEL})"
         if n else ""))
-    print(f"record: {folder / 'record.json'}; open it in the app: streamlit run app.py -- --runs-dir {parent} "
-          "(Records page)")
+    print(f"record: {folder / 'record.json'}; open it in the app: bash scripts/app.sh -- --runs-dir {parent} "
+          f"(Records page → Recent runs → {folder.name})")
     return 0
 
 

@@ -77,7 +77,7 @@ def test_two_calls_then_user_errors_write_nothing(tmp_path, capsys):
     run = tmp_path / "runs" / "team-1"
     assert first_call(run, data) == 0
     out = capsys.readouterr().out
-    assert "run team-1 created" in out and "round 0:" in out and "streamlit run app.py -- --runs-dir" in out
+    assert "run team-1 created" in out and "round 0:" in out and "bash scripts/app.sh -- --runs-dir" in out
     rows = to_label(run)
     header = list(rows[0])
     assert header[0] == "id" and header[1:4] == ["f1", "f2", "f3"] and header[-1] == "label"
