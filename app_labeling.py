@@ -105,14 +105,18 @@ def _answered(index: int) -> None:
     st.session_state[K.LABEL_VALUE] = None
 
 
-def _label(index: int, value: Any) -> None:
-    ex = S.explorer()
+def _act(method: str, index: int, arg: Any) -> None:
+    """One library call on the session's run (`label` or `skip`); its sentence shown when refused."""
     try:
-        ex.label(index, value)
+        getattr(S.explorer(), method)(index, arg)
     except ValueError as e:
         st.session_state[K.LABEL_ERROR] = str(e)
         return
     _answered(index)
+
+
+def _label(index: int, value: Any) -> None:
+    _act("label", index, value)
 
 
 def _label_from(index: int, key: str) -> None:
@@ -125,13 +129,7 @@ def _label_from(index: int, key: str) -> None:
 
 
 def _skip(index: int, why: str) -> None:
-    ex = S.explorer()
-    try:
-        ex.skip(index, why)
-    except ValueError as e:
-        st.session_state[K.LABEL_ERROR] = str(e)
-        return
-    _answered(index)
+    _act("skip", index, why)
 
 
 def _undo() -> None:

@@ -129,6 +129,34 @@ class PendingBatch:
     def n_done(self) -> int:
         return len(self.answers) + len(self.skipped)
 
+    def answer(self, index: int, label: Label, time: str) -> None:
+        """Record `label` for pick `index` (replacing an earlier answer or skip); it becomes the latest action."""
+        self._act(index, time)
+        self.answers[index] = label
+
+    def skip(self, index: int, why: str, time: str) -> None:
+        """Record a skip ("skip" | "not sure") of pick `index` (replacing an earlier answer)."""
+        self._act(index, time)
+        self.skipped[index] = why
+
+    def _act(self, index: int, time: str) -> None:
+        self.answers.pop(index, None)
+        self.skipped.pop(index, None)
+        if index in self.history:
+            self.history.remove(index)
+        self.history.append(index)
+        self.times[index] = time
+
+    def take_back(self) -> Optional[int]:
+        """Undo the latest action (answer or skip): its point is open again. Returns it, or None."""
+        if not self.history:
+            return None
+        i = self.history.pop()
+        self.answers.pop(i, None)
+        self.skipped.pop(i, None)
+        self.times.pop(i, None)
+        return i
+
     def current(self) -> Optional[int]:
         """The first pick (in pick order) with neither an answer nor a skip; None when all are done."""
         for i in self.indices:

@@ -24,8 +24,8 @@ import torch
 
 from bait_core.service.jobs import Job
 from bait_core.records.run_record import RoundResult, RunConfig, RunRecord, new_record
-from bait_core.learning.labels import (LabelBook, LabelEntry, PendingBatch, check_new_labels, now, parse_label,
-                                       point_ids, summarize_answers)
+from bait_core.learning.labels import (SKIP_REASONS, LabelBook, LabelEntry, PendingBatch, check_new_labels, now,
+                                       parse_label, point_ids, summarize_answers)
 from bait_core.learning.loop import LoopProgress, initial_labeled, run_round, start_state
 from bait_core.service.runstore import LIVE, RunSources, RunStore
 from bait_core.common.threads import single_cpu_thread
@@ -268,13 +268,7 @@ class Explorer:
         data file when the batch reveals it (the classroom mode) and the file has one, else None.
         ValueError with a sentence for a point not in the batch or a label that is not a class."""
         p, i = self._pending_point(index)
-        value = parse_label(self.dataset, label)
-        p.skipped.pop(i, None)
-        p.answers[i] = value
-        if i in p.history:
-            p.history.remove(i)
-        p.history.append(i)
-        p.times[i] = now()
+        p.answer(i, parse_label(self.dataset, label), now())
         self._save_labels()
         if p.reveal and bool(self.dataset.has_label[i]):
             return self.dataset.y[i].item()
@@ -284,14 +278,9 @@ class Explorer:
         """Skip pick `index` (why: "skip" or "not sure"): it goes back to the pool when the batch is
         finished. Saved at once."""
         p, i = self._pending_point(index)
-        if why not in ("skip", "not sure"):
+        if why not in SKIP_REASONS:
             raise ValueError(f"A point is skipped with 'skip' or 'not sure', got {why!r}.")
-        p.answers.pop(i, None)
-        p.skipped[i] = why
-        if i in p.history:
-            p.history.remove(i)
-        p.history.append(i)
-        p.times[i] = now()
+        p.skip(i, why, now())
         self._save_labels()
 
     def undo(self) -> Optional[int]:
@@ -302,10 +291,7 @@ class Explorer:
             return None
         if self.read_only or self.model is None:
             raise ValueError("This run was opened from a record and is read-only.")
-        i = p.history.pop()
-        p.answers.pop(i, None)
-        p.skipped.pop(i, None)
-        p.times.pop(i, None)
+        i = p.take_back()
         self._save_labels()
         return i
 
@@ -376,12 +362,7 @@ class Explorer:
                 out["already"] += 1
                 continue
             if p is not None and i in p.indices:
-                p.skipped.pop(i, None)
-                p.answers[i] = v
-                p.times[i] = t
-                if i in p.history:
-                    p.history.remove(i)
-                p.history.append(i)
+                p.answer(i, v, t)
                 out["in_batch"] += 1
             else:
                 self.labels.entries[i] = LabelEntry(i, v, max(r - 1, 0), t, "person")
