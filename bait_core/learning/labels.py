@@ -285,7 +285,8 @@ def label_studio_json(dataset: Any, book: LabelBook, *, predictions: Optional[np
     """Label Studio's JSON task list (import it in a project with a ``Choices`` control named ``label``
     over an ``Image`` named ``image`` or a ``Text`` named ``text``): one task per labeled point and per
     point of the batch being labeled; ``data`` holds the id (and, for images, ``image``: the file's path
-    in the ZIP), ``annotations`` the label given (with the oracle and time in ``meta``), ``predictions``
+    in the ZIP; for a labeled point ``labeled_by`` — the oracle — and ``labeled_at``), ``annotations`` the
+    label given, ``predictions``
     the model's class and its probability (`predictions` (N,) class indices, `confidence` (N,) the top
     probability; omitted when None). Classification only: ValueError for a regression dataset."""
     if dataset.task != "classification":
@@ -316,7 +317,8 @@ def label_studio_json(dataset: Any, book: LabelBook, *, predictions: Optional[np
         task: dict[str, Any] = {"data": data}
         if i in given:
             lab, oracle, t = given[i]
-            task["annotations"] = [{"result": [choice(int(lab))], "meta": {"oracle": oracle, "time": t}}]
+            data["labeled_by"], data["labeled_at"] = oracle, t
+            task["annotations"] = [{"result": [choice(int(lab))]}]
         if predictions is not None:
             pred = {"model_version": model_version, "result": [choice(int(predictions[i]))]}
             if confidence is not None and math.isfinite(float(confidence[i])):
