@@ -60,7 +60,7 @@ class RunConfig:
     def validate(self, task: str = "classification", n_pool: Optional[int] = None) -> None:
         """ValueError with a sentence for anything that cannot run."""
         spec = get_spec(self.strategy)                   # ValueError listing the known strategies
-        from bait_core.learning.labels import FIRST_BATCH, ORACLES
+        from bait_core.records.label_book import FIRST_BATCH, ORACLES
         if self.oracle not in ORACLES:
             raise ValueError(f"oracle must be one of {', '.join(ORACLES)} (who labels the picks), got {self.oracle!r}.")
         if self.first_batch not in FIRST_BATCH:
@@ -253,7 +253,7 @@ class RunRecord(JsonFile):
     library_version: str = ""
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     schema_version: int = SCHEMA_VERSION
-    labels: Optional[dict] = None       # the run's LabelBook as saved (learning.labels); None: none kept
+    labels: Optional[dict] = None       # the run's LabelBook as saved (records.label_book); None: none kept
 
     @property
     def n_points(self) -> int:
@@ -294,7 +294,7 @@ class RunRecord(JsonFile):
         rounds = [_round_from_dict(r, n, rec.dataset.task) for r in rec.rounds]
         labels = d.get("labels")
         if labels is not None:                           # checked now: a broken book is refused with the record
-            from bait_core.learning.labels import LabelBook
+            from bait_core.records.label_book import LabelBook
             LabelBook.from_dict(labels, n_points=n, task=rec.dataset.task or "classification",
                                 n_classes=len(rec.dataset.classes or []), what="run record's labels")
         return cls(config=config, dataset=dict(d["dataset"]), model=dict(d["model"]), rounds=rounds,

@@ -183,7 +183,7 @@ class PendingSchema(_Schema):
 
 
 class LabelBookSchema(_Schema):
-    """The labels a run obtained (learning.labels.LabelBook): labels.json, and a record's "labels"."""
+    """The labels a run obtained (records.label_book.LabelBook): labels.json, and a record's "labels"."""
 
     kind: Literal["bait-explorer-labels"]
     version: Annotated[int, Field(ge=1, le=1)]
