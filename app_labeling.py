@@ -176,6 +176,8 @@ def _prediction_line(ex: Any, i: int) -> str:
     if not ex.rounds:
         return ""
     rr = ex.rounds[-1]
+    if rr.n_labeled == 0:
+        return "No labels yet, so no model to ask: this point was picked from the input features alone."
     pred = views.label_texts(ex.dataset, np.asarray(rr.predictions)[[i]])[0]
     conf = "" if rr.confidence is None else f" (confidence {plots.short_number(float(rr.confidence[i]))})"
     return f"The model (round {rr.round}) predicts **{md(pred)}**{conf}."

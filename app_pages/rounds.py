@@ -79,7 +79,7 @@ try:
 except ValueError as e:
     st.error(md(e))
 if ex.finished and not ex.read_only:
-    st.caption("This run is finished: its final evaluation round is recorded (or no unlabeled points are left). "
+    st.caption("This run is finished: its final evaluation round is recorded. "
                "Reset it or start a new one on Setup.")
 if awaiting:
     st.caption("The latest batch is waiting for your labels: label it in the panel below, then press “Train and "
@@ -165,7 +165,9 @@ if sel is not None and sel.params.get("note"):
 
 shown_y = app_labeling.shown_labels(ex)          # the file's labels, the run's and the answers so far
 true_txt = views.label_texts(ds, shown_y)
-pred_txt = views.label_texts(ds, rr.predictions)
+# a round with no labels trained nothing: its "predictions" are an untrained model's, never shown as a model's
+pred_txt = (views.label_texts(ds, rr.predictions) if rr.n_labeled > 0 else
+            ["– (no model yet)"] * len(rr.predictions))
 order = {int(j): k + 1 for k, j in enumerate(sel.indices.tolist())} if sel is not None else {}
 pruned = set(sel.pruned.tolist()) if sel is not None else set()
 

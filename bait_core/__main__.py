@@ -876,32 +876,62 @@ def _to_label_csv(ex: Any) -> tuple[str, int]:
         middle = ["file"]
     else:
         names = list(ds.feature_names or [f"x{j}" for j in range(ds.n_features)])
-        middle = [f"feature_{n}" if n in tail or n in ("id", "file") else n for n in names]
+        reserved = {c.lower() for c in (*tail, "id", "file")}
+        middle = [f"feature_{n}" if n.strip().lower() in reserved else n for n in names]   # any case: readers fold it
     p = ex.labels.pending
     rows: list = []
     if p is not None:
         ids = point_ids(ds)
         rr = next((r for r in ex.rounds if r.round == p.round), ex.rounds[-1])
+        trained = rr.n_labeled > 0                      # a round with no labels has no model to ask: no guesses
         for order, i in enumerate(p.indices):
-            if ds.task == "classification":
-                pred: Any = str(ds.classes[int(rr.predictions[i])])
+            if not trained:
+                pred: Any = ""
+            elif ds.task == "classification":
+                pred = str(ds.classes[int(rr.predictions[i])])
             else:
                 pred = f"{float(rr.predictions[i]):.6g}"
-            conf = "" if rr.confidence is None else f"{float(rr.confidence[i]):.4f}"
+            conf = "" if rr.confidence is None or not trained else f"{float(rr.confidence[i]):.4f}"
             cells = [ids[i]] if ds.is_image else [f"{float(v):.6g}" for v in np.asarray(ds.X[i]).reshape(-1)]
             rows.append([ids[i], *cells, p.round, order, pred, conf, ""])
     return csv_text(["id", *middle, *tail], rows, lineterminator="\n"), len(rows)
 
 
 def _cmd_next(args: argparse.Namespace) -> int:
-    from bait_core.learning.labels import check_new_labels, point_ids, read_labels_csv
-    from bait_core.service.runstore import LIVE, RunStore, atomic_write, valid_run_id
+    """`next`, one call at a time per RUN_DIR: an exclusive lock on RUN_DIR's parent/.NAME.lock (fcntl;
+    where there is none, e.g. Windows, no lock) — a second call while one works exits 2, writing nothing."""
+    from bait_core.service.runstore import valid_run_id
 
     folder = Path(args.run)
     name = folder.name
     if not str(args.run).strip() or not valid_run_id(name):
         raise CliError(f"--run {args.run}: the folder's name is the run id and may hold only letters, digits, "
                        "'_', '.' and '-' (not starting with '.' or '-').")
+    try:
+        import fcntl
+    except ImportError:                                  # pragma: no cover - not POSIX
+        return _cmd_next_locked(args, folder, name)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(folder.parent / f".{name}.lock", "a")
+    except OSError as e:
+        raise CliError(f"--run {args.run}: its folder cannot be written ({e.strerror or e}).") from None
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise CliError(f"another `next` is working on {args.run} right now; run this one after it has finished "
+                           "(nothing was written).") from None
+        try:
+            return _cmd_next_locked(args, folder, name)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _cmd_next_locked(args: argparse.Namespace, folder: Path, name: str) -> int:
+    from bait_core.learning.labels import check_new_labels, point_ids, read_labels_csv
+    from bait_core.service.runstore import LIVE, RunStore, atomic_write
+
     parent = folder.parent
     store = RunStore(parent)
     existing = (folder / "setup.json").is_file()
@@ -974,12 +1004,10 @@ def _cmd_next(args: argparse.Namespace) -> int:
                 lines.append(f"{back} pick(s) of round {p.round} had no label and went back to the pool")
     pool_left = bool((~ex.mask).any())
     if len(ex.rounds) >= ex.config.rounds or not pool_left:
-        if pool_left:
-            ex.evaluate()
-            lines.append(f"all {ex.config.rounds} selection rounds are done: the final round trained on every "
-                         "label and was evaluated; nothing more to label")
-        else:
-            lines.append("every pool point is labeled: nothing more to label")
+        ex.evaluate()
+        lines.append((f"all {ex.config.rounds} selection rounds are done" if pool_left else
+                      "every pool point is labeled") + ": the final round trained on every label and was "
+                     "evaluated; nothing more to label")
     else:
         ex.step()
     rr = ex.rounds[-1]

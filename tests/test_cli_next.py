@@ -190,6 +190,8 @@ def test_typed_classes_and_no_labels_at_all(tmp_path, capsys):
     assert "0 labeled point(s)" in out and "no test set" in out and "note:" in out and "random" in out
     picks = [r["id"] for r in to_label(run)]
     assert len(picks) == 6
+    assert all(r["prediction"] == "" and r["confidence"] == "" for r in to_label(run)), \
+        "no labels, no model: no made-up predictions"
     rec = RunRecord.load(run / "record.json")
     assert rec.config.initial == 0 and rec.config.first_batch == "random"
     assert main(["next", "--run", str(run), "--labels",
@@ -302,3 +304,64 @@ def test_two_next_steps_from_files_then_the_app_opens_the_run(tmp_path, monkeypa
     from bait_core.service.explorer import Explorer
     view = Explorer.from_record(rec, dataset=ex.dataset)
     assert view.read_only and {e.index for e in view.labels.entries.values()} == {e.index for e in person}
+
+
+def test_the_last_batch_of_a_small_pool_is_labeled_and_evaluated(tmp_path, capsys):
+    """A pool that runs out: the last batch's labels are added and a final round trains on them."""
+    data, truth = make_csv(tmp_path, labeled_fraction=0.0, n=12)
+    run = tmp_path / "runs" / "tiny"
+    assert main(["next", "--run", str(run), "--data", str(data), "--model", "linear", "--batch-size", "5",
+                 "--classes", "a,b,c", "--quiet"]) == 0
+    for step in range(3):
+        picks = [r["id"] for r in to_label(run)]
+        assert picks, f"step {step}: a batch to label"
+        assert main(["next", "--run", str(run), "--labels",
+                     str(write_labels(tmp_path / f"s{step}.csv", [(i, truth[i]) for i in picks]))]) == 0
+    rec = RunRecord.load(run / "record.json")
+    assert rec.rounds[-1].is_final and rec.rounds[-1].n_labeled == 12
+    assert len([e for e in rec.labels["entries"] if e["oracle"] == "person"]) == 12
+    assert "every pool point is labeled" in capsys.readouterr().out
+    assert to_label(run) == []
+    assert main(["next", "--run", str(run), "--labels", str(tmp_path / "s0.csv")]) == 2
+
+
+def test_a_feature_named_like_the_id_column_does_not_fool_the_reader(tmp_path):
+    """to_label.csv renames features named like its own columns in any case (Confidence, ORDER), so the
+    filled-in file reads back as it was written."""
+    rng = np.random.default_rng(3)
+    lines = ["Confidence,ORDER,f3,label"] + [f"{rng.normal():.4f},{rng.normal():.4f},{rng.normal():.4f},"
+                                             + (CLASSES[k % 3] if k < 30 else "") for k in range(80)]
+    data = tmp_path / "ids.csv"
+    data.write_text("\n".join(lines) + "\n")
+    run = tmp_path / "runs" / "ids"
+    assert first_call(run, data, "--label-column", "label") == 0
+    header = (run / "to_label.csv").read_text().splitlines()[0].split(",")
+    assert header[0] == "id" and "feature_Confidence" in header and "feature_ORDER" in header
+    assert header.count("confidence") == 1 and header[-1] == "label"
+    rows = to_label(run)
+    filled = tmp_path / "filled.csv"
+    with open(filled, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        for r in rows:
+            w.writerow({**r, "label": "a"})
+    assert main(["next", "--run", str(run), "--labels", str(filled)]) == 0
+    rec = RunRecord.load(run / "record.json")
+    assert sorted(str(e["index"]) for e in rec.labels["entries"] if e["oracle"] == "person") == \
+        sorted(str(RunStore(run.parent).resume("ids").dataset.point_ids.index(r["id"])) for r in rows)
+
+
+def test_a_second_next_on_the_same_run_while_one_works_is_refused(tmp_path, capsys):
+    import fcntl
+
+    data, truth = make_csv(tmp_path)
+    run = tmp_path / "runs" / "busy"
+    assert first_call(run, data) == 0
+    before = snapshot(run)
+    with open(run.parent / ".busy.lock", "a") as held:              # another call holds the run
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        ids = [r["id"] for r in to_label(run)]
+        assert main(["next", "--run", str(run), "--labels",
+                     str(write_labels(tmp_path / "l.csv", [(i, truth[i]) for i in ids]))]) == 2
+    assert "another `next` is working" in capsys.readouterr().err
+    assert snapshot(run) == before

@@ -58,6 +58,8 @@ def parse_label(dataset: Any, value: Any, *, where: str = "") -> Label:
             if 0 <= int(value) < len(classes):
                 return int(value)
             raise ValueError(f"The class number {int(value)}{at} is not one of 0..{len(classes) - 1}.")
+        if str(value) in classes:                       # exact, spaces included (a class " dog" is " dog")
+            return classes.index(str(value))
         text = str(value).strip()
         if text in classes:
             return classes.index(text)
@@ -80,7 +82,7 @@ def label_text(dataset: Any, label: Label) -> str:
     """A label as people read it: the class name, or the number."""
     if dataset.task == "classification":
         return str(dataset.classes[int(label)])
-    return f"{float(label):.6g}"
+    return repr(float(label))                    # the shortest text that reads back as the same float
 
 
 # --- files out -------------------------------------------------------------------------------------------
@@ -176,21 +178,32 @@ def read_labels_csv(blob: Union[bytes, str], dataset: Any, *, what: str = "label
         blob = blob.encode("utf-8")
     if len(blob) > MAX_LABEL_FILE_BYTES:
         raise ValueError(f"The {what} is larger than {MAX_LABEL_FILE_BYTES >> 20} MiB.")
-    try:
-        text = blob.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValueError(f"The {what} is not UTF-8 text; save it as CSV (UTF-8).") from None
+    text = _label_file_text(blob, what)
+    lines = text.splitlines()
+    if lines and lines[0].strip().lower().startswith("sep=") and len(lines[0].strip()) == 5:
+        seps = [lines[0].strip()[4]]                        # Excel's "sep=;" first line names the separator
+        text = "\n".join(lines[1:])
+    else:
+        seps = [",", ";", "\t", "|"]
     if not text.strip():
         raise ValueError(f"The {what} is empty; it needs a header line 'id,label' and one line per label.")
-    try:
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=None, engine="python")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv_error()) as e:
-        raise ValueError(f"The {what} could not be read as CSV ({str(e)[:160]}).") from None
-    cols = {str(c).strip().lower(): c for c in df.columns}
-    missing = [c for c in ("id", "label") if c not in cols]
-    if missing:
-        raise ValueError(f"The {what} needs the columns 'id' and 'label'; it has "
-                         f"{', '.join(quote(str(c)) for c in list(df.columns)[:10]) or 'none'}.")
+    df = cols = None
+    for sep in seps:                                        # the separator that gives both columns
+        try:
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=sep, engine="python")
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv_error()):
+            continue
+        found = _id_label_columns(frame)
+        if df is None or found is not None:
+            df, cols = frame, found
+        if found is not None:
+            break
+    if df is None:
+        raise ValueError(f"The {what} could not be read as CSV (comma, semicolon, tab or '|' separated).")
+    if cols is None:
+        header = lines[0] if lines else ""
+        raise ValueError(f"The {what} needs the columns 'id' and 'label' (separated by a comma, semicolon, tab or "
+                         f"'|'); its first line is {quote(header[:120])}.")
     ids = point_ids(dataset)
     where = {v: i for i, v in enumerate(ids)}
     base: dict[str, list[int]] = {}
@@ -202,12 +215,10 @@ def read_labels_csv(blob: Union[bytes, str], dataset: Any, *, what: str = "label
     bad_ids: list[str] = []
     bad_labels: list[str] = []
     clashes: list[str] = []
-    for k, (raw_id, raw_label) in enumerate(zip(df[cols["id"]].tolist(), df[cols["label"]].tolist())):
+    for k, (raw_id, raw_label) in enumerate(zip(df[cols[0]].tolist(), df[cols[1]].tolist())):
         line = k + 2
-        rid, rlab = str(raw_id).strip(), str(raw_label).strip()
-        if rid == "" and rlab == "":
-            continue
-        if rlab == "":
+        rid, rlab = _unquote_formula(str(raw_id).strip()), _unquote_formula(str(raw_label))
+        if rlab.strip() == "":
             continue                                        # no label given for this id
         i = where.get(rid)
         if i is None and rid in base and len(base[rid]) == 1:
@@ -220,7 +231,7 @@ def read_labels_csv(blob: Union[bytes, str], dataset: Any, *, what: str = "label
         try:
             lab = parse_label(dataset, rlab)
         except ValueError:
-            bad_labels.append(f"line {line}: {quote(rlab[:40])}")
+            bad_labels.append(f"line {line}: {quote(rlab.strip()[:40])}")
             continue
         if i in seen:
             if seen[i][0] != lab:
@@ -232,7 +243,8 @@ def read_labels_csv(blob: Union[bytes, str], dataset: Any, *, what: str = "label
         kind = "file path or name in the ZIP" if getattr(dataset, "is_image", False) else "0-based data row"
         raise ValueError(f"The {what} names {len(bad_ids)} id(s) that are not pool points of this dataset "
                          f"({'; '.join(bad_ids[:5])}{'; …' if len(bad_ids) > 5 else ''}); an id is the point's "
-                         f"{kind}, as in the exported labels or to_label.csv.")
+                         f"{kind}, as in the exported labels or to_label.csv. Points held out as the test split "
+                         "(and rows dropped while reading the file) are not pool points and cannot be labeled.")
     if bad_labels:
         if dataset.task == "classification":
             shown = ", ".join(quote(c) for c in list(dataset.classes)[:12])
@@ -244,6 +256,42 @@ def read_labels_csv(blob: Union[bytes, str], dataset: Any, *, what: str = "label
     if clashes:
         raise ValueError(f"The {what} gives different labels to the same point: {'; '.join(clashes[:5])}.")
     return out
+
+
+def _label_file_text(blob: bytes, what: str) -> str:
+    """A labels file's text: UTF-8 (with or without BOM) or UTF-16 with its BOM (Excel's "Unicode text")."""
+    if blob[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return blob.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
+    try:
+        return blob.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValueError(f"The {what} is not UTF-8 (or UTF-16) text; save it as CSV UTF-8.") from None
+
+
+def _id_label_columns(df: Any) -> Optional[tuple[Any, Any]]:
+    """The (id, label) columns of a labels table: named exactly 'id' / 'label', else the first named so in
+    any case or with spaces around; None when either is missing."""
+    found = []
+    for want in ("id", "label"):
+        exact = [c for c in df.columns if str(c) == want]
+        loose = [c for c in df.columns if str(c).strip().lower() == want]
+        if not (exact or loose):
+            return None
+        found.append((exact or loose)[0])
+    return found[0], found[1]
+
+
+def _unquote_formula(text: str) -> str:
+    """A cell as this project's CSV writer protected it against spreadsheet formulas ('=…, '+…, '-…, '@…)
+    back to its text (records.csv_text.safe_cell)."""
+    from bait_core.records.csv_text import FORMULA_STARTS
+    rest = text[1:]
+    if text.startswith("'") and (rest.startswith(FORMULA_STARTS) or rest.lstrip(" ").startswith(FORMULA_STARTS)):
+        return rest
+    return text
 
 
 def csv_error() -> type:

@@ -115,7 +115,8 @@ class LabelBook:
 
     entries: dict[int, LabelEntry] = field(default_factory=dict)
     pending: Optional[PendingBatch] = None
-    returned: list[int] = field(default_factory=list)     # picks skipped or left unanswered: back in the pool
+    returned: list[int] = field(default_factory=list)     # picks skipped or left unanswered, sent back to the pool
+                                                          # (a history: a later batch may pick one again)
 
     def __bool__(self) -> bool:
         return bool(self.entries or self.pending is not None or self.returned)
@@ -163,6 +164,8 @@ class LabelBook:
         book = cls()
         for e in s.entries:
             i = index(e.index, "entries")
+            if i in book.entries:
+                raise ValueError(f"The {what} is broken: entries: point {i} is labeled twice.")
             book.entries[i] = LabelEntry(i, label(e.label, "entries"), e.round, e.time, e.oracle)
         if s.pending is not None:
             p = s.pending
@@ -184,6 +187,12 @@ class LabelBook:
             pb.times = {int(w.index): w.time for w in p.times}
             book.pending = pb
         book.returned = [index(i, "returned") for i in s.returned]
+        if book.pending is not None:
+            if not book.pending.indices:
+                raise ValueError(f"The {what} is broken: the pending batch has no points.")
+            both = set(book.pending.indices) & set(book.entries)
+            if both:
+                raise ValueError(f"The {what} is broken: point {min(both)} of the pending batch is labeled already.")
         mask = None
         if s.mask is not None:
             mask = np.zeros(n_points, dtype=bool)

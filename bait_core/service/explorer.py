@@ -41,6 +41,30 @@ BUSY_MESSAGE = ("A round of this run is already running (started from this or an
                 "or press Stop.")
 
 
+def check_book(book: LabelBook, mask: np.ndarray, record: RunRecord, what: str) -> None:
+    """A saved label book (and its labeled set `mask` (N,) bool) against the run's record: nothing trained
+    on before the latest round is missing from the mask, every label is on a point of the mask, the batch
+    being labeled is the latest round's picks (all in the mask, none labeled yet). ValueError with a
+    sentence otherwise (a tampered or mismatched labels file is refused, never half used)."""
+    def bad(problem: str) -> ValueError:
+        return ValueError(f"The {what} does not fit the run's record: {problem}; it cannot be used.")
+
+    last = record.rounds[-1] if record.rounds else None
+    if last is not None and (last.labeled_before & ~mask).any():
+        i = int(np.flatnonzero(last.labeled_before & ~mask)[0])
+        raise bad(f"point {i}, trained on in round {last.round}, is missing from the labeled set")
+    outside = [i for i in book.entries if not mask[i]]
+    if outside:
+        raise bad(f"point {min(outside)} has a label but is not in the labeled set")
+    p = book.pending
+    if p is not None:
+        picks = None if last is None or last.selection is None else sorted(last.selection.indices.tolist())
+        if picks is None or p.round != last.round or sorted(p.indices) != picks:
+            raise bad(f"the batch waiting for labels (round {p.round}) is not the latest round's picks")
+        if not mask[p.indices].all():
+            raise bad("a point of the batch waiting for labels is not in the labeled-or-picked set")
+
+
 class _NoAnswer:
     """The oracle of a round a person labels: nobody answers inside the round (the picks wait, as the
     run's pending batch, for Explorer.label / skip / finish_batch)."""
@@ -124,6 +148,7 @@ class Explorer:
                                                    n_classes=len(dataset.classes), what="run record's labels")
             if saved_mask is not None:
                 mask = saved_mask
+            check_book(book, mask, record, "run record's labels")
         return cls(dataset=dataset, model=None, config=record.config, init_state=None, mask=mask,
                    record=record, read_only=True, labels=book)
 
@@ -134,7 +159,9 @@ class Explorer:
 
     @property
     def finished(self) -> bool:
-        return bool(self.rounds and self.rounds[-1].is_final) or not (~self.mask).any()
+        """True once the final, evaluation-only round is recorded. A run whose pool has no point left to
+        pick is not finished until that round has trained on the last labels (the next round is it)."""
+        return bool(self.rounds and self.rounds[-1].is_final)
 
     @property
     def busy(self) -> bool:
@@ -166,7 +193,7 @@ class Explorer:
         if self.read_only or self.model is None:
             raise ValueError("This run was opened from a record and is read-only; start a new run to add rounds.")
         if self.finished:
-            raise ValueError("This run is finished (its final evaluation round is recorded, or the pool is empty).")
+            raise ValueError("This run is finished (its final evaluation round is recorded).")
 
     def step(self, *, progress: Optional[LoopProgress] = None, should_stop: Optional[Callable[[], bool]] = None,
              by_person: Optional[bool] = None) -> Optional[RoundResult]:
@@ -317,6 +344,8 @@ class Explorer:
         for i in p.indices:
             if i in p.answers:
                 self.labels.entries[i] = LabelEntry(i, p.answers[i], p.round, p.times.get(i, now()), "person")
+                if i in self.labels.returned:                 # skipped once, picked again and now labeled
+                    self.labels.returned.remove(i)
             else:
                 self.mask[i] = False                       # back to the pool
                 self.labels.returned.append(i)
@@ -346,6 +375,10 @@ class Explorer:
         labeled = self.mask & known
         ids = point_ids(self.dataset)
         p = self.labels.pending
+        if p is not None:                                  # the batch's points: labeled once answered, by the answer
+            labeled[p.indices] = False
+            for i, v in p.answers.items():
+                labeled[i], y[i] = True, v
         if strict:
             check_new_labels(pairs, labeled, ids)
         else:
@@ -353,7 +386,7 @@ class Explorer:
             if clash:
                 raise ValueError(f"The labels file gives {len(clash)} already-labeled point(s) another label "
                                  f"({', '.join(clash[:5])}{', …' if len(clash) > 5 else ''}); a label, once given, "
-                                 "is kept.")
+                                 "is kept (to change an answer of the batch being labeled, press edit on it).")
         out = {"added": 0, "in_batch": 0, "already": 0}
         t = now()
         r = len(self.rounds)
@@ -386,7 +419,7 @@ class Explorer:
         if self.read_only or self.model is None:
             raise ValueError("This run was opened from a record and is read-only; start a new run on Setup.")
         if self.finished:
-            raise ValueError("This run is finished: its final evaluation round is recorded (or the pool is empty). "
+            raise ValueError("This run is finished: its final evaluation round is recorded. "
                              "Reset it or start a new run on Setup.")
         if isinstance(n_rounds, bool) or not isinstance(n_rounds, int) or n_rounds < 1:
             raise ValueError(f"Rounds to run must be a whole number ≥ 1, got {n_rounds!r}.")

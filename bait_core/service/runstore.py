@@ -479,6 +479,8 @@ class RunStore:
                                                  n_classes=len(dataset.classes), what="run's labels file")
             except OSError as e:
                 raise ValueError(f"The saved run's labels could not be read ({e.strerror or e}).") from None
+            from bait_core.service.explorer import check_book
+            check_book(book, ex.mask if mask is None else mask, record, "run's labels file")
             ex.labels = book
             if mask is not None:
                 ex.mask[:] = mask
