@@ -9,7 +9,9 @@ serve the built-ins, tables, NPZ arrays and image ZIPs alike.
 
 Limits: at least MIN_PER_SPLIT (4) labelled rows in the pool and in the test split, and 2 per class
 with labels; at most MAX_CLASSES (1,000) classes.  With a typed class list (``ReadOptions.classes``)
-a file short of labels is read with an empty test split instead (:func:`_split`, ``no_test_ok``), and
+a file short of labels is read with an empty test split instead (:func:`_split`, ``no_test_ok``); a test set
+the file supplies (a table's 'split' column, a ZIP's ``test/`` folder) replaces the random split
+(:func:`_supplied_split`); the report's ``test_source`` says which.  And
 :func:`_apply_typed` orders the classes (typed first, found-but-not-typed appended).  Errors: ``ValueError`` naming the dataset (and column or row)
 and what to change; a :class:`Dataset` that fails its own consistency check is a bug, also ``ValueError``.
 

@@ -6,7 +6,10 @@ every inference goes into the :class:`~bait_core.learning.reading.ReadingReport`
 (:func:`default_label_column`, or a "label" role) is encoded by :func:`_table_labels`; features by
 :func:`_encode_features`: numbers as float32 (standardised with pool statistics when ``standardize``),
 text with ≤ MAX_CATEGORIES (50) distinct values one-hot, id-like columns ignored. Empty feature cells
-follow ``options.missing_features`` (median of the pool, drop, refuse).
+follow ``options.missing_features`` (median of the pool, drop, refuse).  A split column
+(:func:`_split_column`: the role 'split', or a column named split / set / subset whose cells are
+test / train / pool / unlabeled / empty) supplies the test set: the rows marked 'test' (each labeled),
+no random split; it is never a feature.
 
 Limits: MAX_TABLE_CELLS (50 million encoded values), ``max_rows`` rows, MAX_CLASSES classes.
 Errors: ``ValueError`` naming the file, the column and the row (with its line in a text file),
