@@ -264,3 +264,20 @@ def test_npz_x_test_states_its_source():
     ds = load_file(b.getvalue(), filename="a.npz")
     assert ds.report.test_source == "supplied: X_test, y_test"
     assert "Test set: supplied: X_test, y_test" in report_lines(ds.report)
+
+
+def test_parquet_split_column_and_label_clash():
+    import pandas as pd
+    n = 30
+    df = pd.DataFrame({"a": np.arange(n, dtype=float), "Subset": ["Test" if i < 6 else None for i in range(n)],
+                       "label": ["x" if i % 2 else "y" for i in range(n)]})
+    b = io.BytesIO()
+    df.to_parquet(b)
+    ds = load_file(b.getvalue(), filename="t.parquet", standardize=False)
+    assert _rows(ds.X_test) == list(range(6)) and _rows(ds.X) == list(range(6, n))
+    assert ds.feature_names == ("a",)
+    with pytest.raises(ValueError, match="cannot be both the label and the split"):
+        load_file(b.getvalue(), filename="t.parquet", label_column="Subset",
+                  options=ReadOptions(roles=(("Subset", "split"),)))
+    with pytest.raises(ValueError, match="Only one column can mark the test set"):
+        load_file(b.getvalue(), filename="t.parquet", options=ReadOptions(roles=(("Subset", "split"), ("a", "split"))))
