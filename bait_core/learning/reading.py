@@ -14,9 +14,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
-__all__ = ["ROLES", "MISSING_POLICIES", "ReadOptions", "ColumnReading", "ReadingReport", "report_lines"]
+__all__ = ["ROLES", "SPLIT_TEST", "SPLIT_POOL", "SPLIT_NAMES", "MISSING_POLICIES", "ReadOptions", "ColumnReading", "ReadingReport", "report_lines"]
 
-ROLES = ("numeric", "one-hot", "ignored", "label")
+ROLES = ("numeric", "one-hot", "ignored", "label", "split")
+# a "split" column marks the supplied test set: these values (any case, spaces stripped) and empty cells
+SPLIT_TEST = ("test",)                                  # the row is in the test set
+SPLIT_POOL = ("train", "pool", "unlabeled")             # the row is in the pool (so is an empty cell)
+SPLIT_NAMES = ("split", "set", "subset")                # column names inferred as the split column
 MISSING_POLICIES = ("median", "drop", "refuse")     # what to do with empty feature cells
 IMAGE_SCALINGS = ("type", "max", "minmax", "none")  # how image values map to 0–1 (see ReadOptions)
 
@@ -31,7 +35,10 @@ class ReadOptions:
     thousands: the thousands grouping character ("," "." " " "'"), or "" for none.
     na_values: extra cell texts that mean "missing" (only empty cells are missing otherwise: a class
         called "NA" is data).
-    roles: column name → one of ROLES (a column forced numeric, one-hot, ignored or the label).
+    roles: column name → one of ROLES (a column forced numeric, one-hot, ignored, the label, or the
+        split: the column that marks the supplied test set, its cells 'test' (test set), 'train' /
+        'pool' / 'unlabeled' / empty (pool), any case). A column named 'split', 'set' or 'subset'
+        (any case) whose values are all of these is the split column unless given another role.
     task: "classification" or "regression" (default: the rule stated in the report).
     missing_features: "median" (fill with the column median), "drop" (drop the rows) or "refuse".
     image_size: (height, width) images are resized to; None keeps a common native size up to 64×64,
@@ -113,6 +120,8 @@ class ReadOptions:
                 raise ValueError(f"Column {c!r}: the role must be one of {', '.join(ROLES)}, got {r!r}.")
         if sum(1 for _, r in self.roles if r == "label") > 1:
             raise ValueError("Only one column can be the label.")
+        if sum(1 for _, r in self.roles if r == "split") > 1:
+            raise ValueError("Only one column can mark the test set (the role 'split').")
         if self.task is not None and self.task not in ("classification", "regression"):
             raise ValueError(f"The task must be 'classification' or 'regression', got {self.task!r}.")
         if self.missing_features not in MISSING_POLICIES:
@@ -179,6 +188,9 @@ class ReadingReport:
     inferred: dict[str, bool] = field(default_factory=dict)  # which of encoding/separator/... were inferred
     warnings: list[str] = field(default_factory=list)
     arrays: list[str] = field(default_factory=list)       # NPZ: "X: shape (120, 8, 8), uint8", ...
+    # where the test set comes from: "a random 25 % stratified split of the labeled rows",
+    # "supplied: the rows marked 'test' in column 'split'", "supplied: X_test, y_test", "none: ..."
+    test_source: str = ""
 
     def warn(self, sentence: str) -> None:
         if sentence not in self.warnings:
@@ -230,6 +242,8 @@ def report_lines(r: ReadingReport) -> list[str]:
         out.append(f"Rows without a label: {r.rows_without_label:,}"
                    + (f" ({r.unlabeled_reason})" if r.unlabeled_reason else "")
                    + "; they stay in the pool and can be picked, but never revealed.")
+    if r.test_source:
+        out.append(f"Test set: {r.test_source}")
     for a in r.arrays:
         out.append(f"Array {a}")
     if r.image:

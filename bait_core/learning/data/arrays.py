@@ -353,6 +353,7 @@ def _load_npz(raw: bytes, name: str, *, task: Optional[str], seed: int, test_fra
             raise ValueError(f"{_quote(name)}: need at least {MIN_PER_SPLIT} labeled rows in X and in "
                              f"X_test; got {int(lab.sum())} and {len(ytv)}")
         pool, Xpool, Xtest, ytest = np.arange(len(yp)), Xf, Xtf, ytv
+        report.test_source = "supplied: X_test, y_test"
     else:
         pool, test = _split(yp, lab, task=task, classes=classes, test_fraction=test_fraction,
                             seed=seed, what=repr(name), report=report, no_test_ok=bool(typed))

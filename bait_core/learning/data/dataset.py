@@ -9,7 +9,9 @@ serve the built-ins, tables, NPZ arrays and image ZIPs alike.
 
 Limits: at least MIN_PER_SPLIT (4) labelled rows in the pool and in the test split, and 2 per class
 with labels; at most MAX_CLASSES (1,000) classes.  With a typed class list (``ReadOptions.classes``)
-a file short of labels is read with an empty test split instead (:func:`_split`, ``no_test_ok``), and
+a file short of labels is read with an empty test split instead (:func:`_split`, ``no_test_ok``); a test set
+the file supplies (a table's 'split' column, a ZIP's ``test/`` folder) replaces the random split
+(:func:`_supplied_split`); the report's ``test_source`` says which.  And
 :func:`_apply_typed` orders the classes (typed first, found-but-not-typed appended).  Errors: ``ValueError`` naming the dataset (and column or row)
 and what to change; a :class:`Dataset` that fails its own consistency check is a bug, also ``ValueError``.
 
@@ -276,6 +278,7 @@ def _split(y: np.ndarray, labeled: np.ndarray, *, task: str, classes: Sequence[s
                 why = "" if problem.startswith(f"{what} has ") else f" ({problem}.)"   # not only the count
                 report.warn(f"Too few labeled {unit} for a test split ({len(lab)} labeled): there is no test "
                             f"metric until a test set exists; label more {unit} or supply X_test (NPZ).{why}")
+                report.test_source = f"none: too few labels ({len(lab)} labeled {unit}) for a random test split"
             return np.arange(len(y)), np.zeros(0, dtype=np.int64)
         if task == "classification":
             raise ValueError(problem + ", or type the class list to label the points yourself in the app.")
@@ -285,7 +288,33 @@ def _split(y: np.ndarray, labeled: np.ndarray, *, task: str, classes: Sequence[s
     stratify = y[lab] if task == "classification" else None
     tr, te = train_test_split(lab, test_size=n_test, random_state=seed, stratify=stratify)
     pool = np.sort(np.concatenate([tr, np.flatnonzero(~labeled)]))
+    if report is not None:
+        report.test_source = (f"a random {test_fraction * 100:g} % {'stratified ' if stratify is not None else ''}"
+                              f"split of the labeled {unit} ({n_test} {unit}, seed {seed})")
     return pool, np.sort(te)
+
+
+def _supplied_split(is_test: np.ndarray, labeled: np.ndarray, *, what: str, unit: str, marker: str,
+                    typed: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The test set the file supplies: `is_test` (N,) bool marks it (every such row labeled, checked by the
+    caller, who names the rows); `labeled` (N,) bool.  Returns sorted row indices (pool: every unmarked row,
+    labeled or not; test: the marked rows); no random split, no test_fraction.  ValueError when no row is
+    marked, or, without a typed class list, when the pool has fewer than MIN_PER_SPLIT labeled rows."""
+    is_test = np.asarray(is_test, dtype=bool)
+    test = np.flatnonzero(is_test)
+    pool = np.flatnonzero(~is_test)
+    if not len(test):
+        raise ValueError(f"{what}: {marker} marks no {unit[:-1] if unit.endswith('s') else unit} as test; mark the "
+                         f"test {unit} there, or remove it to have a random test split.")
+    if not len(pool):
+        raise ValueError(f"{what}: {marker} marks every {unit[:-1] if unit.endswith('s') else unit} as test, so "
+                         f"the pool is empty; mark the pool's {unit} 'train' (or leave them unmarked).")
+    n_lab = int(np.asarray(labeled, dtype=bool)[pool].sum())
+    if n_lab < MIN_PER_SPLIT and not typed:
+        raise ValueError(f"{what}: the pool (the {unit} not marked test by {marker}) has {n_lab} labeled "
+                         f"{unit}; it needs at least {MIN_PER_SPLIT} to train on. Label more pool {unit}, or type "
+                         f"the class list (ReadOptions(classes=...)) to label them yourself in the app.")
+    return pool, test
 
 
 def _standardize(train: np.ndarray, *others: np.ndarray,

@@ -4,7 +4,9 @@ Members with IMAGE_EXTENSIONS are decoded with Pillow (EXIF orientation applied,
 / float modes converted, transparency over white); hidden files, ``__MACOSX/`` and OS clutter are
 skipped and counted in the report; any other file (not an image, an archive inside the archive, an image
 outside a class folder unless the class list is typed or an ``unlabeled/`` folder exists) is refused.
-Images in a folder named ``unlabeled`` (any case) are unlabeled (y = -1, always in the pool). Size: ``image_size`` when given, else the native size shared by
+Images in a folder named ``unlabeled`` (any case) are unlabeled (y = -1, always in the pool). A top-level
+folder named ``test`` (any case, below the common top folder) holding class folders is the supplied test
+set (no random split; its class folders are classes even when the pool has none of them). Size: ``image_size`` when given, else the native size shared by
 every image up to MAX_NATIVE_SIDE (64), else DEFAULT_IMAGE_SIZE (28×28). Channels: 3 when any image is
 in colour, else 1. Values: one scaling rule for the archive (:func:`_scale_images`); near-constant
 images are warned about (:func:`_uniformity_warnings`).
@@ -30,7 +32,7 @@ import numpy as np
 
 from bait_core.common.quoting import quote as _quote
 from bait_core.learning.data.archives import _read_member, _zip_total
-from bait_core.learning.data.dataset import (Dataset, _apply_typed, _extension, _finish, _split,
+from bait_core.learning.data.dataset import (Dataset, _apply_typed, _extension, _finish, _split, _supplied_split,
                                              _to_uint8_images)
 from bait_core.learning.reading import ReadingReport, ReadOptions
 
@@ -482,6 +484,11 @@ def _is_unlabeled_folder(part: str) -> bool:
     return part.lower() == "unlabeled"
 
 
+def _is_test_folder(part: str) -> bool:
+    """A top-level folder named 'test' (any case) holds the supplied test set, as class folders."""
+    return part.lower() == "test"
+
+
 def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: Optional[tuple[int, int]],
               seed: int, test_fraction: float, max_rows: int, max_bytes: int,
               options: Optional[ReadOptions] = None) -> Dataset:
@@ -490,6 +497,9 @@ def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: Optiona
     Unlabeled images (y = -1, always in the pool): those in a folder named ``unlabeled`` (any case)
     beside the class folders, and, when ``options.classes`` is typed or an ``unlabeled/`` folder exists,
     those outside any folder (else refused).  A ZIP with no class folder needs a typed class list.
+    A top-level ``test/`` folder (any case, after one common top folder is stripped) of class folders is
+    the supplied test set: every image in it labeled by its class folder, the rest the pool, no random
+    split (`test_fraction` unused); images directly in ``test/`` or in ``test/unlabeled/`` are refused.
     ``point_ids``: each pool image's member path below the common top folder ("cat/a.png").
 
     Size: `image_size` (height, width) when given; else the images' native size when they all share
@@ -535,6 +545,8 @@ def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: Optiona
         typed = tuple(opts.classes)
         has_unlabeled = any(len(p) >= 2 and _is_unlabeled_folder(p[0]) for p in parts)
         members: list[tuple[Optional[str], zipfile.ZipInfo]] = []   # (class folder or None: unlabeled, member)
+        in_test: list[bool] = []                                      # the member is in the test/ folder
+        test_folder: Optional[str] = None
         n_folder = n_loose = 0
         for info, p in zip(infos, parts):
             if _extension(p[-1]) in ARCHIVE_EXTENSIONS:
@@ -543,6 +555,20 @@ def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: Optiona
             if _extension(p[-1]) not in IMAGE_EXTENSIONS:
                 raise ValueError(f"{_quote(name)}: {_quote(info.filename)} is not an image file (expected "
                                  f"{', '.join(IMAGE_EXTENSIONS)})")
+            if len(p) >= 2 and _is_test_folder(p[0]):
+                test_folder = p[0]
+                if len(p) < 3:
+                    raise ValueError(f"{_quote(name)}: image {_quote(info.filename)} is directly in the {_quote(p[0])} "
+                                     f"folder; the test set must be class folders ({p[0]}/<class>/<image>) so each "
+                                     f"test image has a label. Put it in the folder of its class.")
+                if _is_unlabeled_folder(p[1]):
+                    raise ValueError(f"{_quote(name)}: image {_quote(info.filename)} is in an unlabeled folder inside "
+                                     f"the {_quote(p[0])} folder; every test image needs a label. Put it in the folder "
+                                     f"of its class, or move it to the top-level 'unlabeled' folder.")
+                members.append((p[1], info))
+                in_test.append(True)
+                continue
+            in_test.append(False)
             if len(p) < 2:
                 if not (typed or has_unlabeled):
                     raise ValueError(f"{_quote(name)}: image {_quote(info.filename)} is not inside a class folder; "
@@ -558,6 +584,12 @@ def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: Optiona
                 members.append((p[0], info))
         ids = ["/".join(p) for p in parts]
         found = sorted({c for c, _ in members if c is not None})
+        is_test = np.array(in_test, dtype=bool)
+        if test_folder is not None:
+            pool_found = {c for (c, _), t in zip(members, in_test) if c is not None and not t}
+            for c in sorted({c for (c, _), t in zip(members, in_test) if t and c not in pool_found}):
+                report.warn(f"class {_quote(c)} has images only in the {test_folder}/ folder: it is a class, but the "
+                            f"pool has no labeled image of it to learn from")
         if not found and not typed:
             raise ValueError(f"{_quote(name)} has only unlabeled images (no class folders); type the class list "
                              f"to label them yourself in the app, or add one folder of images per class")
@@ -583,9 +615,15 @@ def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: Optiona
             report.classes_source = "from the labeled rows"
         # the split first (it needs only the labels): each image is decoded straight into its row of
         # one (n, C, H, W) array ordered pool-then-test, so the splits are views, not copies
-        pool, test = _split(y, y >= 0, task="classification", classes=class_names,
-                            test_fraction=test_fraction, seed=seed, what=repr(name), unit="images",
-                            report=report, no_test_ok=bool(typed))
+        if test_folder is None:
+            pool, test = _split(y, y >= 0, task="classification", classes=class_names,
+                                test_fraction=test_fraction, seed=seed, what=repr(name), unit="images",
+                                report=report, no_test_ok=bool(typed))
+        else:                                   # the test set the archive supplies: no random split
+            pool, test = _supplied_split(is_test, y >= 0, what=_quote(name), unit="images",
+                                         marker=f"the {test_folder}/ folder", typed=bool(typed))
+            report.test_source = (f"supplied: the {len(test)} images in the class folders of the {test_folder}/ "
+                                  f"folder; no random split, so test_fraction is not used")
         order = np.concatenate([pool, test])
         row = np.empty(n, dtype=np.int64)
         row[order] = np.arange(n)

@@ -6,7 +6,10 @@ every inference goes into the :class:`~bait_core.learning.reading.ReadingReport`
 (:func:`default_label_column`, or a "label" role) is encoded by :func:`_table_labels`; features by
 :func:`_encode_features`: numbers as float32 (standardised with pool statistics when ``standardize``),
 text with ≤ MAX_CATEGORIES (50) distinct values one-hot, id-like columns ignored. Empty feature cells
-follow ``options.missing_features`` (median of the pool, drop, refuse).
+follow ``options.missing_features`` (median of the pool, drop, refuse).  A split column
+(:func:`_split_column`: the role 'split', or a column named split / set / subset whose cells are
+test / train / pool / unlabeled / empty) supplies the test set: the rows marked 'test' (each labeled),
+no random split; it is never a feature.
 
 Limits: MAX_TABLE_CELLS (50 million encoded values), ``max_rows`` rows, MAX_CLASSES classes.
 Errors: ``ValueError`` naming the file, the column and the row (with its line in a text file),
@@ -28,8 +31,9 @@ from bait_core.common.quoting import quote as _quote
 from bait_core.learning.data.dataset import (Dataset, MAX_CLASSES, MAX_CLASSES_INFERRED, NUMERIC_LOOKING,
                                              _apply_typed, _class_name, _encode_classes, _finish,
                                              _found_classes, _row_ref, _split, _standardize,
-                                             _text_class_labels)
-from bait_core.learning.reading import ColumnReading, ReadingReport, ReadOptions
+                                             _supplied_split, _text_class_labels)
+from bait_core.learning.reading import (SPLIT_NAMES, SPLIT_POOL, SPLIT_TEST, ColumnReading, ReadingReport,
+                                        ReadOptions)
 
 
 MAX_CATEGORIES = 50          # a text feature column with more distinct values is refused
@@ -577,6 +581,66 @@ def _fill_medians(X: np.ndarray, pool: np.ndarray, groups: list[tuple[str, str, 
     return X
 
 
+def _split_cells(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A split column → (its cells lower-cased and stripped, "" where empty (n,) object; the cells as
+    written, stripped (n,) object)."""
+    t = s.astype("string").str.strip()
+    written = t.fillna("").to_numpy(dtype=object)
+    return t.str.lower().fillna("").to_numpy(dtype=object), written
+
+
+def _split_column(df: pd.DataFrame, cols: Sequence[str], label_column: Optional[str], opts: ReadOptions, *,
+                  name: str, rep: ReadingReport) -> tuple[Optional[str], Optional[np.ndarray], bool]:
+    """The column that marks the supplied test set → (its name, (n,) bool: the row is marked test, chosen);
+    (None, None, False) when there is none.
+
+    Chosen with the role 'split'; else inferred: a column named 'split', 'set' or 'subset' (any case,
+    spaces stripped) without a role, not the label, whose non-empty cells are all SPLIT_TEST / SPLIT_POOL
+    words (any case).  A chosen column with other values is refused; so is an inferred one that mixes
+    those words with others.  An inferred one with none of those words stays a feature (with a warning)."""
+    known = set(SPLIT_TEST) | set(SPLIT_POOL)
+    forced = [c for c, r in opts.roles if r == "split"]
+    if forced:
+        col = forced[0]
+        if label_column is not None and col == label_column:
+            raise ValueError(f"{_quote(name)}: column {_quote(col)} cannot be both the label and the split (the "
+                             f"column that marks the test set); choose another column for one of them.")
+        candidates = [col]
+    else:
+        candidates = [c for c in cols if c.strip().lower() in SPLIT_NAMES and opts.role_of(c) is None
+                      and c != label_column]
+    found: list[tuple[str, np.ndarray]] = []
+    for col in candidates:
+        low, written = _split_cells(df[col])
+        present = low != ""
+        other = present & ~np.isin(low, list(known))
+        if not present.any() and not forced:
+            continue                                   # an empty column: the feature encoder ignores it
+        if other.any():
+            vals: dict[str, int] = {}
+            for v in written[other]:
+                vals[v] = vals.get(v, 0) + 1
+            shown = ", ".join(f"{_quote(v)} ({k})" for v, k in list(vals.items())[:5])
+            shown += f" and {len(vals) - 5} more" if len(vals) > 5 else ""
+            words = "'test' for a test row and 'train', 'pool', 'unlabeled' or nothing for a pool row (any case)"
+            if forced or (present & ~other).any():
+                how = "is given the role 'split'" if forced else "is named like a test-set marker and uses its words"
+                raise ValueError(f"{_quote(name)}: column {_quote(col)} {how}, but has other values: {shown}. Write "
+                                 f"{words}, or give the column another role ('ignored', 'one-hot' or 'numeric') so "
+                                 f"it does not mark the test set.")
+            rep.warn(f"{_quote(name)}: column {_quote(col)} is named like a test-set marker but its values ({shown}) "
+                     f"are not {words}; it was not used as the test marker and is read as a feature. To supply a "
+                     f"test set, write those words in it (or give another column the role 'split').")
+            continue
+        found.append((col, low == SPLIT_TEST[0]))
+    if len(found) > 1:
+        raise ValueError(f"{_quote(name)}: columns {', '.join(_quote(c) for c, _ in found)} could each mark the test "
+                         f"set; give one the role 'split' and the others the role 'ignored' (or 'one-hot').")
+    if not found:
+        return None, None, False
+    return found[0][0], found[0][1], bool(forced)
+
+
 def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
                 task: Optional[str], seed: int, test_fraction: float, max_rows: int,
                 standardize: bool, options: Optional[ReadOptions] = None) -> Dataset:
@@ -597,15 +661,17 @@ def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
     forced = [c for c, r in opts.roles if r == "label"]
     if forced:
         label_column = forced[0]
-    elif label_column is None:                      # an ignored column is never the default label
-        label_column = default_label_column([c for c in cols if opts.role_of(c) != "ignored"] or cols)
+    split_col, is_test, split_chosen = _split_column(df, cols, label_column, opts, name=name, rep=rep)
+    if label_column is None:                        # an ignored or split column is never the default label
+        label_column = default_label_column([c for c in cols if opts.role_of(c) != "ignored" and c != split_col]
+                                            or cols)
     if label_column not in cols:
         raise ValueError(f"{_quote(name)} has no column {_quote(label_column)}; the columns are: "
                          f"{', '.join(repr(c) for c in cols)}")
-    if len(cols) < 2:
+    if len(cols) < 2 + (split_col is not None):
         hint = " (is the separator right?)" if any(c in cols[0] for c in ",;\t|") else ""
-        raise ValueError(f"{_quote(name)} has only the column {_quote(cols[0])}{hint}; it needs feature "
-                         f"columns and a label column")
+        raise ValueError(f"{_quote(name)} has only the column{'s' if len(cols) > 1 else ''} "
+                         f"{', '.join(_quote(c) for c in cols)}{hint}; it needs feature columns and a label column")
     # duplicated header names: a copy of the label must never become a feature
     j = cols.index(label_column)
     same = [k for k, s in enumerate(source) if s == source[j]]
@@ -630,7 +696,7 @@ def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
     rep.inferred["task"] = task is None
     lab = df[label_column]
     for c in cols:
-        if c != label_column and opts.role_of(c) != "ignored" and (
+        if c != label_column and c != split_col and opts.role_of(c) != "ignored" and (
                 c.strip().lower() == label_column.strip().lower() or df[c].equals(lab)):
             rep.warn(f"{_quote(name)}: column {_quote(c)} {'has the same values as' if df[c].equals(lab) else 'is named like'} "
                      f"the label column {_quote(label_column)}; as a feature it may give the label away. Give it the "
@@ -646,11 +712,21 @@ def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
     label_reading = ColumnReading(label_column, "label",
                                   f"{len(classes)} classes" if task == "classification" else "numeric target",
                                   inferred=not forced and not label_given)
-    feats = [c for c in cols if c != label_column]
+    feats = [c for c in cols if c != label_column and c != split_col]
     X, feat_names, numeric, groups = _encode_features(df[feats], name=name, text_file=text_file,
                                                       decimal=rep.decimal or ".", thousands=rep.thousands or "",
                                                       options=opts, rep=rep)
     rep.columns.insert(0, label_reading)
+    if split_col is not None:
+        assert is_test is not None
+        lab_all = y >= 0 if task == "classification" else ~np.isnan(y)
+        bad = np.flatnonzero(is_test & ~lab_all)
+        if len(bad):
+            raise ValueError(f"{_quote(name)}: {_rows_ref(bad, text_file)} {'is' if len(bad) == 1 else 'are'} marked "
+                             f"'test' in column {_quote(split_col)} but {'has' if len(bad) == 1 else 'have'} no label "
+                             f"in {_quote(label_column)}; every test row needs one. Label "
+                             f"{'it' if len(bad) == 1 else 'them'}, or mark {'it' if len(bad) == 1 else 'them'} "
+                             f"'train' to put {'it' if len(bad) == 1 else 'them'} in the pool.")
     order = {c: k for k, c in enumerate(cols)}
     rep.columns.sort(key=lambda c: order.get(c.name, 0))
     X, y, kept = _missing_features(X, y, feat_names, groups, name=name, text_file=text_file,
@@ -663,8 +739,27 @@ def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
         if rep.rows_without_label and int((~labeled).sum()) != rep.rows_without_label:
             rep.unlabeled_reason += f" (of {rep.rows_without_label} before rows were dropped)"
         rep.rows_without_label = int((~labeled).sum())
-    pool, test = _split(y, labeled, task=task, classes=classes, test_fraction=test_fraction,
-                        seed=seed, what=repr(name), report=rep, no_test_ok=bool(typed))
+    if split_col is None:
+        pool, test = _split(y, labeled, task=task, classes=classes, test_fraction=test_fraction,
+                            seed=seed, what=repr(name), report=rep, no_test_ok=bool(typed))
+    else:                                           # the test set the file supplies: no random split
+        assert is_test is not None
+        marked = is_test[kept]
+        if is_test.any() and not marked.any():
+            raise ValueError(f"{_quote(name)}: every row marked 'test' in column {_quote(split_col)} was dropped for "
+                             f"an empty feature cell (missing_features='drop'); fill those cells or choose "
+                             f"missing_features='median'.")
+        marker = f"column {_quote(split_col)}"
+        pool, test = _supplied_split(marked, labeled, what=_quote(name), unit="rows", marker=marker,
+                                     typed=bool(typed))
+        rep.columns = [ColumnReading(split_col, "split", f"{len(test)} test rows (supplied)", inferred=not split_chosen)
+                       if c.name == split_col else c for c in rep.columns]
+        if not any(c.name == split_col for c in rep.columns):
+            rep.columns.append(ColumnReading(split_col, "split", f"{len(test)} test rows (supplied)",
+                                             inferred=not split_chosen))
+            rep.columns.sort(key=lambda c: order.get(c.name, 0))
+        rep.test_source = (f"supplied: the rows marked 'test' in column {_quote(split_col)} ({len(test)} rows); "
+                           f"no random split, so test_fraction is not used")
     X = _fill_medians(X, pool, groups, rep, opts.missing_features)
     Xp, Xt = X[pool], X[test]
     if standardize:
