@@ -4,8 +4,11 @@ from pathlib import Path
 
 import streamlit as st
 
+import app_services
 import app_session as S
 from bait_core.learning.train import device_label, pick_device
+
+app_services.serialize_ast_parse()      # before any background thread: CPython 3.11.7's AST race (see there)
 from bait_core.viz.text import inline_code
 
 # the tab icon is a file in the repository: a material or emoji icon here makes browsers fetch it from a CDN

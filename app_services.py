@@ -381,6 +381,33 @@ def umap_enabled() -> bool:
     return os.environ.get("BAIT_EXPLORER_NO_UMAP", "") != "1"
 
 
+_AST_LOCK = threading.RLock()
+
+
+def serialize_ast_parse() -> None:
+    """Make `ast.parse` one call at a time in this process (idempotent), on CPython 3.11 before 3.11.8.
+
+    There the AST constructor keeps its recursion counter in interpreter-wide state, so two threads
+    parsing at once (Streamlit compiling a page script while a round's thread first imports torch._dynamo,
+    whose `inspect.signature` calls parse) can raise "SystemError: AST constructor recursion depth
+    mismatch" in either (python/cpython#106905, fixed in 3.11.8 and 3.12.1). Every caller here goes
+    through the module attribute `ast.parse` (Streamlit, inspect, pytest), so one lock around it removes
+    the race; the lock is re-entrant."""
+    import ast
+
+    if sys.version_info[:2] != (3, 11) or sys.version_info >= (3, 11, 8) or getattr(ast.parse, "_bait_locked", False):
+        return
+    original = ast.parse
+
+    def parse(*args: Any, **kwargs: Any) -> Any:
+        with _AST_LOCK:
+            return original(*args, **kwargs)
+
+    parse._bait_locked = True                     # type: ignore[attr-defined]
+    parse.__doc__ = original.__doc__
+    ast.parse = parse
+
+
 def start_warm_compute() -> threading.Thread:
     """One tiny round in a background thread, so the first real round does not pay torch's one-off
     first-call costs (≈ 1.5 s on a CPU for the digits demo). Returns the started thread: a round

@@ -107,8 +107,12 @@ def role_controls(exp, columns: list[str], label: Optional[str], ident: str) -> 
         roles = st.data_editor(pd.DataFrame({"column": features, "role": ["auto"] * len(features)}),
                                column_config={"column": st.column_config.TextColumn("Column", disabled=True),
                                               "role": st.column_config.SelectboxColumn(
-                                                  "Role", options=["auto", "numeric", "one-hot", "ignored"],
-                                                  required=True)},
+                                                  "Role", options=["auto", "numeric", "one-hot", "ignored", "split"],
+                                                  required=True,
+                                                  help="split: the column marks the test set (rows saying 'test'; "
+                                                       "train, pool, unlabeled or empty are pool rows). A column "
+                                                       "named split, set or subset with those words is used so "
+                                                       "without asking.")},
                                hide_index=True, key=f"read_roles_{ident}_{label}", width="stretch")
     return tuple((str(c), str(r)) for c, r in zip(roles["column"], roles["role"]) if r != "auto")
 

@@ -98,7 +98,8 @@ def test_zero_labels_with_typed_classes_has_no_test_split():
     s = ds.summary()
     assert s["N_test"] == 0 and s["n_labeled"] == 0 and s["class_counts_test"] == {"yes": 0, "no": 0}
     assert any(w.startswith(NO_TEST + " (0 labeled): there is no test metric until a test set exists; label "
-                            "more rows or supply X_test (NPZ).") for w in ds.report.warnings)
+                            "more rows, or supply one (a table's 'split' column marking test rows, a ZIP's test/ "
+                            "folder of class folders, an NPZ's X_test and y_test).") for w in ds.report.warnings)
 
 
 def test_few_labels_typed_vs_refused():

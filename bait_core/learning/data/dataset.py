@@ -277,7 +277,9 @@ def _split(y: np.ndarray, labeled: np.ndarray, *, task: str, classes: Sequence[s
             if report is not None:
                 why = "" if problem.startswith(f"{what} has ") else f" ({problem}.)"   # not only the count
                 report.warn(f"Too few labeled {unit} for a test split ({len(lab)} labeled): there is no test "
-                            f"metric until a test set exists; label more {unit} or supply X_test (NPZ).{why}")
+                            f"metric until a test set exists; label more {unit}, or supply one (a table's "
+                            f"'split' column marking test rows, a ZIP's test/ folder of class folders, an NPZ's "
+                            f"X_test and y_test).{why}")
                 report.test_source = f"none: too few labels ({len(lab)} labeled {unit}) for a random test split"
             return np.arange(len(y)), np.zeros(0, dtype=np.int64)
         if task == "classification":
