@@ -55,12 +55,22 @@ def run_store() -> RunStore:
 
 
 def open_saved_run(run_id: str) -> Explorer:
-    """The run `run_id`: the live object if this server holds it (with its running job), else
-    rebuilt from the runs folder. ValueError with a sentence otherwise."""
+    """The run `run_id`: the live object if this server holds it (with its running job) and its saved
+    files are as it left them, else rebuilt from the runs folder (another program, such as the CLI's
+    `next`, changed them). ValueError with a sentence otherwise."""
     if not valid_run_id(run_id):
         raise ValueError(f"The address names a run {str(run_id)[:80]!r} that is not a run id.")
     ex = LIVE.get(run_id)
-    return ex if ex is not None else run_store().resume(run_id)
+    store = run_store()
+    if ex is not None and not ex.busy and ex.store is not None and ex.disk_stamp is not None:
+        try:
+            changed = ex.store.stamp(run_id) != ex.disk_stamp
+        except ValueError:
+            changed = False
+        if changed:                                  # another program (the CLI's next) worked on it: reread
+            LIVE.discard(run_id)
+            return store.resume(run_id)
+    return ex if ex is not None else store.resume(run_id)
 
 
 def download_name(ex: Explorer, what: str, ext: str) -> str:

@@ -929,7 +929,7 @@ def _cmd_next(args: argparse.Namespace) -> int:
 
 
 def _cmd_next_locked(args: argparse.Namespace, folder: Path, name: str) -> int:
-    from bait_core.learning.labels import check_new_labels, point_ids, read_labels_csv
+    from bait_core.learning.labels import read_labels_csv
     from bait_core.service.runstore import LIVE, RunStore, atomic_write
 
     parent = folder.parent
@@ -984,8 +984,6 @@ def _cmd_next_locked(args: argparse.Namespace, folder: Path, name: str) -> int:
                            "start a new run in another RUN_DIR.")
         # everything checked before anything is written: the file, its ids and classes, no label twice
         pairs = [] if blob is None else read_labels_csv(blob, ex.dataset, what=f"labels file {args.labels}")
-        known, _ = ex.known_labels()
-        check_new_labels(pairs, ex.mask & known, point_ids(ex.dataset), what=f"labels file {args.labels}")
         p = ex.labels.pending
         if blob is None and p is not None:
             text, n = _to_label_csv(ex)
@@ -993,7 +991,8 @@ def _cmd_next_locked(args: argparse.Namespace, folder: Path, name: str) -> int:
             print(f"round {p.round}: its {n} pick(s) still wait for labels (no --labels given); "
                   f"{folder / _TO_LABEL} rewritten")
             return 0
-        out = ex.add_labels(pairs, strict=True) if pairs else {"added": 0, "in_batch": 0}
+        out = (ex.add_labels(pairs, strict=True, what=f"labels file {args.labels}") if pairs else   # all checked first
+               {"added": 0, "in_batch": 0})
         added = out["added"] + out["in_batch"]
         lines.append(f"labels added: {added} ({out['in_batch']} for the batch of round "
                      f"{p.round if p is not None else '-'}, {out['added']} for other points)")

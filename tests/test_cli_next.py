@@ -365,3 +365,36 @@ def test_a_second_next_on_the_same_run_while_one_works_is_refused(tmp_path, caps
                      str(write_labels(tmp_path / "l.csv", [(i, truth[i]) for i in ids]))]) == 2
     assert "another `next` is working" in capsys.readouterr().err
     assert snapshot(run) == before
+
+
+def test_the_app_and_the_cli_on_one_run_never_undo_each_other(tmp_path, monkeypatch):
+    """A window of the app holds the run (live, with 2 answers given) while the CLI's `next` adds the batch's
+    labels: the file may repeat the window's answers; the stale window then cannot save over the CLI's work
+    (a sentence), and reopening the run from the runs folder shows the CLI's state."""
+    import app_services as svc
+    from bait_core.service import runstore
+
+    data, truth = make_csv(tmp_path)
+    runs = tmp_path / "runs"
+    run = runs / "shared"
+    assert first_call(run, data) == 0
+    monkeypatch.setenv(runstore.RUNS_ENV, str(runs))
+    window = svc.open_saved_run("shared")                         # the app's live copy
+    p = window.labels.pending
+    window.label(p.indices[0], truth[window.dataset.point_ids[p.indices[0]]])
+    window.label(p.indices[1], truth[window.dataset.point_ids[p.indices[1]]])
+    ids = [r["id"] for r in to_label(run)]
+    assert main(["next", "--run", str(run), "--labels",
+                 str(write_labels(tmp_path / "all.csv", [(i, truth[i]) for i in ids]))]) == 0
+    rec = RunRecord.load(run / "record.json")
+    assert len(rec.rounds) == 2 and len([e for e in rec.labels["entries"] if e["oracle"] == "person"]) == B
+    before = snapshot(run)
+    with pytest.raises(ValueError, match="changed on disk by another program"):
+        window.undo()                                             # the window's view is out of date
+    with pytest.raises(ValueError, match="changed on disk by another program"):
+        window.finish_batch()
+    assert snapshot(run) == before                                # nothing of the CLI's work undone
+    fresh = svc.open_saved_run("shared")                          # reopening reads the CLI's state
+    assert fresh is not window and len(fresh.rounds) == 2 and fresh.labels.pending.round == 1
+    other = [(i, "a") for i in ids[:1]]
+    assert main(["next", "--run", str(run), "--labels", str(write_labels(tmp_path / "again.csv", other))]) == 2

@@ -69,7 +69,9 @@ def test_each_round_is_saved_and_the_run_resumes_where_it_stopped(moons, small_c
     assert [s.run_id for s in store.list()] == [ex.run_id]
     assert store.list()[0].rounds == 2
 
-    back = store.resume(ex.run_id)                         # as after a server restart
+    import shutil
+    shutil.copytree(tmp_path / ex.run_id, tmp_path / "elsewhere" / ex.run_id)
+    back = RunStore(tmp_path / "elsewhere").resume(ex.run_id)   # as after a server restart (on a copy)
     assert not back.read_only and back is not ex and back.run_id == ex.run_id
     np.testing.assert_array_equal(back.mask, ex.mask)
     _same_rounds(back, ex)
@@ -77,6 +79,24 @@ def test_each_round_is_saved_and_the_run_resumes_where_it_stopped(moons, small_c
     ex.step()
     back.step()
     _same_rounds(back, ex)
+    assert len(RunRecord.load(tmp_path / ex.run_id / "record.json").rounds) == 3
+
+
+def test_a_second_writer_of_the_same_run_is_refused_not_allowed_to_undo_the_first(moons, small_config, tmp_path):
+    """Two live copies of one run (the app's window from before, and the CLI's `next` or another server):
+    the one whose view is out of date cannot save over the other's work; reopening it reads the new state."""
+    store = RunStore(tmp_path)
+    ex = _explorer(moons, small_config, store)
+    ex.step()
+    other = store.resume(ex.run_id)                          # another program works on the run
+    other.step()
+    before = (tmp_path / ex.run_id / "record.json").read_bytes()
+    with pytest.raises(ValueError, match="changed on disk by another program"):
+        ex.step()                                            # the stale copy: its round is not written
+    assert (tmp_path / ex.run_id / "record.json").read_bytes() == before
+    fresh = store.resume(ex.run_id)
+    assert len(fresh.rounds) == 2
+    fresh.step()                                             # the reopened run goes on
     assert len(RunRecord.load(tmp_path / ex.run_id / "record.json").rounds) == 3
 
 
@@ -102,7 +122,9 @@ def test_an_uploaded_table_and_weights_file_are_stored_and_resume(small_config, 
     ex.step()
     assert (tmp_path / ex.run_id / "data" / "mine.csv").read_bytes() == raw
     assert (tmp_path / ex.run_id / "model" / "w.safetensors").read_bytes() == weights
-    back = store.resume(ex.run_id)
+    import shutil
+    shutil.copytree(tmp_path / ex.run_id, tmp_path / "elsewhere" / ex.run_id)   # its own copy: one writer each
+    back = RunStore(tmp_path / "elsewhere").resume(ex.run_id)
     ex.step()
     back.step()
     _same_rounds(back, ex)

@@ -91,6 +91,7 @@ class Explorer:
     saved: bool = False                               # True once the run's folder exists in the store
     job: Optional[Job] = field(default=None, repr=False)           # the latest round job (see start_rounds)
     labels: LabelBook = field(default_factory=LabelBook, repr=False)  # labels obtained, the batch being labeled
+    disk_stamp: Optional[tuple] = field(default=None, repr=False)    # the saved files' state when last read/written
     _busy: threading.Lock = field(default_factory=threading.Lock, repr=False)  # held while a round runs
     _job_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -357,12 +358,13 @@ class Explorer:
         self.save()
         return summary
 
-    def add_labels(self, pairs: list, *, strict: bool = True) -> dict:
+    def add_labels(self, pairs: list, *, strict: bool = True, what: str = "labels file") -> dict:
         """Labels from a file: [(pool index, label)] (learning.labels.read_labels_csv). Points of the batch
         being labeled count as its answers; other points become labeled points of the run (oracle
-        "person", round = the number of rounds so far). `strict`: refuse points that already have a label
-        (one sentence, nothing changed); otherwise those with the same label are counted as already there
-        and a different one is refused. Saved at once. Returns {"added", "in_batch", "already"}."""
+        "person", round = the latest round). A point whose label or batch answer differs from the file's is
+        always refused (one sentence, nothing changed); `strict` also refuses points already labeled with the
+        same label (the CLI's `next`: "ids already labeled"), otherwise they, and batch answers the file
+        repeats, count as already there. Saved at once. Returns {"added", "in_batch", "already"}."""
         if self.read_only or self.model is None:
             raise ValueError("This run was opened from a record and is read-only; start a new run to add labels.")
         if self.busy:
@@ -372,29 +374,26 @@ class Explorer:
         if any(not 0 <= i < N for i, _ in pairs):
             raise ValueError(f"A label names a point outside the pool of {N:,} points.")
         known, y = self.known_labels()
-        labeled = self.mask & known
+        labeled = self.mask & known                        # labels of the run (and of the file) ...
         ids = point_ids(self.dataset)
         p = self.labels.pending
-        if p is not None:                                  # the batch's points: labeled once answered, by the answer
-            labeled[p.indices] = False
-            for i, v in p.answers.items():
-                labeled[i], y[i] = True, v
+        answers = dict(p.answers) if p is not None else {}
+        if p is not None:
+            labeled[p.indices] = False                     # ... not the batch being labeled: its answers are apart
         if strict:
-            check_new_labels(pairs, labeled, ids)
-        else:
-            clash = [ids[i] for i, v in pairs if labeled[i] and y[i] != v]
-            if clash:
-                raise ValueError(f"The labels file gives {len(clash)} already-labeled point(s) another label "
-                                 f"({', '.join(clash[:5])}{', …' if len(clash) > 5 else ''}); a label, once given, "
-                                 "is kept (to change an answer of the batch being labeled, press edit on it).")
+            check_new_labels(pairs, labeled, ids, what=what)
+        clash = [ids[i] for i, v in pairs if (labeled[i] and y[i] != v) or (i in answers and answers[i] != v)]
+        if clash:
+            raise ValueError(f"The {what} gives {len(clash)} already-labeled or already-answered point(s) another "
+                             f"label ({', '.join(clash[:5])}{', …' if len(clash) > 5 else ''}); a label, once given, "
+                             "is kept (to change an answer of the batch being labeled, press edit on it).")
         out = {"added": 0, "in_batch": 0, "already": 0}
         t = now()
         r = len(self.rounds)
         for i, v in pairs:
-            if labeled[i]:
+            if labeled[i] or answers.get(i) == v:
                 out["already"] += 1
-                continue
-            if p is not None and i in p.indices:
+            elif p is not None and i in p.indices:
                 p.answer(i, v, t)
                 out["in_batch"] += 1
             else:

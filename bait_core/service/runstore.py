@@ -173,10 +173,34 @@ class RunStore:
                              f"with the {RUNS_ENV} environment variable or --runs-dir.") from None
 
     # --- writing ----------------------------------------------------------------------------------
+    def stamp(self, run_id: str) -> tuple:
+        """What identifies the saved state of a run: (size, mtime_ns) of its record.json and labels.json
+        (None for a file that is not there). Another program's write (the CLI's `next`) changes it."""
+        folder = self.path(run_id)
+        out = []
+        for name in ("record.json", "labels.json"):
+            try:
+                st = (folder / name).stat()
+                out.append((st.st_size, st.st_mtime_ns))
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
+    def _check_unchanged(self, ex: "Explorer") -> None:
+        """ValueError when the run's files changed on disk since `ex` last read or wrote them: another
+        program (the CLI's `next`, another server) has worked on it, and writing now would undo that."""
+        if ex.disk_stamp is not None and self.stamp(ex.run_id) != ex.disk_stamp:
+            raise ValueError(f"Run {ex.run_id} was changed on disk by another program (the command line's `next`, "
+                             "or another server) since this window loaded it, so this change was not saved: it "
+                             "would undo that work. Reopen the run (Records → Recent runs → Resume) to go on "
+                             "from its saved state.")
+
     def save(self, ex: "Explorer") -> Path:
         """Write the run's record (and, the first time, its set-up files) atomically. Returns the
-        run's folder. ValueError with a sentence when the folder cannot be written."""
+        run's folder. ValueError with a sentence when the folder cannot be written, or when another
+        program changed the run's files since `ex` last read or wrote them (nothing is written then)."""
         folder = self.path(ex.run_id)
+        self._check_unchanged(ex)
         try:
             if not (folder / "setup.json").is_file():
                 self._write_setup(folder, ex)
@@ -187,6 +211,7 @@ class RunStore:
         except OSError as e:
             raise ValueError(f"Could not save the run to '{folder}' ({e.strerror or e}); the rounds so far are kept "
                              f"in memory. Free some disk space or choose another runs folder ({RUNS_ENV}).") from None
+        ex.disk_stamp = self.stamp(ex.run_id)
         return folder
 
     def save_labels(self, ex: "Explorer") -> Path:
@@ -196,12 +221,14 @@ class RunStore:
         folder = self.path(ex.run_id)
         if not (folder / "record.json").is_file():
             return self.save(ex)
+        self._check_unchanged(ex)
         try:
             atomic_write(folder / "labels.json", ex.labels.to_json(ex.mask))
             atomic_write(folder / "summary.json", json.dumps(self._summary_dict(ex)))
         except OSError as e:
             raise ValueError(f"Could not save the label to '{folder}' ({e.strerror or e}); it is kept in memory. "
                              f"Free some disk space or choose another runs folder ({RUNS_ENV}).") from None
+        ex.disk_stamp = self.stamp(ex.run_id)
         return folder
 
     def _write_setup(self, folder: Path, ex: "Explorer") -> None:
@@ -484,6 +511,7 @@ class RunStore:
             ex.labels = book
             if mask is not None:
                 ex.mask[:] = mask
+        ex.disk_stamp = self.stamp(run_id)
         return ex
 
 
