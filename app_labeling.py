@@ -16,6 +16,7 @@ import numpy as np
 import streamlit as st
 
 import app_keys as K
+import app_services as svc
 import app_session as S
 import app_widgets as W
 import views
@@ -162,13 +163,28 @@ def _train(by_person: bool) -> None:
 
 # --- the panel ------------------------------------------------------------------------------------
 
+def _file_rows(ex: Any):
+    """The batch's points as their table file has them (app_services.batch_rows), or None."""
+    p = ex.labels.pending
+    return None if p is None or ex.dataset.is_image else svc.batch_rows(ex, p.indices)
+
+
 def _point_view(ex: Any, i: int, width: int) -> None:
-    """Point `i` large: the image, or a one-row table of its feature values."""
+    """Point `i` large: the image, or a one-row table of its values as the file has them (else the model's
+    features, said so)."""
     ds = ex.dataset
     if ds.is_image and ds.images is not None:
         st.image(np.asarray(ds.images[i]), width=width, caption=point_name(ex, i))
+        return
+    rows = _file_rows(ex)
+    if rows is not None:
+        k = ex.labels.pending.indices.index(i)
+        st.dataframe(rows.iloc[[k]], hide_index=True, width="stretch")
+        st.caption("Its values as the data file has them.")
     else:
         st.dataframe(views.feature_table(ds, [i], {"index": [i]}), hide_index=True, width="stretch")
+        st.caption("The features as the model sees them (numbers standardised with the pool's mean and spread, "
+                   "categories one-hot): the data file is not stored with this run.")
 
 
 def _prediction_line(ex: Any, i: int) -> str:
@@ -209,7 +225,7 @@ def _answer_buttons(ex: Any, i: int) -> None:
         a.number_input("Value", value=None, key=K.LABEL_VALUE, format="%.6g", placeholder="the point's target value")
         b.button("Save value", type="primary", key="lab_value_btn", shortcut="Enter", on_click=_label_from,
                  args=(i, K.LABEL_VALUE))
-    c1, c2, c3, _ = st.columns([1, 1, 1, 3])
+    c1, c2, c3, _ = st.columns([1, 1.4, 1, 1.6])
     c1.button("Skip", key="lab_skip", shortcut="S", on_click=_skip, args=(i, "skip"),
               help="Leave this point for now: it goes back to the pool when the batch is trained on.")
     c2.button("Not sure", key="lab_unsure", shortcut="N", on_click=_skip, args=(i, "not sure"),
@@ -222,14 +238,20 @@ def _grid(ex: Any, current: Optional[int]) -> None:
     """The whole batch in pick order, GRID_COLUMNS per row: thumbnail or first features, status, edit."""
     ds, p = ex.dataset, ex.labels.pending
     names = list(ds.feature_names or [f"x{j}" for j in range(ds.n_features)])
+    file_rows = _file_rows(ex)
     for start in range(0, len(p.indices), GRID_COLUMNS):
         cols = st.columns(GRID_COLUMNS)
         for k, i in enumerate(p.indices[start:start + GRID_COLUMNS], start=start):
             with cols[k - start].container(border=True):
                 mark = " ▶" if i == current else ""
-                st.markdown(f"**#{k + 1}**{mark} · point {i}")
+                st.markdown(f"**#{k + 1}**{mark} · {md(point_name(ex, i))}")
                 if ds.is_image and ds.images is not None:
                     st.image(np.asarray(ds.images[i]), width=THUMB_WIDTH)
+                elif file_rows is not None:
+                    cells = file_rows.iloc[k]
+                    st.caption(", ".join(f"{md(str(c))} = {md(str(v))}" for c, v in
+                                         list(cells.items())[:FEATURES_IN_GRID])
+                               + (", …" if len(cells) > FEATURES_IN_GRID else ""))
                 else:
                     row = np.asarray(ds.X[i]).reshape(-1)
                     st.caption(", ".join(f"{md(names[j])} = {plots.short_number(float(row[j]))}"
@@ -242,8 +264,14 @@ def _grid(ex: Any, current: Optional[int]) -> None:
                 st.button("edit", key=f"lab_edit_{i}", type="tertiary", on_click=_edit, args=(i,),
                           disabled=i == current, help="Make this point the current one (to change its answer).")
     if not ds.is_image or ds.images is None:
-        table = views.feature_table(ds, p.indices, {"order": list(range(1, len(p.indices) + 1)), "index": p.indices,
-                                                    "status": [status_text(ex, i) for i in p.indices]})
+        front = {"order": list(range(1, len(p.indices) + 1)), "index": p.indices,
+                 "status": [status_text(ex, i) for i in p.indices]}
+        if file_rows is not None:
+            import pandas as pd
+            table = pd.concat([pd.DataFrame({**front, "id": [point_ids(ds)[i] for i in p.indices]}),
+                               file_rows.rename(columns=lambda c: f"{c} " if c in (*front, "id") else c)], axis=1)
+        else:
+            table = views.feature_table(ds, p.indices, front)
         st.dataframe(table, hide_index=True, width="stretch")
 
 

@@ -11,6 +11,7 @@ Errors meant for the user are ValueError with a sentence.
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 import hashlib
 import io
 import os
@@ -389,6 +390,31 @@ def comparison_dataset(comparison: Comparison, seed: int, current: Optional[Expl
 def umap_enabled() -> bool:
     """UMAP can be switched off (the unit tests do: its first fit costs 9-35 s of JIT)."""
     return os.environ.get("BAIT_EXPLORER_NO_UMAP", "") != "1"
+
+
+_ROWS_CACHE: "OrderedDict[tuple, Any]" = OrderedDict()
+_ROWS_LOCK = threading.Lock()
+
+
+def batch_rows(ex: Explorer, indices: list[int]):
+    """The points `indices` as their table file has them (learning.labels.original_rows: the values as
+    written, the label left out), or None (not a table, no stored file): the labeling panel shows these
+    to the person. Cached per run and batch (a file is read once per batch, not on every rerun)."""
+    from bait_core.learning.labels import original_rows
+    src = ex.sources
+    if src is None or src.data_bytes is None:
+        return None
+    key = (ex.run_id, ex.dataset.fingerprint, tuple(int(i) for i in indices))
+    with _ROWS_LOCK:
+        if key in _ROWS_CACHE:
+            _ROWS_CACHE.move_to_end(key)
+            return _ROWS_CACHE[key]
+    rows = original_rows(ex.dataset, src.data_bytes, src.data_name, indices, options=src.read_options)
+    with _ROWS_LOCK:
+        _ROWS_CACHE[key] = rows
+        while len(_ROWS_CACHE) > 16:
+            _ROWS_CACHE.popitem(last=False)
+    return rows
 
 
 _AST_LOCK = threading.RLock()

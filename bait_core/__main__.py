@@ -865,20 +865,31 @@ def _next_setup_flags(args: argparse.Namespace) -> list[str]:
             if k not in _NEXT_CALL_FLAGS and not k.startswith("_") and k in defaults and v != defaults[k]]
 
 
+def pd_na() -> Any:
+    import pandas as pd
+    return pd.NA
+
+
 def _to_label_csv(ex: Any) -> tuple[str, int]:
-    """(CSV text, rows) of the batch waiting for labels: id, the features (tables) or file (images),
-    round, order, prediction, confidence, label (empty). Header only when no batch waits."""
-    from bait_core.learning.labels import point_ids
+    """(CSV text, rows) of the batch waiting for labels: id, the point's values as its table file has them
+    (or, without the file, the model's features) or its file (images), round, order, prediction,
+    confidence, label (empty). Header only when no batch waits."""
+    from bait_core.learning.labels import original_rows, point_ids
     from bait_core.records.csv_text import csv_text
     ds = ex.dataset
     tail = ["round", "order", "prediction", "confidence", "label"]
+    p = ex.labels.pending
+    src = ex.sources
+    raw = None if p is None or src is None else original_rows(ds, src.data_bytes, src.data_name, p.indices,
+                                                              options=src.read_options)
     if ds.is_image:
-        middle = ["file"]
+        names = ["file"]
+    elif raw is not None:
+        names = [str(c) for c in raw.columns]
     else:
         names = list(ds.feature_names or [f"x{j}" for j in range(ds.n_features)])
-        reserved = {c.lower() for c in (*tail, "id", "file")}
-        middle = [f"feature_{n}" if n.strip().lower() in reserved else n for n in names]   # any case: readers fold it
-    p = ex.labels.pending
+    reserved = {c.lower() for c in (*tail, "id", "file")}
+    middle = names if ds.is_image else [f"feature_{n}" if n.strip().lower() in reserved else n for n in names]
     rows: list = []
     if p is not None:
         ids = point_ids(ds)
@@ -892,7 +903,9 @@ def _to_label_csv(ex: Any) -> tuple[str, int]:
             else:
                 pred = f"{float(rr.predictions[i]):.6g}"
             conf = "" if rr.confidence is None or not trained else f"{float(rr.confidence[i]):.4f}"
-            cells = [ids[i]] if ds.is_image else [f"{float(v):.6g}" for v in np.asarray(ds.X[i]).reshape(-1)]
+            cells = ([ids[i]] if ds.is_image else
+                     ["" if v is None or v is pd_na() else str(v) for v in raw.iloc[order].tolist()] if raw is not None
+                     else [f"{float(v):.6g}" for v in np.asarray(ds.X[i]).reshape(-1)])
             rows.append([ids[i], *cells, p.round, order, pred, conf, ""])
     return csv_text(["id", *middle, *tail], rows, lineterminator="\n"), len(rows)
 
@@ -959,6 +972,12 @@ def _cmd_next_locked(args: argparse.Namespace, folder: Path, name: str) -> int:
         dataset = _load_data(args, args.seed)
         config = replace(_config(args, args.strategy, args.seed),
                          initial=int(np.asarray(dataset.has_label, dtype=bool).sum()))
+        if config.initial >= dataset.X.shape[0]:
+            col = getattr(dataset.report, "label_column", None) if dataset.report is not None else None
+            raise CliError(f"every one of the {dataset.X.shape[0]:,} pool points already has a label"
+                           + (f" (column {col!r})" if col else "") + ": nothing is left for a person to label. Is the "
+                           "label column right (--label-column)? A table of features only needs a class list "
+                           "(--classes A,B,C) and no column named label, target, class or y.")
         model = build_run(config, dataset=dataset, model=_build_model(config, dataset, args.weights),
                           memory_limit=_memory_limit(args)).model
         ex = Explorer.start(dataset, model, config, store=store, sources=_run_sources(args, config), run_id=name)

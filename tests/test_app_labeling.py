@@ -322,3 +322,21 @@ def test_hostile_class_and_column_names_are_inert_in_the_panel(runs_dir):
     assert any("label:" in t for t in texts)
     for t in texts:
         _assert_inert(t)
+
+
+def test_a_table_point_is_shown_with_its_values_as_the_file_has_them(runs_dir):
+    """A person judges the file's values (2.448), not the standardised features the model sees (0.85)."""
+    ex = _person_run()
+    at = _app_with(ex)
+    at.button(key="btn_run1").click().run()
+    assert_ok(at)
+    p = ex.labels.pending
+    lines = _csv().decode().splitlines()
+    want = lines[1 + int(ex.dataset.point_ids[p.current()])].split(",")[:3]
+    frames = [df.value for df in at.dataframe]
+    one_row = [f for f in frames if len(f) == 1 and list(f.columns)[:3] == ["a", "b", "c"]]
+    assert one_row and [str(v) for v in one_row[0].iloc[0, :3]] == want
+    assert "label" not in one_row[0].columns                           # the label column is never shown
+    assert "Its values as the data file has them." in _texts(at)
+    batch = [f for f in frames if "status" in f.columns]
+    assert batch and batch[0]["id"].tolist() == [ex.dataset.point_ids[i] for i in p.indices]

@@ -398,3 +398,23 @@ def test_the_app_and_the_cli_on_one_run_never_undo_each_other(tmp_path, monkeypa
     assert fresh is not window and len(fresh.rounds) == 2 and fresh.labels.pending.round == 1
     other = [(i, "a") for i in ids[:1]]
     assert main(["next", "--run", str(run), "--labels", str(write_labels(tmp_path / "again.csv", other))]) == 2
+
+
+def test_a_table_of_features_only_and_a_fully_labeled_one(tmp_path, capsys):
+    rng = np.random.default_rng(4)
+    feats = tmp_path / "feats.csv"
+    feats.write_text("height,width,score\n" + "".join(f"{a:.3f},{b:.3f},{c:.3f}\n" for a, b, c in rng.normal(size=(40, 3))))
+    run = tmp_path / "runs" / "feats"
+    assert main(["next", "--run", str(run), "--data", str(feats), "--model", "linear", "--batch-size", "4",
+                 "--classes", "a,b", "--quiet"]) == 0
+    rows = to_label(run)
+    assert len(rows) == 4 and list(rows[0])[:4] == ["id", "height", "width", "score"]
+    file_rows = feats.read_text().splitlines()[1:]
+    for r in rows:                                             # the values as the file has them, not standardised
+        assert ",".join([r["height"], r["width"], r["score"]]) == file_rows[int(r["id"])]
+    capsys.readouterr()
+    run2 = tmp_path / "runs" / "full"
+    assert main(["next", "--run", str(run2), "--data", str(feats), "--label-column", "score",
+                 "--batch-size", "4", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "nothing is left for a person to label" in err and "--classes" in err and err.count("\n") == 1

@@ -113,7 +113,8 @@ def test_few_labels_typed_vs_refused():
 
 def test_zero_labels_without_classes_names_the_option():
     with pytest.raises(ValueError, match=r"is empty in every row; choose the column that holds the labels, or "
-                                         r"type the class list \(ReadOptions\(classes=\.\.\.\)\)"):
+                                         r"type the class list \(Setup's “Class list”, the CLI's --classes, "
+                                         r"ReadOptions.classes\)"):
         load_file(_csv([""] * 12), filename="t.csv")
 
 
@@ -282,3 +283,16 @@ def test_property_missing_labels_pool_and_ids(labels, typed, seed):
     for pid, k in zip(ids, ds.y):                              # labels read back through the id
         assert (ds.classes[k] if k >= 0 else "") == labels[pid]
     assert ((ds.y >= 0).sum() - (len(labels) - len(unl))) == -len(test_rows)
+
+
+def test_features_only_with_a_typed_class_list_has_no_label_column():
+    """A table of features and no column named like a label: with a typed class list every row is unlabeled
+    (its last column is not taken as the label), and the report says so."""
+    rng = np.random.default_rng(0)
+    text = "height,width,score\n" + "".join(f"{a:.3f},{b:.3f},{c:.3f}\n" for a, b, c in rng.normal(size=(30, 3)))
+    ds = load_file(text.encode(), filename="f.csv", options=ReadOptions(classes=("a", "b", "c")))
+    assert ds.feature_names == ("height", "width", "score") and not ds.has_label.any() and len(ds.y_test) == 0
+    assert any("no column named like a label" in w for w in ds.report.warnings)
+    assert ds.classes == ("a", "b", "c")
+    with pytest.raises(ValueError):                                   # without a class list: refused as before
+        load_file(text.encode(), filename="f.csv", label_column="nothing")

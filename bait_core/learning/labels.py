@@ -78,6 +78,28 @@ def parse_label(dataset: Any, value: Any, *, where: str = "") -> Label:
     return v
 
 
+def original_rows(dataset: Any, data: Optional[bytes], name: Optional[str], indices: Sequence[int], *,
+                  options: Any = None) -> Optional["Any"]:
+    """The pool points `indices` as their table file has them (a pandas DataFrame, one row per index, the
+    label column left out), for a person judging a point: the values as written, not the standardised or
+    one-hot features the model sees. None when that cannot be shown (not a table, no file bytes, no ids):
+    callers then show the model's features and say so."""
+    ids = getattr(dataset, "point_ids", None)
+    if data is None or not name or ids is None or getattr(dataset, "is_image", False) or dataset.feature_names is None:
+        return None
+    from bait_core.learning.data.tables import table_rows
+    from bait_core.learning.data import TABLE_EXTENSIONS
+    from pathlib import PurePosixPath
+    if PurePosixPath(str(name)).suffix.lower() not in TABLE_EXTENSIONS:
+        return None
+    label = getattr(getattr(dataset, "report", None), "label_column", None)
+    try:
+        return table_rows(data, name, [int(ids[i]) for i in indices], options=options,
+                          drop=[label] if label else [])
+    except (ValueError, TypeError):
+        return None
+
+
 def label_text(dataset: Any, label: Label) -> str:
     """A label as people read it: the class name, or the number."""
     if dataset.task == "classification":

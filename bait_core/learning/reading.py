@@ -241,7 +241,8 @@ def report_lines(r: ReadingReport) -> list[str]:
     if r.rows_without_label:
         out.append(f"Rows without a label: {r.rows_without_label:,}"
                    + (f" ({r.unlabeled_reason})" if r.unlabeled_reason else "")
-                   + "; they stay in the pool and can be picked, but never revealed.")
+                   + "; they stay in the pool: a person can label them, a simulated run can pick them but has no "
+                     "label to reveal.")
     if r.test_source:
         out.append(f"Test set: {r.test_source}")
     for a in r.arrays:

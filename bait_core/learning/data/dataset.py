@@ -315,7 +315,7 @@ def _supplied_split(is_test: np.ndarray, labeled: np.ndarray, *, what: str, unit
     if n_lab < MIN_PER_SPLIT and not typed:
         raise ValueError(f"{what}: the pool (the {unit} not marked test by {marker}) has {n_lab} labeled "
                          f"{unit}; it needs at least {MIN_PER_SPLIT} to train on. Label more pool {unit}, or type "
-                         f"the class list (ReadOptions(classes=...)) to label them yourself in the app.")
+                         f"the class list (Setup's “Class list”, the CLI's --classes, ReadOptions.classes) to label them yourself in the app.")
     return pool, test
 
 

@@ -29,7 +29,7 @@ import pandas as pd
 
 from bait_core.common.quoting import quote as _quote
 from bait_core.learning.data.dataset import (Dataset, MAX_CLASSES, MAX_CLASSES_INFERRED, NUMERIC_LOOKING,
-                                             _apply_typed, _class_name, _encode_classes, _finish,
+                                             _apply_typed, _class_name, _encode_classes, _extension, _finish,
                                              _found_classes, _row_ref, _split, _standardize,
                                              _supplied_split, _text_class_labels)
 from bait_core.learning.reading import (SPLIT_NAMES, SPLIT_POOL, SPLIT_TEST, ColumnReading, ReadingReport,
@@ -266,7 +266,7 @@ def _table_labels(s: pd.Series, task: Optional[str], *, col: str, name: str, tex
         task = "classification"
     if not s.notna().any() and not typed:
         raise ValueError(f"{what} is empty in every row; choose the column that holds the labels, or type the "
-                         f"class list (ReadOptions(classes=...)) to label the rows yourself in the app.")
+                         f"class list (Setup's “Class list”, the CLI's --classes, ReadOptions.classes) to label the rows yourself in the app.")
     num: Optional[np.ndarray] = None
     text: Optional[pd.Series] = None
     reason = ""
@@ -300,7 +300,7 @@ def _table_labels(s: pd.Series, task: Optional[str], *, col: str, name: str, tex
                              f"numbers or class names.")
         if not present.any() and not typed:
             raise ValueError(f"{what} has no values: every row is without a label. Type the class list "
-                             f"(ReadOptions(classes=...)) to label the rows yourself in the app.")
+                             f"(Setup's “Class list”, the CLI's --classes, ReadOptions.classes) to label the rows yourself in the app.")
         inferred_task, reason = _task_reason(num[present]) if present.any() else ("classification", "")
         task = task or inferred_task
         if typed:
@@ -662,6 +662,15 @@ def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
     if forced:
         label_column = forced[0]
     split_col, is_test, split_chosen = _split_column(df, cols, label_column, opts, name=name, rep=rep)
+    if label_column is None and opts.classes and not any(
+            c.strip().lower() in _LABEL_NAMES for c in cols if c != split_col and opts.role_of(c) != "ignored"):
+        # a typed class list and no column named like a label: a file of features only, every row unlabeled
+        label_column = _free_name("label", cols)
+        df[label_column] = pd.Series([pd.NA] * len(df), dtype="string", index=df.index)
+        cols, source = list(df.columns), [*source, label_column]
+        rep.warn(f"{_quote(name)} has no column named like a label ({', '.join(_LABEL_NAMES)}) and a class list is "
+                 f"typed: it is read as features only, every row without a label (to use one of its columns as the "
+                 f"label, choose it as the label column).")
     if label_column is None:                        # an ignored or split column is never the default label
         label_column = default_label_column([c for c in cols if opts.role_of(c) != "ignored" and c != split_col]
                                             or cols)
@@ -792,6 +801,30 @@ def _load_table(raw: bytes, name: str, ext: str, *, label_column: Optional[str],
     return _finish(name=name, source=f"file:{name}", task=task, X=Xp32, y=y[pool], X_test=Xt32,
                    y_test=y[test], classes=classes, feature_names=feat_names, report=rep,
                    point_ids=[str(int(r)) for r in kept[pool]])
+
+
+def table_rows(raw: bytes, name: str, rows: Sequence[int], *, options: Optional[ReadOptions] = None,
+               drop: Sequence[str] = ()) -> pd.DataFrame:
+    """Data rows `rows` of a table file as the file has them (the text cells, before one-hot encoding,
+    median filling or standardising; columns named as in the reading report), for a person to judge:
+    `rows` are 0-based data rows, header excluded (a table's ``Dataset.point_ids``); `drop` names columns
+    to leave out (the label). Reads with the same inference and `options` as ``load_file``; ValueError
+    with a sentence for a row that is not in the file."""
+    ext = _extension(name)
+    df, _ = _read_table(raw, name, ext, max_rows=None, options=options or ReadOptions())
+    rows = [int(r) for r in rows]
+    bad = [r for r in rows if not 0 <= r < len(df)]
+    if bad:
+        raise ValueError(f"{_quote(name)} has {len(df):,} data rows; row {bad[0]} is not one of them.")
+    return df.drop(columns=[c for c in drop if c in df.columns]).iloc[rows].reset_index(drop=True)
+
+
+def _free_name(base: str, columns: Sequence[str]) -> str:
+    """`base`, or `base (2)`, `base (3)`, … : a column name not among `columns`."""
+    name, k = base, 2
+    while name in columns:
+        name, k = f"{base} ({k})", k + 1
+    return name
 
 
 def default_label_column(columns: Sequence[str]) -> str:
