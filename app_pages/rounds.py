@@ -178,6 +178,9 @@ with left:
     t1, t2 = st.columns(2)
     colour_by = t1.segmented_control("Colour by", [views.COLOUR_TRUE, views.COLOUR_PRED], key=K.COLOR_BY,
                                      format_func=lambda o: views.colour_label(ds, o)) or views.COLOUR_TRUE
+    if colour_by == views.COLOUR_PRED and rr.n_labeled == 0:     # an untrained model's guesses are not shown
+        t1.caption("No model yet in this round (no labels): coloured by the labels known instead.")
+        colour_by = views.COLOUR_TRUE
     kinds = ["UMAP", "PCA"] if svc.umap_enabled() else ["PCA"]
     latest_live = (not ex.read_only and ex.last_embeddings is not None and r == n - 1 and ds.xy2d is None)
     if svc.umap_enabled() and latest_live:
