@@ -355,7 +355,9 @@ def test_a_file_cannot_silently_change_an_answer_of_the_batch(tmp_path):
     (lambda b, ex: {**b, "pending": {**b["pending"], "round": 7}}, "not the latest round's picks"),
     (lambda b, ex: {**b, "pending": {**b["pending"], "indices": b["pending"]["indices"][:-1]}},
      "not the latest round's picks"),
-    (lambda b, ex: {**b, "pending": None}, None),                       # see below: the picks stay picked
+    (lambda b, ex: {**b, "pending": None}, "without a label, and no batch waits"),
+    (lambda b, ex: {**b, "returned": [b["entries"][0]["index"]]}, "both labeled and listed as sent back"),
+    (lambda b, ex: {**b, "mask": b["mask"] + b["mask"][:1]}, "listed twice"),
     (lambda b, ex: {**b, "pending": {**b["pending"], "indices": [], "answers": [], "history": [], "times": []}},
      "no points"),
 ])
@@ -370,9 +372,27 @@ def test_a_tampered_labels_file_is_refused_not_half_used(tmp_path, tamper, match
     path = store.path(ex.run_id) / "labels.json"
     good = json.loads(path.read_text())
     path.write_text(json.dumps(tamper(good, ex)))
-    if match is None:
-        back = store.resume(ex.run_id)                                  # consistent, if odd: nothing invented
-        assert back.labels.pending is None and back.mask.sum() == ex.mask.sum()
-        return
     with pytest.raises(ValueError, match=match):
         store.resume(ex.run_id)
+
+
+def test_a_refused_change_leaves_the_stale_copy_as_it_was(tmp_path):
+    """When another program changed the run's files, each change on this copy is refused before it
+    touches anything: the copy's batch, labels and labeled set stay as they were (and the files too)."""
+    import copy as _copy
+    ex, store, _ = _person_run(tmp_path)
+    ex.step()
+    p = ex.labels.pending
+    ex.label(p.indices[0], "pos")
+    other = store.resume(ex.run_id)                        # another program works on the run
+    other.label(p.indices[1], "neg")
+    before = (_copy.deepcopy(p.answers), dict(p.skipped), ex.mask.copy(), dict(ex.labels.entries))
+    files = {n: (store.path(ex.run_id) / n).read_bytes() for n in ("record.json", "labels.json")}
+    free = int(np.flatnonzero(~ex.mask)[0])
+    for call in (lambda: ex.label(p.indices[2], "neg"), lambda: ex.skip(p.indices[2]), ex.undo, ex.finish_batch,
+                 lambda: ex.add_labels([(free, "pos")])):
+        with pytest.raises(ValueError, match="changed on disk by another program"):
+            call()
+        assert (p.answers, p.skipped, ex.labels.entries) == (before[0], before[1], before[3])
+        assert np.array_equal(ex.mask, before[2]) and ex.labels.pending is p
+    assert {n: (store.path(ex.run_id) / n).read_bytes() for n in files} == files

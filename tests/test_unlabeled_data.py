@@ -107,7 +107,8 @@ def test_few_labels_typed_vs_refused():
     ds = load_file(_csv(labels), filename="t.csv", options=ReadOptions(classes=("a", "b")))
     assert len(ds.X_test) == 0 and (ds.y >= 0).sum() == 4
     with pytest.raises(ValueError, match=r"each needs at least 4\. Add labeled rows or change test_fraction, "
-                                         r"or type the class list to label the points yourself in the app\."):
+                                         r"or type the class list \(Setup's “Class list”, the CLI's --classes, ReadOptions.classes\) to label the "
+                                         r"points yourself \(in the app or with the CLI's next\)\."):
         load_file(_csv(labels), filename="t.csv")
 
 

@@ -194,6 +194,8 @@ class LabelBook:
             if both:
                 raise ValueError(f"The {what} is broken: point {min(both)} of the pending batch is labeled already.")
         mask = None
+        if s.mask is not None and len(set(s.mask)) != len(s.mask):
+            raise ValueError(f"The {what} is broken: mask: a point is listed twice.")
         if s.mask is not None:
             mask = np.zeros(n_points, dtype=bool)
             mask[[index(i, "mask") for i in s.mask]] = True

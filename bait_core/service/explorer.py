@@ -41,7 +41,7 @@ BUSY_MESSAGE = ("A round of this run is already running (started from this or an
                 "or press Stop.")
 
 
-def check_book(book: LabelBook, mask: np.ndarray, record: RunRecord, what: str) -> None:
+def check_book(book: LabelBook, mask: np.ndarray, record: RunRecord, what: str, dataset: Any = None) -> None:
     """A saved label book (and its labeled set `mask` (N,) bool) against the run's record: nothing trained
     on before the latest round is missing from the mask, every label is on a point of the mask, the batch
     being labeled is the latest round's picks (all in the mask, none labeled yet). ValueError with a
@@ -63,6 +63,20 @@ def check_book(book: LabelBook, mask: np.ndarray, record: RunRecord, what: str) 
             raise bad(f"the batch waiting for labels (round {p.round}) is not the latest round's picks")
         if not mask[p.indices].all():
             raise bad("a point of the batch waiting for labels is not in the labeled-or-picked set")
+    elif last is not None and last.selection is not None and dataset is not None:
+        # no batch waits: the latest picks still in the set have a label (a simulated round keeps a pick
+        # the file has no label for: it was never revealed), else they went back to the pool
+        person_round = record.config.oracle == "person" or any(
+            e.round == last.round and e.oracle == "person" for e in book.entries.values())
+        has = np.asarray(dataset.has_label, dtype=bool)
+        loose = [int(i) for i in last.selection.indices
+                 if mask[i] and i not in book.entries and (person_round or has[i])]
+        if loose:
+            raise bad(f"pick {loose[0]} of round {last.round} is in the labeled set without a label, and no batch "
+                      "waits for it")
+    again = set(book.returned) & set(book.entries)
+    if again:
+        raise bad(f"point {min(again)} is both labeled and listed as sent back to the pool")
 
 
 class _NoAnswer:
@@ -149,7 +163,7 @@ class Explorer:
                                                    n_classes=len(dataset.classes), what="run record's labels")
             if saved_mask is not None:
                 mask = saved_mask
-            check_book(book, mask, record, "run record's labels")
+            check_book(book, mask, record, "run record's labels", dataset)
         return cls(dataset=dataset, model=None, config=record.config, init_state=None, mask=mask,
                    record=record, read_only=True, labels=book)
 
@@ -220,6 +234,7 @@ class Explorer:
             raise ValueError(BUSY_MESSAGE)
         try:
             self._check_no_pending()
+            self._check_fresh()
             return self._round_locked(final=final, progress=progress, should_stop=should_stop, by_person=by_person)
         finally:
             self._busy.release()
@@ -273,6 +288,12 @@ class Explorer:
             self.store.save(self)
             self.saved = True
 
+    def _check_fresh(self) -> None:
+        """Before changing anything: ValueError (the store's sentence) when another program has changed this
+        run's saved files since this copy read or wrote them, so a refused change leaves this copy as it was."""
+        if self.store is not None and self.run_id and self.saved:
+            self.store._check_unchanged(self)
+
     def _save_labels(self) -> None:
         """Write labels.json alone (a label given): small, atomic, the moment it is given."""
         if self.store is not None and self.run_id:
@@ -296,7 +317,9 @@ class Explorer:
         data file when the batch reveals it (the classroom mode) and the file has one, else None.
         ValueError with a sentence for a point not in the batch or a label that is not a class."""
         p, i = self._pending_point(index)
-        p.answer(i, parse_label(self.dataset, label), now())
+        value = parse_label(self.dataset, label)
+        self._check_fresh()
+        p.answer(i, value, now())
         self._save_labels()
         if p.reveal and bool(self.dataset.has_label[i]):
             return self.dataset.y[i].item()
@@ -308,6 +331,7 @@ class Explorer:
         p, i = self._pending_point(index)
         if why not in SKIP_REASONS:
             raise ValueError(f"A point is skipped with 'skip' or 'not sure', got {why!r}.")
+        self._check_fresh()
         p.skip(i, why, now())
         self._save_labels()
 
@@ -319,6 +343,7 @@ class Explorer:
             return None
         if self.read_only or self.model is None:
             raise ValueError("This run was opened from a record and is read-only.")
+        self._check_fresh()
         i = p.take_back()
         self._save_labels()
         return i
@@ -340,6 +365,7 @@ class Explorer:
             raise ValueError("No batch is waiting for labels.")
         if self.read_only or self.model is None:
             raise ValueError("This run was opened from a record and is read-only.")
+        self._check_fresh()
         summary = {"labeled": p.n_answered, "skipped": len(p.skipped),
                    "unanswered": len(p.indices) - p.n_done, **summarize_answers(self.dataset, p)}
         for i in p.indices:
@@ -386,7 +412,9 @@ class Explorer:
         if clash:
             raise ValueError(f"The {what} gives {len(clash)} already-labeled or already-answered point(s) another "
                              f"label ({', '.join(clash[:5])}{', …' if len(clash) > 5 else ''}); a label, once given, "
-                             "is kept (to change an answer of the batch being labeled, press edit on it).")
+                             "is kept (an answer of the batch being labeled can be changed in the app's labeling panel, not by a "
+                             "file).")
+        self._check_fresh()
         out = {"added": 0, "in_batch": 0, "already": 0}
         t = now()
         r = len(self.rounds)

@@ -507,7 +507,7 @@ class RunStore:
             except OSError as e:
                 raise ValueError(f"The saved run's labels could not be read ({e.strerror or e}).") from None
             from bait_core.service.explorer import check_book
-            check_book(book, ex.mask if mask is None else mask, record, "run's labels file")
+            check_book(book, ex.mask if mask is None else mask, record, "run's labels file", dataset)
             ex.labels = book
             if mask is not None:
                 ex.mask[:] = mask

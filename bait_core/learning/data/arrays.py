@@ -318,7 +318,7 @@ def _load_npz(raw: bytes, name: str, *, task: Optional[str], seed: int, test_fra
     else:
         if n_minus and n_minus == len(y_all) and not typed:
             raise ValueError(f"{_quote(name)}: y has no labels (every value is -1, unlabeled); type the class list "
-                             f"(Setup's “Class list”, the CLI's --classes, ReadOptions.classes) to label the points yourself in the app.")
+                             f"(Setup's “Class list”, the CLI's --classes, ReadOptions.classes) to label the points yourself (in the app or with the CLI's next).")
         y_enc = np.where(y_all == -1, np.nan, y_all.astype(np.float64)) if n_minus else y_all
         series = pd.Series(y_enc.astype(str) if y_enc.dtype.kind in "US" else y_enc)
         if typed:

@@ -283,7 +283,7 @@ def _split(y: np.ndarray, labeled: np.ndarray, *, task: str, classes: Sequence[s
                 report.test_source = f"none: too few labels ({len(lab)} labeled {unit}) for a random test split"
             return np.arange(len(y)), np.zeros(0, dtype=np.int64)
         if task == "classification":
-            raise ValueError(problem + ", or type the class list to label the points yourself in the app.")
+            raise ValueError(problem + ", or type the class list (Setup's “Class list”, the CLI's --classes, ReadOptions.classes) to label the points yourself (in the app or with the CLI's next).")
         raise ValueError(problem + ".")
     n_lab = len(lab)
     n_test = int(round(test_fraction * n_lab))
@@ -315,7 +315,7 @@ def _supplied_split(is_test: np.ndarray, labeled: np.ndarray, *, what: str, unit
     if n_lab < MIN_PER_SPLIT and not typed:
         raise ValueError(f"{what}: the pool (the {unit} not marked test by {marker}) has {n_lab} labeled "
                          f"{unit}; it needs at least {MIN_PER_SPLIT} to train on. Label more pool {unit}, or type "
-                         f"the class list (Setup's “Class list”, the CLI's --classes, ReadOptions.classes) to label them yourself in the app.")
+                         f"the class list (Setup's “Class list”, the CLI's --classes, ReadOptions.classes) to label them yourself (in the app or with the CLI's next).")
     return pool, test
 
 

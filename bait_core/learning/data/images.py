@@ -592,7 +592,8 @@ def _load_zip(raw: bytes, name: str, *, task: Optional[str], image_size: Optiona
                             f"pool has no labeled image of it to learn from")
         if not found and not typed:
             raise ValueError(f"{_quote(name)} has only unlabeled images (no class folders); type the class list "
-                             f"to label them yourself in the app, or add one folder of images per class")
+                             f"(Setup's “Class list”, the CLI's --classes, ReadOptions.classes) to label them yourself "
+                             f"(in the app or with the CLI's next), or add one folder of images per class")
         if len(found) < 2 and not typed:
             raise ValueError(f"{_quote(name)} has only one class folder ({_quote(found[0])}); "
                              f"classification needs at least 2")

@@ -266,7 +266,7 @@ def _table_labels(s: pd.Series, task: Optional[str], *, col: str, name: str, tex
         task = "classification"
     if not s.notna().any() and not typed:
         raise ValueError(f"{what} is empty in every row; choose the column that holds the labels, or type the "
-                         f"class list (Setup's “Class list”, the CLI's --classes, ReadOptions.classes) to label the rows yourself in the app.")
+                         f"class list (Setup's “Class list”, the CLI's --classes, ReadOptions.classes) to label the rows yourself (in the app or with the CLI's next).")
     num: Optional[np.ndarray] = None
     text: Optional[pd.Series] = None
     reason = ""
@@ -300,7 +300,7 @@ def _table_labels(s: pd.Series, task: Optional[str], *, col: str, name: str, tex
                              f"numbers or class names.")
         if not present.any() and not typed:
             raise ValueError(f"{what} has no values: every row is without a label. Type the class list "
-                             f"(Setup's “Class list”, the CLI's --classes, ReadOptions.classes) to label the rows yourself in the app.")
+                             f"(Setup's “Class list”, the CLI's --classes, ReadOptions.classes) to label the rows yourself (in the app or with the CLI's next).")
         inferred_task, reason = _task_reason(num[present]) if present.any() else ("classification", "")
         task = task or inferred_task
         if typed:
