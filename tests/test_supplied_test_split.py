@@ -191,20 +191,7 @@ def test_partition_is_exactly_as_marked(rows, drop):
 
 # -- image ZIPs --------------------------------------------------------------------------------
 
-def _png(seed: int) -> bytes:
-    from PIL import Image
-    a = np.random.default_rng(seed).integers(0, 256, (8, 8), dtype=np.uint8)
-    b = io.BytesIO()
-    Image.fromarray(a).save(b, "PNG")
-    return b.getvalue()
-
-
-def _zip(names) -> bytes:
-    b = io.BytesIO()
-    with zipfile.ZipFile(b, "w") as z:
-        for i, n in enumerate(names):
-            z.writestr(n, _png(i))
-    return b.getvalue()
+from tests.image_zips import png as _png, zip_of as _zip  # noqa: E402
 
 
 def test_zip_test_folder_is_the_test_set():

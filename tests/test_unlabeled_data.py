@@ -157,20 +157,7 @@ def test_read_options_json_round_trip():
 
 # -- image ZIPs --------------------------------------------------------------------------------
 
-def _png(seed: int) -> bytes:
-    from PIL import Image
-    a = np.random.default_rng(seed).integers(0, 256, (8, 8), dtype=np.uint8)
-    b = io.BytesIO()
-    Image.fromarray(a).save(b, "PNG")
-    return b.getvalue()
-
-
-def _zip(names) -> bytes:
-    b = io.BytesIO()
-    with zipfile.ZipFile(b, "w") as z:
-        for i, n in enumerate(names):
-            z.writestr(n, _png(i))
-    return b.getvalue()
+from tests.image_zips import png as _png, zip_of as _zip  # noqa: E402
 
 
 def test_zip_class_folders_and_unlabeled_folder():
