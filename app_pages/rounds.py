@@ -64,6 +64,9 @@ c1.button("Run 1 round", type="primary", disabled=locked or ex.finished, key="bt
           help="Train on the labels so far and pick the next batch"
                + (" for you to label." if by_person_run else "."))
 c2.number_input("Rounds to run", min_value=1, max_value=100, step=1, key=K.N_TO_RUN,
+                help="How many rounds “Run rounds” runs now, one after another (each: train, select, reveal). "
+                     "The run's budget of selection rounds is set on Setup (“Rounds”); after it, one final "
+                     "round trains on every label and is evaluated.",
                 disabled=locked or by_person_run)
 c3.button("Run rounds", disabled=locked or ex.finished or by_person_run, key="btn_runn", on_click=_start,
           args=(False,))
@@ -230,7 +233,10 @@ with right:
     if ends:
         st.plotly_chart(plots.objective_by_round(np.array([e[0] for e in ends]), np.array([e[1] for e in ends]),
                                                  current=rr.round), width="stretch", key="objective_rounds")
-        st.caption("The objective at the end of each round's selection; the gold dot is the round shown.")
+        st.caption("The objective at the end of each round's selection; the gold dot is the round shown. It can "
+                   "rise from round to round without anything getting worse: each round's model is retrained, so "
+                   "the pool Fisher F (and the labeled Fisher in M) are those of a new model, and the values of "
+                   "different rounds measure different things. Within a round, lower is better.")
 
 # --- learning curve + pick counts -----------------------------------------------------------------
 left, right = st.columns(2)

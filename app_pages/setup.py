@@ -37,6 +37,8 @@ st.caption("Pick the data, the model and the acquisition strategy for a new run.
            "you press “Apply setup”; a failed apply keeps the current run.")
 
 W.show_flash()
+if st.session_state.pop("setup_applied", False):       # set by "Apply setup" below, shown once
+    st.page_link("app_pages/rounds.py", label="Go to Rounds to run it", icon=":material/arrow_forward:")
 cur = S.explorer().config
 
 # --- data ---------------------------------------------------------------------------------------
@@ -287,7 +289,10 @@ if oracle == "person":
 else:
     initial = int(c3.number_input("Initial labeled", min_value=1, max_value=100000, value=int(cur.initial),
                                   key="setup_initial"))
-rounds = int(c4.number_input("Rounds", min_value=0, max_value=1000, value=int(cur.rounds), key="setup_rounds"))
+rounds = int(c4.number_input("Rounds", min_value=0, max_value=1000, value=int(cur.rounds), key="setup_rounds",
+                             help="The run's budget: how many selection rounds it has (each picks one batch), "
+                                  "then a final round that only trains and evaluates. The Rounds page runs them "
+                                  "one or several at a time (“Rounds to run”)."))
 if oracle == "person":
     st.caption("Initial labeled: the rows that have labels in the file start the labeled set"
                + (f" ({n_pool_labeled:,} here)." if n_pool_labeled else "; this file has none."))
@@ -359,5 +364,6 @@ if st.button("Apply setup", type="primary", disabled=S.job_running() or dataset 
     except ValueError as e:
         st.error(md(e))
     else:
-        st.session_state[K.FLASH] = f"New run ready: {dataset.name} + {config.model} + {strategy}. Go to Rounds to run it."
+        st.session_state[K.FLASH] = f"New run ready: {dataset.name} + {config.model} + {strategy}."
+        st.session_state["setup_applied"] = True
         st.rerun()

@@ -83,6 +83,8 @@ def test_setup_applies_a_builtin():
     ex = at.session_state[AK.EXPLORER]
     assert ex.dataset.name == "moons" and ex.config.strategy == "entropy"
     assert any("New run ready" in s.value for s in at.success)
+    links = at.get("page_link")
+    assert len(links) == 1 and links[0].proto.page_script_hash and "Go to Rounds" in links[0].proto.label
 
 
 GOOD_CSV = "a,b,label\n" + "\n".join(f"{i % 7},{(i * 3) % 5},{'xy'[i % 2]}" for i in range(80))
