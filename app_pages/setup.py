@@ -269,6 +269,19 @@ if model_src == "Upload":
             arch = st.selectbox("Architecture of these weights", MODEL_NAMES, key="setup_arch",
                                 index=MODEL_NAMES.index(chosen) if chosen in MODEL_NAMES else MODEL_NAMES.index("mlp"))
     st.caption("Weights need the architecture they were trained for; a .pt2 program brings its own.")
+    if dataset is not None:
+        with st.expander("Make a model file for this data", expanded=False):
+            from bait_core.learning.model_files import export_snippet, weights_snippet
+            K_out = dataset.n_classes
+            stem = "".join(ch if ch.isalnum() else "_" for ch in dataset.name.rsplit(".", 1)[0])[:30] or "data"
+            st.caption(f"This data's inputs have the shape {tuple(dataset.input_shape)} per point and "
+                       f"{K_out} output{'s' if K_out != 1 else ''}. Weights of a built-in architecture "
+                       "(choose it above after uploading):")
+            st.code(weights_snippet(arch or "mlp", dataset.input_shape, K_out, stem), language="python")
+            st.caption("Or a network of your own as a torch.export program: forward(x) must return (logits, "
+                       "embedding); nothing in it is ever unpickled or run as code here, only its graph:")
+            st.code(export_snippet(dataset.input_shape, K_out, stem), language="python")
+            st.caption("Both snippets are run by the tests (tests/test_model_files.py) and loaded as an upload is.")
     model_label = model_name or ""
 else:
     model_label = st.selectbox("Architecture", MODEL_NAMES,
