@@ -34,7 +34,7 @@ with st.sidebar:
     st.markdown("**Current run**" + (" (read-only record)" if ex.read_only else ""))
     st.markdown(f"Dataset: {inline_code(ex.dataset.name)}  \nModel: {inline_code(ex.config.model)}  \n"
                 f"Strategy: {inline_code(ex.config.strategy)}  \nDevice: {inline_code(device_label(pick_device()))}  \n"
-                f"Labeled: **{ex.n_labeled}** of {ex.dataset.X.shape[0]}  \nRound: **{len(ex.rounds)}**")
+                f"Labeled: **{ex.n_labeled}** of {ex.dataset.X.shape[0]}  \nRounds run: **{len(ex.rounds)}**")
     st.caption("The run every page works on; change it on Setup, or open a saved record on Records.")
 
 nav.run()

@@ -25,7 +25,7 @@ PAGES = ("setup", "rounds", "compare", "records", "walkthrough", "learn")
 
 
 def _sidebar_round(page) -> int:
-    m = re.search(r"Round:\s*(\d+)", page.locator('[data-testid="stSidebar"]').inner_text())
+    m = re.search(r"Rounds run:\s*(\d+)", page.locator('[data-testid="stSidebar"]').inner_text())
     return int(m.group(1)) if m else -1
 
 
