@@ -45,9 +45,9 @@ def init_state() -> None:
         ss[K.EXPLORER] = _explorer_from_url() or svc.build_explorer(svc.DEFAULT_CONFIG)
     for key, value in ((K.JOB, None), (K.JOB_ACK, None), (K.SYNC_JOBS, False), (K.ROUND_FOLLOW, -1),
                        (K.COLOR_BY, "true class"), (K.LAYOUT_KIND, "UMAP"),
-                       (K.N_TO_RUN, 3), (K.UPLOAD_DATASET, None), (K.RECORD_KEY, None), (K.FLASH, None),
+                       (K.N_TO_RUN, 3), (K.UPLOAD_DATASET, None), (K.FLASH, None),
                        (K.ROUND_ERROR, None), (K.COMPARE_JOB, None), (K.COMPARISON, None), (K.COMPARE_ACK, None),
-                       (K.COMPARE_FILE_KEY, None), (K.COMPARE_ERROR, None), (K.LABEL_EDIT, None),
+                       (K.UPLOAD_GEN, None), (K.COMPARE_ERROR, None), (K.LABEL_EDIT, None),
                        (K.LABEL_ERROR, None)):
         ss.setdefault(key, value)
 

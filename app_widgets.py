@@ -29,6 +29,21 @@ def show_flash() -> None:
         st.session_state[K.RUN_NOTICE] = None
 
 
+def uploader_key(base: str) -> str:
+    """The widget key of a file uploader that empties once its files are used (consume_upload): `base`
+    itself, then base_1, base_2, ... A new key is a new, empty widget (a page cannot set an uploader's
+    value), so a second file replaces the first instead of stacking beside it."""
+    n = (st.session_state.get(K.UPLOAD_GEN) or {}).get(base, 0)
+    return base if n == 0 else f"{base}_{n}"
+
+
+def consume_upload(base: str) -> None:
+    """The files of the uploader `uploader_key(base)` were used: from the next page run it is empty."""
+    gens = dict(st.session_state.get(K.UPLOAD_GEN) or {})
+    gens[base] = gens.get(base, 0) + 1
+    st.session_state[K.UPLOAD_GEN] = gens
+
+
 def show_error_once(key: str) -> None:
     """The error sentence a button callback left under session key `key` (K.ROUND_ERROR,
     K.COMPARE_ERROR, K.LEARN_ERROR), shown once and then cleared."""

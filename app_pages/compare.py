@@ -30,6 +30,7 @@ if first_end:                                       # this run draws the finishe
     if job.status == "error":
         st.error(f"The comparison stopped with an error: {md(job.error)}")
 running = job is not None and job.running
+W.show_flash()
 
 # --- settings and controls ------------------------------------------------------------------------
 K_STRAT, K_SEEDS, K_ROUNDS, K_BATCH, K_INIT = K.CMP_STRATEGIES, K.CMP_SEEDS, K.CMP_ROUNDS, K.CMP_BATCH, K.CMP_INITIAL
@@ -162,15 +163,18 @@ else:
 st.divider()
 st.subheader("Open a comparison")
 ups = st.file_uploader("A comparison JSON, or several run records of one comparison (e.g. the command line's "
-                       "`compare` folder)", type=["json"], accept_multiple_files=True, key="cmp_files")
+                       "`compare` folder)", type=["json"], accept_multiple_files=True, key=W.uploader_key("cmp_files"),
+                       help="Choose all the run records of one comparison at once. Once opened, the files leave "
+                            "this box (the comparison is shown above), so the next file you open replaces it.")
 if ups:
     files = [(u.name, u.getvalue()) for u in ups]
     try:
-        opened, new = svc.upload_once(ss, K.COMPARE_FILE_KEY, svc.upload_key(files),
-                                      lambda: svc.open_comparison(files), keep=False)
+        opened = svc.open_comparison(files)
     except ValueError as e:
-        st.error(md(e))
+        st.error(md(e))                 # the files stay, so one can be removed or the missing one added
     else:
-        if new:
-            ss[K.COMPARISON] = opened
-            st.rerun()
+        W.consume_upload("cmp_files")   # the uploader empties: the next file replaces this one, never stacks
+        ss[K.COMPARISON] = opened
+        ss[K.FLASH] = (f"Opened {', '.join(n for n, _ in files)}: {len(opened.strategies)} strategies × "
+                       f"{len(opened.seeds)} seed(s).")
+        st.rerun()

@@ -17,22 +17,22 @@ st.caption("Open a run record downloaded from the Rounds page or written by the 
 W.show_flash()
 
 ups = st.file_uploader("Run record (JSON), record + data file, or run bundle (ZIP)", accept_multiple_files=True,
-                       key="record_file")
+                       key=W.uploader_key("record_file"),
+                       help="A record whose run read a data file needs that file too: add it beside the record. "
+                            "Once opened, the files leave this box, so the next file you open replaces the run.")
 if ups:
     files = [(u.name, u.getvalue()) for u in ups]
     try:
-        opened, new = svc.upload_once(st.session_state, K.RECORD_KEY, svc.upload_key(files),
-                                      lambda: svc.open_record_files(files, current=S.explorer()), keep=False)
+        ex, how = svc.open_record_files(files, current=S.explorer())
     except ValueError as e:
-        st.error(md(e))
+        st.error(md(e))                     # the files stay: add the missing data file, or remove a wrong one
     else:
-        if new:
-            ex, how = opened
-            S.set_explorer(ex)
-            st.session_state[K.FLASH] = (f"Opened {', '.join(n for n, _ in files)} ({how}): {ex.dataset.name} + "
-                                         f"{views.strategy_text(ex.config, ex.dataset)}, {len(ex.rounds)} round{'' if len(ex.rounds) == 1 else 's'}. "
-                                         "See the Rounds page.")
-            st.rerun()
+        W.consume_upload("record_file")     # the uploader empties: the next file replaces, never stacks
+        S.set_explorer(ex)
+        st.session_state[K.FLASH] = (f"Opened {', '.join(n for n, _ in files)} ({how}): {ex.dataset.name} + "
+                                     f"{views.strategy_text(ex.config, ex.dataset)}, {len(ex.rounds)} round{'' if len(ex.rounds) == 1 else 's'}. "
+                                     "See the Rounds page.")
+        st.rerun()
 
 st.subheader("Recent runs")
 store = svc.run_store()

@@ -19,7 +19,7 @@ from bait_core.learning.models import ACCEPTED_SUFFIXES, MODEL_NAMES, WEIGHT_SUF
 from bait_core.viz.plots import class_bars
 from bait_core.learning.reading import IMAGE_SCALINGS, MISSING_POLICIES, ReadOptions, report_lines
 from bait_core.viz.text import safe_markdown as md
-from bait_core.learning.train import PRESETS
+from bait_core.learning.train import PRESETS, preset_help
 from bait_core.learning.build import run_offer
 
 APPROX_HELP = APPROXIMATION_HELP + " Choose one when the estimate below says exact BAIT would take too long."
@@ -224,9 +224,15 @@ if dataset is not None:
                        + (f" {s['n_missing_labels']} point(s) have no value." if s.get("n_missing_labels") else "")
                        + " The model is scored by its test RMSE (lower is better).")
         elif s["class_counts"]:
+            n_with, n_without = s["n_labeled"], s["n_missing_labels"]
             st.plotly_chart(class_bars(list(s["class_counts"]), list(s["class_counts"].values()),
-                                       title="Labeled pool points per class"), width="stretch", key="setup_hist")
-            st.caption("How many pool points of each class the oracle can reveal.")
+                                       title=("Pool points with a label, per class" if n_without
+                                              else "Pool points per class")), width="stretch", key="setup_hist")
+            st.caption((f"The {n_with:,} of {s['N']:,} pool points that have a label in the file, by class; the other "
+                        f"{n_without:,} have none and are not counted." if n_without else
+                        f"All {s['N']:,} pool points by their label in the file.")
+                       + " The run starts with “Initial labeled” (below) of these labeled; the others' labels are "
+                         "obtained as the strategy picks them. Test points are not counted.")
 
 # --- who labels ---------------------------------------------------------------------------------
 # "simulated": the picks' labels are revealed from the file; "person": someone labels them in the app. The
@@ -291,9 +297,9 @@ else:
 st.subheader("Strategy and budget")
 c1, c2, c3, c4 = st.columns(4)
 strategies = list(SPECS)
+STRATEGY_LIST = "\n".join(f"- **{s.label}**: {s.help()}" for s in SPECS.values())
 strategy = c1.selectbox("Strategy", strategies, index=strategies.index(cur.strategy), key="setup_strategy",
-                        format_func=lambda n: SPECS[n].label,
-                        help="\n".join(f"- **{s.label}**: {s.help()}" for s in SPECS.values()))
+                        format_func=lambda n: SPECS[n].label, help=STRATEGY_LIST)
 batch = int(c2.number_input("Batch size", min_value=1, max_value=1000, value=int(cur.batch_size), key="setup_batch"))
 if oracle == "person":
     cap = max(0, min(n_pool_labeled, n_pool - 1))        # the initial set must leave a pool to pick from
@@ -306,6 +312,7 @@ rounds = int(c4.number_input("Rounds", min_value=0, max_value=1000, value=int(cu
                              help="The run's budget: how many selection rounds it has (each picks one batch), "
                                   "then a final round that only trains and evaluates. The Rounds page runs them "
                                   "one or several at a time (“Rounds to run”)."))
+st.caption(SPECS[strategy].describe())          # the chosen strategy's line; the selectbox's help lists all
 if oracle == "person":
     st.caption("Initial labeled: the rows that have labels in the file start the labeled set"
                + (f" ({n_pool_labeled:,} here)." if n_pool_labeled else "; this file has none."))
@@ -319,7 +326,8 @@ if oracle == "person":
 c1, c2, c3 = st.columns(3)
 presets = list(PRESETS)
 preset = c1.selectbox("Training preset", presets, index=presets.index(cur.preset) if cur.preset in presets else 0,
-                      key="setup_preset")
+                      key="setup_preset", help="How each round trains the model on the labeled points:\n\n"
+                                               + "\n".join(f"- **{n}**: {preset_help(n)}" for n in presets))
 takes, opt = SPECS[strategy].options, run_options()   # the chosen strategy's options; every option's spec
 lamb = float(c2.number_input("λ (Fisher regulariser)", min_value=opt["lamb"].minimum, max_value=opt["lamb"].maximum,
                              value=float(cur.lamb), format="%.4g",
@@ -328,6 +336,7 @@ oversample = float(c3.number_input("Oversampling (forward picks ÷ batch)", min_
                                    max_value=opt["oversample"].maximum,
                                    value=float(cur.oversample), step=0.5, key="setup_oversample",
                                    disabled="oversample" not in takes, help=opt["oversample"].help))
+st.caption(f"Training preset **{preset}** — {preset_help(preset)}")
 st.caption("λ and oversampling apply to BAIT only: it adds oversampling × batch points greedily, then prunes "
            "back to the batch size.")
 APPROX_WORDS = {"none": "Exact (no approximation)", "top-c": "Top-c classes (approximate)",

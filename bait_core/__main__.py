@@ -459,7 +459,9 @@ def _add_run_options(p: Any, *, single: bool, data_required: bool = True, initia
     p.add_argument("--batch-size", type=int, default=10, help="points picked per round (default 10)")
     if initial:
         p.add_argument("--initial", type=int, default=20, help="initial random labeled points (default 20)")
-    p.add_argument("--preset", default="quick", help="training preset: quick or paper (default quick)")
+    from bait_core.learning.train import PRESETS, preset_help
+    p.add_argument("--preset", default="quick", metavar="{" + ",".join(PRESETS) + "}",
+                   help="training preset (default quick). " + " ".join(f"{name}: {preset_help(name)}" for name in PRESETS).replace("%", "%%"))
     for name, opt in run_options().items():           # --lamb, --oversample, ... (RunConfig fields)
         _option_flag(p, name, opt.default, _option_flag_help(name))
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")

@@ -49,6 +49,51 @@ PRESETS: dict[str, TrainConfig] = {
 
 
 @dataclass(frozen=True)
+class PresetNote:
+    """What a training preset is for, in words (the numbers come from its TrainConfig), and where it
+    comes from ("" when it is this project's own choice)."""
+
+    summary: str
+    source: str = ""
+
+
+PRESET_NOTES: dict[str, PresetNote] = {
+    "quick": PresetNote("fast enough for live rounds: the paper's stopping rule with a 10× larger learning rate "
+                        "and a lower epoch cap"),
+    "paper": PresetNote("the BAIT paper's training: its learning rate and stopping rule (the epoch cap is this "
+                        "project's); slow: hundreds of epochs per round",
+                        source="Ash et al., “Gone Fishing: Neural Active Learning with Fisher Embeddings”, "
+                               "NeurIPS 2021"),
+}
+
+
+def preset_settings(name: str) -> str:
+    """The preset's settings in words: "Adam, learning rate 0.001, mini-batches of 64, until 99 % training
+    accuracy or 200 epochs (regression has no accuracy: 200 epochs)". ValueError for an unknown name."""
+    c = _preset(name)
+    wd = f", weight decay {c.weight_decay:g}" if c.weight_decay else ""
+    stop = (f"until {c.target_train_acc * 100:g} % training accuracy or {c.max_epochs} epochs (regression has no "
+            f"accuracy: {c.max_epochs} epochs)" if c.target_train_acc is not None else f"for {c.max_epochs} epochs")
+    return f"Adam, learning rate {c.lr:g}{wd}, mini-batches of {c.batch_size}, {stop}"
+
+
+def preset_help(name: str) -> str:
+    """One line for help texts (Setup, the CLI's --preset): summary, settings and source.
+    ValueError for an unknown name."""
+    _preset(name)
+    note = PRESET_NOTES.get(name, PresetNote(""))
+    src = f"source: {note.source}" if note.source else "this project's setting, not from a paper"
+    return f"{note.summary + ' — ' if note.summary else ''}{preset_settings(name)}; {src}."
+
+
+def _preset(name: str) -> TrainConfig:
+    try:
+        return PRESETS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"Unknown training preset '{name}'. Known presets: {', '.join(PRESETS)}.") from None
+
+
+@dataclass(frozen=True)
 class TrainResult:
     """How training went.
 

@@ -32,7 +32,7 @@ StrategyFn = Callable[..., Selection]
 # keyword arguments every strategy takes besides its own options (StrategySpec.options, engine_options)
 COMMON_KEYWORDS = ("seed", "device", "dtype", "progress", "memory_limit", "threads")
 
-__all__ = ["StrategyFn", "COMMON_KEYWORDS", "Source", "OptionSpec", "StrategySpec", "SPECS", "STRATEGIES", "get_spec",
+__all__ = ["StrategyFn", "COMMON_KEYWORDS", "Source", "USES", "OptionSpec", "StrategySpec", "SPECS", "STRATEGIES", "get_spec",
            "get_strategy", "unknown_strategy", "regression_strategies", "run_options", "strategy_help", "strategy_label",
            "selection_label", "APPROXIMATION_HELP"]
 
@@ -49,6 +49,17 @@ class Source:
 
     def __str__(self) -> str:
         return f"{self.authors}, {self.venue} {self.year}"
+
+    def cite(self) -> str:
+        """Authors, title and venue for a reader: 'Ash et al., “Gone Fishing: …”, NeurIPS 2021' (the venue
+        left out when the title already starts with it, as for a technical report)."""
+        if not self.title:
+            return str(self)
+        venue = "" if self.title.startswith(self.venue) else f"{self.venue} "
+        return f"{self.authors}, “{self.title}”, {venue}{self.year}"
+
+
+USES = ("embeddings", "probabilities")   # what a strategy can take from the model (StrategySpec.uses)
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,10 @@ class StrategySpec:
                    first pick is random)
     options        name -> OptionSpec of its numeric options (each a RunConfig field)
     source         the paper it comes from, or None (random sampling)
+    uses           what it takes from the model, a subset of USES in that order: "embeddings" (the last
+                   hidden layer), "probabilities" (class probabilities; with needs_probs they are
+                   required, without it they are used when the task has them, as BAIT's classification
+                   Fisher does); () for random sampling
     memory_advice  the sentence that ends a "needs more memory" error (selection.estimate)
     engine_options keyword options of the function that are not run settings (not in RunConfig)
     score_name     what Selection.scores holds, in words (map hover texts); "" without scores
@@ -82,6 +97,7 @@ class StrategySpec:
     regression_ok: bool
     scores: Optional[Literal["utility", "cost"]]
     source: Optional[Source] = None
+    uses: tuple[str, ...] = ()
     first_pick_best: bool = True
     options: Mapping[str, OptionSpec] = field(default_factory=dict)
     memory_advice: str = "Use a pool sample or a machine with more memory."
@@ -93,6 +109,10 @@ class StrategySpec:
             raise ValueError(f"Strategy '{self.name}' needs class probabilities, so a regression model cannot use it.")
         if self.scores not in ("utility", "cost", None):
             raise ValueError(f"Strategy '{self.name}': scores must be 'utility', 'cost' or None, got {self.scores!r}.")
+        if tuple(u for u in USES if u in self.uses) != tuple(self.uses):
+            raise ValueError(f"Strategy '{self.name}': uses must be a subset of {USES} in that order, got {self.uses!r}.")
+        if self.needs_probs and "probabilities" not in self.uses:
+            raise ValueError(f"Strategy '{self.name}' needs class probabilities, so uses must name them.")
         if any(k != o.name for k, o in self.options.items()):
             raise ValueError(f"Strategy '{self.name}': every option must be keyed by its own name.")
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
@@ -101,6 +121,25 @@ class StrategySpec:
         """The label with the summary: "Entropy sampling (the points whose predicted class is most
         uncertain)"."""
         return f"{self.label} ({self.summary})"
+
+    def needs(self) -> str:
+        """What it takes from the model and which tasks it serves, in words: "Uses the model's class
+        probabilities: classification only."."""
+        if not self.uses:
+            return "Uses nothing from the model; works for classification and regression."
+        if self.needs_probs:
+            what = " and ".join({"embeddings": "embeddings (last hidden layer)",
+                                 "probabilities": "class probabilities"}[u] for u in self.uses)
+            return f"Uses the model's {what}: classification only."
+        what = "embeddings (last hidden layer)" if "embeddings" in self.uses else "outputs"
+        extra = ", and its class probabilities for classification" if "probabilities" in self.uses else ""
+        return f"Uses the model's {what}{extra}; works for regression too."
+
+    def describe(self) -> str:
+        """The Setup page's line for this strategy: label, summary, what it uses, source (Markdown)."""
+        src = (f"Source: {self.source.cite()}." if self.source
+               else "Source: none (the standard baseline).")
+        return f"**{self.label}** — {self.summary}. {self.needs()} {src}"
 
     def help(self) -> str:
         """One line for help texts: summary, options and source."""
@@ -121,6 +160,7 @@ _SPECS = (
         "the batch that adds the most Fisher information about the model",
         needs_probs=False, regression_ok=True, scores="utility",
         source=Source("Ash et al.", "NeurIPS", 2021, "Gone Fishing: Neural Active Learning with Fisher Embeddings"),
+        uses=("embeddings", "probabilities"),
         options={"lamb": LAMB, "oversample": OVERSAMPLE, "approximation": APPROXIMATION, "top_classes": TOP_CLASSES,
                  "pool_sample": POOL_SAMPLE},
         memory_advice="Use a smaller embedding (a model with a smaller last hidden layer), fewer classes, the binary "
@@ -132,7 +172,7 @@ _SPECS = (
         "the baseline: points drawn uniformly at random",
         needs_probs=False, regression_ok=True, scores=None),
     *(StrategySpec(name, fn, label, summary, needs_probs=True, regression_ok=False, scores=scores, source=_SETTLES,
-                   score_name=score_name)
+                   uses=("probabilities",), score_name=score_name)
       for name, fn, label, summary, scores, score_name in (      # the uncertainty scores of Settles' survey
           ("entropy", baselines.entropy_select, "Entropy sampling",
            "the points whose predicted class is most uncertain", "utility", "entropy"),
@@ -144,14 +184,15 @@ _SPECS = (
     StrategySpec(
         "badge", baselines.badge_select, "BADGE",
         "uncertain and diverse points, by k-means++ over gradient embeddings",
-        needs_probs=True, regression_ok=False, scores="utility", source=_BADGE, score_name="gradient-embedding norm",
+        needs_probs=True, regression_ok=False, scores="utility", source=_BADGE, uses=("embeddings", "probabilities"),
+        score_name="gradient-embedding norm",
         memory_advice="Use a pool sample or a smaller embedding."),
     StrategySpec(
         "badge-sklearn", baselines.badge_sklearn_select, "BADGE with scikit-learn's seeding",
         "uncertain and diverse points, by scikit-learn's greedy k-means++ over BADGE's gradient embeddings "
         "(not the paper's seeding)",
         needs_probs=True, regression_ok=False, scores="utility", first_pick_best=False, source=_BADGE,
-        score_name="gradient-embedding norm",
+        uses=("embeddings", "probabilities"), score_name="gradient-embedding norm",
         memory_advice="Use a smaller embedding (a model with a smaller last hidden layer), fewer classes or a pool "
                       "sample."),
     StrategySpec(
@@ -160,6 +201,7 @@ _SPECS = (
         needs_probs=False, regression_ok=True, scores="utility",
         source=Source("Sener & Savarese", "ICLR", 2018,
                       "Active Learning for Convolutional Neural Networks: A Core-Set Approach"),
+        uses=("embeddings",),
         score_name="distance to the nearest labeled point",
         memory_advice="Use a pool sample or a smaller embedding."),
 )
