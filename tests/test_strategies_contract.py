@@ -409,6 +409,22 @@ def test_spec_needs_probs_is_what_the_function_does(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_spec_uses_is_what_the_function_reads(name):
+    """StrategySpec.uses (Setup's "Uses the model's ..." line): what a strategy does not list changes
+    none of its picks or scores; what it lists changes them (other embeddings or probabilities, same
+    labeled set and seed)."""
+    spec = SPECS[name]
+    h, p, mask = make_pool(seed=3)
+    h2, p2, _ = make_pool(seed=4)
+    base = spec.fn(h, p, mask, B, seed=0)
+    for what, (hh, pp) in (("embeddings", (h2, p)), ("probabilities", (h, p2))):
+        other = spec.fn(hh, pp, mask, B, seed=0)
+        same = np.array_equal(base.indices, other.indices) and np.array_equal(base.scores, other.scores,
+                                                                              equal_nan=True)
+        assert same == (what not in spec.uses), (name, what)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_spec_score_direction_is_what_the_function_picks(name):
     """"utility": the first greedy pick (BAIT: first forward pick) is the highest-scored unlabeled
     point; "cost": the lowest; None: no scores at all. first_pick_best=False (badge-sklearn: a random
