@@ -55,9 +55,14 @@ st.multiselect("Strategies", list(SPECS), key=K_STRAT, disabled=running, format_
 c1, c2, c3, c4 = st.columns(4)
 c1.number_input("Seeds", min_value=1, max_value=10, step=1, key=K_SEEDS, disabled=running,
                 help="Seeds 0 … S−1; the penalty matrix needs at least 2.")
-c2.number_input("Rounds", min_value=1, max_value=100, step=1, key=K_ROUNDS, disabled=running)
-c3.number_input("Batch size", min_value=1, max_value=10_000, step=1, key=K_BATCH, disabled=running)
-c4.number_input("Initial labeled", min_value=1, max_value=100_000, step=1, key=K_INIT, disabled=running)
+c2.number_input("Rounds", min_value=1, max_value=100, step=1, key=K_ROUNDS, disabled=running,
+                help="Selection rounds per run (each picks one batch), then a final round that only trains and "
+                     "evaluates.")
+c3.number_input("Batch size", min_value=1, max_value=10_000, step=1, key=K_BATCH, disabled=running,
+                help="Points each strategy picks per round.")
+c4.number_input("Initial labeled", min_value=1, max_value=100_000, step=1, key=K_INIT, disabled=running,
+                help="Random labeled points every run starts from; within a seed every strategy starts from the "
+                     "same ones (and the same initial weights).")
 b1, b2, _ = st.columns([1.2, 1, 3])
 b1.button("Run comparison", type="primary", key="btn_compare", disabled=running, on_click=_start)
 if b2.button("Stop", key="btn_compare_stop", disabled=not running) and job is not None:

@@ -31,6 +31,9 @@ CLASS_LIST_HELP = ("The classes a person can give, in this order (keys 1–9 fol
                    "rows are added. Needed when the file has no labels at all.")
 ORACLE_WORDS = {"simulated": "Simulated (reveal the file's labels)", "person": "A person (label them in the app)"}
 FIRST_BATCH_WORDS = {"k-center": "k-center (spread over the data)", "random": "random"}
+MODEL_HELP = ("- **linear**: softmax regression on the inputs (its embedding is the input itself)\n"
+              "- **mlp**: one hidden layer of 128 ReLU units, as in the BAIT paper (the embedding: those 128)\n"
+              "- **cnn**: a small conv net for images (two conv blocks, then a 128-unit embedding)")
 
 st.title("Setup")
 st.caption("Pick the data, the model and the acquisition strategy for a new run. Nothing changes until "
@@ -45,7 +48,11 @@ cur = S.explorer().config
 st.subheader("Data")
 source = st.segmented_control("Data source", ["Built-in", "Upload a file", "Upload a folder"], default="Built-in",
                               key="setup_source")
-seed = int(st.number_input("Seed", min_value=0, max_value=MAX_SEED, value=int(cur.seed), step=1, key="setup_seed"))
+seed = int(st.number_input("Seed", min_value=0, max_value=MAX_SEED, value=int(cur.seed), step=1, key="setup_seed",
+                           help="One number fixes every random choice of the run: the test split (built-in data, and "
+                                "files without a split column), the model's initial weights, the initial labeled set, "
+                                "each round's training shuffles and random picks. The same seed and settings give the "
+                                "same run."))
 
 dataset = None
 data_spec = None
@@ -291,7 +298,8 @@ if model_src == "Upload":
     model_label = model_name or ""
 else:
     model_label = st.selectbox("Architecture", MODEL_NAMES,
-                               index=MODEL_NAMES.index(cur.model) if cur.model in MODEL_NAMES else 0, key="setup_model")
+                               index=MODEL_NAMES.index(cur.model) if cur.model in MODEL_NAMES else 0, key="setup_model",
+                               help=MODEL_HELP)
 
 # --- strategy -----------------------------------------------------------------------------------
 st.subheader("Strategy and budget")
@@ -300,14 +308,18 @@ strategies = list(SPECS)
 STRATEGY_LIST = "\n".join(f"- **{s.label}**: {s.help()}" for s in SPECS.values())
 strategy = c1.selectbox("Strategy", strategies, index=strategies.index(cur.strategy), key="setup_strategy",
                         format_func=lambda n: SPECS[n].label, help=STRATEGY_LIST)
-batch = int(c2.number_input("Batch size", min_value=1, max_value=1000, value=int(cur.batch_size), key="setup_batch"))
+batch = int(c2.number_input("Batch size", min_value=1, max_value=1000, value=int(cur.batch_size), key="setup_batch",
+                            help="How many points the strategy picks each round; their labels are obtained before "
+                                 "the next round trains."))
 if oracle == "person":
     cap = max(0, min(n_pool_labeled, n_pool - 1))        # the initial set must leave a pool to pick from
     initial = int(c3.number_input("Initial labeled", min_value=0, max_value=cap, value=cap, key="setup_initial_person",
                                   help=f"At most the {n_pool_labeled:,} pool rows that have a label in the file."))
 else:
     initial = int(c3.number_input("Initial labeled", min_value=1, max_value=100000, value=int(cur.initial),
-                                  key="setup_initial"))
+                                  key="setup_initial",
+                                  help="Pool points labeled before round 0, drawn at random (by the seed) among those "
+                                       "that have a label; the first model trains on them."))
 rounds = int(c4.number_input("Rounds", min_value=0, max_value=1000, value=int(cur.rounds), key="setup_rounds",
                              help="The run's budget: how many selection rounds it has (each picks one batch), "
                                   "then a final round that only trains and evaluates. The Rounds page runs them "

@@ -97,6 +97,18 @@ def test_setup_shows_the_chosen_presets_line(setup_page):
     assert all(preset_help(n) in at.selectbox(key="setup_preset").help for n in PRESETS)
 
 
+def test_setup_settings_each_say_what_they_mean(setup_page):
+    """Every number on Setup has a help text; the seed's names what it fixes, the architecture's each
+    built-in model."""
+    from bait_core.learning.models import MODEL_NAMES
+    at = setup_page
+    missing = [n.label for n in at.number_input if not n.help]
+    assert not missing, missing
+    assert "initial labeled set" in at.number_input(key="setup_seed").help
+    assert "initial weights" in at.number_input(key="setup_seed").help
+    assert all(f"**{m}**" in at.selectbox(key="setup_model").help for m in MODEL_NAMES)
+
+
 def _bar_counts(at) -> tuple[str, dict]:
     import json
     chart = at.get("plotly_chart")
@@ -152,6 +164,8 @@ def test_compare_uploader_consumes_the_file():
     at = open_app("app_pages/compare.py", timeout=300)
     assert_ok(at)
     assert at.session_state[AK.COMPARISON] is None
+    assert all(n.help for n in at.number_input), [n.label for n in at.number_input if not n.help]
+    assert "final round" in at.number_input(key="cmp_rounds").help
     at.file_uploader(key="cmp_files").set_value([("one.json", data, "application/json")]).run()
     assert_ok(at)
     assert not at.error, [e.value for e in at.error]
