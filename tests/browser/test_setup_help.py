@@ -19,31 +19,31 @@ def test_setup_explains_the_chosen_strategy_and_preset(page, app_url):
 
     page.set_viewport_size({"width": 1400, "height": 1100})
     page.goto(f"{app_url}/setup", wait_until="domcontentloaded")
-    heading = page.get_by_role("heading", name="Strategy and budget")
+    heading = page.get_by_role("heading", name="Strategy and budget").first
     heading.wait_for(timeout=120_000)
     bait = SPECS["bait"]
     page.get_by_text(bait.source.title, exact=False).first.wait_for(timeout=60_000)    # the chosen one: BAIT
 
     # the paper preset: its line names the paper and its settings
-    page.get_by_role("combobox", name="Training preset").click()
+    page.get_by_role("combobox", name="Training preset").first.click()
     page.get_by_role("option", name="paper", exact=True).first.click()
-    page.get_by_role("combobox", name="Training preset").blur()                         # no focus ring in the shot
+    page.get_by_role("combobox", name="Training preset").first.blur()                         # no focus ring in the shot
     line = page.get_by_text(PRESET_NOTES["paper"].summary, exact=False).first
     line.wait_for(timeout=60_000)
     text = line.inner_text()
     assert "learning rate 0.0001" in text and "1000 epochs" in text and "Ash et al." in text, text
-    body = page.locator('[data-testid="stMain"]').inner_text()
-    assert "Uses the model's embeddings" in body and "NeurIPS 2021" in body
-    assert PRESET_NOTES["quick"].summary not in body                                       # only the chosen preset
+    body = lambda: page.locator('[data-testid="stMain"]').first.inner_text()          # noqa: E731
+    wait_for(lambda: PRESET_NOTES["quick"].summary not in body(), 60, "only the chosen preset's line", page)
+    assert "Uses the model's embeddings" in body() and "NeurIPS 2021" in body()
 
     # the area from the heading to "Apply setup", at the top of the view
     heading.evaluate("el => el.scrollIntoView({block: 'start'})")
     page.wait_for_timeout(800)
-    apply = page.get_by_role("button", name="Apply setup")
+    apply = page.get_by_role("button", name="Apply setup").first
     wait_for(lambda: apply.bounding_box() is not None and apply.is_enabled(), 120, "an enabled Apply button", page)
     page.wait_for_timeout(500)
     top, bottom = heading.bounding_box(), apply.bounding_box()
-    main = page.locator('[data-testid="stMainBlockContainer"]').bounding_box()
+    main = page.locator('[data-testid="stMainBlockContainer"]').first.bounding_box()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     clip = {"x": main["x"], "y": max(0, top["y"] - 12), "width": main["width"],
             "height": min(1100, bottom["y"] + bottom["height"] + 12) - max(0, top["y"] - 12)}
