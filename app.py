@@ -16,8 +16,8 @@ from bait_core.viz.text import inline_code
 _FAVICON = str(Path(__file__).resolve().parent / "assets" / "favicon.png")
 st.set_page_config(page_title="BAIT Explorer", page_icon=_FAVICON, layout="wide")
 S.init_state()
-if S.presentation_starts():             # ?present=1 or the toggle just switched on: room for the view
-    st.set_page_config(initial_sidebar_state="collapsed")
+if S.presenting():      # a first load with ?present=1 starts with the sidebar collapsed (the browser keeps a
+    st.set_page_config(initial_sidebar_state="collapsed")   # presenter's own open / close; the toggle leaves it)
 S.sync_url()
 S.warm_umap()
 S.warm_compute()

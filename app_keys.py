@@ -56,4 +56,3 @@ CLASSROOM = "classroom"          # Rounds: the "Label the next round yourself (c
 # --- presentation mode (app_present: the Rounds page fits a 1280×720 projector) ------------------
 PRESENT = "present_mode"         # the sidebar's "Presentation mode" toggle (bool); on with ?present=1
 PRESENT_PARAM = "present"        # the page URL's query parameter: "1" while presentation mode is on
-PRESENT_SHOWN = "present_shown"  # presentation mode was on in the last run (the sidebar collapses as it starts)

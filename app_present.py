@@ -25,8 +25,8 @@ from bait_core.viz import plots
 from bait_core.viz.text import safe_markdown as md
 
 VIEWPORT = (1280, 720)   # px: what the view is laid out for (the browser suite checks it there)
-MAP_HEIGHT = 540         # px: the pool map, left (~60 % of the width)
-SIDE_HEIGHT = 262        # px: the objective and the learning curve, each, stacked on the right
+MAP_HEIGHT = 560         # px: the pool map, left (~60 % of the width)
+SIDE_HEIGHT = 272        # px: the objective and the learning curve, each, stacked on the right
 FONT_PX = plots.LARGE_FONT_PX
 
 # Smaller page margins and gaps than Streamlit's, for this view only (st.html with style tags only
@@ -64,7 +64,7 @@ def rounds_view(ex: Explorer) -> bool:
 
     by_person_run = ex.config.oracle == "person"
     locked = ex.read_only or running
-    c_one, c_count, c_many, c_stop, c_round, c_status = st.columns([1.05, 0.8, 0.95, 0.7, 2.4, 3.1],
+    c_one, c_count, c_many, c_stop, c_round, c_status = st.columns([1.15, 0.85, 1.05, 0.7, 2.1, 3.0],
                                                                    vertical_alignment="bottom")
     c_one.button("Run 1 round", type="primary", disabled=locked or ex.finished, key="btn_run1",
                  on_click=_start, args=(ex, True), help="Train on the labels so far and pick the next batch.")
@@ -80,18 +80,19 @@ def rounds_view(ex: Explorer) -> bool:
         if n > 1:
             st.slider("Round", min_value=0, max_value=n - 1, step=1, key=K.ROUND_VIEW)
             r = S.round_index(n)
-    with c_status:
-        st.markdown(status_line(ex, r))
+    with c_status:                                 # the progress bar takes the status line's place (same height)
         if running:
             W.job_progress(K.JOB, K.JOB_ACK, lambda snap: f"{snap.n_results} round(s) done", lambda snap: None)
+        else:
+            st.markdown(status_line(ex, r))
 
     ds = ex.dataset
     left, right = st.columns([3, 2])
     if not n:
         with left:
-            xy0, shown0 = _layout(ex, None)
+            xy0, shown0 = svc.layout(ds, "PCA")      # as the normal page: UMAP starts with the first round
             fig = views.initial_map(ds, ex.mask, xy0, f"{shown0} layout, before round 0", height=MAP_HEIGHT)
-            st.plotly_chart(plots.large_fonts(fig, FONT_PX), width="stretch", key="present_map")
+            st.plotly_chart(_map_legend(plots.large_fonts(fig, FONT_PX)), width="stretch", key="present_map")
         with right:
             st.info("Press “Run 1 round”: the objective of the round's selection and the learning curve "
                     "appear here.")
@@ -108,11 +109,13 @@ def rounds_view(ex: Explorer) -> bool:
                     ["– (no model yet)"] * len(rr.predictions))
         fig = views.round_map(ds, rr, xy, f"{shown} layout, round {rr.round}", colour_by, height=MAP_HEIGHT,
                               true_label=views.label_texts(ds, shown_y), predicted=pred_txt, y=shown_y)
-        st.plotly_chart(plots.large_fonts(fig, FONT_PX), width="stretch", key="present_map")
+        st.plotly_chart(_map_legend(plots.large_fonts(fig, FONT_PX)), width="stretch", key="present_map")
     with right:
         objective = views.objective_figure(rr, height=SIDE_HEIGHT)
         if objective is not None:
-            objective.update_layout(title=f"Fisher objective, round {rr.round}")
+            objective.update_layout(title=f"Fisher objective, round {rr.round}",   # legend inside, top right:
+                                    legend=dict(x=1, xanchor="right", y=1, yanchor="top",   # the curve falls
+                                                bgcolor="rgba(255,255,255,0.8)"))        # from the top left
             st.plotly_chart(plots.large_fonts(objective, FONT_PX), width="stretch", key="present_objective")
         else:
             sel = rr.selection
@@ -127,6 +130,23 @@ def rounds_view(ex: Explorer) -> bool:
         else:
             st.info("No test metric (no test set yet): no learning curve.")
     return True
+
+
+# The map's marker kinds (plots.pool_map's trace names) → their short names in the second legend
+MARKER_KINDS = {"labeled": "labeled", "picked this round": "picked", "pruned (added, then removed)": "pruned"}
+
+
+def _map_legend(fig):
+    """The map's legends for a projector, in place: the classes (or the pool) in one row under the plot,
+    the marker kinds (labeled, picked, pruned) as a second legend in one row above it, on the right of
+    the title (one legend of both wraps into a grid as wide as its longest name, under half the map)."""
+    for trace in fig.data:
+        if trace.name in MARKER_KINDS:
+            trace.update(name=MARKER_KINDS[trace.name], legend="legend2")
+    fig.update_layout(legend=dict(orientation="h", x=0, y=-0.02, yanchor="top"),
+                      legend2=dict(orientation="h", x=1, xanchor="right", y=1.0, yanchor="bottom",
+                                   font=dict(size=FONT_PX), bgcolor="rgba(0,0,0,0)"))
+    return fig
 
 
 def status_line(ex: Explorer, r: int) -> str:

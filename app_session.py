@@ -48,7 +48,7 @@ def init_state() -> None:
                        (K.N_TO_RUN, 3), (K.UPLOAD_DATASET, None), (K.RECORD_KEY, None), (K.FLASH, None),
                        (K.ROUND_ERROR, None), (K.COMPARE_JOB, None), (K.COMPARISON, None), (K.COMPARE_ACK, None),
                        (K.COMPARE_FILE_KEY, None), (K.COMPARE_ERROR, None), (K.LABEL_EDIT, None),
-                       (K.LABEL_ERROR, None), (K.PRESENT, url_says_present()), (K.PRESENT_SHOWN, False)):
+                       (K.LABEL_ERROR, None), (K.PRESENT, url_says_present())):
         ss.setdefault(key, value)
 
 
@@ -83,16 +83,6 @@ def presenting() -> bool:
     """Whether presentation mode is on: the sidebar's "Presentation mode" toggle (K.PRESENT), which
     init_state starts from the URL's ?present=1."""
     return bool(st.session_state.get(K.PRESENT))
-
-
-def presentation_starts() -> bool:
-    """True in the one script run where presentation mode turns on (a first run with ?present=1, or
-    the run the toggle was switched on in): app.py collapses the sidebar then, once, so a
-    presenter who opens it again keeps it open."""
-    on = presenting()
-    starts = on and not st.session_state.get(K.PRESENT_SHOWN)
-    st.session_state[K.PRESENT_SHOWN] = on
-    return starts
 
 
 def explorer() -> Explorer:

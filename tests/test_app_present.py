@@ -69,9 +69,12 @@ def test_present_param_opens_the_compact_view_and_rounds_run_from_it():
     assert charts["present_map"]["layout"]["height"] == app_present.MAP_HEIGHT
     assert charts["present_objective"]["layout"]["title"]["text"] == "Fisher objective, round 0"
     assert any("Round 0** of 1" in m.value for m in at.markdown), [m.value for m in at.markdown]
-    # the pick numbers on the stars are large too
-    stars = [t for t in charts["present_map"]["data"] if t.get("name") == "picked this round"]
-    assert stars and stars[0]["textfont"]["size"] == plots.LARGE_FONT_PX
+    # the pick numbers on the stars are large too; the marker kinds have their own one-row legend
+    traces = {t.get("name"): t for t in charts["present_map"]["data"]}
+    assert traces["picked"]["textfont"]["size"] == plots.LARGE_FONT_PX
+    assert {traces[k].get("legend") for k in ("picked", "pruned", "labeled")} == {"legend2"}
+    assert traces["0"].get("legend", "legend") == "legend", "the classes stay in the first legend"
+    assert charts["present_map"]["layout"]["legend2"]["orientation"] == "h"
     assert _compact(at)
 
     # Run rounds with a count, then the round slider travels back
