@@ -25,8 +25,8 @@ from bait_core.viz import plots
 from bait_core.viz.text import safe_markdown as md
 
 VIEWPORT = (1280, 720)   # px: what the view is laid out for (the browser suite checks it there)
-MAP_HEIGHT = 560         # px: the pool map, left (~60 % of the width)
-SIDE_HEIGHT = 272        # px: the objective and the learning curve, each, stacked on the right
+MAP_HEIGHT = 550         # px: the pool map, left (~60 % of the width); ~20 px to spare at 1280×720
+SIDE_HEIGHT = 267        # px: the objective and the learning curve, each, stacked on the right
 FONT_PX = plots.LARGE_FONT_PX
 
 # Smaller page margins and gaps than Streamlit's, for this view only (st.html with style tags only
@@ -64,7 +64,7 @@ def rounds_view(ex: Explorer) -> bool:
 
     by_person_run = ex.config.oracle == "person"
     locked = ex.read_only or running
-    c_one, c_count, c_many, c_stop, c_round, c_status = st.columns([1.15, 0.85, 1.05, 0.7, 2.1, 3.0],
+    c_one, c_count, c_many, c_stop, c_round, c_status = st.columns([1.15, 1.0, 1.05, 0.7, 1.9, 3.0],
                                                                    vertical_alignment="bottom")
     c_one.button("Run 1 round", type="primary", disabled=locked or ex.finished, key="btn_run1",
                  on_click=_start, args=(ex, True), help="Train on the labels so far and pick the next batch.")

@@ -155,3 +155,32 @@ def test_large_fonts_refuses_an_unreadable_size():
     with pytest.raises(ValueError, match="too small to read"):
         plots.large_fonts(fig, 4)
     assert plots.large_fonts(fig, 20) is fig and fig.layout.xaxis.tickfont.size == 20
+
+
+@pytest.mark.parametrize("data, strategy", [("builtin:diabetes", "bait"), ("builtin:moons", "random")])
+def test_regression_and_a_strategy_without_objective(data, strategy):
+    """A regression run (colour bar, value wording) and a strategy with no Fisher objective draw the
+    compact view too: the map and curve in large type, a one-line note where the objective would be."""
+    import app_services as svc
+    from bait_core.records.run_record import RunConfig
+    ex = svc.build_explorer(RunConfig(data=data, model="mlp", strategy=strategy, rounds=3, batch_size=6,
+                                      initial=12, seed=0, device="cpu"))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state[AK.SYNC_JOBS] = True
+    at.session_state[AK.EXPLORER] = ex
+    at.query_params[AK.PRESENT_PARAM] = "1"
+    at.run()
+    at.button(key="btn_run1").click().run()
+    assert_ok(at)
+    assert not at.error, [e.value for e in at.error]
+    charts = _charts(at)
+    assert _compact(at) and "present_curve" in charts
+    _big_type(charts["present_map"])
+    _big_type(charts["present_curve"])
+    if strategy == "bait":
+        assert ex.dataset.task == "regression" and "present_objective" in charts
+        assert any(t.get("marker", {}).get("showscale") for t in charts["present_map"]["data"]), "a colour bar"
+        assert any("test RMSE" in m.value for m in at.markdown), [m.value for m in at.markdown]
+    else:
+        assert "present_objective" not in charts
+        assert any("does not compute one" in i.value for i in at.info)

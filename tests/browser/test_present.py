@@ -2,7 +2,8 @@
 
 A 1280×720 window opens /?present=1 on a fresh server (the sidebar starts collapsed) → "Run 1 round" →
 the map is redrawn → the map, the objective and the learning curve are all inside the window without
-scrolling, in type of at least 16 px → screenshot test-output/screenshots/present.png (the README's
+scrolling, in type of at least 16 px (after a second round, so the curve has a line and the row its
+slider) → screenshot test-output/screenshots/present.png (the README's
 assets/present.png is a copy of it) → a reload keeps the mode → the sidebar's toggle turns it off (the
 full page, ?present gone from the URL). The server log is checked for tracebacks. Skipped without
 Chromium unless CI is set (then it fails).
@@ -78,6 +79,8 @@ def test_presentation_mode_fits_1280x720(timings):
         t0 = time.perf_counter()
         _run_one(page)
         timings["present_round_click_to_redraw_s"] = time.perf_counter() - t0
+        _run_one(page)                                      # a second round: a learning curve, the round slider
+        page.get_by_role("slider").first.wait_for(timeout=30_000)
         deadline = time.monotonic() + UMAP_WAIT_S           # a fresh server may still be fitting UMAP
         while "UMAP" not in map_state(page)["title"] and time.monotonic() < deadline:
             page.wait_for_timeout(500)
