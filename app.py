@@ -4,6 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
+import app_keys as K
 import app_services
 import app_session as S
 from bait_core.learning.train import device_label, pick_device
@@ -15,6 +16,8 @@ from bait_core.viz.text import inline_code
 _FAVICON = str(Path(__file__).resolve().parent / "assets" / "favicon.png")
 st.set_page_config(page_title="BAIT Explorer", page_icon=_FAVICON, layout="wide")
 S.init_state()
+if S.presenting():      # a first load with ?present=1 starts with the sidebar collapsed (the browser keeps a
+    st.set_page_config(initial_sidebar_state="collapsed")   # presenter's own open / close; the toggle leaves it)
 S.sync_url()
 S.warm_umap()
 S.warm_compute()
@@ -36,5 +39,9 @@ with st.sidebar:
                 f"Strategy: {inline_code(ex.config.strategy)}  \nDevice: {inline_code(device_label(pick_device()))}  \n"
                 f"Labeled: **{ex.n_labeled}** of {ex.dataset.X.shape[0]}  \nRounds run: **{len(ex.rounds)}**")
     st.caption("The run every page works on; change it on Setup, or open a saved record on Records.")
+    st.toggle("Presentation mode", key=K.PRESENT,
+              help="For a projector (1280×720): the Rounds page shows one row of controls, the map, the "
+                   "objective and the learning curve on one screen, in larger type. The same as opening the "
+                   "page with ?present=1 in its address; a reload keeps it.")
 
 nav.run()

@@ -52,3 +52,6 @@ LABEL_ERROR = "label_error"      # a label / skip / undo / train error sentence,
 LABEL_VALUE = "label_value"      # regression: the "Value" number input of the current point
 LABEL_PICK = "label_pick"        # more than 20 classes: the class selectbox next to the "Label" button
 CLASSROOM = "classroom"          # Rounds: the "Label the next round yourself (classroom)" toggle (simulated runs)
+# --- presentation mode (app_present: the Rounds page fits a 1280×720 projector) ------------------
+PRESENT = "present_mode"         # the sidebar's "Presentation mode" toggle (bool); on with ?present=1
+PRESENT_PARAM = "present"        # the page URL's query parameter: "1" while presentation mode is on

@@ -48,12 +48,13 @@ def init_state() -> None:
                        (K.N_TO_RUN, 3), (K.UPLOAD_DATASET, None), (K.FLASH, None),
                        (K.ROUND_ERROR, None), (K.COMPARE_JOB, None), (K.COMPARISON, None), (K.COMPARE_ACK, None),
                        (K.UPLOAD_GEN, None), (K.COMPARE_ERROR, None), (K.LABEL_EDIT, None),
-                       (K.LABEL_ERROR, None)):
+                       (K.LABEL_ERROR, None), (K.PRESENT, url_says_present())):
         ss.setdefault(key, value)
 
 
 def sync_url() -> None:
-    """Keep ?run=ID in the page URL for a live run that is saved, so a reload reopens it."""
+    """Keep ?run=ID in the page URL for a live run that is saved, so a reload reopens it, and
+    ?present=1 while presentation mode is on (absent while it is off), so a reload keeps the mode."""
     ex = explorer()
     want = ex.run_id if (ex.saved and not ex.read_only) else None
     have = st.query_params.get(K.RUN_PARAM)
@@ -61,6 +62,27 @@ def sync_url() -> None:
         st.query_params[K.RUN_PARAM] = want
     elif not want and have is not None and not st.session_state.get(K.RUN_NOTICE):
         del st.query_params[K.RUN_PARAM]
+    if presenting():
+        if st.query_params.get(K.PRESENT_PARAM) != "1":
+            st.query_params[K.PRESENT_PARAM] = "1"
+    elif K.PRESENT_PARAM in st.query_params:
+        del st.query_params[K.PRESENT_PARAM]
+
+
+# --- presentation mode (the Rounds page's compact view is app_present's) --------------------------
+
+PRESENT_WORDS = ("1", "true", "yes", "on")       # ?present=… values that switch presentation mode on
+
+
+def url_says_present() -> bool:
+    """Whether the page URL asks for presentation mode: ?present=1 (or true / yes / on, any case)."""
+    return str(st.query_params.get(K.PRESENT_PARAM, "")).strip().lower() in PRESENT_WORDS
+
+
+def presenting() -> bool:
+    """Whether presentation mode is on: the sidebar's "Presentation mode" toggle (K.PRESENT), which
+    init_state starts from the URL's ?present=1."""
+    return bool(st.session_state.get(K.PRESENT))
 
 
 def explorer() -> Explorer:

@@ -6,6 +6,7 @@ import streamlit as st
 
 import app_keys as K
 import app_labeling
+import app_present
 import app_services as svc
 import app_session as S
 import app_widgets as W
@@ -14,6 +15,8 @@ from bait_core.viz.text import safe_markdown as md
 from bait_core.viz import plots
 
 ss = st.session_state
+if S.presenting() and app_present.rounds_view(S.explorer()):   # presentation mode: the compact view only
+    st.stop()
 st.title("Rounds")
 W.show_flash()
 ex = S.explorer()

@@ -82,6 +82,25 @@ def learning_curves(records: Iterable[RunRecord], title: str = "") -> go.Figure:
 _MARGIN = dict(l=10, r=10, t=36, b=10)
 
 
+LARGE_FONT_PX = 18   # presentation mode's type size (large_fonts): legible on a projector at 1280×720
+
+
+def large_fonts(fig: go.Figure, size: int = LARGE_FONT_PX) -> go.Figure:
+    """`fig` in type for a projector, changed in place and returned: the base font, tick labels, axis
+    titles, legend, hover labels and marker texts (the map's pick numbers) at `size` px, the title at
+    `size` + 4 px, and the top margin grown to hold it. Works on any builder's figure here (one layout,
+    any number of axes). ValueError for a size below 8 px."""
+    if size < 8:
+        raise ValueError(f"A font size of {size} px is too small to read; use 8 px or more.")
+    top = max(int(fig.layout.margin.t or 0), 2 * size + 12) if fig.layout.title.text else fig.layout.margin.t
+    fig.update_layout(font=dict(size=size), title_font=dict(size=size + 4), legend=dict(font=dict(size=size)),
+                      hoverlabel=dict(font=dict(size=size)), margin=dict(t=top))
+    fig.update_xaxes(tickfont=dict(size=size), title_font=dict(size=size))
+    fig.update_yaxes(tickfont=dict(size=size), title_font=dict(size=size))
+    fig.update_traces(textfont=dict(size=size), selector=lambda t: "text" in (getattr(t, "mode", "") or ""))
+    return fig
+
+
 def short_number(v: float | None, digits: int = 3) -> str:
     """A number for hover texts, captions and metrics: `digits` significant digits, "–" for None,
     NaN and ±inf (e.g. 0.012345 → "0.0123")."""
