@@ -62,6 +62,21 @@ def test_pick_numbers_are_offset_boxed_labels_and_can_be_hidden():
     assert any(t.name == "picked this round" for t in hidden.data), "the stars stay"
 
 
+def test_pick_numbers_of_stars_close_together_go_to_different_corners():
+    xy = np.array([[0.0, 0.0], [10.0, 10.0], [5.0, 5.0], [5.01, 5.0], [5.0, 5.01], [5.01, 5.01], [5.0, 5.0]])
+    sides = plots.pick_label_sides(xy, np.array([2, 3, 4, 5, 6, 1]), height=560)
+    assert sides[0] == ("left", "bottom"), "top right when nothing is in the way"
+    assert len(set(sides[:4])) == 4, "four picks on one spot: four corners"
+    assert sides[4] == ("left", "bottom"), "a fifth has no free corner: top right"
+    assert sides[5] == ("left", "bottom"), "a pick far away: top right"
+    fig = plots.pool_map(xy, np.zeros(7, np.int64), ["a"], labeled=np.zeros(7, bool), picks=np.array([2, 3]),
+                         pruned=np.zeros(0, np.int64), true_label=["a"] * 7, predicted=["a"] * 7,
+                         confidence=None, gain=None)
+    a, b = [n for n in fig.layout.annotations if n.name == plots.PICK_NUMBER_NAME]
+    assert (a.xanchor, a.xshift) == ("left", 6) and (b.xanchor, b.xshift) == ("right", -6)
+    assert plots.pick_label_sides(xy, np.zeros(0, np.int64)) == []
+
+
 def test_inspect_ring_is_distinct_from_the_labeling_ring():
     xy, fig = _map()
     views.inspect_ring(fig, xy, 4)
@@ -156,15 +171,24 @@ def test_a_click_on_a_pick_inspects_it_rings_it_and_keeps_it(one_round):
                in m.value for m in at.markdown), "the one line under the map"
     assert _rings(at) == [f"inspected: point {second}"]
     assert at.number_input(key=AK.INSPECT_INDEX).value == second, "the number input follows the click"
-    # a rerun (another colouring) keeps it; the ring is in the new figure too
-    at.toggle(key=AK.PICK_NUMBERS).set_value(True).run()
-    assert _rings(at) == [f"inspected: point {second}"]
+    # another colouring (a new figure, so a new chart with an empty selection) keeps it
+    before = _map_chart(at).proto.id
+    at.get("button_group")[0].set_value("prediction").run()
+    assert_ok(at)
+    assert _map_chart(at).proto.id != before and _rings(at) == [f"inspected: point {second}"]
+    at.get("button_group")[0].set_value("true class").run()
     # typing another index moves the ring and says so
     other = int(np.flatnonzero(~ex.rounds[0].labeled_before)[0])
     at.number_input(key=AK.INSPECT_INDEX).set_value(other).run()
     assert_ok(at)
     assert at.session_state[AK.INSPECTED] == (other, "typed")
     assert _rings(at) == [f"inspected: point {other}"] and f"Point **{other}**, typed." in _texts(at)
+    # the next round: still inspected (and now labeled before the round, or picked, or unlabeled)
+    at.button(key="btn_run1").click().run()
+    assert_ok(at)
+    assert len(ex.rounds) == 2 and at.session_state[AK.INSPECTED] == (other, "typed")
+    assert _rings(at) == [f"inspected: point {other}"]
+    assert any(m.value.startswith(f"**Inspected:** point {other} (typed)") for m in at.markdown)
 
 
 def test_a_box_selection_offers_its_points_and_an_empty_box_says_so(one_round):
@@ -191,7 +215,7 @@ def test_the_pick_numbers_toggle_removes_the_labels(one_round):
     at, ex = one_round
     assert at.toggle(key=AK.PICK_NUMBERS).value is True, "on by default"
     notes = [a for a in _figure(at)["layout"].get("annotations", []) if a.get("name") == plots.PICK_NUMBER_NAME]
-    assert [a["text"] for a in notes] == [str(k + 1) for k in range(len(ex.rounds[0].selection.indices))]
+    assert [a["text"] for a in notes] == [str(k + 1) for k in range(len(ex.rounds[-1].selection.indices))]
     at.toggle(key=AK.PICK_NUMBERS).set_value(False).run()
     assert_ok(at)
     assert not [a for a in _figure(at)["layout"].get("annotations", []) if a.get("name") == plots.PICK_NUMBER_NAME]

@@ -130,3 +130,39 @@ def test_click_an_ordinary_point_inspects_it(page, timings):
     page.get_by_text(re.compile(r"Status in round \d+: unlabeled")).first.wait_for(timeout=30_000)
     wait_for(lambda: f"inspected: point {target['i']}" in (_points(page, "labeled") or {}).get("traces", []),
              30, "the ring moved to the clicked point", page)
+
+
+# An empty square of the plot area (no marker within `half` pixels of its centre), in page pixels.
+_EMPTY_JS = """
+(half) => {
+  const gds = [...document.querySelectorAll('.stPlotlyChart .js-plotly-plot')];
+  let gd = null, bestN = -1;
+  gds.forEach(g => {
+    const full = g._fullData || [];
+    const n = full.reduce((s, t) => s + (t._length || 0), 0);
+    if (full.some(t => t.type === 'scattergl') && n > bestN) { gd = g; bestN = n; }
+  });
+  const L = gd._fullLayout, xa = L.xaxis, ya = L.yaxis, box = gd.getBoundingClientRect();
+  const pts = [];
+  gd._fullData.forEach(t => { for (let k = 0; k < (t.x || []).length; k++) pts.push([xa.d2p(t.x[k]), ya.d2p(t.y[k])]); });
+  for (let cy = half + 4; cy < ya._length - half - 4; cy += half)
+    for (let cx = half + 4; cx < xa._length - half - 4; cx += half)
+      if (pts.every(p => Math.abs(p[0] - cx) > half + 12 || Math.abs(p[1] - cy) > half + 12))
+        return {x: box.x + xa._offset + cx, y: box.y + ya._offset + cy};
+  return null;
+}
+"""
+
+
+def test_a_box_around_nothing_says_so(page):
+    st = map_state(page)
+    chart = page.locator(".stPlotlyChart").nth(st["index"])
+    spot = page.evaluate(_EMPTY_JS, 20)
+    assert spot, "an empty part of the map"
+    page.mouse.move(spot["x"], spot["y"])                                  # shows the mode bar
+    chart.locator('.modebar-btn[data-val="select"]').first.click(force=True)
+    page.mouse.move(spot["x"] - 20, spot["y"] - 20)
+    page.mouse.down()
+    page.mouse.move(spot["x"] + 20, spot["y"] + 20, steps=10)
+    page.mouse.up()
+    page.get_by_text("No points in that selection").first.wait_for(timeout=60_000)
