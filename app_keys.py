@@ -15,7 +15,13 @@ ROUND_VIEW = "round_view"        # the "Round" slider: which round the Rounds pa
 ROUND_FOLLOW = "round_follow"    # number of rounds when the slider was last drawn (follow latest)
 COLOR_BY = "color_by"            # map colouring: "true class" or "prediction"
 LAYOUT_KIND = "layout_kind"      # map layout: "PCA" or "UMAP"
-INSPECT_INDEX = "inspect_index"  # the Inspect number input
+INSPECT_INDEX = "inspect_index"  # the Inspect number input ("Point index")
+INSPECT_PICK = "inspect_pick"    # the Inspect selectbox over the points of the last box/lasso selection
+INSPECTED = "inspected"          # (index, how) of the point Inspect shows and the map rings; how: "clicked",
+                                 #   "selected" (box/lasso, then the selectbox) or "typed"; None: none chosen yet
+MAP_POINTS = "map_points"        # dataset indices of the last box/lasso selection on the map ([] after a click)
+MAP_EMPTY = "map_empty"          # True after a box/lasso around no point: "No points in that selection", once
+PICK_NUMBERS = "pick_numbers"    # Rounds: the "Pick numbers" toggle (the map's pick-order labels; on by default)
 MAP_KEY = "map"                  # the map chart's selection state
 N_TO_RUN = "n_to_run"            # "Rounds to run" number input
 UPLOAD_DATASET = "upload_dataset"  # (upload key, Dataset) of the last good file/folder upload (upload_once)

@@ -538,6 +538,23 @@ def selected_indices(state: Any) -> list[int]:
     return sorted(set(out))
 
 
+def map_choice(state: Any) -> tuple[list[int], str]:
+    """What one selection event on a pool map chose, as (dataset indices, how). `state`: the chart's
+    selection state (st.plotly_chart with on_select; "selection" → "points", "box", "lasso"). how:
+    "clicked" (points without a box or lasso: a click), "selected" (a box or lasso around points),
+    "empty" (a box or lasso around no point), "cleared" (no selection at all: a double click, or a
+    click that unselected the point). The indices are sorted and unique (selected_indices)."""
+    chosen = selected_indices(state)
+    try:
+        sel = state["selection"]
+        drawn = bool(sel.get("box") or sel.get("lasso"))
+    except (KeyError, TypeError, AttributeError):
+        drawn = False
+    if chosen:
+        return chosen, "selected" if drawn else "clicked"
+    return [], "empty" if drawn else "cleared"
+
+
 # --- label files -------------------------------------------------------------------------------------
 
 def has_label_file(ex: Explorer) -> bool:

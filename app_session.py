@@ -48,7 +48,8 @@ def init_state() -> None:
                        (K.N_TO_RUN, 3), (K.UPLOAD_DATASET, None), (K.FLASH, None),
                        (K.ROUND_ERROR, None), (K.COMPARE_JOB, None), (K.COMPARISON, None), (K.COMPARE_ACK, None),
                        (K.UPLOAD_GEN, None), (K.COMPARE_ERROR, None), (K.LABEL_EDIT, None),
-                       (K.LABEL_ERROR, None), (K.PRESENT, url_says_present())):
+                       (K.LABEL_ERROR, None), (K.PRESENT, url_says_present()), (K.INSPECTED, None),
+                       (K.MAP_POINTS, []), (K.MAP_EMPTY, False), (K.PICK_NUMBERS, True)):
         ss.setdefault(key, value)
 
 

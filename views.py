@@ -141,10 +141,12 @@ def score_name(sel: Any) -> str:
 
 def round_map(dataset: Any, rr: RoundResult, xy: np.ndarray, title: str, colour_by: str = COLOUR_TRUE,
               height: int = 520, true_label: Optional[Sequence[str]] = None,
-              predicted: Optional[Sequence[str]] = None, y: Optional[np.ndarray] = None) -> go.Figure:
+              predicted: Optional[Sequence[str]] = None, y: Optional[np.ndarray] = None,
+              pick_numbers: bool = True) -> go.Figure:
     """The pool map of round `rr`: points coloured by true class (or prediction) — for regression by
     the true value (or prediction) on one continuous scale — the labeled set as black squares, the
-    round's picks as numbered gold stars, pruned candidates as grey rings.
+    round's picks as gold stars (numbered in pick order unless `pick_numbers` is False), pruned
+    candidates as grey rings.
     true_label / predicted: the hover texts when the caller already has them (label_texts).
     y (N,): the labels shown as true (−1 / NaN: none); default dataset.y."""
     sel = rr.selection
@@ -154,7 +156,8 @@ def round_map(dataset: Any, rr: RoundResult, xy: np.ndarray, title: str, colour_
     predicted = label_texts(dataset, rr.predictions) if predicted is None else predicted
     common = dict(labeled=rr.labeled_before, picks=none if sel is None else sel.indices,
                   pruned=none if sel is None else sel.pruned, true_label=true_label, predicted=predicted,
-                  gain=None if sel is None else sel.scores, gain_name=score_name(sel), title=title, height=height)
+                  gain=None if sel is None else sel.scores, gain_name=score_name(sel), title=title, height=height,
+                  pick_numbers=pick_numbers)
     if is_regression(dataset):
         by_pred = colour_by == COLOUR_PRED
         return plots.pool_map(xy, np.zeros(len(dataset.y), np.int64), [], confidence=None,
@@ -231,4 +234,24 @@ def highlight_point(fig: go.Figure, xy: np.ndarray, index: int, name: str = "lab
     x, y = np.asarray(xy, dtype=np.float64)[int(index)]
     fig.add_trace(go.Scatter(x=[x], y=[y], mode="markers", name=name, hoverinfo="name", showlegend=False,
                              marker=dict(symbol="circle-open", size=30, color="crimson", line=dict(width=3))))
+    return fig
+
+
+INSPECTED_PREFIX = "inspected"   # the name of the ring around the inspected point starts with this
+
+
+def inspect_ring(fig: go.Figure, xy: np.ndarray, index: int) -> go.Figure:
+    """`fig` (a pool map of `xy` (N, 2)) with a black ring in a white halo around point `index` (the
+    point the Inspect section shows), as two WebGL traces drawn over the points: the ring, named
+    "inspected: point <index>", and its halo, "inspected (halo)". Distinct from highlight_point's red
+    "labeling now" ring. Both carry the index in customdata[0] and take no hover, so a click there
+    still lands on the point. Returned for chaining. IndexError for an index outside 0..N−1."""
+    i = int(index)
+    if i < 0:
+        raise IndexError(f"point {i} is not on the map")
+    x, y = np.asarray(xy, dtype=np.float64)[i]
+    for name, colour, width in ((f"{INSPECTED_PREFIX} (halo)", "white", 7), (f"{INSPECTED_PREFIX}: point {i}", "black", 3)):
+        fig.add_trace(go.Scattergl(x=[x], y=[y], mode="markers", name=name, customdata=[[i]], hoverinfo="skip",
+                                   showlegend=False,
+                                   marker=dict(symbol="circle-open", size=26, color=colour, line=dict(width=width))))
     return fig

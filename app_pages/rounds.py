@@ -177,11 +177,61 @@ pred_txt = (views.label_texts(ds, rr.predictions) if rr.n_labeled > 0 else
 order = {int(j): k + 1 for k, j in enumerate(sel.indices.tolist())} if sel is not None else {}
 pruned = set(sel.pruned.tolist()) if sel is not None else set()
 
+
+# --- the inspected point: chosen by a click or a box/lasso on the map, the selectbox or the number input,
+# kept in session state (K.INSPECTED) so it survives the figure changing (the ring is part of the figure,
+# and a new figure is a new chart with an empty selection) and stays across reruns and rounds
+HOW = {"clicked": "clicked on the map", "selected": "selected on the map", "typed": "typed"}
+
+
+def _inspect(i: int, how: str) -> None:
+    ss[K.INSPECTED] = (int(i), how)
+    ss[K.INSPECT_INDEX] = int(i)
+
+
+def _on_map_select() -> None:
+    """The map's on_select callback (runs before the script): a click inspects that point; a box or lasso
+    offers its points in the Inspect selectbox and inspects the first; one around no point says so."""
+    chosen, how = svc.map_choice(ss.get(K.MAP_KEY))
+    if how == "empty":
+        ss[K.MAP_EMPTY] = True
+    elif chosen:
+        ss[K.MAP_EMPTY] = False
+        ss[K.MAP_POINTS] = chosen if how == "selected" else []
+        if how == "selected":
+            ss[K.INSPECT_PICK] = chosen[0]
+        _inspect(chosen[0], how)
+
+
+def _on_pick() -> None:
+    _inspect(ss[K.INSPECT_PICK], "selected")
+
+
+def _on_typed() -> None:
+    ss[K.MAP_POINTS] = []
+    _inspect(ss[K.INSPECT_INDEX], "typed")
+
+
+def point_status(i: int) -> str:
+    """Point i's status in the round shown, in words."""
+    return ("labeled before this round" if rr.labeled_before[i] else
+            f"picked this round (#{order[i]})" + (f", waiting for your label: {app_labeling.status_text(ex, i)}"
+                                                  if awaiting and r == n - 1 else "") if i in order else
+            "pruned this round (added, then removed)" if i in pruned else
+            "unlabeled, outside this round's pool sample (not considered)"
+            if sel is not None and views.approximation_note(sel) and np.isnan(sel.scores[i]) else "unlabeled")
+
+
+N_pool = len(ds.y)
+inspected = ss.get(K.INSPECTED)
+if inspected is not None and not 0 <= int(inspected[0]) < N_pool:     # another run's point
+    inspected = ss[K.INSPECTED] = None
+
 # --- map + objective ------------------------------------------------------------------------------
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Map of the pool")
-    t1, t2 = st.columns(2)
+    t1, t2, t3 = st.columns([2, 2, 1], vertical_alignment="bottom")
     colour_by = t1.segmented_control("Colour by", [views.COLOUR_TRUE, views.COLOUR_PRED], key=K.COLOR_BY,
                                      format_func=lambda o: views.colour_label(ds, o)) or views.COLOUR_TRUE
     if colour_by == views.COLOUR_PRED and rr.n_labeled == 0:     # an untrained model's guesses are not shown
@@ -202,12 +252,22 @@ with left:
         xy, shown = svc.layout(ds, kind)
         if kind == "UMAP" and shown == "PCA":
             umap_watch(ds)
+    numbers = t3.toggle("Pick numbers", key=K.PICK_NUMBERS, help="The pick order next to each gold star.")
     fig = views.round_map(ds, rr, xy, f"{shown} layout, round {rr.round}", colour_by, height=560,
-                          true_label=true_txt, predicted=pred_txt, y=shown_y)
+                          true_label=true_txt, predicted=pred_txt, y=shown_y, pick_numbers=bool(numbers))
+    if inspected is not None:
+        views.inspect_ring(fig, xy, inspected[0])
     if labeling_now is not None:
         views.highlight_point(fig, xy, labeling_now, name=f"labeling now: point {labeling_now}")
-    map_state = st.plotly_chart(fig, key=K.MAP_KEY, on_select="rerun", selection_mode=("box", "lasso"),
-                                width="stretch")
+    st.plotly_chart(fig, key=K.MAP_KEY, on_select=_on_map_select, selection_mode=("points", "box", "lasso"),
+                    width="stretch")
+    if ss.get(K.MAP_EMPTY):
+        ss[K.MAP_EMPTY] = False
+        st.info("No points in that selection: draw the box or lasso around some points, or click a point.")
+    if inspected is not None:
+        i0 = int(inspected[0])
+        st.markdown(f"**Inspected:** point {i0} ({HOW.get(inspected[1], inspected[1])}) — "
+                    f"{views.truth_word(ds)} {md(true_txt[i0])}, predicted {md(pred_txt[i0])}, {md(point_status(i0))}")
     st.caption(("Each dot is a pool point, coloured by its " + ("true value" if colour_by == views.COLOUR_TRUE
                 else "predicted value") + " on one colour scale (the same range for true values and predictions, "
                 "so the two colourings compare); " if not is_clf else
@@ -215,7 +275,8 @@ with left:
                 else "predicted class") + "; ")
                + "small black squares were labeled before this round, gold "
                "stars are this round's picks (numbers give the pick order), grey rings were picked and then pruned. "
-               "Box- or lasso-select points to inspect them below. Layout: UMAP (fixed, of the inputs), PCA, or "
+               "**Click a point to inspect it below** (box or lasso to choose among several); the black ring is the "
+               "point inspected. Layout: UMAP (fixed, of the inputs), PCA, or "
                "“model”: UMAP of this round's model embeddings, started from the fixed map."
                + (" The red ring is the point you are labeling." if labeling_now is not None else ""))
 with right:
@@ -296,7 +357,11 @@ else:
     idx = sel.indices
     if ds.is_image and ds.images is not None:
         caps = [f"#{k + 1} {md(true_txt[j])}→{md(pred_txt[j])} {plots.short_number(g, 2)}" for k, (j, g) in enumerate(zip(idx, sel.gains))]
-        st.image([np.asarray(ds.images[j]) for j in idx], caption=caps, width=72)
+        per_row = 10                                     # a grid: each thumbnail in its own column, with gaps
+        for start in range(0, len(idx), per_row):
+            for col, j, cap in zip(st.columns(per_row, gap="small"), idx[start:start + per_row],
+                                   caps[start:start + per_row]):
+                col.image(np.asarray(ds.images[j]), caption=cap, width=80)
     else:
         df = views.feature_table(ds, idx, {"order": np.arange(1, len(idx) + 1), "index": idx, "gain": sel.gains,
                                            views.label_column(ds): [true_txt[j] for j in idx],
@@ -312,17 +377,20 @@ else:
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Inspect")
-    chosen = svc.selected_indices(map_state)
-    if chosen:
-        i = st.selectbox(f"{len(chosen)} point(s) selected on the map", chosen, key="inspect_pick")
-    else:
-        i = int(st.number_input("Point index", min_value=0, max_value=len(ds.y) - 1, step=1, key=K.INSPECT_INDEX))
-    status = ("labeled before this round" if rr.labeled_before[i] else
-              f"picked this round (#{order[i]})" + (f", waiting for your label: {app_labeling.status_text(ex, i)}"
-                                                    if awaiting and r == n - 1 else "") if i in order else
-              "pruned this round (added, then removed)" if i in pruned else
-              "unlabeled, outside this round's pool sample (not considered)"
-              if sel is not None and views.approximation_note(sel) and np.isnan(sel.scores[i]) else "unlabeled")
+    pts = [j for j in (ss.get(K.MAP_POINTS) or []) if 0 <= j < N_pool]
+    if inspected is not None and ss.get(K.INSPECT_INDEX) != int(inspected[0]):
+        ss[K.INSPECT_INDEX] = int(inspected[0])         # the number input follows a click (and a page change)
+    if pts:
+        if ss.get(K.INSPECT_PICK) not in pts:
+            ss[K.INSPECT_PICK] = pts[0]
+        st.selectbox(f"{len(pts)} point(s) selected on the map", pts, key=K.INSPECT_PICK, on_change=_on_pick)
+    i = int(st.number_input("Point index", min_value=0, max_value=N_pool - 1, step=1, key=K.INSPECT_INDEX,
+                            on_change=_on_typed))
+    if inspected is not None:
+        i = int(inspected[0])
+    status = point_status(i)
+    st.markdown(f"Point **{i}**, " + (HOW.get(inspected[1], inspected[1]) if inspected is not None else
+                                     "the index above: click a point on the map or type another") + ".")
     a, b = st.columns([1, 2])
     with a:
         if ds.is_image and ds.images is not None:

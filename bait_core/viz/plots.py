@@ -112,12 +112,18 @@ def pool_map(xy: np.ndarray, colour: np.ndarray, class_names: Sequence[str], *, 
              confidence: np.ndarray | None, gain: np.ndarray | None, title: str = "",
              height: int = 560, values: np.ndarray | None = None,
              value_range: tuple[float, float] | None = None, value_name: str = "value",
-             gain_name: str = "score") -> go.Figure:
+             gain_name: str = "score", pick_numbers: bool = True) -> go.Figure:
     """The pool on a 2-D layout.
 
     xy (N, 2); colour (N,) class index per point (-1: no class); labeled (N,) bool; picks (B,) indices in
-    pick order (stars with their order); pruned (R,) indices (open circles). Every trace's customdata
-    row starts with the dataset index, so a box/lasso selection maps back to points.
+    pick order (gold stars); pruned (R,) indices (open circles). Every trace's customdata row starts
+    with the dataset index, so a click, box or lasso selection on any trace maps back to points.
+    pick_numbers: the pick order as one layout annotation per star (name PICK_NUMBER_NAME): a bold
+    number in a white box with a black border, offset to the top right of the star so the star stays
+    visible (another corner when that would cover an earlier pick's number: pick_label_sides), above
+    the WebGL points so it reads over any colour; clicks pass through to the points.
+    Drag mode "pan": with Streamlit's point selection a click then selects the point under it (in the
+    box or lasso drag modes Streamlit's chart ignores clicks); box and lasso stay in the mode bar.
 
     Regression: `values` (N,) colours the points on a continuous scale instead of `colour` (NaN: grey,
     "no value"), `value_range` (lo, hi) fixes the scale (pass the same range for true values and
@@ -187,13 +193,57 @@ def pool_map(xy: np.ndarray, colour: np.ndarray, class_names: Sequence[str], *, 
     pk = np.asarray(picks, dtype=np.int64)
     if pk.size:
         fig.add_trace(go.Scattergl(
-            x=xy[pk, 0], y=xy[pk, 1], mode="markers+text", name="picked this round", customdata=custom[pk],
-            hovertemplate=hover, text=[str(i + 1) for i in range(pk.size)], textposition="top center",
-            marker=dict(color="gold", size=15, symbol="star", line=dict(width=1, color="black"))))
-    fig.update_layout(title=_t(title), height=height, margin=_MARGIN, template="plotly_white", dragmode="lasso",
+            x=xy[pk, 0], y=xy[pk, 1], mode="markers", name="picked this round", customdata=custom[pk],
+            hovertemplate=hover, marker=dict(color="gold", size=15, symbol="star", line=dict(width=1, color="black"))))
+        if pick_numbers:     # annotations: drawn above the WebGL points (an SVG text trace would be below them)
+            for k, (j, (xa, ya)) in enumerate(zip(pk.tolist(), pick_label_sides(xy, pk, height))):
+                fig.add_annotation(x=float(xy[j, 0]), y=float(xy[j, 1]), text=str(k + 1), name=PICK_NUMBER_NAME,
+                                   showarrow=False, xanchor=xa, yanchor=ya, xshift=6 if xa == "left" else -6,
+                                   yshift=5 if ya == "bottom" else -5,
+                                   font=dict(size=14, color="black", weight="bold"), bgcolor="rgba(255,255,255,0.85)",
+                                   bordercolor="black", borderwidth=1, borderpad=1)
+    fig.update_layout(title=_t(title), height=height, margin=_MARGIN, template="plotly_white", dragmode="pan",
                       legend=dict(orientation="h", y=-0.05), xaxis=dict(showticklabels=False, title=None),
                       yaxis=dict(showticklabels=False, title=None, scaleanchor=None))
     return fig
+
+
+PICK_NUMBER_NAME = "pick number"   # the `name` of pool_map's pick-number annotations
+
+
+def pick_label_sides(xy: np.ndarray, picks: np.ndarray, height: int = 560,
+                     width_px: float = 600.0) -> list[tuple[str, str]]:
+    """Where each pick's number goes around its star, in pick order: (xanchor, yanchor) of the label,
+    ("left", "bottom") = top right of the star, unless that label would overlap an earlier pick's; then
+    top left, bottom right, bottom left (the first free one; top right when none is). Overlap is judged
+    in approximate pixels: the points' extent spread over `width_px` × (height − 100) pixels, a label
+    9 px per digit + 8 wide and 20 high, 6 / 5 px from the star. xy (N, 2); picks (B,) indices."""
+    pts = np.asarray(xy, dtype=np.float64)
+    pk = np.asarray(picks, dtype=np.int64).reshape(-1)
+    if not pk.size:
+        return []
+    span = np.ptp(pts, axis=0) if pts.size else np.ones(2)
+    scale = np.array([width_px, max(height - 100, 100)]) / np.where(span > 0, span, 1.0)
+    placed: list[tuple[float, float, float, float]] = []
+    out = []
+    sides = (("left", "bottom"), ("right", "bottom"), ("left", "top"), ("right", "top"))
+    for k, j in enumerate(pk.tolist()):
+        px, py = pts[j] * scale
+        w, h = 9.0 * len(str(k + 1)) + 8.0, 20.0
+        choice, box = None, None
+        for xa, ya in sides:
+            x0 = px + 6 if xa == "left" else px - 6 - w
+            y0 = py + 5 if ya == "bottom" else py - 5 - h
+            b = (x0, y0, x0 + w, y0 + h)
+            if not any(b[0] < q[2] and q[0] < b[2] and b[1] < q[3] and q[1] < b[3] for q in placed):
+                choice, box = (xa, ya), b
+                break
+        if choice is None:
+            choice = sides[0]
+            box = (px + 6, py + 5, px + 6 + w, py + 5 + h)
+        placed.append(box)
+        out.append(choice)
+    return out
 
 
 PALETTE_VIRIDIS = ("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58",
