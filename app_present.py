@@ -108,7 +108,8 @@ def rounds_view(ex: Explorer) -> bool:
         pred_txt = (views.label_texts(ds, rr.predictions) if rr.n_labeled > 0 else
                     ["– (no model yet)"] * len(rr.predictions))
         fig = views.round_map(ds, rr, xy, f"{shown} layout, round {rr.round}", colour_by, height=MAP_HEIGHT,
-                              true_label=views.label_texts(ds, shown_y), predicted=pred_txt, y=shown_y)
+                              true_label=views.label_texts(ds, shown_y), predicted=pred_txt, y=shown_y,
+                              pick_numbers=bool(ss.get(K.PICK_NUMBERS, True)))   # the normal page's toggle
         st.plotly_chart(_map_legend(plots.large_fonts(fig, FONT_PX)), width="stretch", key="present_map")
     with right:
         objective = views.objective_figure(rr, height=SIDE_HEIGHT)

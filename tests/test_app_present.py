@@ -71,7 +71,9 @@ def test_present_param_opens_the_compact_view_and_rounds_run_from_it():
     assert any("Round 0** of 1" in m.value for m in at.markdown), [m.value for m in at.markdown]
     # the pick numbers on the stars are large too; the marker kinds have their own one-row legend
     traces = {t.get("name"): t for t in charts["present_map"]["data"]}
-    assert traces["picked"]["textfont"]["size"] == plots.LARGE_FONT_PX
+    numbers = [a for a in charts["present_map"]["layout"].get("annotations", []) if a.get("name") == plots.PICK_NUMBER_NAME]
+    assert len(numbers) == len(ex.rounds[0].selection.indices)
+    assert all(a["font"]["size"] == plots.LARGE_FONT_PX for a in numbers), numbers[:2]
     assert {traces[k].get("legend") for k in ("picked", "pruned", "labeled")} == {"legend2"}
     assert traces["0"].get("legend", "legend") == "legend", "the classes stay in the first legend"
     assert charts["present_map"]["layout"]["legend2"]["orientation"] == "h"

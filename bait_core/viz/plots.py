@@ -87,7 +87,7 @@ LARGE_FONT_PX = 18   # presentation mode's type size (large_fonts): legible on a
 
 def large_fonts(fig: go.Figure, size: int = LARGE_FONT_PX) -> go.Figure:
     """`fig` in type for a projector, changed in place and returned: the base font, tick labels, axis
-    titles, legend, hover labels and marker texts (the map's pick numbers) at `size` px, the title at
+    titles, legend, hover labels, marker texts and the map's pick-number annotations at `size` px, the title at
     `size` + 4 px, and the top margin grown to hold it. Works on any builder's figure here (one layout,
     any number of axes). ValueError for a size below 8 px."""
     if size < 8:
@@ -98,6 +98,7 @@ def large_fonts(fig: go.Figure, size: int = LARGE_FONT_PX) -> go.Figure:
     fig.update_xaxes(tickfont=dict(size=size), title_font=dict(size=size))
     fig.update_yaxes(tickfont=dict(size=size), title_font=dict(size=size))
     fig.update_traces(textfont=dict(size=size), selector=lambda t: "text" in (getattr(t, "mode", "") or ""))
+    fig.update_annotations(font=dict(size=size), selector=dict(name=PICK_NUMBER_NAME))
     return fig
 
 
