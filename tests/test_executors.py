@@ -157,3 +157,35 @@ def test_an_unpicklable_model_is_a_sentence_before_any_run():
         pass
     with pytest.raises(ValueError, match="cannot be sent to worker processes .*choose the sequential executor"):
         list(execute_comparison(PLAN, _load, lambda ds, seed: Local(), check_executor("processes", workers=2)))
+
+
+# ----------------------------------------------------------------------------- the CLI
+
+def test_cli_compare_names_its_executor_and_says_when_seeds_are_few(tmp_path, capsys):
+    from bait_core.__main__ import main
+    assert main(["compare", "--data", "builtin:moons", "--model", "linear", "--strategies", "random,entropy",
+                 "--seeds", "2", "--rounds", "1", "--batch-size", "5", "--initial", "10", "--out", str(tmp_path / "c"),
+                 "--executor", "sequential"]) == 0
+    cap = capsys.readouterr()
+    assert "4 runs (2 strategies × 2 seeds) on sequential: one run at a time in this process" in cap.err
+    assert cap.err.count("AUC") == 4 and "[4/4" in cap.err                # one line per finished run
+    assert ("note: 2 seeds: the paired t-tests have 1 degree of freedom, so a difference is significant (p < 0.05) "
+            "only when its mean over the seeds exceeds 8.98 times its standard deviation; use 5 seeds or more") in cap.out
+
+
+def test_cli_defaults_and_setup_errors_before_any_work(tmp_path, capsys, monkeypatch):
+    from bait_core.__main__ import build_parser, main
+    args = build_parser().parse_args(["compare", "--data", "builtin:moons", "--out", "x"])
+    assert (args.seeds, args.executor, args.workers, args.ray_address) == (5, "processes", None, None)
+    base = ["compare", "--data", "builtin:moons", "--rounds", "1", "--out", str(tmp_path / "c")]
+    monkeypatch.setitem(sys.modules, "ray", None)
+    for extra, line in [
+        (["--executor", "ray"], "error: The ray executor needs Ray, which is not installed here: run `pip install -r "
+                                "requirements-ray.txt`"),
+        (["--workers", "0"], "error: workers must be a whole number of 1 or more, got 0."),
+        (["--ray-address", "auto"], "error: A Ray address applies to the ray executor only, not to processes"),
+    ]:
+        assert main(base + extra) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(line), err
+        assert not (tmp_path / "c").exists()                              # nothing written, nothing trained

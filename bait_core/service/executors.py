@@ -22,11 +22,15 @@ seed; the tasks receive the object references (one copy per node's object store,
 without copying). Every task trains a deep copy of its seed's model, so every run of a seed starts from
 the same weights, as in learning.compare.run_comparison.
 
-Threads: every worker runs its tasks on ``threads`` CPU threads (common.threads.limit_threads with
-pin=True, set inside the worker: torch's intra-op threads and, through threadpoolctl, the BLAS/OpenMP
-pools; never set in the calling process). Default: usable cores // workers, so workers × threads ≤ cores
-(on a cluster: 1 per task, each task asking Ray for that many CPUs). ``sequential`` keeps the caller's
-thread policy unless ``threads`` is given.
+Threads: every worker runs its tasks on at most ``threads`` CPU threads (common.threads.limit_threads,
+set inside the worker: torch's intra-op threads and, through threadpoolctl, the BLAS/OpenMP pools; never
+set in the calling process). Default: usable cores // workers, so workers × threads ≤ cores (on a
+cluster: 1 per task, each task asking Ray for that many CPUs). One thread is pinned (every stage on
+one thread); with more, the stages keep their own policy inside that limit (small models train on one
+thread, a selection takes the cores idle now: common.threads), because pinning 2 threads on small
+work cost 7-23× more CPU time per run (digits, mlp, 2 cores at load 6-11: OpenMP threads
+spinning while they wait for each other).
+``sequential`` keeps the caller's thread policy unless ``threads`` is given.
 
 Results: the same seeds give the same picks and metrics with every executor (the same task on the same
 data and initial weights; tests/test_executors.py checks it on 2 strategies × 2 seeds). A run that
@@ -52,7 +56,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 __all__ = ["EXECUTORS", "DEFAULT_EXECUTOR", "RAY_REQUIREMENT", "ExecutorSetup", "RunOutcome", "check_executor",
-           "execute_comparison", "failure_sentence"]
+           "execute_comparison", "failure_sentence", "require_ray"]
 
 EXECUTORS = ("sequential", "processes", "ray")
 DEFAULT_EXECUTOR = "processes"
@@ -91,7 +95,9 @@ class ExecutorSetup:
 class RunOutcome:
     """One finished run of a comparison: kind "done" (with its RunRecord) or "failed" (`error`: one
     sentence naming strategy and seed; `detail`: the traceback of an unexpected error, or "").
-    index: the run's position in plan.runs(), of `total`; seconds: its wall time in the worker."""
+    index: the run's position in plan.runs(), of `total`; seconds: its wall time in the worker;
+    cpu_seconds: the CPU time of the process that ran it, over the run (in a worker: the run's own, all
+    its threads; sequential: the calling process's, other threads included)."""
 
     kind: str
     index: int
@@ -102,6 +108,7 @@ class RunOutcome:
     error: str = ""
     detail: str = ""
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -197,7 +204,7 @@ def _run_task(task: _Task, dataset: Any, model: Any, run_fn: Optional[Callable],
     """One run on a deep copy of `model`, on `threads` pinned CPU threads; a RunOutcome, or None when it
     was stopped. Never raises for the run's own errors: they become a "failed" outcome."""
     c = task.config
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         fn = run_fn or _default_run_fn()
         fresh = copy.deepcopy(model)
@@ -205,16 +212,17 @@ def _run_task(task: _Task, dataset: Any, model: Any, run_fn: Optional[Callable],
             record = fn(c, dataset, fresh, should_stop=should_stop)
         else:
             from bait_core.common.threads import limit_threads
-            with limit_threads(min(threads, _usable_cores()), pin=True):
+            n = min(threads, _usable_cores())
+            with limit_threads(n, pin=n == 1):
                 record = fn(c, dataset, fresh, should_stop=should_stop)
     except Exception as e:  # noqa: BLE001 - a run's error is reported and the other runs go on
         return RunOutcome("failed", task.index, task.total, c.strategy, c.seed, error=failure_sentence(c.strategy, c.seed, e),
                           detail="" if isinstance(e, ValueError) else traceback.format_exc(),
-                          seconds=time.perf_counter() - t0)
+                          seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0)
     if record is None:
         return None
     return RunOutcome("done", task.index, task.total, c.strategy, c.seed, record=record,
-                      seconds=time.perf_counter() - t0)
+                      seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0)
 
 
 # processes: what the pool's initializer leaves in each worker
@@ -338,7 +346,8 @@ def _died(task: _Task, why: str) -> RunOutcome:
                       error=f"The run of {c.strategy} with seed {c.seed} failed: {why}.")
 
 
-def _import_ray() -> Any:
+def require_ray() -> Any:
+    """The ray module; ValueError saying how to install it when it is missing (Ray is optional)."""
     try:
         import ray
     except ImportError:
@@ -348,7 +357,7 @@ def _import_ray() -> Any:
 
 def _ray(tasks: list[_Task], datasets: dict, models: dict, setup: ExecutorSetup,
          stop: Callable[[], bool], run_fn: Optional[Callable]) -> Iterator[RunOutcome]:
-    ray = _import_ray()
+    ray = require_ray()
     started = False
     if not ray.is_initialized():
         try:
