@@ -106,6 +106,20 @@ def test_stopping_yields_nothing_more():
     assert outs == []
 
 
+def test_a_stop_in_worker_processes_drops_the_waiting_runs(sequential):
+    """should_stop() turning True after the first finished run: the runs still waiting never start,
+    the running one stops at its next check, and the pool is shut down when the generator ends."""
+    state = {"stop": False}
+    outs = []
+    for o in execute_comparison(PLAN, _load, _build, check_executor("processes", workers=2),
+                                should_stop=lambda: state["stop"]):
+        outs.append(o)
+        state["stop"] = True
+    assert 1 <= len(outs) <= 2 and all(o.ok for o in outs)
+    for o in outs:
+        assert _rounds(o.record) == _rounds(sequential[(o.strategy, o.seed)].record)
+
+
 def test_without_ray_the_error_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)                  # `import ray` raises ImportError
     with pytest.raises(ValueError) as e:

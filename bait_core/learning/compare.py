@@ -3,7 +3,9 @@
 A `Comparison` is a list of `RunRecord`s plus the plan that produced them. Every seed gives all
 strategies the same initial labeled set, the same initial weights and the same training shuffles, so
 the runs differ only by what each strategy picks. `run_comparison` runs them one after another
-(a generator: the app runs it in a worker thread and shows each run's status).
+(a generator: the app runs it in a worker thread and shows each run's status); `run_record` is one
+run, the task that service.executors runs in worker processes or on Ray. DEFAULT_SEEDS (5) is how
+many seeds a comparison gets by default, and `seeds_note` says what fewer can detect.
 
 The penalty matrix follows Ash et al. (BADGE, ICLR 2020; reused by the BAIT paper): at every
 checkpoint (a round after the first acquisition, i.e. rounds 1..R where every strategy has chosen
