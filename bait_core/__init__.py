@@ -8,7 +8,7 @@ Layers, each importing only from those above it in this list:
 - ``records``   what a run is as data: RunConfig, RoundResult, RunRecord, schemas, CSV, stories
 - ``learning``  data loaders, models, training, outputs, the round loop, comparisons, the playground
 - ``viz``       Plotly figure builders, projections (PCA/UMAP), safe text for figures and pages
-- ``service``   the interactive run (Explorer), background jobs, the run store, warm-up
+- ``service``   the interactive run (Explorer), background jobs, the run store, warm-up, comparison executors
 
 The public names below are re-exported here and imported on first use, so ``import bait_core``
 stays light (no torch model code, no Plotly) until a name is touched.
@@ -37,6 +37,7 @@ _HOMES = {                               # layer module -> the public names it d
     "service.explorer": ("Explorer",),
     "service.runstore": ("RunStore",),
     "service.jobs": ("Job",),
+    "service.executors": ("execute_comparison", "check_executor"),
 }
 _PUBLIC = {name: f"bait_core.{module}" for module, names in _HOMES.items() for name in names}
 

@@ -715,28 +715,87 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _add_compare(sub: Any) -> None:
+    from bait_core.learning.compare import DEFAULT_SEEDS
+    from bait_core.service.executors import DEFAULT_EXECUTOR, EXECUTORS, RAY_REQUIREMENT
     p = _strategy_parser(sub, "compare", help="run several strategies over several seeds and compare them",
                          description="One run per strategy and seed (same initial set per seed); writes every "
-                                   "record and comparison.json to --out and prints the learning-curve AUC per "
-                                   "strategy and the penalty matrix's column means.")
+                                   "record as it finishes and comparison.json to --out and prints the learning-curve "
+                                   "AUC per strategy and the penalty matrix's column means. The runs go in parallel "
+                                   "(--executor, default: worker processes on this machine's cores); a run that "
+                                   "fails is reported in one line and the others go on (exit status 1 when any "
+                                   "failed).")
     _add_run_options(p, single=False)
     p.add_argument("--strategies", default="bait,badge,margin,entropy,random",
                    help="comma-separated strategies (default bait,badge,margin,entropy,random)")
-    p.add_argument("--seeds", type=int, default=3, help="number of seeds, 0..S-1 (default 3)")
+    p.add_argument("--seeds", type=int, default=DEFAULT_SEEDS,
+                   help=f"number of seeds, 0..S-1 (default {DEFAULT_SEEDS}: the penalty matrix's paired t-test over "
+                        "n seeds calls a difference significant (p < 0.05) only when its mean exceeds "
+                        "t(0.975, n-1)/sqrt(n) times its spread over the seeds: 2.48 with 3 seeds, 1.24 with 5, 0.72 "
+                        "with 10; fewer seeds are allowed and the output says so)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the records, summary.csv and curves.html")
+    g = p.add_argument_group("where the runs execute (each strategy × seed run is one task)")
+    g.add_argument("--executor", choices=EXECUTORS, default=DEFAULT_EXECUTOR,
+                   help="sequential: one run after another in this process; processes: worker processes on this "
+                        "machine (default); ray: Ray tasks, on a local Ray instance or a cluster (--ray-address; "
+                        f"needs `pip install -r requirements-ray.txt`, {RAY_REQUIREMENT})")
+    g.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="runs at a time (processes, ray; default: this machine's cores, at most one per run); each "
+                        "run gets cores/N CPU threads unless --threads says otherwise")
+    g.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="ray only: 'auto' joins the Ray cluster started on this machine (`ray start --head`), "
+                        "host:port or ray://host:10001 a remote one (default: start a local Ray instance for this "
+                        "command and shut it down at the end)")
     p.set_defaults(func=_cmd_compare)
 
 
+def _executor_setup(args: argparse.Namespace, n_runs: int) -> Any:
+    """The checked executor of `compare` (service.executors.check_executor; ValueError sentences)."""
+    from bait_core.service.executors import check_executor
+    return check_executor(args.executor, workers=args.workers, threads=args.threads, ray_address=args.ray_address,
+                          n_runs=n_runs)
+
+
+class _RunsBar:
+    """Progress of a comparison's runs on stderr: one line per finished (or failed) run, and on a
+    terminal a tqdm bar over the runs below those lines."""
+
+    def __init__(self, total: int) -> None:
+        from tqdm import tqdm
+
+        self.total, self.done, self.t0 = total, 0, time.perf_counter()
+        self.tty = sys.stderr.isatty()
+        self.bar = tqdm(total=total, desc="runs", file=sys.stderr, disable=not self.tty, leave=True,
+                        dynamic_ncols=True, unit="run")
+
+    def line(self, text: str) -> None:
+        self.done += 1
+        text = f"[{self.done}/{self.total} {time.perf_counter() - self.t0:6.1f}s] {text}"
+        if self.tty:
+            self.bar.write(text, file=sys.stderr)
+            self.bar.update(1)
+        else:
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def compare_records(args: argparse.Namespace, strategies: list[str], first: Any = None,
-                    on_record: Optional[Callable[[Any], None]] = None) -> list:
-    """Every (seed, strategy) run of the comparison, through learning.compare.run_comparison (seeds
-    0..S-1 outer, strategies inner); `first`: the seed-0 dataset, already loaded. One progress bar per run.
-    on_record(record) is called as each run finishes (the CLI writes it at once: an interrupted or
-    failed comparison keeps its finished runs)."""
-    from bait_core.learning.compare import ComparePlan, run_comparison
+                    on_record: Optional[Callable[[Any], None]] = None, setup: Any = None) -> tuple[list, list]:
+    """Every (seed, strategy) run of the comparison on `setup` (service.executors.ExecutorSetup;
+    default: the one --executor/--workers/--threads ask for), seeds 0..S-1; `first`: the seed-0
+    dataset, already loaded. Returns (records in plan order, failed RunOutcomes). on_record(record)
+    is called as each run finishes (the CLI writes it at once: an interrupted comparison keeps its
+    finished runs); a failed run is printed in one line and the others go on."""
+    from contextlib import closing
+
+    from bait_core.learning.compare import ComparePlan
+    from bait_core.service.executors import execute_comparison
     plan = ComparePlan(base=_config(args, strategies[0], 0), strategies=tuple(strategies),
                        seeds=tuple(range(args.seeds)))
     weights = getattr(args, "weights", None)
+    setup = setup or _executor_setup(args, len(plan.runs()))
 
     def load(seed: int) -> Any:
         return first if seed == 0 and first is not None else _load_data(args, seed)
@@ -744,25 +803,26 @@ def compare_records(args: argparse.Namespace, strategies: list[str], first: Any 
     def build(dataset: Any, seed: int) -> Any:
         return _build_model(_config(args, strategies[0], seed), dataset, weights)
 
-    records, bar = [], None
+    done: dict = {}
+    failed: list = []
+    bar = _RunsBar(len(plan.runs()))
     try:
-        for ev in run_comparison(plan, load, build):
-            if ev.kind == "start":
-                bar = _Bar(f"{ev.strategy:>10} seed {ev.seed}", ev.rounds)
-            elif ev.kind == "round" and bar is not None:
-                bar.update(ev.round, f"round {ev.round - 1} {ev.metric_name} "
-                                     f"{'' if ev.metric is None else f'{ev.metric:.3f}'}")
-            elif ev.kind == "done":
-                if bar is not None:
-                    bar.close()
-                    bar = None
-                records.append(ev.record)
-                if on_record is not None:
-                    on_record(ev.record)
+        with closing(execute_comparison(plan, load, build, setup)) as outcomes:
+            for o in outcomes:
+                if o.ok:
+                    r = o.record
+                    last = r.rounds[-1]
+                    bar.line(f"{o.strategy:>10} seed {o.seed}: round {last.round} {last.metric_name} "
+                             f"{last.metric:.3f}, AUC {r.auc():.4f} ({o.seconds:.1f} s)")
+                    done[o.index] = r
+                    if on_record is not None:
+                        on_record(r)
+                else:
+                    bar.line(f"failed: {o.error}")
+                    failed.append(o)
     finally:
-        if bar is not None:
-            bar.close()
-    return records
+        bar.close()
+    return [done[i] for i in sorted(done)], failed
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -778,6 +838,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise CliError("--seeds must be at least 1")
     _check_run_options(args, strategies, range(args.seeds))
+    setup = _executor_setup(args, len(strategies) * args.seeds)
+    if setup.name == "ray":
+        from bait_core.service.executors import require_ray
+        require_ray()                                      # the install sentence before any work
     files = [f"{name}_seed{seed}.json" for seed in range(args.seeds) for name in strategies] + [
         "comparison.json", "summary.csv", "curves.html"]
     out = check_output_dir(args.out, "--out", files, [("--data", args.data), ("--model", args.model), ("--weights", args.weights)])
@@ -790,8 +854,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise CliError(f"cannot create the folder {out}: {e.strerror or e}") from None
-    records = compare_records(args, strategies, first=dataset, on_record=lambda r: _write(
+    n_runs = len(strategies) * args.seeds
+    print(f"{n_runs} run{'s' if n_runs > 1 else ''} ({len(strategies)} strateg{'ies' if len(strategies) > 1 else 'y'} "
+          f"× {args.seeds} seed{'s' if args.seeds > 1 else ''}) on {setup.describe()}", file=sys.stderr)
+    records, failed = compare_records(args, strategies, first=dataset, setup=setup, on_record=lambda r: _write(
         out / f"{r.config.strategy}_seed{r.config.seed}.json", r.to_json()))
+    if not records:
+        raise CliError(f"every run of the comparison failed; the first: {failed[0].error}" if failed else
+                       "the comparison finished no run.")
     from bait_core.learning.compare import ComparePlan, Comparison, penalty_matrix
     plan = ComparePlan(base=_config(args, strategies[0], 0), strategies=tuple(strategies), seeds=tuple(range(args.seeds)))
     comparison = Comparison.from_records(records, plan)
@@ -819,7 +889,17 @@ def _cmd_compare(args: argparse.Namespace) -> int:
               f"{pm.n_checkpoints} checkpoints, paired t-tests, p < {pm.alpha}):")
         for name, v in sorted(zip(pm.strategies, pm.column_means), key=lambda t: t[1]):
             print(f"{name:>12}  {v:.3f}")
+    from bait_core.learning.compare import seeds_note
+    note = seeds_note(args.seeds)
+    if note:
+        print(f"note: {note}")
     print(f"records, comparison.json (opens on the app's Compare page), summary.csv and curves.html in {out}")
+    if failed:
+        print(f"{len(failed)} of {n_runs} runs failed (each named above, on stderr); comparison.json holds the "
+              f"{len(records)} that finished.")
+        for o in failed:
+            print(f"failed: {o.error}")
+        return 1
     return 0
 
 

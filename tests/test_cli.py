@@ -509,28 +509,50 @@ def test_progress_lines_name_the_round_and_the_metric(tmp_path):
     assert "nan" not in cmp.stdout and "(one seed)" in cmp.stdout and "--seeds 2 or more" in cmp.stdout
 
 
-def test_compare_writes_each_run_as_it_finishes(tmp_path, monkeypatch):
-    """A comparison that fails in a later run keeps the records of the runs that finished (written
-    as each ends, not all at the end)."""
-    import argparse
-
+def test_compare_writes_each_run_as_it_finishes(tmp_path, monkeypatch, capsys):
+    """Each run's record is written as it finishes (not all at the end), and a run that fails is
+    reported in one sentence naming its strategy and seed while the others go on: exit status 1, the
+    comparison of the runs that finished. (--executor sequential: the patched round engine is this
+    process's; tests/test_executors.py fails a run inside worker processes.)"""
     import bait_core.__main__ as cli
     from bait_core.learning import compare as compare_mod
 
     real = compare_mod.run_rounds
     calls = {"n": 0}
+    out = tmp_path / "c"
 
     def fail_on_second_run(*a, **kw):
         calls["n"] += 1
         if calls["n"] == 2:
-            raise ValueError("the second run broke")
+            assert (out / "random_seed0.json").is_file()           # the first run is on disk already
+            raise ValueError("The second run broke.")
         return real(*a, **kw)
 
     monkeypatch.setattr(compare_mod, "run_rounds", fail_on_second_run)
-    out = tmp_path / "c"
     args = cli.build_parser().parse_args(["compare", "--data", "builtin:moons", "--model", "linear", "--strategies",
-                                          "random,entropy", "--seeds", "1", "--rounds", "1", "--batch-size", "5",
-                                          "--initial", "10", "--out", str(out)])
-    with pytest.raises(ValueError, match="second run broke"):
-        args.func(args)
-    assert sorted(p.name for p in out.iterdir()) == ["random_seed0.json"]
+                                          "random,entropy", "--seeds", "2", "--rounds", "1", "--batch-size", "5",
+                                          "--initial", "10", "--out", str(out), "--executor", "sequential"])
+    assert args.func(args) == 1
+    cap = capsys.readouterr()
+    assert "failed: The run of entropy with seed 0 failed: The second run broke." in cap.err
+    assert "1 of 4 runs failed" in cap.out and "failed: The run of entropy with seed 0" in cap.out
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["random_seed0.json", "random_seed1.json", "entropy_seed1.json", "comparison.json", "summary.csv",
+         "curves.html"])
+    comp = json.loads((out / "comparison.json").read_text())
+    assert [(r["config"]["strategy"], r["config"]["seed"]) for r in comp["records"]] == [
+        ("random", 0), ("random", 1), ("entropy", 1)]                 # plan order
+
+
+def test_compare_fails_in_one_line_when_every_run_fails(tmp_path, monkeypatch, capsys):
+    import bait_core.__main__ as cli
+    from bait_core.learning import compare as compare_mod
+
+    def broken(*a, **kw):
+        raise ValueError("Nothing works.")
+    monkeypatch.setattr(compare_mod, "run_rounds", broken)
+    assert cli.main(["compare", "--data", "builtin:moons", "--model", "linear", "--strategies", "random", "--seeds",
+                     "1", "--rounds", "1", "--out", str(tmp_path / "c"), "--executor", "sequential"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == ("error: every run of the comparison failed; the first: The run of random with seed 0 failed: "
+                       "Nothing works.")

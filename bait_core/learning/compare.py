@@ -3,7 +3,9 @@
 A `Comparison` is a list of `RunRecord`s plus the plan that produced them. Every seed gives all
 strategies the same initial labeled set, the same initial weights and the same training shuffles, so
 the runs differ only by what each strategy picks. `run_comparison` runs them one after another
-(a generator: the app runs it in a worker thread and shows each run's status).
+(a generator: the app runs it in a worker thread and shows each run's status); `run_record` is one
+run, the task that service.executors runs in worker processes or on Ray. DEFAULT_SEEDS (5) is how
+many seeds a comparison gets by default, and `seeds_note` says what fewer can detect.
 
 The penalty matrix follows Ash et al. (BADGE, ICLR 2020; reused by the BAIT paper): at every
 checkpoint (a round after the first acquisition, i.e. rounds 1..R where every strategy has chosen
@@ -29,13 +31,42 @@ import numpy as np
 
 from bait_core.records import schemas
 from bait_core.records.metrics import MetricSpec, common_metric
-from bait_core.records.run_record import RunConfig, RunRecord, check_version, new_record, read_json
+from bait_core.records.run_record import RoundResult, RunConfig, RunRecord, check_version, new_record, read_json
 from bait_core.learning.loop import run_rounds
 from bait_core.records.schemas import MAX_RUNS
 from bait_core.selection.registry import STRATEGIES
 
 KIND = "bait-explorer-comparison"
 SCHEMA_VERSION = 1
+
+# Seeds a comparison gets by default (the CLI's `compare --seeds`). The penalty matrix's paired t-test
+# over n seeds (n − 1 degrees of freedom, two-sided, p < 0.05) calls a difference significant only when
+# the mean per-seed difference exceeds t(0.975, n − 1) / √n of its standard deviation (scipy.stats.t):
+# 8.98 with 2 seeds, 2.48 with 3, 1.59 with 4, 1.24 with 5, 0.72 with 10. With 5 seeds a difference that
+# holds on most seeds can register; with 3 only one about 2.5× its own spread. Runs go in parallel
+# (service.executors), so 5 seeds cost about 5/3 of 3 seeds' wall time.
+DEFAULT_SEEDS = 5
+
+
+def _t_factor(n: int) -> float:
+    """t(0.975, n − 1) / √n: the smallest mean/std of n paired differences a two-sided t-test calls
+    significant at p < 0.05 (n ≥ 2)."""
+    from scipy import stats
+    return float(stats.t.ppf(0.975, n - 1) / math.sqrt(n))
+
+
+def seeds_note(n_seeds: int) -> Optional[str]:
+    """A sentence for a comparison with fewer than DEFAULT_SEEDS seeds (None from DEFAULT_SEEDS on):
+    what its paired t-tests can detect, and the seeds to ask for. n_seeds: a whole number ≥ 1."""
+    n = int(n_seeds)
+    if n >= DEFAULT_SEEDS:
+        return None
+    if n < 2:
+        return (f"{n} seed: no spread and no paired t-test (the penalty matrix needs 2 seeds or more); use "
+                f"{DEFAULT_SEEDS} seeds or more for differences that can reach significance.")
+    return (f"{n} seeds: the paired t-tests have {n - 1} degree{'s' if n > 2 else ''} of freedom, so a difference "
+            f"is significant (p < 0.05) only when its mean over the seeds exceeds {_t_factor(n):.2f} times its standard "
+            f"deviation; use {DEFAULT_SEEDS} seeds or more (with {DEFAULT_SEEDS}: {_t_factor(DEFAULT_SEEDS):.2f} times).")
 
 
 @dataclass(frozen=True)
@@ -216,10 +247,33 @@ class RunEvent:
     metric_name: str = ""               # "round" events: the metric's name (records.metrics)
 
 
+def run_one(config: RunConfig, dataset: Any, model: Any, *, progress: Optional[Callable[[str, int, int, Optional[float]], None]] = None,
+            should_stop: Optional[Callable[[], bool]] = None) -> Iterator[RoundResult]:
+    """The rounds of ONE comparison run (`config`: strategy and seed set), as `run_comparison` and the
+    executors (service.executors) keep them: each RoundResult without its (N, d) embeddings, (N, K)
+    probabilities and extras. `model` is trained in place (its current weights are the initial weights
+    of every round): pass a fresh model or a copy. ValueError sentences from the round engine."""
+    for result in run_rounds(dataset, model, config, progress=progress, should_stop=should_stop):
+        yield replace(result, embeddings=None, probs=None, extras={})          # arrays not kept
+
+
+def run_record(config: RunConfig, dataset: Any, model: Any, *,
+               should_stop: Optional[Callable[[], bool]] = None) -> Optional[RunRecord]:
+    """ONE whole comparison run as a RunRecord (`run_one`'s rounds), or None when `should_stop()` ended
+    it before its final round. The task every executor runs (service.executors)."""
+    record = new_record(config, dataset, model)
+    record.rounds.extend(run_one(config, dataset, model, should_stop=should_stop))
+    stop = should_stop or (lambda: False)
+    if stop() or not record.rounds or not record.rounds[-1].is_final:
+        return None
+    return record
+
+
 def run_comparison(plan: ComparePlan, load_dataset: Callable[[int], Any], build_model: Callable[[Any, int], Any],
                    *, progress: Optional[Callable[[str, int, int, Optional[float]], None]] = None,
                    should_stop: Optional[Callable[[], bool]] = None) -> Iterator[RunEvent]:
-    """Run every (seed, strategy) of `plan`, yielding RunEvents; "done" events carry the RunRecord.
+    """Run every (seed, strategy) of `plan` one after another in this thread, yielding RunEvents;
+    "done" events carry the RunRecord. (service.executors runs them in worker processes or on Ray.)
 
     load_dataset(seed) gives the dataset of a seed (loaded once per seed, shared by its strategies);
     build_model(dataset, seed) a fresh model whose weights are the initial weights of every round.
@@ -236,8 +290,8 @@ def run_comparison(plan: ComparePlan, load_dataset: Callable[[int], Any], build_
         model = build_model(dataset, config.seed)
         record = new_record(config, dataset, model)
         yield RunEvent("start", i, len(runs), config.strategy, config.seed, 0, config.rounds + 1)
-        for result in run_rounds(dataset, model, config, progress=progress, should_stop=should_stop):
-            record.rounds.append(replace(result, embeddings=None, probs=None, extras={}))   # arrays not kept
+        for result in run_one(config, dataset, model, progress=progress, should_stop=should_stop):
+            record.rounds.append(result)
             yield RunEvent("round", i, len(runs), config.strategy, config.seed, result.round + 1,
                            config.rounds + 1, result.metric, metric_name=result.metric_name)
         if stop() or not record.rounds or not record.rounds[-1].is_final:
