@@ -178,8 +178,9 @@ comparison = Comparison(records=records, plan=plan)
 print(seeds_note(len(plan.seeds)))
 fig_compare = plots.learning_curves(comparison.records, title="BAIT vs random on digits: mean ± std over 2 seeds")
 fig_compare.show()
-for row in plots.auc_table(comparison.records):
-    print(row)"""),
+for row in plots.auc_table(comparison.records):         # area under the learning curve, mean ± std over seeds
+    print(f"{row['strategy']:>7}: AUC {row['auc_mean']:.4f} ± {row['auc_std']:.4f}, "
+          f"final accuracy {row['final_mean']:.3f} (mean of {row['runs']} runs)")"""),
     ("md", """\
 ## 7. Opening a run the app saved
 
