@@ -47,7 +47,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = next(p for p in (Path.cwd(), *Path.cwd().parents) if (p / "bait_core").is_dir())   # the checkout
+ROOT = next((p for p in (Path.cwd(), *Path.cwd().parents) if (p / "bait_core").is_dir()), None)   # the checkout
+if ROOT is None:
+    raise FileNotFoundError(f"bait_core is not in {Path.cwd()} or a folder above it: start Jupyter (or the kernel) "
+                            "in the BAIT Explorer checkout or its examples/ folder.")
 sys.path.insert(0, str(ROOT))
 
 import numpy as np

@@ -4,6 +4,7 @@ tests/test_notebook.py and the browser test that renders it (tests/browser/test_
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -40,7 +41,8 @@ def execute_tour() -> ExecutedTour:
 
     OUTPUT.mkdir(parents=True, exist_ok=True)
     tmp = OUTPUT / "tmp"
-    tmp.mkdir(exist_ok=True)
+    shutil.rmtree(tmp, ignore_errors=True)             # the previous execution's temporary runs folder
+    tmp.mkdir()
     nb = nbformat.read(str(NOTEBOOK), as_version=4)
     old = os.environ.get("JUPYTER_PATH")
     os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(Path(sys.prefix) / "share" / "jupyter"), old]))
