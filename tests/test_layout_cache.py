@@ -266,3 +266,40 @@ def test_warm_layouts_waits_for_what_a_page_asked_for(tmp_path):
     t.join(20)
     assert [(n, how) for n, how, _ in done] == [("diabetes", "computed"), ("digits", "computed")]
     assert fake.order[-1] == len(__import__("bait_core.learning.data", fromlist=["x"]).load_builtin("digits").X)
+
+
+# --- the CLI: python -m bait_core layouts --------------------------------------------------------------
+
+def test_cli_layouts_computes_then_finds(tmp_path, monkeypatch, capsys):
+    from bait_core.__main__ import main
+
+    calls = []
+
+    def fake(X, seed=0):
+        calls.append(len(X))
+        return np.zeros((len(X), 2), np.float32) + np.arange(len(X), dtype=np.float32)[:, None]
+    monkeypatch.setattr(lc, "input_umap", fake)
+    folder = tmp_path / "cache"
+    assert main(["layouts", "--datasets", "diabetes,digits", "--cache-dir", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert f"layout cache: {folder}" in out and "diabetes" in out and out.count("computed in") == 2
+    assert len(calls) == 2 and len(list(folder.glob("*.npy"))) == 2
+    assert main(["layouts", "--datasets", "diabetes,digits", "--cache-dir", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("found in the cache") == 2 and len(calls) == 2
+    # the app finds the same files: beside the runs folder, by the same names
+    monkeypatch.delenv(lc.CACHE_ENV, raising=False)
+    runs = tmp_path / "runs"
+    assert main(["layouts", "--datasets", "diabetes", "--runs-dir", str(runs)]) == 0
+    assert [p.parent for p in (tmp_path / "layout-cache").glob("*.npy")] == [tmp_path / "layout-cache"]
+
+
+def test_cli_layouts_refuses_what_has_no_umap_map(tmp_path, capsys):
+    from bait_core.__main__ import main
+
+    assert main(["layouts", "--datasets", "moons", "--cache-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --datasets: 'moons'") and "digits" in err and err.count("\n") == 1
+    (tmp_path / "file").write_text("x")
+    assert main(["layouts", "--datasets", "digits", "--cache-dir", str(tmp_path / "file" / "c")]) == 2
+    assert "cannot create the layout cache folder" in capsys.readouterr().err
