@@ -30,8 +30,8 @@ from bait_core.service.explorer import Explorer
 from bait_core.service.jobs import Job
 from bait_core.records.run_record import RunConfig, RunRecord
 from bait_core.learning.models import MODEL_NAMES
-from bait_core.viz.projection import LAYOUTS, layout_key
-from bait_core.viz.layout_cache import LayoutCache, cache_dir, input_names
+from bait_core.viz.projection import LAYOUTS, layout_key, run_in_worker
+from bait_core.viz.layout_cache import LayoutCache, cache_dir, input_names, precompute_one
 from bait_core.learning.reading import ReadOptions
 from bait_core.service.runstore import LIVE, RunSources, RunStore, default_runs_dir, valid_run_id
 from bait_core.common.threads import single_cpu_thread
@@ -481,15 +481,22 @@ def start_warm_layouts() -> Optional[threading.Thread]:
     """Once per server, at its start (when UMAP is enabled): a background thread that makes the default
     demo's UMAP map ready (from the disk cache, else computed at once in the niced layout worker), then
     warms UMAP's compiled kernels, then the other built-in datasets' maps while nothing else is being
-    laid out (service.warmup.warm_layouts); each computed map is written to disk. Returns the thread."""
+    laid out, each loaded and computed in the worker (never in the server's process: a page reads them
+    from disk when it needs them) (service.warmup.warm_layouts); each computed map is written to disk.
+    Returns the thread."""
     if layout_disk() is None:
         return None
     log = (lambda line: print(line, flush=True)) if os.environ.get("BAIT_EXPLORER_LOG_TIMES") else None
     default = DEFAULT_CONFIG.data.split(":", 1)[1]
+    folder = str(layout_disk().folder)
+
+    def elsewhere(name: str, seed: int) -> str:          # loaded and computed in the niced layout worker
+        how, _, saved = run_in_worker(precompute_one, folder, name, seed)
+        return "disk" if how == "cache" else how + ("" if saved else " (not saved)")
 
     def run() -> None:
         try:
-            _warm_layouts(LAYOUTS, default=default, seed=DEFAULT_CONFIG.seed, log=log)
+            _warm_layouts(LAYOUTS, default=default, seed=DEFAULT_CONFIG.seed, log=log, elsewhere=elsewhere)
         except Exception:                          # a page computes its map itself, or says why not
             pass
     thread = threading.Thread(target=run, name="warm-layouts", daemon=True)

@@ -132,7 +132,7 @@ if not rounds:
     st.info(f"No rounds yet: {ex.n_labeled} points are labeled. Press “Run 1 round” to train the model and "
             "pick the first batch.")
     ds0 = ex.dataset
-    want0 = "PCA" if ss.get(K.LAYOUT_KIND) == "PCA" else "UMAP"     # the map's layout choice, once rounds exist
+    want0 = "UMAP" if svc.umap_enabled() and ss.get(K.LAYOUT_KIND) != "PCA" else "PCA"   # the map's choice later
     xy0, shown0 = svc.layout(ds0, want0)
     if want0 == "UMAP" and shown0 == "PCA":
         umap_watch(ds0)

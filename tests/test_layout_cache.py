@@ -303,3 +303,32 @@ def test_cli_layouts_refuses_what_has_no_umap_map(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     assert main(["layouts", "--datasets", "digits", "--cache-dir", str(tmp_path / "file" / "c")]) == 2
     assert "cannot create the layout cache folder" in capsys.readouterr().err
+
+
+def test_warm_layouts_hands_the_others_elsewhere_and_a_page_reads_them_from_disk(tmp_path, monkeypatch):
+    """The app computes the lower-priority maps in its layout worker (precompute_one: the dataset is
+    loaded there); the server's store then reads them from disk when a page asks."""
+    from bait_core.learning.data import load_builtin
+    from bait_core.service.warmup import warm_layouts
+
+    calls = []
+    monkeypatch.setattr(lc, "input_umap", lambda X, seed=0: calls.append(len(X)) or np.ones((len(X), 2), np.float32))
+    fake = SlowUmap(0.0)
+    store = LayoutStore(pca_fn=_pca, umap_fn=fake)
+    store.disk = LayoutCache(tmp_path)
+    handed = []
+
+    def elsewhere(name, seed):
+        handed.append(name)
+        how, seconds, saved = lc.precompute_one(str(tmp_path), name, seed)
+        assert saved and seconds >= 0
+        return "disk" if how == "cache" else how
+    out = warm_layouts(store, default="diabetes", others=["digits"], elsewhere=elsewhere)
+    n = len(load_builtin("digits").X)
+    assert [(d, how) for d, how, _ in out] == [("diabetes", "computed"), ("digits", "computed")]
+    assert handed == ["digits"] and calls == [n] and fake.order == [len(load_builtin("diabetes").X), 40]
+    _, ukey, fname = input_names(load_builtin("digits").fingerprint)
+    assert store.status(ukey) == "missing"                          # not in the server's memory ...
+    assert store.umap_async(ukey, np.zeros((n, 64), np.float32), disk_name=fname) is False
+    assert store.source(ukey) == "disk"                             # ... but on disk for the page
+    assert lc.precompute_one(str(tmp_path), "digits", 0)[0] == "cache" and calls == [n]

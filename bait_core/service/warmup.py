@@ -36,7 +36,8 @@ def warm_compute(single_thread: bool = True) -> float:
 
 def warm_layouts(store: Any, default: str = "digits", others: Optional[Iterable[str]] = None, seed: int = 0,
                  log: Optional[Callable[[str], None]] = None, idle_poll_s: float = 0.5,
-                 stop: Optional[Callable[[], bool]] = None) -> list[tuple[str, str, float]]:
+                 stop: Optional[Callable[[], bool]] = None,
+                 elsewhere: Optional[Callable[[str, int], str]] = None) -> list[tuple[str, str, float]]:
     """The input UMAP maps of the built-in datasets, ready in ``store`` (a
     :class:`bait_core.viz.projection.LayoutStore`, with its disk cache attached as ``store.disk``):
     first the ``default`` dataset's (read from disk, else computed at once), then the store's
@@ -44,6 +45,10 @@ def warm_layouts(store: Any, default: str = "digits", others: Optional[Iterable[
     ``others`` (default: the rest of layout_cache.BUILTIN_LAYOUT_DATASETS), smallest first, each
     started only while the store computes nothing else, so a layout someone is waiting for never
     queues behind them. Every computed layout is written to disk by the store.
+
+    ``elsewhere(name, seed)``: computes one of ``others`` outside this process (the app: in the layout
+    worker, which loads the dataset itself, so the server's process never loads it) and returns
+    "disk" or "computed"; those maps are then read from disk when a page asks for them.
 
     Datasets are loaded with split seed ``seed`` (the default run's). Blocks until done: call it in
     a background thread. ``stop()`` True ends it between datasets. Returns (dataset, "disk" |
@@ -67,6 +72,13 @@ def warm_layouts(store: Any, default: str = "digits", others: Optional[Iterable[
             time.sleep(idle_poll_s)                # lower priority: after whatever the pages asked for
         t0 = time.perf_counter()
         try:
+            if i > 0 and elsewhere is not None:
+                how = elsewhere(name, seed)
+                seconds = time.perf_counter() - t0
+                out.append((name, how, seconds))
+                if log is not None:
+                    log(f"layout warm-up: {name} UMAP {how} in {seconds:.2f} s (layout worker)")
+                continue
             ds = load_builtin(name, seed=seed)
             pkey, ukey, fname = input_names(ds.fingerprint)
             X = np.asarray(ds.X)

@@ -48,7 +48,7 @@ from bait_core.viz.projection import (UMAP_MIN_DIST, UMAP_N_NEIGHBORS, UMAP_PRE_
 
 __all__ = ["CACHE_ENV", "CACHE_FOLDER", "MAX_FILES", "MAX_BYTES", "BUILTIN_LAYOUT_DATASETS",
            "cache_dir", "umap_version", "input_umap_params", "file_name", "input_names", "input_umap",
-           "LayoutCache", "Precomputed", "precompute"]
+           "LayoutCache", "Precomputed", "precompute", "precompute_one"]
 
 CACHE_ENV = "BAIT_EXPLORER_CACHE_DIR"
 CACHE_FOLDER = "layout-cache"
@@ -237,6 +237,17 @@ class Precomputed:
     seconds: float
     path: Path
     saved: bool
+
+
+def precompute_one(folder: str, dataset: str, seed: int = 0) -> tuple[str, float, bool]:
+    """:func:`precompute` of one built-in dataset into the cache folder ``folder`` (default bounds):
+    (how: "cache" | "computed", seconds, saved). A plain function of picklable arguments, so the app
+    runs it in its layout worker process (the dataset is loaded there, not in the server)."""
+    said: list[str] = []
+    item = precompute(LayoutCache(folder, log=said.append), [dataset], seed=seed)[0]
+    for line in said:
+        _stderr(line)
+    return item.source, item.seconds, item.saved
 
 
 def precompute(cache: LayoutCache, datasets: Iterable[str] = BUILTIN_LAYOUT_DATASETS, seed: int = 0,

@@ -472,6 +472,12 @@ def umap_layout_in_process(X: np.ndarray, seed: int = 0, init: Optional[np.ndarr
     return _pool().submit(umap_layout, np.asarray(X), seed, init).result()
 
 
+def run_in_worker(fn: Callable, *args) -> object:
+    """``fn(*args)`` in the shared (niced) layout worker process, waiting for its result; ``fn`` and
+    the arguments must be picklable (a module-level function). Exceptions propagate."""
+    return _pool().submit(fn, *args).result()
+
+
 def warm_umap_in_process() -> None:
     """Compile umap-learn's kernels once in the worker process."""
     _pool().submit(_warm_umap).result()
