@@ -332,3 +332,50 @@ def test_warm_layouts_hands_the_others_elsewhere_and_a_page_reads_them_from_disk
     assert store.umap_async(ukey, np.zeros((n, 64), np.float32), disk_name=fname) is False
     assert store.source(ukey) == "disk"                             # ... but on disk for the page
     assert lc.precompute_one(str(tmp_path), "digits", 0)[0] == "cache" and calls == [n]
+
+
+# --- the app: the Rounds page's first map -----------------------------------------------------------
+
+def test_the_rounds_pages_first_map_is_the_umap_from_the_disk_cache(tmp_path, monkeypatch):
+    """A restarted server: the demo's UMAP map is in the cache, so the very first page run draws it
+    (no round needed, no wait); with UMAP off the page keeps PCA and never waits for UMAP."""
+    import json
+
+    import app_services as svc
+    from bait_core.learning.data import load_builtin
+    from bait_core.viz.projection import LAYOUTS
+    from tests.app_helpers import assert_ok, open_app
+
+    ds = load_builtin("digits", seed=0)
+    _, ukey, fname = input_names(ds.fingerprint)
+    Y = np.random.default_rng(3).normal(size=(len(ds.X), 2)).astype(np.float32)
+    assert LayoutCache(tmp_path).save(fname, Y)
+    monkeypatch.setenv(lc.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(svc, "start_warm_layouts", lambda: None)     # no worker process in unit tests
+    monkeypatch.setattr(LAYOUTS, "disk", None)
+
+    def first_map(at):
+        charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+        maps = [c for c in charts if any(t.get("type") == "scattergl" for t in c["data"])]
+        return maps[0]
+    try:
+        monkeypatch.setenv("BAIT_EXPLORER_NO_UMAP", "1")
+        at = open_app()
+        assert_ok(at)
+        assert "PCA layout, before round 0" in json.dumps(first_map(at)["layout"]["title"])
+        monkeypatch.delenv("BAIT_EXPLORER_NO_UMAP")
+        at = open_app()
+        assert_ok(at)
+        spec = first_map(at)
+        assert "UMAP layout, before round 0" in json.dumps(spec["layout"]["title"])
+        assert LAYOUTS.source(ukey) == "disk"
+        np.testing.assert_array_equal(LAYOUTS.get(ukey), Y)
+        def values(x):                                              # plotly's binary arrays: {'dtype', 'bdata'}
+            import base64
+            if isinstance(x, dict):
+                return np.frombuffer(base64.b64decode(x["bdata"]), dtype=np.dtype(x["dtype"]))
+            return np.asarray(x, dtype=np.float64)
+        xs = np.concatenate([values(t["x"]) for t in spec["data"] if t.get("x") is not None])
+        assert xs.size >= len(Y) and np.isin(np.round(xs, 4), np.round(Y[:, 0].astype(np.float64), 4)).all()
+    finally:
+        LAYOUTS.clear()
