@@ -180,6 +180,7 @@ class LayoutCache:
                     np.save(f, Y, allow_pickle=False)
                     f.flush()
                     os.fsync(f.fileno())
+                os.chmod(tmp, 0o644)                      # mkstemp's 0600 would hide it from other users
                 os.replace(tmp, p)
                 tmp = None
             except OSError as e:
