@@ -352,6 +352,9 @@ def test_the_rounds_pages_first_map_is_the_umap_from_the_disk_cache(tmp_path, mo
     assert LayoutCache(tmp_path).save(fname, Y)
     monkeypatch.setenv(lc.CACHE_ENV, str(tmp_path))
     monkeypatch.setattr(svc, "start_warm_layouts", lambda: None)     # no worker process in unit tests
+    done = threading.Thread(target=lambda: None)
+    done.start()
+    monkeypatch.setattr(svc, "start_warm_compute", lambda: done)      # nor a torch round left at exit
     monkeypatch.setattr(LAYOUTS, "disk", None)
 
     def first_map(at):
