@@ -41,7 +41,9 @@ def tail(path: Path, n: int = 4000) -> str:
 # What a server log must never contain: Streamlit's file watcher overflowing (the watcher is off in
 # .streamlit/config.toml) or any traceback.
 BAD_LOG_LINES = ("Inotify", "overflow", "Traceback")
-LAYOUT_CACHE = OUTPUT / "layout-cache"           # the suite's layout cache (kept between runs, as a user's is)
+# The layout cache of a server started here when the environment names none (the benchmarks); under
+# pytest, tests/conftest.py gives each test session its own empty one (as it does the runs folder).
+LAYOUT_CACHE = OUTPUT / "layout-cache"
 
 
 class ServerLogError(AssertionError):
