@@ -28,34 +28,55 @@ def test_round_trip_is_float32_read_only_and_equal(tmp_path):
     got = cache.load("umap-x-1", 50)
     assert got.dtype == np.float32 and got.shape == (50, 2) and not got.flags.writeable
     np.testing.assert_array_equal(got, Y)
-    assert [p.name for p in cache.files()] == ["umap-x-1.npy"]
+    assert [p.name for p in cache.files()] == ["umap-x-1.npz"]
     assert not [p for p in (tmp_path / "c").iterdir() if p.name.endswith(".tmp")]   # no temporary left
 
 
-@pytest.mark.parametrize("bad", ["nan", "inf", "shape", "dtype", "garbage", "empty", "pickle", "npz", "huge"])
+def _write_npz(p, allow_pickle=False, **arrays):
+    """An .npz at exactly `p` (np.save/np.savez given a path would add a suffix of their own)."""
+    with open(p, "wb") as f:
+        np.savez(f, allow_pickle=allow_pickle, **arrays)
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "shape", "dtype", "garbage", "empty", "pickle", "npy", "huge",
+                                 "renamed", "no-name", "extra", "fifo"])
 def test_a_bad_file_is_ignored_and_replaced(tmp_path, bad):
     cache = LayoutCache(tmp_path)
     p = cache.path("umap-bad")
     Y = _layout()
+    name = np.array("umap-bad")
     if bad == "nan":
-        Z = Y.copy(); Z[3, 1] = np.nan; np.save(p, Z)
+        Z = Y.copy(); Z[3, 1] = np.nan; _write_npz(p, layout=Z, name=name)
     elif bad == "inf":
-        Z = Y.copy(); Z[0, 0] = np.inf; np.save(p, Z)
+        Z = Y.copy(); Z[0, 0] = np.inf; _write_npz(p, layout=Z, name=name)
     elif bad == "shape":
-        np.save(p, _layout(49))                                    # another pool size
+        _write_npz(p, layout=_layout(49), name=name)               # another pool size
     elif bad == "dtype":
-        np.save(p, Y.astype(np.float64))
+        _write_npz(p, layout=Y.astype(np.float64), name=name)
     elif bad == "garbage":
-        p.write_bytes(b"\x93NUMPY\x01\x00garbage" * 5)
+        p.write_bytes(b"PK\x03\x04garbage" * 5)
     elif bad == "empty":
         p.write_bytes(b"")
     elif bad == "pickle":
-        np.save(p, np.array([{"a": 1}] * 100, dtype=object), allow_pickle=True)
-    elif bad == "npz":
-        np.savez(p.with_suffix(".npz"), Y); os.replace(p.with_suffix(".npz"), p)
+        _write_npz(p, allow_pickle=True, layout=np.array([{"a": 1}] * 100, dtype=object), name=name)
+    elif bad == "npy":                                             # the right array, but a bare .npy
+        with open(p, "wb") as f:
+            np.save(f, Y)
     elif bad == "huge":                                            # larger than any 50-point layout
-        np.save(p, _layout(5000))
+        _write_npz(p, layout=_layout(5000), name=name)
+    elif bad == "renamed":                                         # another layout's file copied to this name
+        assert cache.save("umap-other", Y)
+        os.replace(cache.path("umap-other"), p)
+    elif bad == "no-name":
+        _write_npz(p, layout=Y)
+    elif bad == "extra":
+        _write_npz(p, layout=Y, name=name, more=Y)
+    elif bad == "fifo":                                            # would block a reader that opens it
+        os.mkfifo(p)
+    assert p.exists()                                              # the planted file is where the cache looks
     assert cache.load("umap-bad", 50) is None
+    if bad == "fifo":
+        p.unlink()
     assert cache.save("umap-bad", Y)                               # recomputed and written over it
     np.testing.assert_array_equal(cache.load("umap-bad", 50), Y)
 
@@ -133,7 +154,7 @@ def test_a_full_disk_means_no_cache(tmp_path, monkeypatch):
 
     def full(*a, **kw):
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr(lc.np, "save", full)
+    monkeypatch.setattr(lc.np, "savez", full)
     assert cache.save("umap-a", _layout()) is False
     assert "No space left" in said[0]
     assert list(tmp_path.iterdir()) == []                          # the temporary file is gone too
@@ -146,10 +167,10 @@ def test_the_least_recently_used_files_go_beyond_the_bound(tmp_path):
         os.utime(cache.path(f"umap-{i}"), (1000 + i, 1000 + i))
     assert cache.load("umap-0", 50) is not None                     # used: now the most recent
     assert cache.save("umap-3", _layout(seed=3))
-    assert sorted(p.name for p in cache.files()) == ["umap-0.npy", "umap-2.npy", "umap-3.npy"]
+    assert sorted(p.name for p in cache.files()) == ["umap-0.npz", "umap-2.npz", "umap-3.npz"]
     small = LayoutCache(tmp_path / "b", max_bytes=1000)            # one 50-point file is ≈ 530 bytes
     small.save("umap-a", _layout()); small.save("umap-b", _layout())
-    assert [p.name for p in small.files()] == ["umap-b.npy"]
+    assert [p.name for p in small.files()] == ["umap-b.npz"]
 
 
 # --- the layout store with a disk cache --------------------------------------------------------------
@@ -175,7 +196,7 @@ def test_the_store_writes_a_named_layout_and_a_new_store_reads_it(tmp_path):
     P = store.pca_now("p", X)
     assert store.umap_async("u", X, init=P, disk_name="umap-data")
     assert store.wait("u", 30) == "ready" and store.source("u") == "computed"
-    assert fake.calls == 1 and [p.name for p in store.disk.files()] == ["umap-data.npy"]
+    assert fake.calls == 1 and [p.name for p in store.disk.files()] == ["umap-data.npz"]
     assert store.umap_async("emb", X, init=P) and store.wait("emb", 30) == "ready"   # no name: memory only
     assert len(store.disk.files()) == 1
     # a restarted server: a new store on the same folder draws it at once, without computing
@@ -283,7 +304,7 @@ def test_cli_layouts_computes_then_finds(tmp_path, monkeypatch, capsys):
     assert main(["layouts", "--datasets", "diabetes,digits", "--cache-dir", str(folder)]) == 0
     out = capsys.readouterr().out
     assert f"layout cache: {folder}" in out and "diabetes" in out and out.count("computed in") == 2
-    assert len(calls) == 2 and len(list(folder.glob("*.npy"))) == 2
+    assert len(calls) == 2 and len(list(folder.glob("*.npz"))) == 2
     assert main(["layouts", "--datasets", "diabetes,digits", "--cache-dir", str(folder)]) == 0
     out = capsys.readouterr().out
     assert out.count("found in the cache") == 2 and len(calls) == 2
@@ -291,7 +312,7 @@ def test_cli_layouts_computes_then_finds(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv(lc.CACHE_ENV, raising=False)
     runs = tmp_path / "runs"
     assert main(["layouts", "--datasets", "diabetes", "--runs-dir", str(runs)]) == 0
-    assert [p.parent for p in (tmp_path / "layout-cache").glob("*.npy")] == [tmp_path / "layout-cache"]
+    assert [p.parent for p in (tmp_path / "layout-cache").glob("*.npz")] == [tmp_path / "layout-cache"]
 
 
 def test_cli_layouts_refuses_what_has_no_umap_map(tmp_path, capsys):

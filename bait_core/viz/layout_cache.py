@@ -7,7 +7,7 @@ round and stay in memory (:class:`bait_core.viz.projection.LayoutStore`).
 
 * Folder: ``$BAIT_EXPLORER_CACHE_DIR`` when set, else ``layout-cache`` beside the runs folder
   (``./runs`` → ``./layout-cache``): :func:`cache_dir`.
-* One ``.npy`` file per layout, named by :func:`input_names` from everything the layout depends
+* One ``.npz`` file per layout (the array ``layout`` and the file's own name ``name``), named by :func:`input_names` from everything the layout depends
   on: the dataset fingerprint, the representation ("input"), the kind ("UMAP"), the seed, the UMAP
   parameters (neighbours, minimum distance, the PCA reduction before UMAP, the PCA start) and the
   installed umap-learn version. A change to any of them is another file name; nothing is
@@ -15,9 +15,11 @@ round and stay in memory (:class:`bait_core.viz.projection.LayoutStore`).
 * Uploaded data are cached too: a layout is only (N, 2) numbers, named by the data's fingerprint
   (a hash of its values), and holds nothing of the file itself.
 * Written atomically (a temporary file in the folder, then ``os.replace``); read with
-  ``np.load(allow_pickle=False)`` after checking the file's size, and used only when it is an
-  (N, 2) float32 array of finite values for the N points asked for. Anything else is ignored and
-  computed again (never trusted, never an error).
+  ``np.load(allow_pickle=False)`` after checking that it is a regular file (a FIFO or device
+  planted under a layout's name would block a reader) and its size, and used only when it holds
+  its own name (a file copied or renamed from another dataset's layout is refused) and an (N, 2)
+  float32 array of finite values for the N points asked for. Anything else is ignored and computed
+  again (never trusted, never an error).
 * Bounded: at most :data:`MAX_FILES` files and :data:`MAX_BYTES` bytes; the least recently used
   files (a read refreshes a file's time) are deleted after each write.
 * A folder that cannot be created or written (read-only, full disk) means no cache: said once per
@@ -32,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import re
 import sys
 import tempfile
@@ -54,13 +57,14 @@ CACHE_ENV = "BAIT_EXPLORER_CACHE_DIR"
 CACHE_FOLDER = "layout-cache"
 MAX_FILES = 64                    # files kept (least recently used deleted first) ...
 MAX_BYTES = 256 * 2**20           # ... and bytes in all (a 1,000,000-point layout is 8 MB)
-FORMAT = 1                        # bump when input_umap changes in a way the parameters do not show
+SUFFIX = ".npz"
+FORMAT = 2                        # 2: .npz holding its own name; bump when input_umap changes in a way the parameters do not show
 # the built-in datasets whose map is a UMAP (the 2-D toy sets are drawn in their own coordinates);
 # the app's default demo first
 BUILTIN_LAYOUT_DATASETS = ("digits", "diabetes", "mnist1d", "mnist")
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
-_HEADER_SLACK = 4096              # a .npy header is at most a few hundred bytes
+_HEADER_SLACK = 8192              # .npz: the zip directory, the name and two .npy headers
 
 
 def cache_dir(runs_dir: Union[str, os.PathLike, None] = None) -> Path:
@@ -119,7 +123,7 @@ def _stderr(message: str) -> None:
 
 
 class LayoutCache:
-    """Layouts as ``<folder>/<name>.npy`` files (see the module's docstring for the rules).
+    """Layouts as ``<folder>/<name>.npz`` files (see the module's docstring for the rules).
 
     ``load(name, n)`` returns a valid (n, 2) float32 read-only array or None; ``save(name, Y)``
     returns True when the file was written. Neither raises for anything the disk does; ``save``
@@ -138,7 +142,7 @@ class LayoutCache:
     def path(self, name: str) -> Path:
         if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
             raise ValueError(f"a layout file name is letters, digits and ._- only, got {str(name)[:80]!r}")
-        return self.folder / f"{name}.npy"
+        return self.folder / f"{name}{SUFFIX}"
 
     # -- reading -----------------------------------------------------------------------------
     def load(self, name: str, n: int) -> Optional[np.ndarray]:
@@ -146,12 +150,20 @@ class LayoutCache:
         float32 array of finite values)."""
         p = self.path(name)
         try:
-            size = p.stat().st_size
-            if size > int(n) * 8 + _HEADER_SLACK:         # never read more than the layout can need
+            st = p.stat()
+            if not stat.S_ISREG(st.st_mode):              # a FIFO would block open(); a device never ends
                 return None
-            with open(p, "rb") as f:
-                Y = np.load(f, allow_pickle=False)
-        except Exception:                                 # missing, unreadable, not a .npy: recompute
+            if st.st_size > int(n) * 8 + _HEADER_SLACK:   # never read more than the layout can need
+                return None
+            fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))   # swapped for a FIFO since stat
+            with os.fdopen(fd, "rb") as f:
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    return None
+                with np.load(f, allow_pickle=False) as z:
+                    if sorted(z.files) != ["layout", "name"] or z["name"].dtype.kind != "U" or str(z["name"]) != name:
+                        return None                       # another layout's file under this name
+                    Y = z["layout"]
+        except Exception:                                 # missing, unreadable, not our .npz: recompute
             return None
         if (not isinstance(Y, np.ndarray) or Y.dtype != np.float32 or Y.shape != (int(n), 2)
                 or not np.isfinite(Y).all()):
@@ -177,7 +189,7 @@ class LayoutCache:
                 self.folder.mkdir(parents=True, exist_ok=True)
                 fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.folder)
                 with os.fdopen(fd, "wb") as f:
-                    np.save(f, Y, allow_pickle=False)
+                    np.savez(f, layout=Y, name=np.array(name))   # a str array: no pickle needed
                     f.flush()
                     os.fsync(f.fileno())
                 os.chmod(tmp, 0o644)                      # mkstemp's 0600 would hide it from other users
@@ -199,7 +211,7 @@ class LayoutCache:
         """The layout files now in the folder, most recently used first."""
         try:
             found = [(e.stat().st_mtime, Path(e.path)) for e in os.scandir(self.folder)
-                     if e.name.endswith(".npy") and not e.name.startswith(".") and e.is_file()]
+                     if e.name.endswith(SUFFIX) and not e.name.startswith(".") and e.is_file()]
         except OSError:
             return []
         return [p for _, p in sorted(found, key=lambda t: t[0], reverse=True)]

@@ -53,7 +53,7 @@ def test_fresh_server_then_restart_shows_umap(timings):
     with chromium() as browser:
         with running_app("streamlit-launch-1.log", env_extra=env) as url:
             timings["umap_first_view_s"] = _first_view_to_umap(browser, url, COLD_TIMEOUT_S, "launch-cold.png")
-            assert list(cache.glob("umap-*.npy")), "the computed map was not written to the layout cache"
+            assert list(cache.glob("umap-*.npz")), "the computed map was not written to the layout cache"
         with running_app("streamlit-launch-2.log", env_extra=env) as url:
             seconds = _first_view_to_umap(browser, url, 60, "launch-restart.png")
             timings["umap_restart_s"] = seconds
