@@ -90,7 +90,10 @@ def rounds_view(ex: Explorer) -> bool:
     left, right = st.columns([3, 2])
     if not n:
         with left:
-            xy0, shown0 = svc.layout(ds, "PCA")      # as the normal page: UMAP starts with the first round
+            want0 = S.first_map_kind()               # as the normal page: the map the rounds will show
+            xy0, shown0 = svc.layout(ds, want0)
+            if want0 == "UMAP" and shown0 == "PCA":
+                _layout_watch(ds)
             fig = views.initial_map(ds, ex.mask, xy0, f"{shown0} layout, before round 0", height=MAP_HEIGHT)
             st.plotly_chart(_map_legend(plots.large_fonts(fig, FONT_PX)), width="stretch", key="present_map")
         with right:
@@ -192,9 +195,9 @@ def _layout(ex: Explorer, rr) -> tuple[np.ndarray, str]:
     latest_live = (rr is not None and not ex.read_only and ex.last_embeddings is not None
                    and rr.round == ex.rounds[-1].round and ds.xy2d is None)
     if kind == "model" and svc.umap_enabled() and latest_live:
-        xy, shown = svc.model_layout(ds, str(id(ex)), rr.round, ex.last_embeddings)
+        xy, shown = svc.model_layout(ds, ex.last_embeddings)
         if shown != "UMAP of model embeddings":
-            _layout_watch(ds, svc.model_layout_key(ds, str(id(ex)), rr.round))
+            _layout_watch(ds, svc.model_layout_key(ds, ex.last_embeddings))
         return xy, shown
     xy, shown = svc.layout(ds, kind if kind in kinds else kinds[0])
     if shown == "PCA" and svc.layout_pending(ds) == "running":

@@ -540,11 +540,11 @@ def layout(dataset: Dataset, kind: str) -> tuple[np.ndarray, str]:
     return pca, "PCA"
 
 
-def model_layout(dataset: Dataset, run_id: str, round_no: int, embeddings: np.ndarray) -> tuple[np.ndarray, str]:
+def model_layout(dataset: Dataset, embeddings: np.ndarray) -> tuple[np.ndarray, str]:
     """A UMAP of the current model's embeddings (latest round), seeded from the dataset's fixed
     layout so the two maps stay aligned; the fixed layout is shown until it is ready."""
     base, shown = layout(dataset, "UMAP")
-    key = model_layout_key(dataset, run_id, round_no)
+    key = model_layout_key(dataset, embeddings)
     got = LAYOUTS.get(key)
     if got is not None:
         return got, "UMAP of model embeddings"
@@ -563,8 +563,13 @@ def layout_pending(dataset: Dataset, key: Optional[tuple] = None) -> Optional[st
     return status if status == "running" or status.startswith("error") else None
 
 
-def model_layout_key(dataset: Dataset, run_id: str, round_no: int) -> tuple:
-    return layout_key(dataset.fingerprint, f"embeddings:{run_id}:{round_no}", "UMAP")
+def model_layout_key(dataset: Dataset, embeddings: np.ndarray) -> tuple:
+    """The in-memory key of a UMAP of `embeddings` (N, d): named by a hash of the embeddings' values,
+    so a layout is never shown for other embeddings (another run, a reset, a reused object id)."""
+    E = np.ascontiguousarray(embeddings)
+    digest = hashlib.blake2b(E.tobytes(), digest_size=16)
+    digest.update(repr((E.shape, E.dtype.str)).encode())
+    return layout_key(dataset.fingerprint, f"embeddings:{digest.hexdigest()}", "UMAP")
 
 
 def selected_indices(state: Any) -> list[int]:

@@ -102,6 +102,13 @@ def job_running() -> bool:
     return job is not None and job.running
 
 
+def first_map_kind() -> str:
+    """The layout of the map before round 0: UMAP (from the layout cache, or PCA until it is computed)
+    unless UMAP is off or the map's layout choice is PCA — the same map the rounds will show, so no
+    point moves at the first click. Shared by the Rounds page and its presentation view."""
+    return "UMAP" if svc.umap_enabled() and st.session_state.get(K.LAYOUT_KIND) != "PCA" else "PCA"
+
+
 def set_explorer(ex: Explorer, save: bool = False) -> None:
     """Replace the session's run (a running job of the old run is cancelled; its finished rounds are
     saved already; the views follow the new run). `save`: write the new run to the runs folder now
@@ -116,7 +123,10 @@ def set_explorer(ex: Explorer, save: bool = False) -> None:
     st.session_state[K.JOB] = ex.job if ex.job is not None and ex.job.running else None
     st.session_state[K.ROUND_FOLLOW] = -1
     st.session_state.pop(K.ROUND_VIEW, None)
-    st.session_state.pop(K.INSPECT_INDEX, None)
+    for key in (K.INSPECT_INDEX, K.INSPECTED, K.INSPECT_PICK):     # a point of the old run is not this run's
+        st.session_state.pop(key, None)
+    st.session_state[K.MAP_POINTS] = []
+    st.session_state[K.MAP_EMPTY] = False
     st.session_state[K.LABEL_EDIT] = None
 
 

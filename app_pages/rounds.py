@@ -135,7 +135,7 @@ if not rounds:
     st.info(f"No rounds yet: {ex.n_labeled} points are labeled. Press “Run 1 round” to train the model and "
             "pick the first batch.")
     ds0 = ex.dataset
-    want0 = "UMAP" if svc.umap_enabled() and ss.get(K.LAYOUT_KIND) != "PCA" else "PCA"   # the map's choice later
+    want0 = S.first_map_kind()
     xy0, shown0 = svc.layout(ds0, want0)
     if want0 == "UMAP" and shown0 == "PCA":
         umap_watch(ds0)
@@ -248,9 +248,9 @@ with left:
         ss[K.LAYOUT_KIND] = kinds[0]
     kind = t2.segmented_control("Layout", kinds, key=K.LAYOUT_KIND) or kinds[0]
     if kind == "model":
-        xy, shown = svc.model_layout(ds, str(id(ex)), rr.round, ex.last_embeddings)
+        xy, shown = svc.model_layout(ds, ex.last_embeddings)
         if shown != "UMAP of model embeddings":
-            umap_watch(ds, svc.model_layout_key(ds, str(id(ex)), rr.round))
+            umap_watch(ds, svc.model_layout_key(ds, ex.last_embeddings))
     else:
         xy, shown = svc.layout(ds, kind)
         if kind == "UMAP" and shown == "PCA":

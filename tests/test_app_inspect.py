@@ -221,3 +221,43 @@ def test_the_pick_numbers_toggle_removes_the_labels(one_round):
     assert not [a for a in _figure(at)["layout"].get("annotations", []) if a.get("name") == plots.PICK_NUMBER_NAME]
     assert any(t.get("name") == "picked this round" for t in _figure(at)["data"]), "the stars stay"
     at.toggle(key=AK.PICK_NUMBERS).set_value(True).run()
+
+
+def test_a_new_run_on_other_data_inspects_nothing_of_the_old_run(one_round):
+    """A point chosen in one run is not carried into another (the index would name another point of other
+    data): Apply setup, Reset and opening a record all replace the run through set_explorer."""
+    at, ex = one_round
+    j = int(np.flatnonzero(~ex.rounds[0].labeled_before)[-1])
+    at.number_input(key=AK.INSPECT_INDEX).set_value(j).run()
+    assert at.session_state[AK.INSPECTED] == (j, "typed")
+    at.switch_page("app_pages/setup.py").run()
+    at.selectbox(key="setup_builtin").select("blobs").run()
+    at.button(key="setup_apply").click().run()
+    assert_ok(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.session_state[AK.EXPLORER] is not ex
+    assert at.session_state[AK.INSPECTED] is None or AK.INSPECTED not in at.session_state
+    at.switch_page("app_pages/rounds.py").run()
+    at.button(key="btn_run1").click().run()
+    assert_ok(at)
+    assert not _rings(at), "nothing is ringed in the new run until a point is chosen"
+    assert not any(m.value.startswith("**Inspected:**") and "(typed)" in m.value for m in at.markdown)
+    # Reset of the new run forgets a chosen point too
+    k = int(np.flatnonzero(~at.session_state[AK.EXPLORER].rounds[0].labeled_before)[-1])
+    _select_on_map(at, [k])
+    assert _rings(at) == [f"inspected: point {k}"]
+    at.button(key="btn_reset").click().run()
+    assert_ok(at)
+    at.button(key="btn_run1").click().run()
+    assert not _rings(at)
+
+
+def test_the_model_layout_key_follows_the_embeddings_not_the_run_object():
+    from bait_core.learning.data import load_builtin
+    ds = load_builtin("blobs", seed=0, n_points=60)
+    E = np.random.default_rng(0).normal(size=(len(ds.y), 8)).astype(np.float32)
+    k1 = svc.model_layout_key(ds, E)
+    assert svc.model_layout_key(ds, E.copy()) == k1                       # same values, same layout
+    F = E.copy(); F[3, 2] += 1e-3
+    assert svc.model_layout_key(ds, F) != k1                              # other embeddings, other layout
+    assert svc.model_layout_key(ds, E.astype(np.float64)) != k1
