@@ -367,8 +367,8 @@ def compare_setup(run_on: str, n_runs: int, ray_address: Optional[str] = None):
     if run_on not in RUN_ON:
         raise ValueError(f"Unknown choice {run_on!r} for where the runs execute; choose one of {', '.join(RUN_ON)}.")
     address = (ray_address or "").strip() or None
-    if run_on == "ray":
-        require_ray()
+    if run_on == "ray" and not ray_available():
+        require_ray()                            # its sentence: how to install Ray (Ray is imported only to run)
     return check_executor(run_on, n_runs=n_runs, ray_address=address if run_on == "ray" else None)
 
 

@@ -191,3 +191,21 @@ def test_unpicklable_reason_and_the_default_on_one_core(monkeypatch):
     monkeypatch.setattr(threads, "usable_cores", lambda: 1)
     assert svc.default_run_on(ok) == ("sequential", "This process may use 1 CPU core, so worker processes would "
                                                     "not run anything sooner.")
+
+
+def test_compare_estimate_from_the_sessions_measured_rounds():
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from bait_core.learning.compare import ComparePlan
+    from bait_core.records.run_record import RunConfig
+    plan = ComparePlan(base=RunConfig(data="builtin:digits", model="mlp", strategy="bait", rounds=9), strategies=("bait", "random"),
+                       seeds=(0, 1, 2))
+    rounds = [SimpleNamespace(times={"train": 0.5, "outputs": 0.1, "select": 0.4})] * 2
+    ex = SimpleNamespace(rounds=rounds, config=SimpleNamespace(strategy="bait"))
+    # 6 runs × 10 rounds × 1.0 s, 2 at a time: 30 s
+    assert svc.compare_estimate(ex, plan, 2).startswith("about 30 s at best, from this session's 2 measured rounds "
+                                                        "(1.00 s each with bait")
+    assert svc.compare_estimate(ex, plan, 1).startswith("about 60 s at best")
+    assert svc.compare_estimate(ex, replace(plan, seeds=tuple(range(6))), 1).startswith("about 2.0 min at best")
+    assert svc.compare_estimate(SimpleNamespace(rounds=[], config=ex.config), plan, 2) is None
