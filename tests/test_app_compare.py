@@ -209,3 +209,36 @@ def test_compare_estimate_from_the_sessions_measured_rounds():
     assert svc.compare_estimate(ex, plan, 1).startswith("about 60 s at best")
     assert svc.compare_estimate(ex, replace(plan, seeds=tuple(range(6))), 1).startswith("about 2.0 min at best")
     assert svc.compare_estimate(SimpleNamespace(rounds=[], config=ex.config), plan, 2) is None
+
+
+def _random_runs_entropy_waits_for_stop(config, dataset, model, should_stop=None):
+    """The test hook (run_fn): random is the real run; entropy waits (up to 60 s) until asked to stop."""
+    import time
+
+    from bait_core.learning.compare import run_record
+    if config.strategy == "random":
+        return run_record(config, dataset, model, should_stop=should_stop)
+    end = time.monotonic() + 60
+    while time.monotonic() < end and not (should_stop and should_stop()):
+        time.sleep(0.05)
+    return None
+
+
+def test_stop_on_worker_processes_keeps_the_finished_runs():
+    import time
+
+    from bait_core.service.executors import check_executor
+    from bait_core.service.jobs import Job
+    from tests.test_executors import PLAN, _build, _load
+    from dataclasses import replace
+    plan = replace(PLAN, strategies=("random", "entropy"), seeds=(0,))
+    job = Job(name="comparison", fn=svc._compare_worker(plan, _load, _build, check_executor("processes", workers=2),
+                                                       _random_runs_entropy_waits_for_stop), context=plan).start()
+    end = time.monotonic() + 120
+    while job.items.get(("random", 0), {}).get("status") != "done" and time.monotonic() < end:
+        time.sleep(0.1)
+    assert job.items[("random", 0)]["status"] == "done" and job.running      # entropy still out on a worker
+    job.cancel()
+    assert job.join(30)
+    assert job.status == "cancelled" and job.items[("entropy", 0)]["status"] == "stopped"
+    assert [(r.config.strategy, r.config.seed) for r in svc.comparison_of(job).records] == [("random", 0)]
