@@ -15,11 +15,11 @@ from bait_core.viz.text import inline_code
 # the tab icon is a file in the repository: a material or emoji icon here makes browsers fetch it from a CDN
 _FAVICON = str(Path(__file__).resolve().parent / "assets" / "favicon.png")
 st.set_page_config(page_title="BAIT Explorer", page_icon=_FAVICON, layout="wide")
+S.warm_umap()            # first: the demo's UMAP map starts (or is read from disk) while the run is built
 S.init_state()
 if S.presenting():      # a first load with ?present=1 starts with the sidebar collapsed (the browser keeps a
     st.set_page_config(initial_sidebar_state="collapsed")   # presenter's own open / close; the toggle leaves it)
 S.sync_url()
-S.warm_umap()
 S.warm_compute()
 
 pages = [

@@ -32,11 +32,12 @@ from bait_core.service.explorer import Explorer
 from bait_core.service.jobs import Job
 from bait_core.records.run_record import RunConfig, RunRecord
 from bait_core.learning.models import MODEL_NAMES
-from bait_core.viz.projection import LAYOUTS, layout_key
+from bait_core.viz.projection import LAYOUTS, layout_key, run_in_worker
+from bait_core.viz.layout_cache import LayoutCache, cache_dir, input_names, precompute_one
 from bait_core.learning.reading import ReadOptions
 from bait_core.service.runstore import LIVE, RunSources, RunStore, default_runs_dir, valid_run_id
 from bait_core.common.threads import single_cpu_thread
-from bait_core.service.warmup import warm_compute as _warm_compute
+from bait_core.service.warmup import warm_compute as _warm_compute, warm_layouts as _warm_layouts
 
 DEFAULT_CONFIG = RunConfig(data="builtin:digits", model="mlp", strategy="bait", rounds=10,
                            batch_size=10, initial=20, seed=0)
@@ -597,15 +598,58 @@ def start_warm_compute() -> threading.Thread:
     return thread
 
 
+_DISK_LOCK = threading.Lock()
+
+
+def layout_disk() -> Optional[LayoutCache]:
+    """The disk cache of the inputs' UMAP maps, attached to the server-wide layout store on first use:
+    $BAIT_EXPLORER_CACHE_DIR, else `layout-cache` beside the runs folder (bait_core.viz.layout_cache).
+    None when UMAP is off."""
+    if not umap_enabled():
+        return None
+    with _DISK_LOCK:
+        if LAYOUTS.disk is None:
+            LAYOUTS.disk = LayoutCache(cache_dir(runs_dir()))
+        return LAYOUTS.disk
+
+
+def start_warm_layouts() -> Optional[threading.Thread]:
+    """Once per server, at its start (when UMAP is enabled): a background thread that makes the default
+    demo's UMAP map ready (from the disk cache, else computed at once in the niced layout worker), then
+    warms UMAP's compiled kernels, then the other built-in datasets' maps while nothing else is being
+    laid out, each loaded and computed in the worker (never in the server's process: a page reads them
+    from disk when it needs them) (service.warmup.warm_layouts); each computed map is written to disk.
+    Returns the thread."""
+    if layout_disk() is None:
+        return None
+    log = (lambda line: print(line, flush=True)) if os.environ.get("BAIT_EXPLORER_LOG_TIMES") else None
+    default = DEFAULT_CONFIG.data.split(":", 1)[1]
+    folder = str(layout_disk().folder)
+
+    def elsewhere(name: str, seed: int) -> str:          # loaded and computed in the niced layout worker
+        how, _, saved = run_in_worker(precompute_one, folder, name, seed)
+        return "disk" if how == "cache" else how + ("" if saved else " (not saved)")
+
+    def run() -> None:
+        try:
+            _warm_layouts(LAYOUTS, default=default, seed=DEFAULT_CONFIG.seed, log=log, elsewhere=elsewhere)
+        except Exception:                          # a page computes its map itself, or says why not
+            pass
+    thread = threading.Thread(target=run, name="warm-layouts", daemon=True)
+    thread.start()
+    return thread
+
+
 def warm_up_umap() -> bool:
-    """A tiny UMAP fit in a background thread (when UMAP is enabled) so the first real one is fast."""
-    if umap_enabled():
-        LAYOUTS.warm_up()
+    """At server start (when UMAP is enabled): the layouts' warm-up thread (start_warm_layouts: the
+    default demo's map first, then UMAP's kernels, then the other built-in maps)."""
+    start_warm_layouts()
     return True
 
 
 def _keys(dataset: Dataset) -> tuple[tuple, tuple]:
-    return (layout_key(dataset.fingerprint, "input", "PCA"), layout_key(dataset.fingerprint, "input", "UMAP"))
+    pkey, ukey, _ = input_names(dataset.fingerprint)
+    return pkey, ukey
 
 
 def layout(dataset: Dataset, kind: str) -> tuple[np.ndarray, str]:
@@ -624,7 +668,11 @@ def layout(dataset: Dataset, kind: str) -> tuple[np.ndarray, str]:
         got = LAYOUTS.get(ukey)
         if got is not None:
             return got, "UMAP"
-        LAYOUTS.umap_async(ukey, X, init=pca)
+        layout_disk()
+        LAYOUTS.umap_async(ukey, X, init=pca, disk_name=input_names(dataset.fingerprint)[2])
+        got = LAYOUTS.get(ukey)                  # read from the disk cache just now
+        if got is not None:
+            return got, "UMAP"
     return pca, "PCA"
 
 

@@ -200,7 +200,9 @@ def warm_compute() -> threading.Thread:
 
 @st.cache_resource(show_spinner=False)
 def warm_umap() -> bool:
-    """Once per server: a tiny UMAP fit in a background thread so the first real one is fast."""
+    """Once per server, on its first script run: the default demo's UMAP map from the disk cache or
+    computed at once in the background, then UMAP's kernels and the other built-in maps
+    (app_services.start_warm_layouts)."""
     return svc.warm_up_umap()
 
 

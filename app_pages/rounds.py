@@ -135,7 +135,10 @@ if not rounds:
     st.info(f"No rounds yet: {ex.n_labeled} points are labeled. Press “Run 1 round” to train the model and "
             "pick the first batch.")
     ds0 = ex.dataset
-    xy0, shown0 = svc.layout(ds0, "PCA")
+    want0 = "UMAP" if svc.umap_enabled() and ss.get(K.LAYOUT_KIND) != "PCA" else "PCA"   # the map's choice later
+    xy0, shown0 = svc.layout(ds0, want0)
+    if want0 == "UMAP" and shown0 == "PCA":
+        umap_watch(ds0)
     st.plotly_chart(views.initial_map(ds0, ex.mask, xy0, f"{shown0} layout, before round 0"), width="stretch",
                     key="map0")
     st.caption(f"Each dot is a pool point coloured by its {views.truth_word(ds0)}"

@@ -8,6 +8,9 @@
                              (first call: --data FILE [--label-column COL] [--model ...] [--strategy ...]
                               [--batch-size B] [--rounds R] [--classes a,b,c] [--first-batch k-center|random])
 
+    python -m bait_core layouts [--datasets digits,...] [--cache-dir DIR | --runs-dir DIR]
+
+`layouts` precomputes the app's UMAP maps of the built-in datasets into its layout cache.
 `next` is the headless labeling loop (see its --help): each call adds the labels, retrains, picks and
 writes RUN_DIR/to_label.csv; RUN_DIR is a run folder the app resumes (runs folder = its parent).
 
@@ -1141,6 +1144,65 @@ def _atomic(write: Callable[[Path, str], Any], path: Path, text: str) -> None:
         raise CliError(f"cannot write {path}: {e.strerror or e}") from None
 
 
+# ----------------------------------------------------------------------------- layouts
+
+def _add_layouts(sub: Any) -> None:
+    from bait_core.viz.layout_cache import BUILTIN_LAYOUT_DATASETS, CACHE_ENV, CACHE_FOLDER
+    p = sub.add_parser(
+        "layouts", help="precompute the app's UMAP maps of the built-in datasets into its layout cache",
+        description="Compute the UMAP map of each built-in dataset's inputs (what the app's Rounds page draws) "
+                    "and write it to the app's layout cache, so the app draws UMAP at once from its first page "
+                    "view; maps already in the cache are only checked. The app does the same in the background "
+                    "when its server starts; this is for preparing a machine before the first launch. The cache "
+                    f"folder is --cache-dir, else ${CACHE_ENV}, else {CACHE_FOLDER}/ beside the runs folder "
+                    "(--runs-dir, $BAIT_EXPLORER_RUNS_DIR or ./runs), as the app finds it.")
+    p.add_argument("--datasets", default=",".join(BUILTIN_LAYOUT_DATASETS),
+                   help=f"comma-separated built-in datasets (default {','.join(BUILTIN_LAYOUT_DATASETS)})")
+    p.add_argument("--cache-dir", metavar="DIR", default=None, help="the layout cache folder (created when missing)")
+    p.add_argument("--runs-dir", metavar="DIR", default=None,
+                   help="the app's runs folder, to find the cache beside it (default: $BAIT_EXPLORER_RUNS_DIR or ./runs)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="the data split of the runs that will use the maps (default 0, the app's demo)")
+    p.set_defaults(func=_cmd_layouts)
+
+
+def _cmd_layouts(args: argparse.Namespace) -> int:
+    from bait_core.records.run_record import MAX_SEED
+    from bait_core.viz.layout_cache import BUILTIN_LAYOUT_DATASETS, LayoutCache, cache_dir, precompute
+    if not 0 <= args.seed <= MAX_SEED:
+        raise CliError(f"--seed must be a whole number from 0 to {MAX_SEED:,}, got {args.seed}.")
+    names = [n.strip() for n in str(args.datasets).split(",") if n.strip()]
+    bad = [n for n in names if n not in BUILTIN_LAYOUT_DATASETS]
+    if not names or bad:
+        raise CliError(f"--datasets: {', '.join(repr(b) for b in bad) or 'none given'}; the built-in datasets with "
+                       f"a UMAP map are {', '.join(BUILTIN_LAYOUT_DATASETS)} (the 2-D toy sets use their own coordinates).")
+    if args.cache_dir is not None:
+        folder = Path(os.path.abspath(args.cache_dir))
+    else:
+        from bait_core.service.runstore import default_runs_dir
+        folder = cache_dir(args.runs_dir if args.runs_dir is not None else default_runs_dir())
+    said: list[str] = []
+    cache = LayoutCache(folder, log=said.append)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CliError(f"cannot create the layout cache folder {folder}: {e.strerror or e}") from None
+    if not os.access(folder, os.W_OK):
+        raise CliError(f"the layout cache folder {folder} is not writable; give another with --cache-dir.")
+    print(f"layout cache: {folder}", flush=True)
+    t0 = time.perf_counter()
+
+    def show(item: Any) -> None:
+        what = ("found in the cache" if item.source == "cache" else
+                "computed" + ("" if item.saved else " (NOT saved: " + (said[0] if said else "write failed") + ")"))
+        print(f"  {item.dataset:<9} {item.n_points:>6,} points  {what} in {item.seconds:.2f} s  {item.path.name}",
+              flush=True)
+    done = precompute(cache, names, seed=args.seed, on_done=show)
+    computed = sum(d.source == "computed" for d in done)
+    print(f"{computed} computed, {len(done) - computed} found, in {time.perf_counter() - t0:.1f} s")
+    return 0 if all(d.saved for d in done) else 1
+
+
 # ----------------------------------------------------------------------------- entry point
 
 def build_parser() -> argparse.ArgumentParser:
@@ -1150,6 +1212,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_compare(sub)
     _add_next(sub)
+    _add_layouts(sub)
     return parser
 
 

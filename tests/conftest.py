@@ -39,3 +39,5 @@ def small_config():
 # Runs are saved after every round (bait_core.service.runstore): the tests write them to a throw-away folder,
 # never into the checkout's ./runs.
 os.environ.setdefault("BAIT_EXPLORER_RUNS_DIR", tempfile.mkdtemp(prefix="bait-test-runs-"))
+# ... and their layout cache (bait_core.viz.layout_cache) to another one, never beside a shared folder.
+os.environ.setdefault("BAIT_EXPLORER_CACHE_DIR", tempfile.mkdtemp(prefix="bait-test-layouts-"))

@@ -7,7 +7,10 @@ UMAP with ``LAYOUTS.umap_async`` and switches to it when ``LAYOUTS.status(key) =
 * :func:`umap_layout`  (N, 2) float32 with umap-learn, optionally seeded from a previous layout
   (``init``), standardised the same way so the two kinds of map share a scale.
 * :class:`LayoutStore` a thread-safe, process-wide cache keyed by
-  ``(dataset fingerprint, representation name, kind)``; :data:`LAYOUTS` is the singleton.
+  ``(dataset fingerprint, representation name, kind)``; :data:`LAYOUTS` is the singleton.  With a
+  disk cache attached (``store.disk``, a :class:`bait_core.viz.layout_cache.LayoutCache`), a UMAP
+  requested with a ``disk_name`` is read from disk when a valid file is there and written there when
+  computed (only the inputs' layouts are given a name; per-run layouts stay in memory).
 
 UMAP's first fit in a process pays numba's JIT (≈ 10–35 s); :meth:`LayoutStore.warm_up` runs tiny
 fits once in a background thread so that the first real fit is fast.  Global RNG state is untouched:
@@ -35,6 +38,8 @@ __all__ = ["pca_layout", "umap_layout", "standardize", "layout_key", "LayoutStor
 
 UMAP_PRE_PCA_DIMS = 50     # rows with more features are reduced by PCA before UMAP (speed)
 UMAP_MIN_POINTS = 5        # fewer points than this: UMAP is meaningless, fall back to PCA
+UMAP_N_NEIGHBORS = 15      # umap_layout's defaults (part of a disk-cached layout's key: layout_cache)
+UMAP_MIN_DIST = 0.1
 
 LayoutFn = Callable[..., np.ndarray]
 
@@ -90,7 +95,7 @@ def pca_layout(X: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 def umap_layout(X: np.ndarray, seed: int = 0, init: Optional[np.ndarray] = None,
-                n_neighbors: int = 15, min_dist: float = 0.1) -> np.ndarray:
+                n_neighbors: int = UMAP_N_NEIGHBORS, min_dist: float = UMAP_MIN_DIST) -> np.ndarray:
     """(N, 2) float32 UMAP map of the flattened rows of ``X``; each axis zero mean, unit std.
 
     ``init``: an optional (N, 2) layout (e.g. the previous round's, or the PCA map) to start the
@@ -152,6 +157,9 @@ class LayoutStore:
     Keys are any hashable, conventionally :func:`layout_key` tuples.  ``pca_fn(X, seed=)`` and
     ``umap_fn(X, seed=, init=)`` are injectable (tests pass cheap fakes).  At most ``max_entries``
     finished layouts are kept (least recently used dropped first); running jobs are never dropped.
+    ``disk``: None (memory only) or an object with ``load(name, n) -> (n, 2) float32 | None`` and
+    ``save(name, layout) -> bool`` (:class:`bait_core.viz.layout_cache.LayoutCache`); set it once,
+    before the first request that names a file.
     """
 
     def __init__(self, pca_fn: LayoutFn = pca_layout, umap_fn: LayoutFn = umap_layout,
@@ -164,8 +172,10 @@ class LayoutStore:
         self._errors: dict[Hashable, str] = {}
         self._error_details: dict[Hashable, str] = {}
         self._timings: dict[Hashable, float] = {}
+        self._sources: dict[Hashable, str] = {}         # "disk" | "computed" | "given"
         self._warm_thread: Optional[threading.Thread] = None
         self.warm_seconds: Optional[float] = None       # set when warm_up has finished
+        self.disk = None                                # a LayoutCache (duck-typed), or None
 
     # -- reading -----------------------------------------------------------------------------
     def get(self, key: Hashable) -> Optional[np.ndarray]:
@@ -192,14 +202,27 @@ class LayoutStore:
         with self._lock:
             return self._timings.get(key)
 
+    def source(self, key: Hashable) -> Optional[str]:
+        """Where the finished layout for ``key`` came from: "disk", "computed" (here, by
+        ``pca_now`` or a background job) or "given" (:meth:`put`); None when not finished."""
+        with self._lock:
+            return self._sources.get(key) if key in self._layouts else None
+
+    @property
+    def busy(self) -> bool:
+        """True while any background UMAP job runs (the warm-up's tiny fits not counted)."""
+        with self._lock:
+            return bool(self._threads)
+
     def error_detail(self, key: Hashable) -> Optional[str]:
         """The traceback of a failed computation, if any."""
         with self._lock:
             return self._error_details.get(key)
 
     # -- computing ---------------------------------------------------------------------------
-    def put(self, key: Hashable, layout: np.ndarray) -> np.ndarray:
-        """Store a layout computed elsewhere; returns the stored read-only copy."""
+    def put(self, key: Hashable, layout: np.ndarray, source: str = "given") -> np.ndarray:
+        """Store a layout computed elsewhere; returns the stored read-only copy. ValueError unless
+        ``layout`` has shape (N, 2)."""
         Y = np.array(layout, dtype=np.float32)
         if Y.ndim != 2 or Y.shape[1] != 2:
             raise ValueError(f"a layout must have shape (N, 2), got {Y.shape}")
@@ -207,9 +230,29 @@ class LayoutStore:
         with self._lock:
             self._layouts[key] = Y
             self._layouts.move_to_end(key)
+            self._sources[key] = source
             self._errors.pop(key, None)
             self._error_details.pop(key, None)
             self._evict_locked()
+        return Y
+
+    def from_disk(self, key: Hashable, disk_name: str, n: int) -> Optional[np.ndarray]:
+        """The layout for ``key`` read from the disk cache's file ``disk_name`` and stored here, when
+        a disk cache is attached and holds a valid (n, 2) layout under that name; else None (a
+        missing, unreadable or invalid file is never an error: the layout is computed again)."""
+        disk = self.disk
+        if disk is None or not disk_name:
+            return None
+        t0 = time.perf_counter()
+        try:
+            Y = disk.load(disk_name, int(n))
+        except Exception:                                       # a cache must never break the map
+            Y = None
+        if Y is None:
+            return None
+        Y = self.put(key, Y, source="disk")
+        with self._lock:
+            self._timings[key] = time.perf_counter() - t0
         return Y
 
     def pca_now(self, key: Hashable, X: np.ndarray) -> np.ndarray:
@@ -218,17 +261,25 @@ class LayoutStore:
         if Y is not None:
             return Y
         t0 = time.perf_counter()
-        Y = self.put(key, self._pca_fn(X, seed=self._seed))
+        Y = self.put(key, self._pca_fn(X, seed=self._seed), source="computed")
         with self._lock:
             self._timings[key] = time.perf_counter() - t0
         return Y
 
-    def umap_async(self, key: Hashable, X: np.ndarray, init: Optional[np.ndarray] = None) -> bool:
+    def umap_async(self, key: Hashable, X: np.ndarray, init: Optional[np.ndarray] = None,
+                   disk_name: Optional[str] = None) -> bool:
         """Start computing the UMAP layout for ``key`` in a background thread.
 
         Does nothing (returns False) when the layout is already ready or being computed; after an
         error a new call retries.  Returns True when a thread was started.  ``X`` is copied.
+        ``disk_name``: the layout's file in the attached disk cache (:attr:`disk`): read at once
+        when valid (then no thread, False, and the status is "ready"), written when computed.
         """
+        with self._lock:
+            if key in self._threads or key in self._layouts:
+                return False
+        if disk_name and self.from_disk(key, disk_name, len(X)) is not None:
+            return False
         with self._lock:
             if key in self._threads or key in self._layouts:
                 return False
@@ -236,22 +287,30 @@ class LayoutStore:
             self._error_details.pop(key, None)
             Xc = np.array(X, copy=True)
             initc = None if init is None else np.array(init, dtype=np.float32, copy=True)
-            t = threading.Thread(target=self._run_umap, args=(key, Xc, initc),
+            t = threading.Thread(target=self._run_umap, args=(key, Xc, initc, disk_name),
                                  name=f"umap-layout:{key!r}"[:80], daemon=True)
             self._threads[key] = t
         t.start()
         return True
 
-    def _run_umap(self, key: Hashable, X: np.ndarray, init: Optional[np.ndarray]) -> None:
+    def _run_umap(self, key: Hashable, X: np.ndarray, init: Optional[np.ndarray],
+                  disk_name: Optional[str] = None) -> None:
         t0 = time.perf_counter()
         try:
             Y = np.array(self._umap_fn(X, seed=self._seed, init=init), dtype=np.float32)
             if Y.shape != (len(X), 2):
                 raise ValueError(f"layout function returned shape {Y.shape}, expected ({len(X)}, 2)")
             Y.setflags(write=False)
+            disk = self.disk
+            if disk_name and disk is not None:                  # before "ready": a restart finds it
+                try:
+                    disk.save(disk_name, Y)
+                except Exception:                               # no cache is never an error
+                    pass
             with self._lock:
                 self._layouts[key] = Y
                 self._layouts.move_to_end(key)
+                self._sources[key] = "computed"
                 self._timings[key] = time.perf_counter() - t0
                 self._evict_locked()
         except Exception as e:                                  # reported through status()
@@ -274,6 +333,7 @@ class LayoutStore:
         while len(self._layouts) > self._max_entries:
             old, _ = self._layouts.popitem(last=False)
             self._timings.pop(old, None)
+            self._sources.pop(old, None)
 
     def clear(self) -> None:
         """Forget finished layouts and errors (running jobs still store their result)."""
@@ -282,6 +342,7 @@ class LayoutStore:
             self._errors.clear()
             self._error_details.clear()
             self._timings.clear()
+            self._sources.clear()
 
     # -- warm-up -----------------------------------------------------------------------------
     def warm_up(self) -> Optional[threading.Thread]:
@@ -409,6 +470,12 @@ def _pool() -> concurrent.futures.ProcessPoolExecutor:
 def umap_layout_in_process(X: np.ndarray, seed: int = 0, init: Optional[np.ndarray] = None) -> np.ndarray:
     """:func:`umap_layout` computed in the shared worker process (same arguments, same result)."""
     return _pool().submit(umap_layout, np.asarray(X), seed, init).result()
+
+
+def run_in_worker(fn: Callable, *args) -> object:
+    """``fn(*args)`` in the shared (niced) layout worker process, waiting for its result; ``fn`` and
+    the arguments must be picklable (a module-level function). Exceptions propagate."""
+    return _pool().submit(fn, *args).result()
 
 
 def warm_umap_in_process() -> None:

@@ -8,7 +8,6 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -40,27 +39,51 @@ def tail(path: Path, n: int = 4000) -> str:
         return "(no log)"
 
 
+# What a server log must never contain: Streamlit's file watcher overflowing (the watcher is off in
+# .streamlit/config.toml) or any traceback.
+BAD_LOG_LINES = ("Inotify", "overflow", "Traceback")
+# The layout cache of a server started here when the environment names none (the benchmarks); under
+# pytest, tests/conftest.py gives each test session its own empty one (as it does the runs folder).
+LAYOUT_CACHE = OUTPUT / "layout-cache"
+
+
+class ServerLogError(AssertionError):
+    pass
+
+
+def check_log(log_path: Path) -> None:
+    """ServerLogError with the log's tail when the server log has a line from BAD_LOG_LINES."""
+    text = tail(log_path, 10_000_000)
+    bad = [line for line in text.splitlines() if any(b in line for b in BAD_LOG_LINES)]
+    if bad:
+        raise ServerLogError(f"{log_path.name}: {len(bad)} bad line(s), first {bad[0]!r}; log tail:\n{text[-4000:]}")
+
+
 @contextlib.contextmanager
 def running_app(log_name: str = "streamlit-browser.log", env_extra: dict | None = None,
                 port: int | None = None) -> Iterator[str]:
-    """`streamlit run app.py` on a free localhost port (the real app: UMAP on, round times logged);
-    yields its URL; always stopped at the end. AppStartError (with the log's tail) if it fails.
-    `env_extra`: more environment variables (e.g. the runs folder); `port`: a fixed port (a restart
-    on the same address)."""
+    """The app started exactly as the README starts it, `bash scripts/app.sh` (set-up check, then
+    `streamlit run app.py` with the checkout's .streamlit/config.toml: no file watcher), on a free
+    localhost port; the real app: UMAP on, round times logged. Yields its URL; always stopped at
+    the end. AppStartError (with the log's tail) if it fails to start; ServerLogError after it
+    stopped when its log has a watcher line or a traceback (BAD_LOG_LINES; not checked when the
+    body already failed). `env_extra`: more environment variables (e.g. the runs folder, the
+    layout cache); `port`: a fixed port (a restart on the same address)."""
     OUTPUT.mkdir(exist_ok=True)
     port = port or _free_port()
     log_path = OUTPUT / log_name
     log = open(log_path, "w")
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true",
-           "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
-    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    cmd = ["bash", "scripts/app.sh", "--server.port", str(port), "--server.address", "127.0.0.1"]
+    env = dict(os.environ)
     env.pop("BAIT_EXPLORER_NO_UMAP", None)         # the real app: UMAP warms up in the background
-    env["BAIT_EXPLORER_LOG_TIMES"] = "1"          # round times in the server log
+    env["BAIT_EXPLORER_LOG_TIMES"] = "1"          # round and layout times in the server log
     env.setdefault("BAIT_EXPLORER_RUNS_DIR", str(OUTPUT / "runs"))   # never the checkout's ./runs
+    env.setdefault("BAIT_EXPLORER_CACHE_DIR", str(LAYOUT_CACHE))     # nor its layout-cache/
     env.update(env_extra or {})
+    # app.sh ends in `exec python -m streamlit`: this process becomes the server, so terminate() stops it
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
+    failed = False
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while True:
@@ -77,6 +100,9 @@ def running_app(log_name: str = "streamlit-browser.log", env_extra: dict | None 
                                     f"{tail(log_path)}")
             time.sleep(0.5)
         yield url
+    except BaseException:
+        failed = True
+        raise
     finally:
         proc.terminate()
         try:
@@ -85,6 +111,8 @@ def running_app(log_name: str = "streamlit-browser.log", env_extra: dict | None 
             proc.kill()
             proc.wait(timeout=15)
         log.close()
+    if not failed:
+        check_log(log_path)
 
 
 @contextlib.contextmanager

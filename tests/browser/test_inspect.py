@@ -17,10 +17,8 @@ from .test_browser import ROUND_TIMEOUT_S, map_state, stop_enabled, wait_for, wa
 
 require_browser()
 
-# In the map (the chart with the most scattergl markers): the page pixel of every point of the trace
-# named `name`, with its dataset index (customdata[0]); and the names of the map's traces.
-_POINTS_JS = """
-(name) => {
+# JS: `gd` = the map, the chart with the most scattergl markers.
+_FIND_MAP = """
   const gds = [...document.querySelectorAll('.stPlotlyChart .js-plotly-plot')];
   let gd = null, bestN = -1;
   gds.forEach(g => {
@@ -28,7 +26,13 @@ _POINTS_JS = """
     const n = full.reduce((s, t) => s + (t._length || 0), 0);
     if (full.some(t => t.type === 'scattergl') && n > bestN) { gd = g; bestN = n; }
   });
-  if (!gd) return null;
+"""
+
+# In the map (the chart with the most scattergl markers): the page pixel of every point of the trace
+# named `name`, with its dataset index (customdata[0]); and the names of the map's traces.
+_POINTS_JS = """
+(name) => {
+""" + _FIND_MAP + """  if (!gd) return null;
   const L = gd._fullLayout, xa = L.xaxis, ya = L.yaxis;
   const box = gd.getBoundingClientRect();
   const out = [];
@@ -132,14 +136,7 @@ def test_click_an_ordinary_point_inspects_it(page, timings):
 # An empty square of the plot area (no marker within `half` pixels of its centre), in page pixels.
 _EMPTY_JS = """
 (half) => {
-  const gds = [...document.querySelectorAll('.stPlotlyChart .js-plotly-plot')];
-  let gd = null, bestN = -1;
-  gds.forEach(g => {
-    const full = g._fullData || [];
-    const n = full.reduce((s, t) => s + (t._length || 0), 0);
-    if (full.some(t => t.type === 'scattergl') && n > bestN) { gd = g; bestN = n; }
-  });
-  const L = gd._fullLayout, xa = L.xaxis, ya = L.yaxis, box = gd.getBoundingClientRect();
+""" + _FIND_MAP + """  const L = gd._fullLayout, xa = L.xaxis, ya = L.yaxis, box = gd.getBoundingClientRect();
   const pts = [];
   gd._fullData.forEach(t => { for (let k = 0; k < (t.x || []).length; k++) pts.push([xa.d2p(t.x[k]), ya.d2p(t.y[k])]); });
   for (let cy = half + 4; cy < ya._length - half - 4; cy += half)
