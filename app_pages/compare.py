@@ -95,7 +95,8 @@ c4.number_input("Initial labeled", min_value=1, max_value=100_000, step=1, key=K
 run_on_options = ["sequential", "processes"] + (["ray"] if has_ray else [])
 cores = usable_cores()
 st.radio("Run on", run_on_options, key=K.CMP_RUN_ON, disabled=running, horizontal=True,
-         format_func=lambda o: svc.RUN_ON[o] + (f" ({cores} core{'s' if cores > 1 else ''})" if o == "processes" else ""),
+         format_func=lambda o: svc.RUN_ON[o] + (f" ({cores} core{'s' if cores > 1 else ''})"
+                                                if o == "processes" else ""),
          help="Where the runs execute. Worker processes run one run per core at a time on this machine; Ray runs "
               "them as Ray tasks, on a local Ray instance or a cluster. Every choice gives the same picks and "
               "metrics for the same seeds.")

@@ -199,8 +199,8 @@ def test_compare_estimate_from_the_sessions_measured_rounds():
 
     from bait_core.learning.compare import ComparePlan
     from bait_core.records.run_record import RunConfig
-    plan = ComparePlan(base=RunConfig(data="builtin:digits", model="mlp", strategy="bait", rounds=9), strategies=("bait", "random"),
-                       seeds=(0, 1, 2))
+    plan = ComparePlan(base=RunConfig(data="builtin:digits", model="mlp", strategy="bait", rounds=9),
+                       strategies=("bait", "random"), seeds=(0, 1, 2))
     rounds = [SimpleNamespace(times={"train": 0.5, "outputs": 0.1, "select": 0.4})] * 2
     ex = SimpleNamespace(rounds=rounds, config=SimpleNamespace(strategy="bait"))
     # 6 runs × 10 rounds × 1.0 s, 2 at a time: 30 s
