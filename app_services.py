@@ -392,9 +392,11 @@ def _compare_worker(plan: ComparePlan, load, build, setup=None, run_fn: Optional
     """The comparison job's work: `setup` None or sequential: run_comparison in the job's thread, with
     per-round progress; else executors.execute_comparison on that setup, with progress per finished
     run and each run's status from its outcome ("done" or "failed: <sentence>"; the others go on).
-    run_fn: the executors' task (tests make a run fail with it); default COMPARE_RUN_FN."""
+    run_fn: the executors' task (tests make a run fail with it); default COMPARE_RUN_FN. In this
+    process a run's error still ends the whole job (run_comparison raises), as before."""
     if setup is not None and setup.name != "sequential":
         return _executor_worker(plan, load, build, setup, run_fn if run_fn is not None else COMPARE_RUN_FN)
+
     def work(job: Job) -> None:
         for c in plan.runs():
             job.set_item((c.strategy, c.seed), strategy=c.strategy, seed=c.seed, status="waiting", round="",
