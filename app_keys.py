@@ -37,6 +37,8 @@ CMP_SEEDS = "cmp_seeds"
 CMP_ROUNDS = "cmp_rounds"
 CMP_BATCH = "cmp_batch"
 CMP_INITIAL = "cmp_initial"
+CMP_RUN_ON = "cmp_run_on"      # Compare page: where the runs execute (app_services.RUN_ON key)
+CMP_RAY_ADDRESS = "cmp_ray_address"  # Compare page: the Ray address ("" = a local Ray instance)
 STORY = "story"                  # Walkthrough page: (Story, read-only Explorer) being played, or absent
 STORY_STEP = "story_step"        # Walkthrough page: 0-based step shown (Previous / Next / slider)
 STORY_SLIDER = "story_slider"    # Walkthrough page: the "Jump to step" slider (1-based), synced to STORY_STEP

@@ -15,8 +15,10 @@ from collections import OrderedDict
 import hashlib
 import io
 import os
+import pickle
 import sys
 import threading
+import weakref
 import zipfile
 from dataclasses import replace
 from typing import Any, Callable, Hashable, MutableMapping, Optional
@@ -306,7 +308,95 @@ def _compare_sources(ex: Explorer):
     return load, build
 
 
-def _compare_worker(plan: ComparePlan, load, build):
+# Where the Compare page's runs execute ("Run on"): the choice's key, its label and the executor it asks for.
+RUN_ON = {"sequential": "this process (one run at a time)", "processes": "worker processes", "ray": "Ray"}
+_PICKLE_CHECKED: "weakref.WeakKeyDictionary[Any, Optional[str]]" = weakref.WeakKeyDictionary()
+
+
+class _CountingSink:
+    def write(self, b) -> int:                   # pickle.dump's target: counts nothing, keeps nothing
+        return len(b)
+
+
+def unpicklable_reason(ex: Explorer) -> Optional[str]:
+    """Why the run's model (the comparison's models are of its kind) cannot be sent to worker
+    processes ("TypeError: cannot pickle ..."), or None when it can. Checked once per model object."""
+    model = ex.model
+    if model is None:
+        return None
+    try:
+        return _PICKLE_CHECKED[model]
+    except (KeyError, TypeError):
+        pass
+    try:
+        pickle.dump(model, _CountingSink(), protocol=pickle.HIGHEST_PROTOCOL)
+        why = None
+    except Exception as e:  # noqa: BLE001 - PicklingError, TypeError, AttributeError
+        why = f"{type(e).__name__}: {' '.join(str(e).split())[:160]}"
+    try:
+        _PICKLE_CHECKED[model] = why
+    except TypeError:                            # not weak-referenceable: checked again next time
+        pass
+    return why
+
+
+def ray_available() -> bool:
+    """Whether Ray can be imported here (looked up, not imported: Ray is optional and slow to import)."""
+    import importlib.util
+    return importlib.util.find_spec("ray") is not None
+
+
+def default_run_on(ex: Explorer) -> tuple[str, str]:
+    """(choice, reason) for the Compare page's "Run on": "processes" when this process may use 2 cores
+    or more and the model can be pickled, else "sequential", with the sentence saying why."""
+    from bait_core.common.threads import usable_cores
+    cores = usable_cores()
+    if cores < 2:
+        return "sequential", "This process may use 1 CPU core, so worker processes would not run anything sooner."
+    why = unpicklable_reason(ex)
+    if why is not None:
+        return "sequential", (f"The model cannot be sent to worker processes ({why}), so the runs go one at a time "
+                              "in this process.")
+    return "processes", f"This process may use {cores} CPU cores: one worker process per core, one run on each."
+
+
+def compare_setup(run_on: str, n_runs: int, ray_address: Optional[str] = None):
+    """The executors.ExecutorSetup for the Compare page's "Run on" choice (a RUN_ON key) and a plan of
+    `n_runs` runs; ray_address: "" or None for a local Ray instance. ValueError sentences (e.g. Ray
+    not installed, with how to install it)."""
+    from bait_core.service.executors import check_executor, require_ray
+    if run_on not in RUN_ON:
+        raise ValueError(f"Unknown choice {run_on!r} for where the runs execute; choose one of {', '.join(RUN_ON)}.")
+    address = (ray_address or "").strip() or None
+    if run_on == "ray" and not ray_available():
+        require_ray()                            # its sentence: how to install Ray (Ray is imported only to run)
+    return check_executor(run_on, n_runs=n_runs, ray_address=address if run_on == "ray" else None)
+
+
+def compare_estimate(ex: Explorer, plan: ComparePlan, workers: int) -> Optional[str]:
+    """A rough wall time for `plan` with `workers` runs at a time, from the session run's measured
+    rounds (train + outputs + select seconds), or None when it has none. Other strategies may be
+    faster or slower than the session's; runs in parallel share the cores, so it is a lower bound."""
+    times = [sum(r.times.get(k, 0.0) for k in ("train", "outputs", "select")) for r in ex.rounds]
+    if not times:
+        return None
+    per_round = float(np.mean(times))
+    n_runs = len(plan.runs())
+    total = n_runs * (plan.base.rounds + 1) * per_round / max(1, min(workers, n_runs))
+    text = f"{total:.0f} s" if total < 90 else f"{total / 60:.1f} min"
+    return (f"about {text} at best, from this session's {len(times)} measured round{'s' if len(times) > 1 else ''} "
+            f"({per_round:.2f} s each with {ex.config.strategy}; other strategies can be slower or faster)")
+
+
+def _compare_worker(plan: ComparePlan, load, build, setup=None, run_fn: Optional[Callable] = None):
+    """The comparison job's work: `setup` None or sequential: run_comparison in the job's thread, with
+    per-round progress; else executors.execute_comparison on that setup, with progress per finished
+    run and each run's status from its outcome ("done" or "failed: <sentence>"; the others go on).
+    run_fn: the executors' task (tests make a run fail with it); default COMPARE_RUN_FN. In this
+    process a run's error still ends the whole job (run_comparison raises), as before."""
+    if setup is not None and setup.name != "sequential":
+        return _executor_worker(plan, load, build, setup, run_fn if run_fn is not None else COMPARE_RUN_FN)
+
     def work(job: Job) -> None:
         for c in plan.runs():
             job.set_item((c.strategy, c.seed), strategy=c.strategy, seed=c.seed, status="waiting", round="",
@@ -344,17 +434,65 @@ def _compare_worker(plan: ComparePlan, load, build):
     return work
 
 
-def compare_job(ex: Explorer, plan: ComparePlan) -> Job:
+# The executors' task for the app's comparisons (None: learning.compare.run_record). A module-level
+# function, so that worker processes can import it; tests set one that makes a run fail.
+COMPARE_RUN_FN: Optional[Callable] = None
+
+
+def _executor_worker(plan: ComparePlan, load, build, setup, run_fn: Optional[Callable]):
+    from bait_core.service.executors import execute_comparison
+
+    def work(job: Job) -> None:
+        runs = plan.runs()
+        total = len(runs)
+        where = setup.describe()
+        for c in runs:
+            job.set_item((c.strategy, c.seed), strategy=c.strategy, seed=c.seed, status="waiting", round="",
+                         auc=None)
+        job.report("runs", 0, total, None, f"Starting {where}")
+        finished = 0
+        for out in execute_comparison(plan, load, build, setup, should_stop=lambda: job.cancelled, run_fn=run_fn):
+            finished += 1
+            key = (out.strategy, out.seed)
+            if out.ok:
+                rec = out.record
+                final = rec.rounds[-1] if rec.rounds else None
+                job.set_item(key, status="done", round=f"{len(rec.rounds)} of {plan.base.rounds + 1}",
+                             metric=None if final is None else round(float(final.metric), 4),
+                             auc=round(float(rec.auc()), 4), seconds=round(out.seconds, 1))
+                job.add_result(rec)
+            else:
+                job.set_item(key, status=f"failed: {out.error}", seconds=round(out.seconds, 1))
+            job.report("runs", finished, total, None,
+                       f"Run {out.index + 1} of {total} ({out.strategy}, seed {out.seed}) "
+                       f"{'done' if out.ok else 'failed'}; {finished} of {total} finished on {where}")
+        if job.cancelled:
+            for c in runs:
+                if job.items[(c.strategy, c.seed)]["status"] == "waiting":
+                    job.set_item((c.strategy, c.seed), status="stopped")
+    return work
+
+
+def failed_runs(job: Job) -> list[str]:
+    """The sentences of the comparison job's failed runs (its items' "failed: ..." statuses), in plan order."""
+    return [str(v["status"])[len("failed: "):] for v in job.items.values()
+            if str(v.get("status", "")).startswith("failed: ")]
+
+
+def compare_job(ex: Explorer, plan: ComparePlan, setup=None) -> Job:
     """The comparison job of `plan` on the run `ex` (not started): its worker runs every (strategy,
-    seed) of the plan, reports progress and items, and adds each finished run's record to the job's
-    results. ValueError when the run's uploaded model is not loaded."""
+    seed) of the plan where `setup` says (an executors.ExecutorSetup from compare_setup; None: this
+    process, one run at a time), reports progress and items, and adds each finished run's record to
+    the job's results. ValueError when the run's uploaded model is not loaded."""
     load, build = _compare_sources(ex)
-    return Job(name="comparison", fn=_compare_worker(plan, load, build), context=plan)
+    return Job(name="comparison", fn=_compare_worker(plan, load, build, setup), context=plan)
 
 
 def comparison_of(job: Job) -> Optional[Comparison]:
-    """The finished runs of a comparison job as a Comparison (None when none finished)."""
-    records = list(job.results)
+    """The finished runs of a comparison job as a Comparison (None when none finished), in the plan's
+    order (worker processes finish them in any order)."""
+    order = {(c.strategy, c.seed): i for i, c in enumerate(job.context.runs())} if job.context is not None else {}
+    records = sorted(job.results, key=lambda r: order.get((r.config.strategy, r.config.seed), len(order)))
     return Comparison(records=records, plan=job.context) if records else None
 
 

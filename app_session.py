@@ -179,12 +179,13 @@ def compare_plan(strategies: list[str], seeds: list[int], rounds: int, batch_siz
     return svc.compare_plan(explorer(), strategies, seeds, rounds, batch_size, initial)
 
 
-def start_compare(plan: ComparePlan) -> Job:
-    """Start the comparison job (waits in test mode). Earlier comparison results stay until it ends."""
+def start_compare(plan: ComparePlan, setup=None) -> Job:
+    """Start the comparison job on `setup` (app_services.compare_setup's; None: this process, one run
+    at a time); waits in test mode. Earlier comparison results stay until it ends."""
     job = st.session_state.get(K.COMPARE_JOB)
     if job is not None and job.running:
         raise ValueError("A comparison is already running; stop it first.")
-    job = svc.compare_job(explorer(), plan)
+    job = svc.compare_job(explorer(), plan, setup)
     st.session_state[K.COMPARE_JOB] = job
     job.start()
     if st.session_state.get(K.SYNC_JOBS):

@@ -1,5 +1,7 @@
 """Compare: several strategies × several seeds on the session's dataset and model, with the spread
-over seeds, the paper's penalty matrix and each strategy's first picks from the same start."""
+over seeds, the paper's penalty matrix and each strategy's first picks from the same start. The runs
+execute where "Run on" says (app_services.RUN_ON: this process, worker processes, or Ray when it is
+installed); seeds default to learning.compare.DEFAULT_SEEDS and fewer get seeds_note's sentence."""
 
 import numpy as np
 import pandas as pd
@@ -12,7 +14,10 @@ import app_widgets as W
 import views
 from bait_core.selection.registry import SPECS
 from bait_core.viz import plots
-from bait_core.learning.compare import first_round_picks, penalty_matrix, same_strategies, timing_table
+from bait_core.learning.compare import (DEFAULT_SEEDS, first_round_picks, penalty_matrix, same_strategies, seeds_note,
+                                        timing_table)
+from bait_core.common.threads import usable_cores
+from bait_core.service.executors import RAY_REQUIREMENT
 from bait_core.viz.text import safe_markdown as md
 
 ss = st.session_state
@@ -29,22 +34,45 @@ if first_end:                                       # this run draws the finishe
         ss[K.COMPARISON] = comp
     if job.status == "error":
         st.error(f"The comparison stopped with an error: {md(job.error)}")
+failed = svc.failed_runs(job) if job is not None and not job.running else []
+if failed:
+    st.warning(f"{len(failed)} run{'s' if len(failed) > 1 else ''} failed (the others finished and are shown): "
+               + " ".join(md(f) for f in failed))
 running = job is not None and job.running
 W.show_flash()
 
 # --- settings and controls ------------------------------------------------------------------------
 K_STRAT, K_SEEDS, K_ROUNDS, K_BATCH, K_INIT = K.CMP_STRATEGIES, K.CMP_SEEDS, K.CMP_ROUNDS, K.CMP_BATCH, K.CMP_INITIAL
 ss.setdefault(K_STRAT, [s for s in ("bait", "badge", "random") if s in SPECS])
-ss.setdefault(K_SEEDS, 3)
+ss.setdefault(K_SEEDS, DEFAULT_SEEDS)
 ss.setdefault(K_ROUNDS, ex.config.rounds)
 ss.setdefault(K_BATCH, ex.config.batch_size)
 ss.setdefault(K_INIT, ex.config.initial)
+default_run_on, default_why = svc.default_run_on(ex)
+ss.setdefault(K.CMP_RUN_ON, default_run_on)
+ss.setdefault(K.CMP_RAY_ADDRESS, "")
+has_ray = svc.ray_available()
+if ss[K.CMP_RUN_ON] == "ray" and not has_ray:      # Ray went away (another environment): back to the default
+    ss[K.CMP_RUN_ON] = default_run_on
+
+
+def _plan():
+    return S.compare_plan(list(ss[K_STRAT]), list(range(int(ss[K_SEEDS]))), ss[K_ROUNDS], ss[K_BATCH], ss[K_INIT])
+
+
+def _setup(plan):
+    if ss[K.CMP_RUN_ON] == "processes":
+        why = svc.unpicklable_reason(ex)
+        if why is not None:
+            raise ValueError(f"This model cannot be sent to worker processes ({why}); choose Run on: "
+                             f"“{svc.RUN_ON['sequential']}”.")
+    return svc.compare_setup(ss[K.CMP_RUN_ON], len(plan.runs()), ss.get(K.CMP_RAY_ADDRESS))
 
 
 def _start() -> None:
     try:
-        plan = S.compare_plan(list(ss[K_STRAT]), list(range(int(ss[K_SEEDS]))), ss[K_ROUNDS], ss[K_BATCH], ss[K_INIT])
-        S.start_compare(plan)
+        plan = _plan()
+        S.start_compare(plan, _setup(plan))
     except ValueError as e:
         ss[K.COMPARE_ERROR] = str(e)
 
@@ -54,7 +82,8 @@ st.multiselect("Strategies", list(SPECS), key=K_STRAT, disabled=running, format_
                     + "\n".join(f"- **{s.label}**: {s.help()}" for s in SPECS.values()))
 c1, c2, c3, c4 = st.columns(4)
 c1.number_input("Seeds", min_value=1, max_value=10, step=1, key=K_SEEDS, disabled=running,
-                help="Seeds 0 … S−1; the penalty matrix needs at least 2.")
+                help=f"Seeds 0 … S−1; the penalty matrix needs at least 2, and its paired t-tests need about "
+                     f"{DEFAULT_SEEDS} (the default) to call a difference that holds on most seeds significant.")
 c2.number_input("Rounds", min_value=1, max_value=100, step=1, key=K_ROUNDS, disabled=running,
                 help="Selection rounds per run (each picks one batch), then a final round that only trains and "
                      "evaluates.")
@@ -63,6 +92,40 @@ c3.number_input("Batch size", min_value=1, max_value=10_000, step=1, key=K_BATCH
 c4.number_input("Initial labeled", min_value=1, max_value=100_000, step=1, key=K_INIT, disabled=running,
                 help="Random labeled points every run starts from; within a seed every strategy starts from the "
                      "same ones (and the same initial weights).")
+run_on_options = ["sequential", "processes"] + (["ray"] if has_ray else [])
+cores = usable_cores()
+st.radio("Run on", run_on_options, key=K.CMP_RUN_ON, disabled=running, horizontal=True,
+         format_func=lambda o: svc.RUN_ON[o] + (f" ({cores} core{'s' if cores > 1 else ''})"
+                                                if o == "processes" else ""),
+         help="Where the runs execute. Worker processes run one run per core at a time on this machine; Ray runs "
+              "them as Ray tasks, on a local Ray instance or a cluster. Every choice gives the same picks and "
+              "metrics for the same seeds.")
+notes = [f"Default here: {svc.RUN_ON[default_run_on]}. {default_why}"]
+if not has_ray:
+    notes.append(f"Ray is not installed here: `pip install -r requirements-ray.txt` ({RAY_REQUIREMENT}) offers it "
+                 "(a local Ray instance, or a cluster by its address).")
+st.caption(" ".join(notes))
+if ss[K.CMP_RUN_ON] == "ray":
+    with st.expander("Ray address", expanded=bool(ss[K.CMP_RAY_ADDRESS])):
+        st.text_input("Ray address", key=K.CMP_RAY_ADDRESS, disabled=running, placeholder="local",
+                      help="Empty: start a local Ray instance for this comparison (on this machine's cores, shut "
+                           "down at the end). `auto`: the cluster `ray start --head` runs on this machine; "
+                           "`HOST:PORT` or `ray://HOST:10001`: a remote one (bait_core is sent along).")
+note = seeds_note(int(ss[K_SEEDS]))
+if note:
+    st.info(note)
+try:
+    plan_now = _plan()
+    setup_now = _setup(plan_now)
+except ValueError:
+    pass                                             # "Run comparison" shows the sentence
+else:
+    n_runs = len(plan_now.runs())
+    est = svc.compare_estimate(ex, plan_now, setup_now.workers)
+    st.caption(f"The plan: {len(plan_now.strategies)} strateg{'ies' if len(plan_now.strategies) > 1 else 'y'} × "
+               f"{len(plan_now.seeds)} seed{'s' if len(plan_now.seeds) > 1 else ''} = {n_runs} run"
+               f"{'s' if n_runs > 1 else ''} of {plan_now.base.rounds + 1} rounds each, on "
+               f"{md(setup_now.describe())}" + (f"; {est}." if est else "."))
 b1, b2, _ = st.columns([1.2, 1, 3])
 b1.button("Run comparison", type="primary", key="btn_compare", disabled=running, on_click=_start)
 if b2.button("Stop", key="btn_compare_stop", disabled=not running) and job is not None:
@@ -73,14 +136,15 @@ W.show_error_once(K.COMPARE_ERROR)
 
 def _runs_done(snap) -> str:
     n_done = sum(1 for it in snap.items if it.get("status") == "done")
-    return f"{n_done} of {len(snap.items)} runs done"
+    n_failed = sum(1 for it in snap.items if str(it.get("status", "")).startswith("failed"))
+    return f"{n_done} of {len(snap.items)} runs done" + (f", {n_failed} failed" if n_failed else "")
 
 
 def _runs_table(snap) -> None:
     """Below the comparison job's progress bar: one row per run."""
     st.dataframe(pd.DataFrame(list(snap.items)), hide_index=True, width="stretch", height=min(400, 38 + 35 * len(snap.items)))
     st.caption("One row per run: its status, the round it is in, its latest test metric and, when done, its "
-               "learning-curve AUC.")
+               "learning-curve AUC (worker processes and Ray report each run when it finishes).")
 
 
 if running:

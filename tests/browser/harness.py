@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import time
@@ -166,14 +167,20 @@ def set_strategies(page, wanted: list[str]) -> None:
         raise AssertionError(f"strategies {got}, wanted {wanted}")
 
 
-def run_compare(page, strategies: list[str], seeds: int, rounds: int, timeout_s: float) -> float:
-    """On the Compare page: configure, click, wait for the penalty matrix. Returns seconds."""
+def run_compare(page, strategies: list[str], seeds: int, rounds: int, timeout_s: float,
+                run_on: str | None = None) -> float:
+    """On the Compare page: configure, click, wait for the penalty matrix. Returns seconds.
+    run_on: the start of a "Run on" option's label (e.g. "this process", "worker processes", "Ray");
+    None keeps the page's default."""
     page.get_by_role("heading", name="Compare strategies").first.wait_for(timeout=120_000)
     page.locator(".react-aria-ComboBox").first.wait_for(state="visible", timeout=120_000)
     page.get_by_role("button", name="Run comparison").wait_for(timeout=120_000)   # the page's widgets are drawn
     set_strategies(page, strategies)
     set_number(page, "Seeds", seeds)
     set_number(page, "Rounds", rounds)
+    if run_on is not None:
+        page.get_by_text(re.compile("^" + re.escape(run_on))).first.click()
+        page.wait_for_timeout(400)
     t0 = time.perf_counter()
     page.get_by_role("button", name="Run comparison").click()
     deadline = time.monotonic() + timeout_s
