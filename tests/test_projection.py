@@ -384,3 +384,36 @@ def test_umap_places_identical_rows_on_one_point(monkeypatch):
         assert Y.shape == (290, 2) and fitted[-1] == 101
         assert np.ptp(Y[dup], axis=0).max() == 0.0                 # one point for all copies
         assert np.unique(Y[~dup], axis=0).shape[0] == 100          # the others stay distinct
+
+
+def test_the_layout_worker_ends_with_the_app_process_not_after_its_fit(tmp_path):
+    """Stopping the server (Ctrl-C, kill) must not wait for a UMAP fit in the niced worker: the process
+    exits at once and the worker is terminated (it used to linger ~70 s after `kill`)."""
+    import subprocess
+    import sys
+    import time as _time
+    from pathlib import Path
+    script = tmp_path / "exit_now.py"
+    script.write_text(
+        "import sys, threading, time\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
+        "from bait_core.viz import projection as P\n"
+        "threading.Thread(target=lambda: P.run_in_worker(time.sleep, 300), daemon=True).start()\n"
+        "while not getattr(P._POOL, '_processes', None):\n"
+        "    time.sleep(0.05)\n"
+        "time.sleep(1.0)\n"
+        "print('worker', *[p.pid for p in P._POOL._processes.values()], flush=True)\n")
+    t0 = _time.monotonic()
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    took = _time.monotonic() - t0
+    assert out.returncode == 0, out.stderr[-2000:]
+    pids = [int(p) for p in out.stdout.split()[1:]]
+    assert pids and took < 60, f"exit took {took:.1f} s (the worker's 300 s task was waited for)"
+    _time.sleep(0.5)
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+            alive = open(f"/proc/{pid}/stat").read().split()[2] not in "ZX"
+        except (ProcessLookupError, FileNotFoundError):
+            alive = False
+        assert not alive, f"layout worker {pid} outlived the app process"

@@ -464,7 +464,30 @@ def _pool() -> concurrent.futures.ProcessPoolExecutor:
             for proc in list(getattr(pool, "_processes", {}).values()):
                 _set_niceness(proc.pid, niceness)
             _POOL = pool
+            _stop_worker_at_exit()
         return _POOL
+
+
+def _terminate_worker() -> None:
+    """Stop the layout worker now (a UMAP fit in progress is dropped: it is only a cache)."""
+    procs = getattr(_POOL, "_processes", None) or {}
+    for proc in list(procs.values()):
+        try:
+            proc.terminate()
+        except Exception:                                  # already gone
+            pass
+
+
+def _stop_worker_at_exit() -> None:
+    """When the app's process exits (Ctrl-C, SIGTERM), end the worker at once instead of letting
+    concurrent.futures' own exit hook wait for the fit in progress (a minute of a niced UMAP: the
+    server lingered after `kill`). threading's exit hooks run newest first, before that one; the
+    private hook is CPython's (3.9+); without it, atexit runs too late to help but does no harm."""
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        (register or __import__("atexit").register)(_terminate_worker)
+    except RuntimeError:                                   # the interpreter is already shutting down
+        pass
 
 
 def umap_layout_in_process(X: np.ndarray, seed: int = 0, init: Optional[np.ndarray] = None) -> np.ndarray:
