@@ -163,7 +163,7 @@ def status_line(ex: Explorer, r: int) -> str:
         rr = rounds[r]
         metric = (f"test {md(views.metric_label(rr.metric_name))} **{rr.metric:.3f}**"
                   if np.isfinite(rr.metric) else "no test metric")
-        text = f"**Round {rr.round}** of {len(rounds)}: {rr.n_labeled} labels → {metric}"
+        text = f"**Round {rr.round}** of {len(rounds)} run (from 0): {rr.n_labeled} labels → {metric}"
     tail = " · finished" if ex.finished else " · read-only record" if ex.read_only else ""
     return f"{text}  \n{md(ex.dataset.name)} · {md(ex.config.model)} · {md(ex.config.strategy)}{tail}"
 

@@ -423,7 +423,8 @@ def _compare_worker(plan: ComparePlan, load, build, setup=None, run_fn: Optional
                     job.set_item(key, status="running", round=f"{ev.round} of {ev.rounds}",
                                  metric=None if ev.metric is None else round(float(ev.metric), 4))
                     job.report("round", ev.index * 1000 + int(1000 * ev.round / max(1, ev.rounds)), total * 1000,
-                               ev.metric, f"{current['label']}: round {ev.round} of {ev.rounds} done")
+                               ev.metric, f"{current['label']}: round {ev.round} of {ev.rounds} done"
+                               + (" (the final evaluation, after the selection rounds)" if ev.round == ev.rounds else ""))
                 elif ev.kind == "done":
                     job.set_item(key, status="done", auc=round(float(ev.metric), 4))
                     job.add_result(ev.record)

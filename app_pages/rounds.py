@@ -164,11 +164,13 @@ cls = list(ds.classes)
 is_clf = ds.task == "classification"
 metric_short = md(views.metric_label(rr.metric_name))
 has_metric = bool(np.isfinite(rr.metric))
-st.markdown(f"**Round {rr.round}** of {n}: trained on **{rr.n_labeled}** labels → "
+st.markdown(f"**Round {rr.round}** of {n} run (rounds count from 0): trained on **{rr.n_labeled}** labels → "
             + (f"test {metric_short} **{rr.metric:.3f}**" + (" (lower is better)" if views.lower_is_better(rr.metric_name)
                                                               else "") if has_metric else
                "no test metric (no test set yet)")
-            + ("" if sel is not None else " (final evaluation, no picks)"))
+            + (f"; its {sel.indices.size} picks bring the labeled set to {rr.n_labeled + sel.indices.size}"
+               if sel is not None and sel.indices.size and not (awaiting and r == n - 1) else
+               "" if sel is not None else " (final evaluation, no picks)"))
 if sel is not None and sel.params.get("note"):
     st.info(md(str(sel.params["note"])))
 
