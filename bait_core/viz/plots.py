@@ -388,8 +388,8 @@ def penalty_heatmap(strategies: Sequence[str], matrix: np.ndarray, column_means:
         colorbar=dict(title="share"), hovertemplate="%{y} better than %{x}: %{z:.2f}<extra></extra>"))
     fig.update_layout(height=height, margin=_MARGIN, template="plotly_white",
                       title=f"{n_checkpoints} checkpoint(s), paired t-tests over {n_seeds} seed(s)",
-                      xaxis=dict(title="… than this strategy", side="top", type="category"),
-                      yaxis=dict(title="this strategy is better …", autorange="reversed", type="category"))
+                      xaxis=dict(title="… than the column's", side="top", type="category", automargin=True),
+                      yaxis=dict(title="row: better …", autorange="reversed", type="category", automargin=True))
     return fig
 
 
@@ -433,7 +433,8 @@ def picks_side_by_side(xy: np.ndarray, colour: np.ndarray, picks: dict, labeled:
                       row=r, col=c)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
-    fig.update_layout(height=panel_height * rows, margin=_MARGIN, template="plotly_white",
+    # the top margin clears the chart's mode bar, which would otherwise sit over the last panel's title
+    fig.update_layout(height=panel_height * rows, margin=dict(_MARGIN, t=64), template="plotly_white",
                       legend=dict(orientation="h", y=-0.05))
     return fig
 
