@@ -230,9 +230,10 @@ def _run_task(task: _Task, dataset: Any, model: Any, run_fn: Optional[Callable],
 _WORKER: dict = {}
 
 
-def _init_worker(blob: bytes, stop_event: Any) -> None:
-    """Pool initializer: unpickle the datasets and models once in this worker and set its threads."""
-    datasets, models, run_fn, threads = pickle.loads(blob)
+def _init_worker(datasets: dict, models: dict, run_fn: Optional[Callable], threads: Optional[int],
+                 stop_event: Any) -> None:
+    """Pool initializer: keep the datasets and models (sent once per worker by multiprocessing, from this
+    parent's own objects — never a file's bytes) and set the worker's threads."""
     _WORKER.update(datasets=datasets, models=models, run_fn=run_fn, threads=threads, stop=stop_event)
     if threads is not None:
         import torch
@@ -306,15 +307,15 @@ def _processes(tasks: list[_Task], datasets: dict, models: dict, setup: Executor
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    try:
-        blob = pickle.dumps((datasets, models, run_fn, setup.threads), protocol=pickle.HIGHEST_PROTOCOL)
+    try:                                                  # can they travel? (multiprocessing pickles them)
+        pickle.dumps((datasets, models, run_fn, setup.threads), protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as e:  # noqa: BLE001 - pickling fails in many ways (PicklingError, TypeError, AttributeError)
         raise ValueError(f"The comparison's data or model cannot be sent to worker processes ({type(e).__name__}: "
                          f"{' '.join(str(e).split())[:200]}); choose the sequential executor.") from None
     ctx = _mp_context()
     stop_event = ctx.Event()
     pool = ProcessPoolExecutor(max_workers=setup.workers, mp_context=ctx, initializer=_init_worker,
-                               initargs=(blob, stop_event))
+                               initargs=(datasets, models, run_fn, setup.threads, stop_event))
     try:
         futures = {pool.submit(_process_task, t): t for t in tasks}
         pending = set(futures)

@@ -75,7 +75,7 @@ def _new_run(page, url: str, data) -> str:
     # a person labels: chosen by default because 40 of the pool's images have no label (and said so)
     page.get_by_text(re.compile(r"no label")).first.wait_for(timeout=30_000)
     page.get_by_text("A person (label them in the app)", exact=True).click()
-    batch = page.get_by_label("Batch size")
+    batch = page.get_by_label("Batch size", exact=True)
     batch.fill(str(BATCH))
     batch.press("Tab")
     wait_idle(page)
