@@ -203,3 +203,22 @@ def test_cli_defaults_and_setup_errors_before_any_work(tmp_path, capsys, monkeyp
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(line), err
         assert not (tmp_path / "c").exists()                              # nothing written, nothing trained
+
+
+def test_worker_processes_never_run_the_apps_script(tmp_path, monkeypatch, sequential):
+    """Under `streamlit run`, `__main__` is the app script's module: a worker started from it would re-run
+    the whole app in bare mode (hundreds of warnings, seconds per worker). The workers start without it."""
+    import sys
+    import types
+    marker = tmp_path / "ran"
+    script = tmp_path / "fake_app.py"
+    script.write_text(f"open({str(marker)!r}, 'a').write('x')\n")
+    fake = types.ModuleType("__main__")
+    fake.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", fake)
+    outs = list(execute_comparison(PLAN, _load, _build, check_executor("processes", workers=2, threads=1)))
+    assert all(o.ok for o in outs), [o.error for o in outs]
+    assert not marker.exists(), "a worker process ran the parent's main script"
+    assert sys.modules["__main__"] is fake                               # the parent's __main__ is back
+    for o in outs:
+        assert _rounds(o.record) == _rounds(sequential[(o.strategy, o.seed)].record)

@@ -56,6 +56,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
+from bait_core.viz.projection import plain_main
+
 __all__ = ["EXECUTORS", "DEFAULT_EXECUTOR", "RAY_REQUIREMENT", "ExecutorSetup", "RunOutcome", "check_executor",
            "execute_comparison", "failure_sentence", "require_ray"]
 
@@ -317,7 +319,8 @@ def _processes(tasks: list[_Task], datasets: dict, models: dict, setup: Executor
     pool = ProcessPoolExecutor(max_workers=setup.workers, mp_context=ctx, initializer=_init_worker,
                                initargs=(datasets, models, run_fn, setup.threads, stop_event))
     try:
-        futures = {pool.submit(_process_task, t): t for t in tasks}
+        with plain_main():                                # the workers start here, without the app's script
+            futures = {pool.submit(_process_task, t): t for t in tasks}
         pending = set(futures)
         while pending:
             if stop():
@@ -350,7 +353,7 @@ def _mp_context() -> Any:
     import multiprocessing
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["__main__", "bait_core.learning.compare"])
+        ctx.set_forkserver_preload(["bait_core.learning.compare"])   # not __main__: under streamlit, the app
         return ctx
     return multiprocessing.get_context("spawn")
 

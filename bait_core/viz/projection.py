@@ -438,10 +438,11 @@ def _exit_with_parent(parent: int, niceness: int) -> None:
 
 
 @contextlib.contextmanager
-def _plain_main() -> Iterator[None]:
+def plain_main() -> Iterator[None]:
     """While inside, `__main__` is an empty module. A spawned child re-runs the parent's main script
-    (multiprocessing's spawn start method); under `streamlit run` that is the whole app, which would
-    then load its demo, warm up and draw pages in bare mode inside the layout worker."""
+    (multiprocessing's spawn and forkserver start methods); under `streamlit run` that is the whole app,
+    which would then load its demo, warm up and draw pages in bare mode inside every worker (hundreds of
+    "missing ScriptRunContext" lines and seconds per worker). Start worker processes inside it."""
     saved = sys.modules.get("__main__")
     sys.modules["__main__"] = types.ModuleType("__main__")
     try:
@@ -458,7 +459,7 @@ def _pool() -> concurrent.futures.ProcessPoolExecutor:
             pool = concurrent.futures.ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_exit_with_parent, initargs=(os.getpid(), niceness := _worker_niceness()))
-            with _plain_main():
+            with plain_main():
                 pool.submit(os.getpid)                  # launches the worker now, without the app's script
             # lowered from here too, at once: the child's own imports run before its initializer
             for proc in list(getattr(pool, "_processes", {}).values()):
