@@ -35,7 +35,7 @@ adds 2B points one at a time, a backward pass removes the B whose removal hurts 
 This notebook runs what the BAIT Explorer app runs, with the library alone and the same Plotly
 figures, offline: a built-in dataset, three rounds of BAIT, the pool map, the objective along the
 greedy steps, the learning curve, a small comparison with random sampling, and a run saved the way the
-app saves it, opened again as the Records page opens it. It takes about a minute on a laptop CPU.
+app saves it, opened again as the Records page opens it. It runs in about 20 s on a 2-core laptop CPU.
 
 Run it from the repository's environment (`.venv`, set up by `bash scripts/app.sh` or
 `bash scripts/test.sh`) with that environment's Python as the kernel; the project is not an installed
