@@ -156,7 +156,9 @@ elif job is not None and job.status in ("done", "cancelled") and job.items:
 # --- results ------------------------------------------------------------------------------------------
 comp = ss.get(K.COMPARISON)
 st.divider()
-if comp is None:
+if comp is None and running:
+    st.info("The results appear here when the comparison ends (the table above shows each run as it finishes).")
+elif comp is None:
     st.info("No comparison yet: choose strategies and seeds and press “Run comparison”, or open one below "
             "(a comparison JSON, or the run records the command line's `compare` writes).")
 else:
