@@ -5,6 +5,7 @@ runs the whole comparison once (Ray: a local instance with num_cpus=2, started a
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -222,3 +223,54 @@ def test_worker_processes_never_run_the_apps_script(tmp_path, monkeypatch, seque
     assert sys.modules["__main__"] is fake                               # the parent's __main__ is back
     for o in outs:
         assert _rounds(o.record) == _rounds(sequential[(o.strategy, o.seed)].record)
+
+
+class _KillsItsWorker:
+    """A run_fn (picklable): (entropy, seed 1) kills its own worker process (as the kernel's OOM killer
+    would) — every time, or only while the marker file is absent (once); other runs are the real ones."""
+
+    def __init__(self, marker, always):
+        self.marker, self.always = str(marker), always
+
+    def __call__(self, config, dataset, model, should_stop=None):
+        if (config.strategy, config.seed) == ("entropy", 1) and (self.always or not os.path.exists(self.marker)):
+            open(self.marker, "w").close()
+            os.kill(os.getpid(), 9)
+        return run_record(config, dataset, model, should_stop=should_stop)
+
+
+def test_a_worker_killed_once_costs_no_run(tmp_path, sequential):
+    """Python's process pool breaks as a whole when one worker dies: the runs it had not finished go to a
+    new pool, so one OOM-killed worker does not fail the healthy runs."""
+    outs = list(execute_comparison(PLAN, _load, _build, check_executor("processes", workers=2, threads=1),
+                                   run_fn=_KillsItsWorker(tmp_path / "killed", always=False)))
+    assert (tmp_path / "killed").exists(), "the worker was killed"
+    assert sorted((o.strategy, o.seed) for o in outs) == sorted(PAIRS) and all(o.ok for o in outs), \
+        [o.error for o in outs]
+    for o in outs:
+        assert _rounds(o.record) == _rounds(sequential[(o.strategy, o.seed)].record)
+
+
+def test_a_run_that_always_kills_its_worker_fails_alone(tmp_path, sequential):
+    outs = list(execute_comparison(PLAN, _load, _build, check_executor("processes", workers=1, threads=1),
+                                   run_fn=_KillsItsWorker(tmp_path / "killed", always=True)))
+    failed = [o for o in outs if not o.ok]
+    assert [(o.strategy, o.seed) for o in failed] == [("entropy", 1)]
+    assert failed[0].error == ("The run of entropy with seed 1 failed: worker processes ended unexpectedly 3 times "
+                               "(out of memory, or killed); this run did not finish.")
+    assert len(outs) == 4 and all(_rounds(o.record) == _rounds(sequential[(o.strategy, o.seed)].record)
+                                  for o in outs if o.ok)
+
+
+def test_a_ray_address_that_does_not_answer_is_a_sentence_at_once():
+    pytest.importorskip("ray", reason=f"Ray is an optional extra ({RAY_REQUIREMENT}, requirements-ray.txt)")
+    import socket
+    import time as _time
+    with socket.socket() as s:                        # a port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = _time.monotonic()
+    with pytest.raises(ValueError, match=rf"Could not reach a Ray cluster at '127.0.0.1:{port}' "
+                                         rf"\(ConnectionError: nothing answered at 127.0.0.1:{port}"):
+        list(execute_comparison(PLAN, _load, _build, check_executor("ray", ray_address=f"127.0.0.1:{port}")))
+    assert _time.monotonic() - t0 < 30

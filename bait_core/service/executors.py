@@ -315,33 +315,54 @@ def _processes(tasks: list[_Task], datasets: dict, models: dict, setup: Executor
         raise ValueError(f"The comparison's data or model cannot be sent to worker processes ({type(e).__name__}: "
                          f"{' '.join(str(e).split())[:200]}); choose the sequential executor.") from None
     ctx = _mp_context()
-    stop_event = ctx.Event()
-    pool = ProcessPoolExecutor(max_workers=setup.workers, mp_context=ctx, initializer=_init_worker,
-                               initargs=(datasets, models, run_fn, setup.threads, stop_event))
-    try:
-        with plain_main():                                # the workers start here, without the app's script
-            futures = {pool.submit(_process_task, t): t for t in tasks}
-        pending = set(futures)
-        while pending:
-            if stop():
-                stop_event.set()
-                return
-            done, pending = wait(pending, timeout=_POLL_S, return_when=FIRST_COMPLETED)
-            for f in sorted(done, key=lambda f: futures[f].index):
-                task = futures[f]
-                try:
-                    out = f.result()
-                except BrokenProcessPool:
-                    out = _died(task, "its worker process ended unexpectedly (out of memory, or killed)")
-                except Exception as e:  # noqa: BLE001 - e.g. a result that cannot be pickled back
-                    out = RunOutcome("failed", task.index, task.total, task.config.strategy, task.config.seed,
-                                     error=failure_sentence(task.config.strategy, task.config.seed, e),
-                                     detail=traceback.format_exc())
-                if out is not None:
-                    yield out
-    finally:
-        stop_event.set()                                   # running tasks stop at their next check
-        pool.shutdown(wait=True, cancel_futures=True)
+    remaining, starts = list(tasks), 0
+    while remaining:
+        starts += 1
+        stop_event = ctx.Event()                          # one per pool: setting it ends that pool's runs only
+        pool = ProcessPoolExecutor(max_workers=setup.workers, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(datasets, models, run_fn, setup.threads, stop_event))
+        futures: dict = {}
+        unfinished: list[_Task] = []
+        try:
+            try:
+                with plain_main():                        # the workers start here, without the app's script
+                    for t in remaining:
+                        futures[pool.submit(_process_task, t)] = t
+            except (BrokenProcessPool, OSError):          # a worker died while the pool was starting
+                unfinished = [t for t in remaining if t not in futures.values()]
+            pending = set(futures)
+            while pending:
+                if stop():
+                    stop_event.set()
+                    return
+                done, pending = wait(pending, timeout=_POLL_S, return_when=FIRST_COMPLETED)
+                for f in sorted(done, key=lambda f: futures[f].index):
+                    task = futures[f]
+                    try:
+                        out = f.result()
+                    except BrokenProcessPool:             # this run's worker, or another one, died
+                        unfinished.append(task)
+                        continue
+                    except Exception as e:  # noqa: BLE001 - e.g. a result that cannot be pickled back
+                        out = RunOutcome("failed", task.index, task.total, task.config.strategy, task.config.seed,
+                                         error=failure_sentence(task.config.strategy, task.config.seed, e),
+                                         detail=traceback.format_exc())
+                    if out is not None:
+                        yield out
+        finally:
+            stop_event.set()                               # running tasks stop at their next check
+            pool.shutdown(wait=True, cancel_futures=True)
+        # a dead worker breaks Python's whole pool: the runs it had not finished (the dead worker's and the
+        # others') go to a new pool, at most MAX_POOL_STARTS pools in all; then they are reported failed
+        remaining = sorted(unfinished, key=lambda t: t.index)
+        if remaining and starts >= MAX_POOL_STARTS:
+            for task in remaining:
+                yield _died(task, f"worker processes ended unexpectedly {starts} times (out of memory, or killed); "
+                                  "this run did not finish")
+            return
+
+
+MAX_POOL_STARTS = 3        # worker pools started for one comparison when workers die (out of memory, killed)
 
 
 def _mp_context() -> Any:
@@ -356,6 +377,35 @@ def _mp_context() -> Any:
         ctx.set_forkserver_preload(["bait_core.learning.compare"])   # not __main__: under streamlit, the app
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+RAY_CONNECT_TIMEOUT_S = 5.0
+
+
+def _check_reachable(address: str) -> None:
+    """Before ray.init: a host:port or ray://host:port address must accept a TCP connection within
+    RAY_CONNECT_TIMEOUT_S (Ray itself retries an address that does not answer for minutes, printing
+    a warning every few seconds); "auto" is left to Ray. ConnectionError otherwise (made a sentence by
+    the caller). A ray:// address also needs Ray's client extra."""
+    import socket
+    a = address.strip()
+    if a == "auto":
+        return
+    if a.startswith("ray://"):
+        try:
+            import ray.util.client  # noqa: F401
+            import grpc  # noqa: F401 - ray[client] brings it
+        except ImportError:
+            raise ConnectionError(f"a ray:// address needs Ray's client extra: pip install \"ray[client]=="
+                                  f"{RAY_REQUIREMENT.split('==')[-1]}\"") from None
+        a = a[len("ray://"):]
+    host, _, port = a.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConnectionError(f"{address!r} is not auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=RAY_CONNECT_TIMEOUT_S).close()
+    except OSError as e:
+        raise ConnectionError(f"nothing answered at {host}:{port} within {RAY_CONNECT_TIMEOUT_S:.0f} s ({e})") from None
 
 
 def _died(task: _Task, why: str) -> RunOutcome:
@@ -384,6 +434,7 @@ def _ray(tasks: list[_Task], datasets: dict, models: dict, setup: ExecutorSetup,
                 ray.init(num_cpus=setup.workers * (setup.threads or 1), include_dashboard=False,
                          log_to_driver=False, configure_logging=False)
             else:
+                _check_reachable(setup.ray_address)
                 ray.init(address=setup.ray_address, log_to_driver=False, configure_logging=False,
                          runtime_env={"py_modules": [str(Path(__file__).resolve().parents[1])]})
         except Exception as e:  # noqa: BLE001 - ConnectionError, RuntimeError, ValueError from Ray
