@@ -36,8 +36,9 @@ spinning while they wait for each other).
 Results: the same seeds give the same picks and metrics with every executor (the same task on the same
 data and initial weights; tests/test_executors.py checks it on 2 strategies × 2 seeds). A run that
 raises gives a "failed" outcome whose ``error`` is one sentence naming its strategy and seed (the
-traceback in ``detail``); the other runs go on. A worker that dies (out of memory, killed) fails the
-runs it held, with a sentence. ``should_stop()`` is polled about 5 times a second: waiting runs are
+traceback in ``detail``); the other runs go on. A worker that dies (out of memory, killed) breaks
+Python's whole pool: the runs not finished go to a new pool (at most MAX_POOL_STARTS pools), and
+those still unfinished then fail with a sentence. A Ray address must answer within 5 s. ``should_stop()`` is polled about 5 times a second: waiting runs are
 dropped, running ones are asked to stop (their rounds poll it, as in run_comparison) and yield nothing.
 Closing the generator early (an interrupted CLI) does the same and shuts down the pool, or the Ray
 instance it started. Errors in the set-up (an unknown executor, workers or threads out of range, Ray
