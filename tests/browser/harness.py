@@ -147,6 +147,23 @@ def selected_strategies(page) -> list[str]:
         "els => els.map(e => e.getAttribute('aria-label'))")
 
 
+def choose_option(page, box_name: str, option: str, tries: int = 6) -> None:
+    """Open the selectbox `box_name` and choose `option`. A click that lands while a rerun redraws the
+    page can leave the list closed (seen once in CI): the list is reopened until the option shows."""
+    from playwright.sync_api import Error as PlaywrightError
+    for attempt in range(tries):
+        page.get_by_role("combobox", name=box_name).first.click()
+        choice = page.get_by_role("option", name=option, exact=True).first
+        try:
+            choice.wait_for(timeout=5_000)
+            choice.click(timeout=5_000)
+            return
+        except PlaywrightError:
+            page.keyboard.press("Escape")
+            page.wait_for_timeout(1_000)
+    raise AssertionError(f"the option {option!r} of {box_name!r} never showed ({tries} tries)")
+
+
 def set_strategies(page, wanted: list[str]) -> None:
     """Remove the chosen strategies that are not wanted, add the missing ones. `wanted`: registry
     names; the widget shows each spec's label (bait → "BAIT")."""

@@ -7,7 +7,7 @@ Skipped without Chromium unless CI is set (then it fails)."""
 from __future__ import annotations
 
 from .conftest import SCREENSHOTS, require_browser
-from .harness import OUTPUT, tail
+from .harness import OUTPUT, choose_option, tail
 from .test_browser import wait_for
 
 require_browser()
@@ -25,8 +25,7 @@ def test_setup_explains_the_chosen_strategy_and_preset(page, app_url):
     page.get_by_text(bait.source.title, exact=False).first.wait_for(timeout=60_000)    # the chosen one: BAIT
 
     # the paper preset: its line names the paper and its settings
-    page.get_by_role("combobox", name="Training preset").first.click()
-    page.get_by_role("option", name="paper", exact=True).first.click()
+    choose_option(page, "Training preset", "paper")
     page.get_by_role("combobox", name="Training preset").first.blur()                         # no focus ring in the shot
     line = page.get_by_text(PRESET_NOTES["paper"].summary, exact=False).first
     line.wait_for(timeout=60_000)
